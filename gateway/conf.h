@@ -1,0 +1,99 @@
+/*
+ * conf.h - swiftgate's configuration: an INI file read with inih, then
+ * SWIFTGATE_<SECTION>_<KEY> environment overrides, then validation.
+ *
+ * Every key has one row in the table in conf.c (section, name, type,
+ * default, where it lands in struct gw_conf); conf/swiftgate.conf documents
+ * each of them with its default.  Errors name where the bad value came from:
+ * "FILE:LINE: key: reason" for the file, "env SWIFTGATE_X_Y: reason" for the
+ * environment, "FILE: [section] key: reason" for a required key that is
+ * missing from both.
+ */
+#ifndef GW_CONF_H
+#define GW_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gw_auth_version {
+    GW_AUTH_V1 = 1,      /* TempAuth / swauth: X-Auth-User + X-Auth-Key */
+    GW_AUTH_V3 = 3,      /* Keystone v3 password, project scope */
+    GW_AUTH_STATIC = 0,  /* storage_url + token given in the config */
+};
+
+struct gw_conf {
+    char *path;                 /* the file that was read */
+
+    /* [server] */
+    char *listen;               /* "host:port"; port 0 = any free port */
+    int workers;                /* 0 = auto (one per core) */
+    char *admin_listen;         /* "host:port" or "" for none */
+    char *admin_token;          /* "" = admin requests need no token */
+    char *access_log;           /* path, "-" = stdout, "" or "off" = none */
+    char *log_level;            /* debug | info | warning | error */
+    uint64_t max_connections;
+    uint64_t max_header_size;   /* bytes, whole request head */
+    uint64_t max_headers;       /* header fields per request */
+    uint64_t max_url_size;      /* bytes */
+    uint64_t header_timeout_ms; /* whole request head must arrive within */
+    uint64_t keepalive_timeout_ms; /* idle between requests */
+    uint64_t send_timeout_ms;   /* no progress writing to a client */
+    uint64_t shutdown_grace_ms; /* SIGTERM: in-flight requests may finish */
+    uint64_t write_buffer;      /* high watermark of a connection's queue */
+
+    /* [swift] */
+    int auth_version;           /* enum gw_auth_version */
+    char *auth_url;
+    char *user;
+    char *key;
+    char *user_domain;          /* v3 */
+    char *project;              /* v3 */
+    char *project_domain;       /* v3 */
+    char *region;               /* v3: "" = first match */
+    char *interface;            /* v3: public | internal | admin */
+    char *storage_url;          /* static */
+    char *token;                /* static */
+    char *container;
+    char *ca_path;              /* "" = system default */
+    int tls_verify;             /* bool */
+    uint64_t connect_timeout_ms;
+    uint64_t first_byte_timeout_ms;
+    uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
+
+    /* [cache] */
+    char *dir;
+    uint64_t max_size;          /* bytes */
+    uint64_t ttl_ms;
+    uint64_t negative_ttl_ms;
+};
+
+/*
+ * Fill *c with the defaults, read `path` (NULL: defaults and environment
+ * only), apply SWIFTGATE_* overrides and validate.  Returns 0, or -1 with a
+ * one-line message in err (errlen bytes at most, NUL-terminated) that names
+ * file, line and key.  Either way *c owns heap strings: call gw_conf_free().
+ */
+int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen);
+void gw_conf_free(struct gw_conf *c);
+
+/*
+ * Print the effective configuration as INI on stdout, secrets (key, token,
+ * admin_token) replaced by "(set)".  Used by check-config.
+ */
+void gw_conf_dump(const struct gw_conf *c);
+
+/*
+ * Value parsers, shared with the command line.  Each returns 0 or -1 and
+ * leaves *out alone on error.
+ *   size:     "1048576", "512K", "10M", "10G", "1T" (binary units, B optional)
+ *   duration: "250ms", "10s", "5m", "1h", "1d"; a bare number is seconds
+ *   bool:     yes/no, true/false, on/off, 1/0
+ *   hostport: "0.0.0.0:8080", "[::1]:8080", "localhost:0"; host at most
+ *             hostlen-1 bytes, port 0..65535
+ */
+int gw_parse_size(const char *s, uint64_t *out);
+int gw_parse_duration_ms(const char *s, uint64_t *out);
+int gw_parse_bool(const char *s, int *out);
+int gw_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * http.h - the request as llhttp parsed it, and response heads.  No I/O here:
+ * server.c feeds bytes in and writes what comes out.
+ */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+struct gw_header {
+    uint32_t name_off, name_len;
+    uint32_t value_off, value_len;
+};
+
+/*
+ * One request head.  Every string lives in `buf`, one allocation of the
+ * configured max_header_size, so a request costs a bounded amount of memory
+ * whatever the client sends; when it is full the request fails with 431
+ * (or 414 while the URL is still arriving).
+ */
+#define GW_HTTP_REQ_MAGIC 0x48545251u
+
+struct gw_http_req {
+    uint32_t magic;
+    char *buf;
+    uint32_t cap, used;
+    uint32_t url_off, url_len;
+    struct gw_header *hdrs;
+    uint32_t nhdrs, max_hdrs;
+    uint32_t max_url;
+    int last_cb;              /* 0 none, 1 field, 2 value: llhttp splits tokens */
+    int method;               /* llhttp_method_t */
+    int http_major, http_minor;
+    int keepalive;            /* llhttp_should_keep_alive() at headers end */
+    int error_status;         /* 0, or the status we must answer (400, 414, 431) */
+    const char *error_reason; /* static text for the error body */
+    int complete;             /* whole message, body included, parsed */
+};
+
+/* Parser settings shared by every connection (llhttp only reads them). */
+extern const llhttp_settings_t gw_http_settings;
+
+void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
+                      uint32_t max_url);
+void gw_http_req_reset(struct gw_http_req *r);
+void gw_http_req_free(struct gw_http_req *r);
+
+/* The URL (path and query) as the client sent it; not NUL-terminated. */
+static inline const char *gw_http_url(const struct gw_http_req *r, size_t *len)
+{
+    *len = r->url_len;
+    return r->buf + r->url_off;
+}
+
+/* First header named `name` (case-insensitive) or NULL; *len gets its length. */
+const char *gw_http_header(const struct gw_http_req *r, const char *name, size_t *len);
+
+const char *gw_http_status_text(int status);
+
+/*
+ * The current time as an IMF-fixdate ("Tue, 24 Nov 2026 16:03:08 GMT"),
+ * 29 characters and a NUL; cached per second and per thread.
+ */
+const char *gw_http_date(void);
+
+/*
+ * A growable byte buffer for response heads (small, heap, freed by caller).
+ */
+struct gw_buf {
+    char *data;
+    size_t len, cap;
+};
+void gw_buf_append(struct gw_buf *b, const void *data, size_t len);
+void gw_buf_printf(struct gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_buf_free(struct gw_buf *b);
+
+/*
+ * Start a response head: status line, Date, Server.  The caller adds its
+ * headers with gw_buf_printf and ends with gw_http_head_end(), which adds
+ * Connection and the empty line.
+ */
+void gw_http_head_begin(struct gw_buf *b, int status);
+void gw_http_head_end(struct gw_buf *b, int keepalive, int http_minor);
+
+/*
+ * A whole small response with a text body: "<status> <reason>\n".  `extra`
+ * is NULL or more header lines, each ending in CRLF.  Returns the body's
+ * length (0 when head_only).
+ */
+size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const char *extra,
+                      int keepalive, int http_minor, int head_only);
+
+#endif

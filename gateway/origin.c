@@ -1,0 +1,459 @@
+/*
+ * origin.c - libcurl's multi interface on a libuv loop, as curl's
+ * docs/examples/multi-uv.c does it: one uv_timer_t for
+ * CURLMOPT_TIMERFUNCTION, one uv_poll_t per socket kept with
+ * curl_multi_assign(), curl_multi_info_read() drained after every
+ * curl_multi_socket_action(), per-fetch state in CURLOPT_PRIVATE.
+ *
+ * Invariants:
+ *  - curl_multi_remove_handle() is never called from inside a curl
+ *    callback.  A fetch that is cancelled is only marked; the reaper (a
+ *    zero timer) removes and frees it from the loop.
+ *  - on_done is called exactly once for a fetch that was started and not
+ *    cancelled, always from a loop callback.
+ *  - Connections to Swift are kept alive and reused by the multi handle.
+ */
+#include "origin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "conf.h"
+#include "util.h"
+
+#define ORIGIN_MAGIC 0x4f524947u
+#define FETCH_MAGIC 0x46544348u
+#define SOCK_MAGIC 0x534f434bu
+
+struct gw_origin {
+    uint32_t magic;
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    uv_timer_t reaper;
+    int closing;
+    int handles_open;           /* timers not yet closed */
+    struct gw_fetch *all;       /* every fetch not yet freed */
+    const struct gw_conf *conf;
+};
+
+struct resp_header {
+    char *name, *value;
+};
+
+struct gw_fetch {
+    uint32_t magic;
+    struct gw_origin *o;
+    struct gw_fetch *prev, *next;
+    CURL *easy;
+    struct curl_slist *req_headers;
+    const struct gw_fetch_cbs *cbs;
+    void *ud;
+    struct resp_header *hdrs;
+    size_t nhdrs, caphdrs;
+    int started, added, cancelled, done, headers_seen, paused;
+    int abort_err;              /* what a callback asked to abort with */
+    uint64_t start_ms, ttfb_ms;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sock_ctx {
+    uint32_t magic;
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct gw_origin *o;
+};
+
+static void fetch_free(struct gw_fetch *f);
+
+/* ---- sockets and timers, as multi-uv.c ---- */
+
+static void check_multi_info(struct gw_origin *o)
+{
+    CURLMsg *msg;
+    int pending;
+    while ((msg = curl_multi_info_read(o->multi, &pending)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        struct gw_fetch *f = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        GW_CHECK_MAGIC(f, FETCH_MAGIC);
+        CURLcode rc = msg->data.result;
+        curl_multi_remove_handle(o->multi, f->easy);
+        f->added = 0;
+        f->done = 1;
+        if (!f->cancelled && f->cbs->on_done) {
+            int err = 0;
+            if (f->abort_err)
+                err = f->abort_err;
+            else if (rc == CURLE_OK)
+                err = 0;
+            else if (rc == CURLE_OPERATION_TIMEDOUT)
+                err = GW_ETIMEOUT;
+            else if (rc == CURLE_PARTIAL_FILE)
+                err = GW_ESHORT;
+            else
+                err = GW_EORIGIN;
+            if (rc != CURLE_OK && f->errbuf[0] == '\0')
+                snprintf(f->errbuf, sizeof(f->errbuf), "%s", curl_easy_strerror(rc));
+            f->cbs->on_done(f->ud, f, err);
+        }
+        fetch_free(f);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct sock_ctx *s = h->data;
+    GW_CHECK_MAGIC(s, SOCK_MAGIC);
+    int flags = 0;
+    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    int running;
+    struct gw_origin *o = s->o;
+    curl_multi_socket_action(o->multi, s->fd, flags, &running);
+    check_multi_info(o);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    struct sock_ctx *s = h->data;
+    GW_CHECK_MAGIC(s, SOCK_MAGIC);
+    s->magic = 0;
+    free(s);
+}
+
+static int sock_cb(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+    (void)easy;
+    struct gw_origin *o = userp;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    struct sock_ctx *s = socketp;
+
+    if (action == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+            curl_multi_assign(o->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = gw_calloc(1, sizeof(*s));
+        s->magic = SOCK_MAGIC;
+        s->fd = fd;
+        s->o = o;
+        if (uv_poll_init_socket(o->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        curl_multi_assign(o->multi, fd, s);
+    }
+    int events = 0;
+    if (action != CURL_POLL_IN) events |= UV_WRITABLE;
+    if (action != CURL_POLL_OUT) events |= UV_READABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct gw_origin *o = t->data;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    int running;
+    curl_multi_socket_action(o->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(o);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct gw_origin *o = userp;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    if (timeout_ms < 0)
+        uv_timer_stop(&o->timer);
+    else
+        uv_timer_start(&o->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* ---- the reaper: cancelled fetches leave the multi handle here ---- */
+
+static void on_reap(uv_timer_t *t)
+{
+    struct gw_origin *o = t->data;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    struct gw_fetch *f = o->all, *next;
+    for (; f; f = next) {
+        next = f->next;
+        if (f->cancelled) fetch_free(f);
+    }
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct gw_fetch *f = userp;
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    size_t len = size * n;
+    if (f->cancelled) return 0;
+    if (f->ttfb_ms == 0) f->ttfb_ms = gw_now_ms() - f->start_ms + 1;
+
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        /* A new status line: an interim 1xx before it is forgotten. */
+        for (size_t i = 0; i < f->nhdrs; i++) {
+            free(f->hdrs[i].name);
+            free(f->hdrs[i].value);
+        }
+        f->nhdrs = 0;
+        return len;
+    }
+    if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
+        long status = 0;
+        curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 100 && status < 200) return len;
+        f->headers_seen = 1;
+        if (f->cbs->on_headers) {
+            int rc = f->cbs->on_headers(f->ud, f, status);
+            if (rc < 0 || f->cancelled) {
+                if (rc < 0) f->abort_err = rc;
+                return 0;
+            }
+        }
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (colon == NULL) return len;
+    size_t nlen = (size_t)(colon - buf);
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    if (f->nhdrs == f->caphdrs) {
+        f->caphdrs = f->caphdrs ? f->caphdrs * 2 : 16;
+        f->hdrs = gw_realloc(f->hdrs, f->caphdrs * sizeof(*f->hdrs));
+    }
+    f->hdrs[f->nhdrs].name = gw_strndup(buf, nlen);
+    f->hdrs[f->nhdrs].value = gw_strndup(v, (size_t)(end - v));
+    f->nhdrs++;
+    return len;
+}
+
+static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct gw_fetch *f = userp;
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    size_t len = size * n;
+    if (f->cancelled) return 0;
+    if (f->cbs->on_data == NULL) return len;
+    int rc = f->cbs->on_data(f->ud, buf, len);
+    if (f->cancelled) return 0;
+    if (rc == GW_FETCH_PAUSE) {
+        f->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (rc < 0) {
+        f->abort_err = rc;
+        return 0;
+    }
+    return len;
+}
+
+/* ---- public ---- */
+
+static void on_origin_timer_closed(uv_handle_t *h)
+{
+    struct gw_origin *o = h->data;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    if (--o->handles_open == 0) {
+        curl_multi_cleanup(o->multi);
+        o->magic = 0;
+        free(o);
+    }
+}
+
+struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
+{
+    struct gw_origin *o = gw_calloc(1, sizeof(*o));
+    o->magic = ORIGIN_MAGIC;
+    o->loop = loop;
+    o->conf = conf;
+    o->multi = curl_multi_init();
+    if (o->multi == NULL) {
+        free(o);
+        return NULL;
+    }
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
+    curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, 64L);
+    uv_timer_init(loop, &o->timer);
+    uv_timer_init(loop, &o->reaper);
+    o->timer.data = o;
+    o->reaper.data = o;
+    o->handles_open = 2;
+    return o;
+}
+
+int gw_origin_active(const struct gw_origin *o)
+{
+    int n = 0;
+    for (const struct gw_fetch *f = o->all; f; f = f->next)
+        if (!f->cancelled) n++;
+    return n;
+}
+
+void gw_origin_close(struct gw_origin *o)
+{
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    if (o->closing) return;
+    o->closing = 1;
+    while (o->all) {
+        o->all->cancelled = 1;
+        fetch_free(o->all);
+    }
+    uv_timer_stop(&o->timer);
+    uv_timer_stop(&o->reaper);
+    uv_close((uv_handle_t *)&o->timer, on_origin_timer_closed);
+    uv_close((uv_handle_t *)&o->reaper, on_origin_timer_closed);
+}
+
+struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
+                              const struct gw_fetch_cbs *cbs, void *ud)
+{
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    const struct gw_conf *c = o->conf;
+    struct gw_fetch *f = gw_calloc(1, sizeof(*f));
+    f->magic = FETCH_MAGIC;
+    f->o = o;
+    f->cbs = cbs;
+    f->ud = ud;
+    f->easy = curl_easy_init();
+    gw_assert(f->easy != NULL);
+
+    CURL *e = f->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Bytes are passed on exactly as Swift stored them. */
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate/" GW_VERSION);
+    if (c) {
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        /* A transfer that moves no byte for stall_timeout is dead. */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        long stall_s = (long)((c->stall_timeout_ms + 999) / 1000);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s > 0 ? stall_s : 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+        if (c->ca_path && c->ca_path[0]) curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_path);
+    }
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+
+    f->next = o->all;
+    if (o->all) o->all->prev = f;
+    o->all = f;
+    return f;
+}
+
+void gw_fetch_add_header(struct gw_fetch *f, const char *line)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    struct curl_slist *l = curl_slist_append(f->req_headers, line);
+    gw_assert(l != NULL);
+    f->req_headers = l;
+}
+
+void gw_fetch_set_body(struct gw_fetch *f, const char *data, size_t len)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(f->easy, CURLOPT_COPYPOSTFIELDS, data);
+}
+
+int gw_fetch_start(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    gw_assert(!f->started);
+    f->started = 1;
+    f->start_ms = gw_now_ms();
+    /* "Expect: 100-continue" would only add a round trip. */
+    gw_fetch_add_header(f, "Expect:");
+    curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->req_headers);
+    if (curl_multi_add_handle(f->o->multi, f->easy) != CURLM_OK) return GW_EORIGIN;
+    f->added = 1;
+    return 0;
+}
+
+void gw_fetch_resume(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    if (!f->paused || f->cancelled || f->done) return;
+    f->paused = 0;
+    /* This may call write_cb at once, and on_data may pause again. */
+    curl_easy_pause(f->easy, CURLPAUSE_CONT);
+}
+
+void gw_fetch_cancel(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    if (f->cancelled) return;
+    f->cancelled = 1;
+    f->ud = NULL;
+    if (!f->o->closing) uv_timer_start(&f->o->reaper, on_reap, 0, 0);
+}
+
+const char *gw_fetch_header(const struct gw_fetch *f, const char *name)
+{
+    for (size_t i = f->nhdrs; i-- > 0;)
+        if (strcasecmp(f->hdrs[i].name, name) == 0) return f->hdrs[i].value;
+    return NULL;
+}
+
+const char *gw_fetch_error_text(const struct gw_fetch *f)
+{
+    return f->errbuf;
+}
+
+uint64_t gw_fetch_ttfb_ms(const struct gw_fetch *f)
+{
+    return f->ttfb_ms;
+}
+
+static void fetch_free(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    struct gw_origin *o = f->o;
+    if (f->added) curl_multi_remove_handle(o->multi, f->easy);
+    curl_easy_cleanup(f->easy);
+    curl_slist_free_all(f->req_headers);
+    for (size_t i = 0; i < f->nhdrs; i++) {
+        free(f->hdrs[i].name);
+        free(f->hdrs[i].value);
+    }
+    free(f->hdrs);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        o->all = f->next;
+    if (f->next) f->next->prev = f->prev;
+    f->magic = 0;
+    free(f);
+}

@@ -1,0 +1,80 @@
+/*
+ * origin.h - HTTP requests to Swift: libcurl's multi interface driven by a
+ * libuv loop.  One struct gw_origin per loop; any number of fetches on it.
+ */
+#ifndef GW_ORIGIN_H
+#define GW_ORIGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct gw_conf;
+struct gw_origin;
+struct gw_fetch;
+
+/* on_data may return this to stop the flow until gw_fetch_resume(). */
+#define GW_FETCH_PAUSE 1
+
+struct gw_fetch_cbs {
+    /*
+     * The final response's status line and headers have arrived.  Return 0
+     * to go on with the body, or a negative code to abort the transfer (then
+     * on_done follows with that code).  Runs inside a curl callback: it may
+     * call gw_fetch_cancel() but must not free anything the fetch uses.
+     */
+    int (*on_headers)(void *ud, struct gw_fetch *f, long status);
+    /*
+     * Body bytes, borrowed until the callback returns.  Return 0 when all of
+     * them were taken, GW_FETCH_PAUSE to take none of them now (curl hands
+     * the same bytes over again after gw_fetch_resume()), or a negative
+     * code to abort.
+     */
+    int (*on_data)(void *ud, const char *buf, size_t len);
+    /*
+     * The transfer is over: err is 0 when the whole body arrived as the
+     * origin framed it (Content-Length not checked here), otherwise a GW_E*
+     * code.  Called once, from a loop callback, never from inside curl; the
+     * fetch is freed when it returns.  Not called after gw_fetch_cancel().
+     */
+    void (*on_done)(void *ud, struct gw_fetch *f, int err);
+};
+
+/* One per loop.  Returns NULL only if curl cannot be set up. */
+struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf);
+/* Cancels every fetch (no callbacks) and closes its handles; the loop must
+ * then run once more so the close callbacks free what is left. */
+void gw_origin_close(struct gw_origin *o);
+int gw_origin_active(const struct gw_origin *o);
+
+/*
+ * A new fetch of `url` with `method` ("GET", "HEAD", "POST").  It does not
+ * start until gw_fetch_start().  `ud` is passed to every callback.
+ */
+struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
+                              const struct gw_fetch_cbs *cbs, void *ud);
+/* Add a request header line "Name: value" (copied). */
+void gw_fetch_add_header(struct gw_fetch *f, const char *line);
+/* A request body (copied), for POST. */
+void gw_fetch_set_body(struct gw_fetch *f, const char *data, size_t len);
+int gw_fetch_start(struct gw_fetch *f);
+
+void gw_fetch_resume(struct gw_fetch *f);
+/*
+ * No callback will be called for f again; it is freed later, from the loop.
+ * Safe from inside any callback, including the fetch's own.
+ */
+void gw_fetch_cancel(struct gw_fetch *f);
+
+/*
+ * A response header of the final response (case-insensitive name), valid
+ * until the fetch is freed; NULL if absent.
+ */
+const char *gw_fetch_header(const struct gw_fetch *f, const char *name);
+/* curl's own words on what failed, for log lines; "" if nothing did. */
+const char *gw_fetch_error_text(const struct gw_fetch *f);
+/* Milliseconds from start to the first header byte; 0 before it came. */
+uint64_t gw_fetch_ttfb_ms(const struct gw_fetch *f);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * stats.c - the counters behind /metrics.
+ *
+ * Fixed arrays, no allocation on the hot path: responses are counted by
+ * status (the common codes each, the rest as "other") and cache result;
+ * origin requests by kind and status class, with their latency in a
+ * histogram of fixed buckets.  Per-worker counters show how the kernel's
+ * SO_REUSEPORT spreads connections over the workers.
+ */
+#include "stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "util.h"
+
+static const int status_codes[] = {200, 206, 304, 400, 404, 405, 408, 412,
+                                   414, 416, 431, 500, 502, 503, 504, 505};
+#define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + other */
+
+static const char *const origin_kinds[] = {"object", "auth", "segment", "listing"};
+#define NKINDS (sizeof(origin_kinds) / sizeof(origin_kinds[0]))
+#define NCLASS 6 /* 1xx..5xx, and 0 for no answer */
+static const char *const class_names[NCLASS] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static const double buckets_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define NBUCKETS (sizeof(buckets_s) / sizeof(buckets_s[0]))
+
+struct worker_stats {
+    uint64_t requests;
+    uint64_t conns_open;
+    uint64_t conns_total;
+    char pad[64 - 3 * sizeof(uint64_t)];
+};
+
+static struct {
+    uint64_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    uint64_t bytes_out;
+    uint64_t origin[NKINDS][NCLASS];
+    uint64_t origin_hist[NKINDS][NBUCKETS + 1];
+    uint64_t origin_ms_sum[NKINDS];
+    uint64_t errors[GW_ERR_NKINDS];
+    int64_t fills;
+    int nworkers;
+    struct worker_stats *workers;
+} st;
+
+#define ADD(p, n) __atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
+#define SUB(p, n) __atomic_sub_fetch((p), (n), __ATOMIC_RELAXED)
+#define GET(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+static const char *const cache_names[] = {"NONE", "HIT", "MISS", "STALE", "REVALIDATED", "PASS"};
+
+static const char *const error_names[] = {
+#define GW_STATS_ERR_NAME(name, text) text,
+    GW_STATS_ERRORS(GW_STATS_ERR_NAME)
+#undef GW_STATS_ERR_NAME
+};
+
+const char *gw_cache_result_name(enum gw_cache_result r)
+{
+    return (unsigned)r < GW_CACHE_NRESULTS ? cache_names[r] : "NONE";
+}
+
+void gw_stats_init(int nworkers)
+{
+    memset(&st, 0, sizeof(st));
+    st.nworkers = nworkers;
+    st.workers = gw_calloc((size_t)nworkers, sizeof(*st.workers));
+}
+
+void gw_stats_free(void)
+{
+    free(st.workers);
+    st.workers = NULL;
+}
+
+static size_t status_index(int status)
+{
+    for (size_t i = 0; i < NSTATUS - 1; i++)
+        if (status_codes[i] == status) return i;
+    return NSTATUS - 1;
+}
+
+void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes)
+{
+    if ((unsigned)cache >= GW_CACHE_NRESULTS) cache = GW_CACHE_NONE;
+    ADD(&st.requests[status_index(status)][cache], 1);
+    ADD(&st.bytes_out, body_bytes);
+    if (worker >= 0 && worker < st.nworkers) ADD(&st.workers[worker].requests, 1);
+}
+
+void gw_stats_conn_open(int worker)
+{
+    if (worker < 0 || worker >= st.nworkers) return;
+    ADD(&st.workers[worker].conns_open, 1);
+    ADD(&st.workers[worker].conns_total, 1);
+}
+
+void gw_stats_conn_close(int worker)
+{
+    if (worker < 0 || worker >= st.nworkers) return;
+    SUB(&st.workers[worker].conns_open, 1);
+}
+
+void gw_stats_origin(const char *kind, int status, uint64_t ms)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < NKINDS; i++)
+        if (strcmp(origin_kinds[i], kind) == 0) k = i;
+    int cls = status >= 100 && status < 600 ? status / 100 : 0;
+    ADD(&st.origin[k][cls], 1);
+    size_t b = 0;
+    while (b < NBUCKETS && (double)ms / 1000.0 > buckets_s[b]) b++;
+    ADD(&st.origin_hist[k][b], 1);
+    ADD(&st.origin_ms_sum[k], ms);
+}
+
+void gw_stats_error(enum gw_stats_error kind)
+{
+    if ((unsigned)kind < GW_ERR_NKINDS) ADD(&st.errors[kind], 1);
+}
+
+void gw_stats_fills(int delta)
+{
+    ADD(&st.fills, delta);
+}
+
+void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
+{
+    gw_buf_printf(b, "# HELP swiftgate_requests_total Responses by status and cache result.\n"
+                     "# TYPE swiftgate_requests_total counter\n");
+    for (size_t s = 0; s < NSTATUS; s++) {
+        for (int c = 0; c < GW_CACHE_NRESULTS; c++) {
+            uint64_t v = GET(&st.requests[s][c]);
+            if (v == 0) continue;
+            if (s < NSTATUS - 1)
+                gw_buf_printf(b, "swiftgate_requests_total{status=\"%d\",cache=\"%s\"} %llu\n",
+                              status_codes[s], cache_names[c], (unsigned long long)v);
+            else
+                gw_buf_printf(b, "swiftgate_requests_total{status=\"other\",cache=\"%s\"} %llu\n",
+                              cache_names[c], (unsigned long long)v);
+        }
+    }
+    gw_buf_printf(b, "# HELP swiftgate_response_body_bytes_total Body bytes sent to clients.\n"
+                     "# TYPE swiftgate_response_body_bytes_total counter\n"
+                     "swiftgate_response_body_bytes_total %llu\n",
+                  (unsigned long long)GET(&st.bytes_out));
+
+    uint64_t open = 0;
+    for (int w = 0; w < st.nworkers; w++) open += GET(&st.workers[w].conns_open);
+    gw_buf_printf(b, "# HELP swiftgate_connections_open Client connections open now.\n"
+                     "# TYPE swiftgate_connections_open gauge\n"
+                     "swiftgate_connections_open %llu\n", (unsigned long long)open);
+    gw_buf_printf(b, "# HELP swiftgate_worker_connections_total Connections accepted, by worker.\n"
+                     "# TYPE swiftgate_worker_connections_total counter\n");
+    for (int w = 0; w < st.nworkers; w++)
+        gw_buf_printf(b, "swiftgate_worker_connections_total{worker=\"%d\"} %llu\n", w,
+                      (unsigned long long)GET(&st.workers[w].conns_total));
+    gw_buf_printf(b, "# HELP swiftgate_worker_requests_total Requests answered, by worker.\n"
+                     "# TYPE swiftgate_worker_requests_total counter\n");
+    for (int w = 0; w < st.nworkers; w++)
+        gw_buf_printf(b, "swiftgate_worker_requests_total{worker=\"%d\"} %llu\n", w,
+                      (unsigned long long)GET(&st.workers[w].requests));
+
+    gw_buf_printf(b, "# HELP swiftgate_origin_requests_total Requests to Swift by kind and "
+                     "status class (0: no answer).\n"
+                     "# TYPE swiftgate_origin_requests_total counter\n");
+    for (size_t k = 0; k < NKINDS; k++)
+        for (int c = 0; c < NCLASS; c++) {
+            uint64_t v = GET(&st.origin[k][c]);
+            if (v == 0) continue;
+            gw_buf_printf(b, "swiftgate_origin_requests_total{kind=\"%s\",class=\"%s\"} %llu\n",
+                          origin_kinds[k], class_names[c],
+                          (unsigned long long)v);
+        }
+    gw_buf_printf(b, "# HELP swiftgate_origin_duration_seconds Time to the first byte from Swift.\n"
+                     "# TYPE swiftgate_origin_duration_seconds histogram\n");
+    for (size_t k = 0; k < NKINDS; k++) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i <= NBUCKETS; i++) {
+            cum += GET(&st.origin_hist[k][i]);
+            if (i < NBUCKETS)
+                gw_buf_printf(b, "swiftgate_origin_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
+                              origin_kinds[k], buckets_s[i], (unsigned long long)cum);
+            else
+                gw_buf_printf(b, "swiftgate_origin_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n",
+                              origin_kinds[k], (unsigned long long)cum);
+        }
+        gw_buf_printf(b, "swiftgate_origin_duration_seconds_sum{kind=\"%s\"} %.3f\n"
+                         "swiftgate_origin_duration_seconds_count{kind=\"%s\"} %llu\n",
+                      origin_kinds[k], (double)GET(&st.origin_ms_sum[k]) / 1000.0, origin_kinds[k],
+                      (unsigned long long)cum);
+    }
+    gw_buf_printf(b, "# HELP swiftgate_auth_requests_total Token requests sent to Swift's auth.\n"
+                     "# TYPE swiftgate_auth_requests_total counter\n"
+                     "swiftgate_auth_requests_total %llu\n", (unsigned long long)auth_requests);
+    gw_buf_printf(b, "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
+                     "# TYPE swiftgate_fills_in_flight gauge\n"
+                     "swiftgate_fills_in_flight %lld\n", (long long)GET(&st.fills));
+    gw_buf_printf(b, "# HELP swiftgate_errors_total Errors by kind.\n"
+                     "# TYPE swiftgate_errors_total counter\n");
+    for (int e = 0; e < GW_ERR_NKINDS; e++)
+        gw_buf_printf(b, "swiftgate_errors_total{kind=\"%s\"} %llu\n", error_names[e],
+                      (unsigned long long)GET(&st.errors[e]));
+}

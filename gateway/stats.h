@@ -1,0 +1,62 @@
+/*
+ * stats.h - counters and histograms, shown as Prometheus text on the admin
+ * listener's /metrics.
+ *
+ * Counters are process-wide and updated with relaxed atomics from any
+ * worker; a scrape reads them without stopping anyone, so related counters
+ * may be a request apart.
+ */
+#ifndef GW_STATS_H
+#define GW_STATS_H
+
+#include <stdint.h>
+
+struct gw_buf;
+
+/* What the cache made of a request (the access log's word, X-Cache). */
+enum gw_cache_result {
+    GW_CACHE_NONE,        /* not an object request: /healthz, errors */
+    GW_CACHE_HIT,
+    GW_CACHE_MISS,
+    GW_CACHE_STALE,
+    GW_CACHE_REVALIDATED,
+    GW_CACHE_PASS,
+    GW_CACHE_NRESULTS
+};
+
+/* Kinds of error an operator wants counted apart. */
+#define GW_STATS_ERRORS(X)                                                  \
+    X(ORIGIN_CONNECT, "origin_connect")                                     \
+    X(ORIGIN_TIMEOUT, "origin_timeout")                                     \
+    X(ORIGIN_STATUS, "origin_status")                                       \
+    X(ORIGIN_SHORT, "origin_short_body")                                    \
+    X(AUTH, "auth")                                                         \
+    X(CLIENT_BAD_REQUEST, "client_bad_request")                             \
+    X(CLIENT_TIMEOUT, "client_timeout")                                     \
+    X(CLIENT_ABORT, "client_abort")                                         \
+    X(CONN_LIMIT, "connection_limit")
+
+enum gw_stats_error {
+#define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,
+    GW_STATS_ERRORS(GW_STATS_ERR_ENUM)
+#undef GW_STATS_ERR_ENUM
+    GW_ERR_NKINDS
+};
+
+const char *gw_cache_result_name(enum gw_cache_result r);
+
+void gw_stats_init(int nworkers);
+void gw_stats_free(void);
+
+void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes);
+void gw_stats_conn_open(int worker);
+void gw_stats_conn_close(int worker);
+void gw_stats_origin(const char *kind, int status, uint64_t ms);
+void gw_stats_error(enum gw_stats_error kind);
+/* A gauge kept by its owner: fills running now. */
+void gw_stats_fills(int delta);
+
+/* The current counters in Prometheus text format, appended to b. */
+void gw_stats_render(struct gw_buf *b, uint64_t auth_requests);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * swift.h - what swiftgate knows of its Swift: where the account is, the
+ * token that opens it, and how to get a new one.
+ *
+ * One struct gw_swift per process holds the current storage URL and token
+ * (behind a mutex: every worker reads them).  Each worker has a
+ * struct gw_swift_client that runs auth requests on its own loop and wakes
+ * the requests of that worker that wait for a token.
+ */
+#ifndef GW_SWIFT_H
+#define GW_SWIFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_conf;
+struct gw_origin;
+struct gw_swift;
+struct gw_swift_client;
+
+/* A request waiting for a token; embedded in the request's own struct. */
+struct gw_swift_wait {
+    void (*cb)(struct gw_swift_wait *w, int err);
+    struct gw_swift_wait *next;
+    int queued;
+};
+
+/* The credentials a fetch uses, copied out (caller frees with _creds_free). */
+struct gw_swift_creds {
+    char *storage_url;  /* no trailing slash */
+    char *token;        /* "" in static mode without a token */
+    uint64_t generation;/* pass back to gw_swift_invalidate() on a 401 */
+};
+
+struct gw_swift *gw_swift_new(const struct gw_conf *conf);
+void gw_swift_free(struct gw_swift *s);
+
+struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o);
+/* Cancels a running auth request; waiters are not called. */
+void gw_swift_client_free(struct gw_swift_client *cl);
+
+/*
+ * 0 and *out filled when a token is at hand and not about to expire;
+ * GW_EAUTH when one must be fetched first (then call gw_swift_wait()).
+ */
+int gw_swift_creds(struct gw_swift *s, struct gw_swift_creds *out);
+void gw_swift_creds_free(struct gw_swift_creds *c);
+
+/*
+ * Queue w until this worker has a fresh token: w->cb(w, 0) then, or
+ * w->cb(w, GW_EAUTH) if Swift refused.  One auth request serves every
+ * waiter of the worker.  The callback runs from the loop, never from
+ * inside this call.
+ */
+void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w);
+/* Take w off the queue (its request is going away); no callback follows. */
+void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w);
+
+/*
+ * Swift said 401 to a request made with the token of `generation`: forget
+ * that token, unless a newer one has replaced it already.
+ */
+void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
+
+/* Number of auth requests sent so far (for metrics and tests). */
+uint64_t gw_swift_auth_count(struct gw_swift *s);
+
+/*
+ * The URL of object `name` in `container`, each percent-encoded as a path
+ * segment.  Caller frees.
+ */
+char *gw_swift_object_url(const char *storage_url, const char *container, const char *name);
+
+#endif

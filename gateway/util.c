@@ -1,0 +1,146 @@
+/*
+ * util.c - allocation that dies on OOM, the error table, the error log.
+ *
+ * The log writes whole lines with one write(2) each, so lines from several
+ * worker threads never interleave.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+int gw_log_level = GW_LOG_INFO;
+
+const char *gw_strerror(int err)
+{
+    switch (err) {
+#define GW_ERR_CASE(code, name, text) case code: return text;
+        GW_ERRNO_MAP(GW_ERR_CASE)
+#undef GW_ERR_CASE
+    case 0:
+        return "success";
+    default:
+        return err < 0 ? strerror(-err) : "unknown error";
+    }
+}
+
+static void oom(size_t n) __attribute__((noreturn));
+static void oom(size_t n)
+{
+    char buf[96];
+    int len = snprintf(buf, sizeof(buf), "swiftgate: out of memory allocating %zu bytes\n", n);
+    if (len > 0 && write(2, buf, (size_t)len) < 0) {
+        /* Nothing left to tell anyone. */
+    }
+    abort();
+}
+
+void *gw_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) oom(n);
+    return p;
+}
+
+void *gw_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL) oom(n * size);
+    return p;
+}
+
+void *gw_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) oom(n);
+    return q;
+}
+
+char *gw_strdup(const char *s)
+{
+    return gw_strndup(s, strlen(s));
+}
+
+char *gw_strndup(const char *s, size_t n)
+{
+    char *p = gw_malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *gw_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    gw_assert(n >= 0);
+    char *p = gw_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+int gw_log_level_parse(const char *s)
+{
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+void gw_log_(int level, const char *module, const char *fmt, ...)
+{
+    static const char letters[] = "DIWE";
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    off += (size_t)snprintf(line + off, sizeof(line) - off, ".%03ldZ [%d] %c %s: ",
+                            ts.tv_nsec / 1000000, (int)getpid(),
+                            letters[level & 3], module);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line + off, sizeof(line) - off - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    off += (size_t)n;
+    if (off > sizeof(line) - 2) off = sizeof(line) - 2;
+    line[off++] = '\n';
+    if (write(2, line, off) < 0) {
+        /* stderr is gone; there is nowhere to report that. */
+    }
+}
+
+void gw_panic(const char *file, int line, const char *what)
+{
+    gw_log_(GW_LOG_ERROR, "panic", "%s:%d: assertion failed: %s", file, line, what);
+    abort();
+}
+
+uint64_t gw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void gw_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
