@@ -5,6 +5,7 @@
 #   make test         deps, build, unit tests, end-to-end tests against a real Swift
 #   make demo         a local Swift with fractal images and swiftgate in front of it
 #   make test SANITIZE=address,undefined   the same suite under ASan+UBSan (clang)
+#   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N]  libFuzzer on the HTTP request path
 #   make clean
 
 CC        ?= cc
@@ -72,6 +73,38 @@ test: deps
 demo: deps
 	$(MAKE) --no-print-directory $(BIN)
 	$(PYTHON) tests/demo.py --bin $(BIN)
+
+# ---- fuzzing: clang's libFuzzer with ASan and UBSan, on the request path ----
+# The corpus in tests/fuzz/corpus is also replayed by `make test`: the unit
+# test test_fuzz_http is linked with the target (the rule below adds it).
+# New inputs go to build/fuzz/corpus; the repository's seeds are only read.
+FUZZ_TIME   ?= 60
+FUZZ_BUILD  := build/fuzz
+FUZZ_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=all
+FUZZ_OBJ    := $(filter-out $(FUZZ_BUILD)/gateway/main.o,$(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)) \
+               $(FUZZ_BUILD)/llhttp/llhttp.o $(FUZZ_BUILD)/llhttp/api.o $(FUZZ_BUILD)/llhttp/http.o
+
+$(BUILD)/tests/test_fuzz_http: tests/fuzz/fuzz_http.c
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard gateway/*.h cache/*.h)
+	@mkdir -p $(dir $@)
+	clang $(DEFS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c -o $@ $<
+
+$(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP)/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -I/usr/share/include/llhttp -w -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_OBJ)
+	clang $(DEFS) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) -o $@ $^ $(LIBS)
+
+.PHONY: fuzz
+fuzz:
+	docker/deps.sh build fuzz
+	$(MAKE) --no-print-directory $(FUZZ_BUILD)/fuzz_http
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	$(FUZZ_BUILD)/fuzz_http -max_total_time=$(FUZZ_TIME) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
+	    -max_len=8192 -timeout=10 -print_final_stats=1 $(FUZZ_BUILD)/corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build swiftgate

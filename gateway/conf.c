@@ -297,6 +297,9 @@ static const struct key keys[] = {
     {"server", "keepalive_timeout", T_DURATION, "75s", MS(keepalive_timeout), .min = 1},
     {"server", "send_timeout", T_DURATION, "60s", MS(send_timeout), .min = 1},
     {"server", "shutdown_grace", T_DURATION, "30s", MS(shutdown_grace)},
+    {"server", "drain_delay", T_DURATION, "0s", MS(drain_delay)},
+    {"server", "lingering_timeout", T_DURATION, "5s", MS(lingering_timeout)},
+    {"server", "max_body_size", T_SIZE, "64K", U64(max_body_size), .max = 64 * MiB},
     {"server", "write_buffer", T_SIZE, "256K", U64(write_buffer),
      .min = 4 * KiB, .max = 64 * MiB},
 
@@ -324,6 +327,9 @@ static const struct key keys[] = {
     {"cache", "max_size", T_SIZE, "10G", U64(max_size)},
     {"cache", "ttl", T_DURATION, "1h", MS(ttl)},
     {"cache", "negative_ttl", T_DURATION, "10s", MS(negative_ttl)},
+    {"cache", "stale_if_error", T_DURATION, "1d", MS(stale_if_error)},
+    {"cache", "max_entries", T_COUNT, "1000000", U64(max_entries), .min = 1},
+    {"cache", "index_size", T_SIZE, "1G", U64(index_size), .min = MiB},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -39,7 +39,10 @@ struct gw_conf {
     uint64_t keepalive_timeout_ms; /* idle between requests */
     uint64_t send_timeout_ms;   /* no progress writing to a client */
     uint64_t shutdown_grace_ms; /* SIGTERM: in-flight requests may finish */
+    uint64_t drain_delay_ms;    /* SIGTERM: /healthz 503 but still accepting, this long */
     uint64_t write_buffer;      /* high watermark of a connection's queue */
+    uint64_t max_body_size;     /* request bodies are read and dropped up to this */
+    uint64_t lingering_timeout_ms; /* after a closing answer, drain input this long */
 
     /* [swift] */
     int auth_version;           /* enum gw_auth_version */
@@ -61,10 +64,13 @@ struct gw_conf {
     uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
 
     /* [cache] */
-    char *dir;
+    char *dir;                  /* "" = no cache: every request goes to Swift */
     uint64_t max_size;          /* bytes */
     uint64_t ttl_ms;
     uint64_t negative_ttl_ms;
+    uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */
+    uint64_t max_entries;
+    uint64_t index_size;        /* LMDB map size */
 };
 
 /*

@@ -1,15 +1,24 @@
 /*
- * http.c - llhttp callbacks that collect one request head, and the
- * formatting of response heads.  No I/O.
+ * http.c - llhttp callbacks that collect one request head, the checks
+ * around them, and the formatting of response heads.  No I/O.
  *
  * llhttp hands over the URL and each header name and value in pieces that
  * borrow the read buffer, so every piece is copied into the request's own
  * bounded buffer at once.  The tokens of one head arrive in order and never
- * interleave, so each token is one contiguous span of that buffer.  The
- * parser is strict (no lenient flags): llhttp itself rejects obs-fold, bare
- * LF, Content-Length together with Transfer-Encoding and conflicting
- * Content-Lengths.  on_message_complete pauses the parser so that pipelined
- * requests are answered one at a time, in order.
+ * interleave, so each token is one contiguous span of that buffer.
+ *
+ * Two pauses split every request: on_headers_complete stops the parser at
+ * the end of the head, so gw_http_feed() can scan exactly the head's raw
+ * bytes, and on_message_complete stops it at the end of the message, so
+ * pipelined requests are answered one at a time, in order.  llhttp (built
+ * non-strict, as Debian ships it) rejects Content-Length together with
+ * Transfer-Encoding, duplicate Content-Lengths and most bare LFs itself;
+ * the scanner adds what it lets through (obs-fold, a bare LF ending the
+ * head, control, tab or 8-bit bytes and doubled spaces in the request line)
+ * and checks that it and llhttp agree on where the head ends.  A request
+ * body is never meaningful here: a Content-Length body up to max_body is
+ * read and dropped, a larger one gets 413, a chunked one 411, so no
+ * chunk-extension or trailer ever reaches the parser's lenient corners.
  */
 #include "http.h"
 
@@ -53,6 +62,23 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
+static int on_method_complete(llhttp_t *p)
+{
+    struct gw_http_req *r = req_of(p);
+    r->method = p->method;
+    r->method_known = 1;
+    return 0;
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    /* Known before the head ends, so that an error answer can say it. */
+    struct gw_http_req *r = req_of(p);
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    return 0;
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     struct gw_http_req *r = req_of(p);
@@ -63,9 +89,16 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_url_complete(llhttp_t *p)
+{
+    req_of(p)->url_done = 1;
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct gw_http_req *r = req_of(p);
+    if (r->headers_done) return fail(r, 400, "trailer fields not accepted");
     if (r->last_cb != 1) {
         if (r->nhdrs == r->max_hdrs) return fail(r, 431, "too many header fields");
         struct gw_header *h = &r->hdrs[r->nhdrs++];
@@ -77,6 +110,15 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     }
     if (append(r, at, len, 0) != 0) return -1;
     r->hdrs[r->nhdrs - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct gw_http_req *r = req_of(p);
+    if (r->nhdrs == 0) return 0;
+    const struct gw_header *h = &r->hdrs[r->nhdrs - 1];
+    if (h->name_len == 4 && strncasecmp(r->buf + h->name_off, "host", 4) == 0) r->nhost++;
     return 0;
 }
 
@@ -99,19 +141,36 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct gw_http_req *r = req_of(p);
     r->method = llhttp_get_method(p);
+    r->method_known = 1;
     r->http_major = llhttp_get_http_major(p);
     r->http_minor = llhttp_get_http_minor(p);
     r->keepalive = llhttp_should_keep_alive(p);
+    r->headers_done = 1;
     if (r->http_major != 1) return fail(r, 505, "HTTP version not supported");
-    return 0;
+    /* After a CONNECT the bytes are another protocol: nothing to serve. */
+    if (r->method == HTTP_CONNECT) return fail(r, 405, "CONNECT not supported");
+    if (r->http_minor >= 1 && r->nhost == 0) return fail(r, 400, "Host header missing");
+    if (r->nhost > 1) return fail(r, 400, "more than one Host header");
+    if (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING))
+        return fail(r, 411, "request bodies need a Content-Length");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->max_body)
+        return fail(r, 413, "request body too large");
+    /*
+     * An Upgrade (h2c, websocket) is ignored, as RFC 9110 lets a server do:
+     * the request is answered as plain HTTP/1.1.
+     */
+    p->upgrade = 0;
+    r->head_paused = 1;
+    return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     /* A body on GET or HEAD means nothing to us: it is read and dropped. */
-    (void)p;
+    struct gw_http_req *r = req_of(p);
     (void)at;
-    (void)len;
+    r->body_bytes += len;
+    if (r->body_bytes > r->max_body) return fail(r, 413, "request body too large");
     return 0;
 }
 
@@ -123,8 +182,12 @@ static int on_message_complete(llhttp_t *p)
 
 const llhttp_settings_t gw_http_settings = {
     .on_message_begin = on_message_begin,
+    .on_method_complete = on_method_complete,
     .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_version_complete = on_version_complete,
     .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
@@ -132,13 +195,14 @@ const llhttp_settings_t gw_http_settings = {
 };
 
 void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
-                      uint32_t max_url)
+                      uint32_t max_url, uint64_t max_body)
 {
     memset(r, 0, sizeof(*r));
     r->magic = GW_HTTP_REQ_MAGIC;
     r->cap = max_head;
     r->max_hdrs = max_headers;
     r->max_url = max_url;
+    r->max_body = max_body;
     r->buf = gw_malloc(max_head);
     r->hdrs = gw_calloc(max_headers, sizeof(*r->hdrs));
 }
@@ -150,11 +214,23 @@ void gw_http_req_reset(struct gw_http_req *r)
     r->nhdrs = 0;
     r->last_cb = 0;
     r->method = 0;
+    r->method_known = 0;
     r->http_major = r->http_minor = 0;
     r->keepalive = 0;
     r->error_status = 0;
     r->error_reason = NULL;
+    r->url_done = 0;
+    r->headers_done = 0;
+    r->head_paused = 0;
     r->complete = 0;
+    r->nhost = 0;
+    r->body_bytes = 0;
+    /*
+     * The scanner's state and the raw head count are left alone: they cover
+     * the bytes before the message begins (empty lines) as well, and are
+     * reset by gw_http_next(), so that the same bytes are judged the same
+     * however the reads cut them.
+     */
 }
 
 void gw_http_req_free(struct gw_http_req *r)
@@ -164,6 +240,193 @@ void gw_http_req_free(struct gw_http_req *r)
     r->buf = NULL;
     r->hdrs = NULL;
     r->magic = 0;
+}
+
+/* ---- the head scanner ---- */
+
+/*
+ * States of the scanner, one byte at a time over the raw head.  It starts
+ * before the request line (where empty lines are tolerated, RFC 9112 2.2)
+ * and ends after the empty line that closes the head.
+ */
+enum {
+    SCAN_START,       /* before the request line */
+    SCAN_START_CR,    /* a CR before the request line */
+    SCAN_REQLINE,
+    SCAN_REQLINE_SP,  /* the last byte was a space of the request line */
+    SCAN_LINE_CR,     /* a CR ending a line: LF must follow */
+    SCAN_LINE_START,  /* at the start of a field line, or of the empty line */
+    SCAN_NAME,        /* in a field name: token characters up to the colon */
+    SCAN_FIELD,       /* in a field value */
+    SCAN_END_CR,      /* the CR of the empty line */
+    SCAN_DONE,
+};
+
+/* RFC 9110 5.6.2 tchar: what a field name is made of. */
+static int is_tchar(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int scan_fail(struct gw_http_req *r, const char *reason)
+{
+    fail(r, 400, reason);
+    return -1;
+}
+
+/* Scan n raw head bytes; 0, or -1 with r->error_status set. */
+static int scan_head(struct gw_http_req *r, const char *data, size_t n)
+{
+    if (n > r->cap - r->head_bytes) {
+        r->head_bytes = r->cap + 1;
+        return r->nhdrs == 0 && !r->url_done ? fail(r, 414, "URI too long")
+                                             : fail(r, 431, "request header too large");
+    }
+    r->head_bytes += (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        /* The first byte of a line can end the state it starts in. */
+        if (r->scan == SCAN_START) {
+            if (ch == ' ' || ch == '\t') return scan_fail(r, "whitespace before the request line");
+            if (ch != '\r' && ch != '\n') r->scan = SCAN_REQLINE;
+        } else if (r->scan == SCAN_LINE_START) {
+            if (ch == ' ' || ch == '\t') return scan_fail(r, "obsolete line folding");
+            if (ch == ':') return scan_fail(r, "invalid header field name");
+            if (ch != '\r' && ch != '\n') r->scan = SCAN_NAME;
+        }
+        switch (r->scan) {
+        case SCAN_START:
+            if (ch == '\n') return scan_fail(r, "bare LF");
+            r->scan = SCAN_START_CR;
+            break;
+        case SCAN_START_CR:
+            if (ch != '\n') return scan_fail(r, "bare CR");
+            r->scan = SCAN_START;
+            break;
+        case SCAN_REQLINE:
+        case SCAN_REQLINE_SP:
+            if (ch == ' ') {
+                if (r->scan == SCAN_REQLINE_SP || ++r->scan_spaces > 2)
+                    return scan_fail(r, "extra space in the request line");
+                r->scan = SCAN_REQLINE_SP;
+            } else if (ch == '\r') {
+                if (r->scan_spaces != 2 || r->scan == SCAN_REQLINE_SP)
+                    return scan_fail(r, "malformed request line");
+                r->scan = SCAN_LINE_CR;
+            } else if (ch == '\n') {
+                return scan_fail(r, "bare LF");
+            } else if (ch < 0x21 || ch >= 0x7f) {
+                /* Control, tab, NUL or 8-bit bytes: never part of a target. */
+                return scan_fail(r, "invalid byte in the request line");
+            } else {
+                r->scan = SCAN_REQLINE;
+            }
+            break;
+        case SCAN_LINE_CR:
+            if (ch != '\n') return scan_fail(r, "bare CR");
+            r->scan = SCAN_LINE_START;
+            break;
+        case SCAN_LINE_START:
+            if (ch == '\n') return scan_fail(r, "bare LF");
+            r->scan = SCAN_END_CR;
+            break;
+        case SCAN_NAME:
+            /* Never empty: the line start refused a colon. */
+            if (ch == ':')
+                r->scan = SCAN_FIELD;
+            else if (!is_tchar(ch))
+                return scan_fail(r, "invalid header field name");
+            break;
+        case SCAN_FIELD:
+            if (ch == '\r')
+                r->scan = SCAN_LINE_CR;
+            else if (ch == '\n')
+                return scan_fail(r, "bare LF");
+            else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return scan_fail(r, "control byte in a header field");
+            break;
+        case SCAN_END_CR:
+            if (ch != '\n') return scan_fail(r, "bare CR");
+            r->scan = SCAN_DONE;
+            break;
+        default:
+            return scan_fail(r, "bytes after the end of the head");
+        }
+    }
+    return 0;
+}
+
+static const char *parse_error_reason(llhttp_errno_t e)
+{
+    switch (e) {
+    case HPE_INVALID_METHOD: return "unknown method";
+    case HPE_INVALID_URL: return "invalid request target";
+    case HPE_INVALID_VERSION: return "invalid HTTP version";
+    case HPE_INVALID_CONTENT_LENGTH: return "invalid Content-Length";
+    case HPE_UNEXPECTED_CONTENT_LENGTH: return "conflicting Content-Length or Transfer-Encoding";
+    case HPE_INVALID_TRANSFER_ENCODING: return "invalid Transfer-Encoding";
+    case HPE_INVALID_HEADER_TOKEN: return "invalid header field";
+    case HPE_PAUSED_H2_UPGRADE: return "HTTP/2 is not spoken here";
+    default: return "malformed request";
+    }
+}
+
+enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const char *data,
+                                      size_t len, size_t *used)
+{
+    GW_CHECK_MAGIC(r, GW_HTTP_REQ_MAGIC);
+    size_t off = 0;
+    *used = 0;
+    /* At most two stops per call: the end of the head, then of the message. */
+    for (int round = 0; round < 3; round++) {
+        const char *start = data + off;
+        size_t n = len - off;
+        llhttp_errno_t rc = llhttp_execute(p, start, n);
+        if (rc == HPE_OK) {
+            if (!r->headers_done && scan_head(r, start, n) != 0) return GW_HTTP_ERROR;
+            return GW_HTTP_MORE;
+        }
+        const char *pos = llhttp_get_error_pos(p);
+        if (rc == HPE_PAUSED && r->head_paused) {
+            r->head_paused = 0;
+            gw_assert(pos >= start && pos <= start + n);
+            if (scan_head(r, start, (size_t)(pos - start)) != 0) return GW_HTTP_ERROR;
+            if (r->scan != SCAN_DONE) {
+                /* llhttp and the scanner disagree on where the head ends. */
+                fail(r, 400, "malformed request head");
+                return GW_HTTP_ERROR;
+            }
+            llhttp_resume(p);
+            off = (size_t)(pos - data);
+            continue;
+        }
+        if (rc == HPE_PAUSED && r->complete) {
+            gw_assert(pos >= start && pos <= start + n);
+            *used = (size_t)(pos - data);
+            return GW_HTTP_REQUEST;
+        }
+        if (r->error_status == 0) fail(r, 400, parse_error_reason(rc));
+        return GW_HTTP_ERROR;
+    }
+    gw_panic(__FILE__, __LINE__, "gw_http_feed: the parser stopped more than twice");
+}
+
+void gw_http_next(llhttp_t *p, struct gw_http_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_HTTP_REQ_MAGIC);
+    /*
+     * Bytes between this message and the next one (empty lines) are
+     * scanned as the start of the next head, so the scanner starts over
+     * now rather than at the next on_message_begin.
+     */
+    r->scan = SCAN_START;
+    r->scan_spaces = 0;
+    r->head_bytes = 0;
+    r->headers_done = 0;
+    r->url_done = 0;
+    r->complete = 0;
+    llhttp_resume(p);
 }
 
 const char *gw_http_header(const struct gw_http_req *r, const char *name, size_t *len)
@@ -193,7 +456,9 @@ const char *gw_http_status_text(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";

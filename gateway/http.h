@@ -19,7 +19,9 @@ struct gw_header {
  * One request head.  Every string lives in `buf`, one allocation of the
  * configured max_header_size, so a request costs a bounded amount of memory
  * whatever the client sends; when it is full the request fails with 431
- * (or 414 while the URL is still arriving).
+ * (or 414 while the URL is still arriving).  The raw head (request line,
+ * fields, every CRLF) is held to the same size, so a head padded with
+ * whitespace llhttp skips is refused too.
  */
 #define GW_HTTP_REQ_MAGIC 0x48545251u
 
@@ -31,22 +33,62 @@ struct gw_http_req {
     struct gw_header *hdrs;
     uint32_t nhdrs, max_hdrs;
     uint32_t max_url;
+    uint64_t max_body;        /* larger Content-Length: 413 */
     int last_cb;              /* 0 none, 1 field, 2 value: llhttp splits tokens */
-    int method;               /* llhttp_method_t */
+    int method;               /* llhttp_method_t, valid when method_known */
+    int method_known;
     int http_major, http_minor;
     int keepalive;            /* llhttp_should_keep_alive() at headers end */
-    int error_status;         /* 0, or the status we must answer (400, 414, 431) */
+    int error_status;         /* 0, or the status we must answer (400, 414, 431...) */
     const char *error_reason; /* static text for the error body */
+    int url_done;
+    int headers_done;         /* the head is whole; what follows is body */
+    int head_paused;          /* llhttp stopped at the end of the head */
     int complete;             /* whole message, body included, parsed */
+    uint32_t nhost;           /* Host fields seen */
+    uint32_t head_bytes;      /* raw bytes of the head so far */
+    uint64_t body_bytes;      /* body bytes read (and dropped) */
+    int scan;                 /* the head scanner's state (http.c) */
+    int scan_spaces;          /* spaces seen in the request line */
 };
 
 /* Parser settings shared by every connection (llhttp only reads them). */
 extern const llhttp_settings_t gw_http_settings;
 
+/*
+ * Limits: the raw head and its stored strings at most max_head bytes, at
+ * most max_headers fields, a URL of at most max_url bytes, a body (read
+ * and dropped) of at most max_body bytes.  Allocates; gw_http_req_free()
+ * releases.  p->data must point at r before the first gw_http_feed().
+ */
 void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
-                      uint32_t max_url);
+                      uint32_t max_url, uint64_t max_body);
 void gw_http_req_reset(struct gw_http_req *r);
 void gw_http_req_free(struct gw_http_req *r);
+
+/* What gw_http_feed() made of the bytes. */
+enum gw_http_feed_result {
+    GW_HTTP_MORE,     /* all consumed; the request is not whole yet */
+    GW_HTTP_REQUEST,  /* a whole request is in r; *used bytes were consumed */
+    GW_HTTP_ERROR,    /* answer r->error_status (r->error_reason) and close */
+};
+
+/*
+ * Feed the next bytes of a connection to the parser p (initialised with
+ * gw_http_settings, p->data = r).  On GW_HTTP_REQUEST the bytes after
+ * data[*used] belong to the next request: keep them and feed them after
+ * gw_http_next().  On GW_HTTP_ERROR the connection cannot be trusted past
+ * this point; r->error_status is set (400 when nothing more precise
+ * applies).  Besides llhttp's own checks, the raw head is scanned for what
+ * llhttp's non-strict build lets through and a front proxy might read
+ * differently: obs-fold, bare LF or CR, control or non-ASCII bytes in the
+ * request line, doubled spaces.  The data is only borrowed.
+ */
+enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const char *data,
+                                      size_t len, size_t *used);
+
+/* The request in r is answered: let the parser go on to the next one. */
+void gw_http_next(llhttp_t *p, struct gw_http_req *r);
 
 /* The URL (path and query) as the client sent it; not NUL-terminated. */
 static inline const char *gw_http_url(const struct gw_http_req *r, size_t *len)

@@ -6,22 +6,28 @@
  *   swiftgate --version | --help
  *
  * The main thread runs a loop of its own that only handles signals: the
- * workers (server.c) do all the serving.  SIGTERM or SIGINT drains: the
- * listeners close, /healthz says 503, idle connections close, requests in
- * flight finish, for at most [server] shutdown_grace; then whatever is left
- * is closed.  A second SIGTERM/SIGINT exits at once.  SIGHUP reopens the
- * access log.  Exit status: 0 after a clean stop, 1 on a runtime failure,
- * 2 on bad usage or configuration.
+ * workers (server.c) do all the serving.  SIGTERM or SIGINT drains in two
+ * steps.  First, for [server] drain_delay, /healthz says 503 while every
+ * other request is served as usual and the listeners stay open, so that a
+ * balancer polling /healthz (on a new connection or one it keeps alive)
+ * takes this gateway out while it still answers.  Then the listeners
+ * close, idle connections close, and requests in flight get
+ * shutdown_grace to finish; whatever is left then is closed.  The exit
+ * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
+ * 1).  SIGHUP reopens the access log.  Exit status otherwise: 1 on a
+ * runtime failure, 2 on bad usage or configuration.
  */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "server.h"
 #include "util.h"
@@ -29,7 +35,8 @@
 struct gw_main {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
-    uv_timer_t grace;
+    uv_timer_t delay;           /* drain_delay: /healthz 503, still accepting */
+    uv_timer_t grace;           /* shutdown_grace: then force-close */
     struct gw_server srv;
     int stopping;
 };
@@ -39,6 +46,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: swiftgate serve -c FILE          run the gateway\n"
             "       swiftgate check-config -c FILE   check FILE and print the effective config\n"
+            "       swiftgate fsck -c FILE [--repair]\n"
+            "                                        re-hash the cache; remove what is wrong\n"
             "       swiftgate --version              print the version\n"
             "       swiftgate --help                 print this help\n"
             "\n"
@@ -86,6 +95,77 @@ static int cmd_check_config(int argc, char **argv)
     return rc == 0 ? 0 : 2;
 }
 
+/* ---- fsck ---- */
+
+static void fsck_report(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+}
+
+/*
+ * Re-hash every blob of the cache against its entry, offline.  Exit 0 only
+ * when nothing is wrong, 1 when something was (removed with --repair), 2
+ * on bad usage or configuration.
+ */
+static int cmd_fsck(int argc, char **argv)
+{
+    int repair = 0;
+    const char *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--repair") == 0) {
+            repair = 1;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+                   i + 1 < argc) {
+            path = argv[++i];
+        } else {
+            fprintf(stderr, "swiftgate fsck: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (path == NULL) {
+        fprintf(stderr, "swiftgate fsck: -c FILE is required\n");
+        return 2;
+    }
+    struct gw_conf conf;
+    if (load_conf(&conf, path) != 0) {
+        gw_conf_free(&conf);
+        return 2;
+    }
+    if (conf.dir[0] == '\0') {
+        fprintf(stderr, "swiftgate fsck: %s: [cache] dir is empty: no cache to check\n", path);
+        gw_conf_free(&conf);
+        return 2;
+    }
+    struct gw_cache_options co = {
+        .dir = conf.dir,
+        .max_size = conf.max_size,
+        .max_entries = conf.max_entries,
+        .index_size = conf.index_size,
+    };
+    struct gw_cache *cache;
+    char err[256];
+    if (gw_cache_open_nosweep(&cache, &co, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swiftgate fsck: %s: %s\n", conf.dir, err);
+        gw_conf_free(&conf);
+        return 1;
+    }
+    struct gw_cache_fsck_result res;
+    int rc = gw_cache_fsck(cache, repair, fsck_report, NULL, &res);
+    gw_cache_close(cache);
+    if (rc != 0) {
+        fprintf(stderr, "swiftgate fsck: %s: %s\n", conf.dir, gw_strerror(rc));
+        gw_conf_free(&conf);
+        return 1;
+    }
+    printf("%s: %llu entries checked, %llu bad, %llu orphan files%s\n", conf.dir,
+           (unsigned long long)res.entries, (unsigned long long)res.bad,
+           (unsigned long long)res.orphans,
+           repair ? (res.repaired ? ", repaired" : "") : "");
+    gw_conf_free(&conf);
+    return res.bad == 0 && res.orphans == 0 ? 0 : 1;
+}
+
 /* ---- serve ---- */
 
 static void on_closed(uv_handle_t *h)
@@ -99,6 +179,7 @@ static void on_all_stopped(struct gw_server *srv)
     uv_close((uv_handle_t *)&m->sigterm, on_closed);
     uv_close((uv_handle_t *)&m->sigint, on_closed);
     uv_close((uv_handle_t *)&m->sighup, on_closed);
+    uv_close((uv_handle_t *)&m->delay, on_closed);
     uv_close((uv_handle_t *)&m->grace, on_closed);
     uv_close((uv_handle_t *)&m->srv.worker_exit, on_closed);
 }
@@ -110,6 +191,22 @@ static void on_grace(uv_timer_t *t)
     gw_server_force_close(&m->srv);
 }
 
+/* The end of drain_delay (or the signal, without one): stop accepting. */
+static void stop_accepting(struct gw_main *m)
+{
+    gw_info("main", "closing the listeners; requests in flight get %llu ms",
+            (unsigned long long)m->srv.conf->shutdown_grace_ms);
+    gw_server_stop_accepting(&m->srv);
+    uv_timer_start(&m->grace, on_grace, m->srv.conf->shutdown_grace_ms, 0);
+    /* The grace timer alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&m->grace);
+}
+
+static void on_delay(uv_timer_t *t)
+{
+    stop_accepting(t->data);
+}
+
 static void on_stop_signal(uv_signal_t *s, int signum)
 {
     struct gw_main *m = s->data;
@@ -118,12 +215,37 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         _exit(1);
     }
     m->stopping = 1;
-    gw_info("main", "%s: draining (grace %llu ms)", strsignal(signum),
-            (unsigned long long)m->srv.conf->shutdown_grace_ms);
+    const struct gw_conf *conf = m->srv.conf;
+    gw_info("main", "%s: draining (/healthz 503 for %llu ms, then grace %llu ms)",
+            strsignal(signum), (unsigned long long)conf->drain_delay_ms,
+            (unsigned long long)conf->shutdown_grace_ms);
     gw_server_drain(&m->srv);
-    uv_timer_start(&m->grace, on_grace, m->srv.conf->shutdown_grace_ms, 0);
-    /* The grace timer alone must not keep the loop alive. */
-    uv_unref((uv_handle_t *)&m->grace);
+    if (conf->drain_delay_ms > 0)
+        uv_timer_start(&m->delay, on_delay, conf->drain_delay_ms, 0);
+    else
+        stop_accepting(m);
+}
+
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE to what
+ * max_connections needs (plus room for Swift, the cache and the logs), as
+ * far as the hard limit allows, and say so when that is not enough.
+ */
+static void raise_nofile(const struct gw_conf *conf)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)conf->max_connections * 2 + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (cur > rl.rlim_cur) {
+            rl.rlim_cur = cur;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)conf->max_connections + 64)
+        gw_warn("main", "open files limit %llu is below max_connections %llu",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)conf->max_connections);
 }
 
 static void on_hup(uv_signal_t *s, int signum)
@@ -143,13 +265,8 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     gw_log_level = gw_log_level_parse(conf.log_level);
-    if (conf.auth_version == GW_AUTH_V3) {
-        fprintf(stderr, "swiftgate: %s: auth_version = 3 (Keystone) is not supported by this "
-                        "build yet; use 1 or static\n", path);
-        gw_conf_free(&conf);
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(&conf);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "swiftgate: curl_global_init failed\n");
         gw_conf_free(&conf);
@@ -169,8 +286,9 @@ static int cmd_serve(int argc, char **argv)
     uv_signal_init(&m.loop, &m.sigterm);
     uv_signal_init(&m.loop, &m.sigint);
     uv_signal_init(&m.loop, &m.sighup);
+    uv_timer_init(&m.loop, &m.delay);
     uv_timer_init(&m.loop, &m.grace);
-    m.sigterm.data = m.sigint.data = m.sighup.data = m.grace.data = &m;
+    m.sigterm.data = m.sigint.data = m.sighup.data = m.grace.data = m.delay.data = &m;
     uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&m.sighup, on_hup, SIGHUP);
@@ -216,6 +334,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

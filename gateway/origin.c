@@ -12,6 +12,9 @@
  *  - on_done is called exactly once for a fetch that was started and not
  *    cancelled, always from a loop callback.
  *  - Connections to Swift are kept alive and reused by the multi handle.
+ *  - Timeouts: connect_timeout (curl), stall_timeout (curl's low-speed
+ *    limit: no byte for that long, before or after the headers), and
+ *    first_byte_timeout, checked by a sweep timer four times a second.
  */
 #include "origin.h"
 
@@ -34,6 +37,7 @@ struct gw_origin {
     CURLM *multi;
     uv_timer_t timer;
     uv_timer_t reaper;
+    uv_timer_t sweep;           /* first_byte_timeout */
     int closing;
     int handles_open;           /* timers not yet closed */
     struct gw_fetch *all;       /* every fetch not yet freed */
@@ -181,6 +185,31 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* ---- first-byte timeouts ---- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct gw_origin *o = t->data;
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    if (o->conf == NULL) return;
+    uint64_t now = gw_now_ms(), limit = o->conf->first_byte_timeout_ms;
+    struct gw_fetch *f = o->all, *next;
+    for (; f; f = next) {
+        next = f->next;
+        if (f->cancelled || !f->added || f->ttfb_ms != 0 || now - f->start_ms < limit) continue;
+        /* Not inside any curl callback here: the fetch can end now. */
+        curl_multi_remove_handle(o->multi, f->easy);
+        f->added = 0;
+        f->done = 1;
+        snprintf(f->errbuf, sizeof(f->errbuf), "no answer within %llu ms",
+                 (unsigned long long)limit);
+        if (f->cbs->on_done) f->cbs->on_done(f->ud, f, GW_ETIMEOUT);
+        /* on_done may have freed others; start the walk again next time. */
+        fetch_free(f);
+        return;
+    }
+}
+
 /* ---- the reaper: cancelled fetches leave the multi handle here ---- */
 
 static void on_reap(uv_timer_t *t)
@@ -294,9 +323,12 @@ struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
     curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, 64L);
     uv_timer_init(loop, &o->timer);
     uv_timer_init(loop, &o->reaper);
+    uv_timer_init(loop, &o->sweep);
     o->timer.data = o;
     o->reaper.data = o;
-    o->handles_open = 2;
+    o->sweep.data = o;
+    o->handles_open = 3;
+    uv_timer_start(&o->sweep, on_sweep, 250, 250);
     return o;
 }
 
@@ -319,8 +351,10 @@ void gw_origin_close(struct gw_origin *o)
     }
     uv_timer_stop(&o->timer);
     uv_timer_stop(&o->reaper);
+    uv_timer_stop(&o->sweep);
     uv_close((uv_handle_t *)&o->timer, on_origin_timer_closed);
     uv_close((uv_handle_t *)&o->reaper, on_origin_timer_closed);
+    uv_close((uv_handle_t *)&o->sweep, on_origin_timer_closed);
 }
 
 struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
@@ -400,6 +434,13 @@ int gw_fetch_start(struct gw_fetch *f)
     if (curl_multi_add_handle(f->o->multi, f->easy) != CURLM_OK) return GW_EORIGIN;
     f->added = 1;
     return 0;
+}
+
+void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void *ud)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    f->cbs = cbs;
+    f->ud = ud;
 }
 
 void gw_fetch_resume(struct gw_fetch *f)

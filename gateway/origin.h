@@ -62,6 +62,11 @@ int gw_fetch_start(struct gw_fetch *f);
 
 void gw_fetch_resume(struct gw_fetch *f);
 /*
+ * Hand the fetch to someone else: from now on cbs and ud get its callbacks.
+ * Allowed from inside on_headers (the body has not begun).
+ */
+void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void *ud);
+/*
  * No callback will be called for f again; it is freed later, from the loop.
  * Safe from inside any callback, including the fetch's own.
  */

@@ -17,6 +17,9 @@ void gw_route(struct gw_conn *c);
 /* GET or HEAD of object `name` of the configured container. */
 void gw_req_fractal(struct gw_conn *c, const char *name, int head_only);
 
+/* Remove object `name` from the cache (admin: DELETE /cache/fractal/<uuid>). */
+void gw_req_purge(struct gw_conn *c, const char *name);
+
 /*
  * The connection is done with r (response ended, or the connection is
  * closing): cancel whatever r still runs and free it.  No callback of r

@@ -7,6 +7,11 @@
  * dot-segment or control byte can ever turn into another object name at
  * Swift: whatever does not match is answered here and never leaves the
  * gateway.  A query string is ignored (browsers add one to bust caches).
+ * Admin listener: /metrics, /healthz and DELETE /cache/fractal/<uuid>
+ * (purge), behind the bearer token if one is configured.
+ *
+ * The decision is gw_route_decide(), a pure function of the parsed head
+ * (the fuzz target calls it); gw_route() only carries it out.
  */
 #include <string.h>
 #include <strings.h>
@@ -14,6 +19,7 @@
 #include "conf.h"
 #include "http.h"
 #include "req.h"
+#include "route.h"
 #include "server.h"
 #include "stats.h"
 #include "swift.h"
@@ -22,7 +28,7 @@
 void gw_respond_simple(struct gw_conn *c, int status, const char *reason, const char *extra)
 {
     struct gw_buf b = {0};
-    int head_only = c->hreq.method == HTTP_HEAD;
+    int head_only = c->hreq.method_known && c->hreq.method == HTTP_HEAD;
     c->resp_bytes =
         gw_http_simple(&b, status, reason, extra, c->keepalive, c->hreq.http_minor, head_only);
     c->resp_status = status;
@@ -35,8 +41,7 @@ static int is_hex(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
-/* 1 if s[0..len) is a uuid: 8-4-4-4-12 hex digits. */
-static int is_uuid(const char *s, size_t len)
+int gw_route_is_uuid(const char *s, size_t len)
 {
     if (len != 36) return 0;
     for (size_t i = 0; i < 36; i++) {
@@ -48,7 +53,6 @@ static int is_uuid(const char *s, size_t len)
     }
     return 1;
 }
-
 
 static int path_is(const char *path, size_t len, const char *want)
 {
@@ -65,93 +69,153 @@ static int token_equal(const char *a, size_t alen, const char *b)
     return diff == 0;
 }
 
+static void simple(struct gw_route *out, int status, const char *reason, const char *extra)
+{
+    out->kind = GW_ROUTE_SIMPLE;
+    out->status = status;
+    out->reason = reason;
+    out->extra = extra;
+}
+
+static const char allow_get_head[] = "Allow: GET, HEAD\r\n";
+
+/* uuid: 36 bytes that gw_route_is_uuid() accepted. */
+static void fractal_name(struct gw_route *out, enum gw_route_kind kind, const char *uuid)
+{
+    out->kind = kind;
+    memcpy(out->name, uuid, 36);
+    out->name[36] = '\0';
+}
+
+static void decide_healthz(int get_or_head, int draining, struct gw_route *out)
+{
+    if (!get_or_head)
+        simple(out, 405, "method not allowed", allow_get_head);
+    else if (draining)
+        simple(out, 503, "draining", NULL);
+    else
+        simple(out, 200, "ok", NULL);
+}
+
 /*
  * The admin listener: /metrics and /healthz.  With admin_token set, every
  * request needs "Authorization: Bearer <token>".
  */
-static void route_admin(struct gw_conn *c, const char *path, size_t plen)
+static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
+                         const char *path, size_t plen, int get_or_head, struct gw_route *out)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
-    struct gw_http_req *r = &c->hreq;
-    if (conf->admin_token[0]) {
+    if (ctx->admin_token && ctx->admin_token[0]) {
         size_t alen;
         const char *auth = gw_http_header(r, "Authorization", &alen);
         if (auth == NULL || alen < 7 || strncasecmp(auth, "Bearer ", 7) != 0 ||
-            !token_equal(auth + 7, alen - 7, conf->admin_token)) {
-            gw_respond_simple(c, 401, "admin token required", "WWW-Authenticate: Bearer\r\n");
+            !token_equal(auth + 7, alen - 7, ctx->admin_token)) {
+            simple(out, 401, "admin token required", "WWW-Authenticate: Bearer\r\n");
             return;
         }
     }
-    int get_or_head = r->method == HTTP_GET || r->method == HTTP_HEAD;
     if (path_is(path, plen, "/metrics")) {
-        if (!get_or_head) {
-            gw_respond_simple(c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
-            return;
-        }
-        struct gw_buf body = {0}, head = {0};
-        gw_stats_render(&body, gw_swift_auth_count(c->w->srv->swift));
-        gw_http_head_begin(&head, 200);
-        gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                             "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);
-        gw_http_head_end(&head, c->keepalive, r->http_minor);
-        c->resp_status = 200;
-        c->resp_bytes = r->method == HTTP_GET ? body.len : 0;
-        gw_conn_write_buf(c, &head);
-        if (r->method == HTTP_GET)
-            gw_conn_write_buf(c, &body);
+        if (!get_or_head)
+            simple(out, 405, "method not allowed", allow_get_head);
         else
-            gw_buf_free(&body);
-        gw_conn_end_response(c);
+            out->kind = GW_ROUTE_METRICS;
         return;
     }
     if (path_is(path, plen, "/healthz")) {
-        gw_respond_simple(c, c->w->srv->draining ? 503 : 200,
-                          c->w->srv->draining ? "draining" : "ok", NULL);
+        decide_healthz(get_or_head, ctx->draining, out);
         return;
     }
-    gw_respond_simple(c, 404, "not found", NULL);
+    static const char purge[] = "/cache/fractal/";
+    size_t pl = sizeof(purge) - 1;
+    if (plen >= pl && memcmp(path, purge, pl) == 0) {
+        if (!gw_route_is_uuid(path + pl, plen - pl))
+            simple(out, 404, "not a fractal id (want /cache/fractal/<uuid>)", NULL);
+        else if (r->method != HTTP_DELETE)
+            simple(out, 405, "method not allowed", "Allow: DELETE\r\n");
+        else
+            fractal_name(out, GW_ROUTE_PURGE, path + pl);
+        return;
+    }
+    simple(out, 404, "not found", NULL);
 }
 
-void gw_route(struct gw_conn *c)
+void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
+                     struct gw_route *out)
 {
-    struct gw_http_req *r = &c->hreq;
+    memset(out, 0, sizeof(*out));
     size_t ulen;
     const char *url = gw_http_url(r, &ulen);
-    const char *q = memchr(url, '?', ulen);
+    const char *q = ulen ? memchr(url, '?', ulen) : NULL;
     size_t plen = q ? (size_t)(q - url) : ulen;
     int get_or_head = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    out->head_only = r->method == HTTP_HEAD;
 
-    if (c->admin) {
-        route_admin(c, url, plen);
+    if (ctx->admin) {
+        decide_admin(r, ctx, url, plen, get_or_head, out);
         return;
     }
     static const char prefix[] = "/fractal/";
     size_t pl = sizeof(prefix) - 1;
     if (plen >= pl && memcmp(url, prefix, pl) == 0) {
-        if (!is_uuid(url + pl, plen - pl)) {
-            gw_respond_simple(c, 404, "not a fractal id (want /fractal/<uuid>)", NULL);
+        if (!gw_route_is_uuid(url + pl, plen - pl)) {
+            simple(out, 404, "not a fractal id (want /fractal/<uuid>)", NULL);
             return;
         }
         if (!get_or_head) {
-            gw_respond_simple(c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
+            simple(out, 405, "method not allowed", allow_get_head);
             return;
         }
-        char name[37];
-        memcpy(name, url + pl, 36);
-        name[36] = '\0';
-        gw_req_fractal(c, name, r->method == HTTP_HEAD);
+        fractal_name(out, GW_ROUTE_FRACTAL, url + pl);
         return;
     }
     if (path_is(url, plen, "/healthz")) {
-        if (!get_or_head) {
-            gw_respond_simple(c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
-            return;
-        }
-        if (c->w->srv->draining)
-            gw_respond_simple(c, 503, "draining", NULL);
-        else
-            gw_respond_simple(c, 200, "ok", NULL);
+        decide_healthz(get_or_head, ctx->draining, out);
         return;
     }
-    gw_respond_simple(c, 404, "not found", NULL);
+    simple(out, 404, "not found", NULL);
+}
+
+static void send_metrics(struct gw_conn *c)
+{
+    struct gw_http_req *r = &c->hreq;
+    struct gw_buf body = {0}, head = {0};
+    gw_stats_render(&body, gw_swift_auth_count(c->w->srv->swift));
+    gw_http_head_begin(&head, 200);
+    gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                         "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);
+    gw_http_head_end(&head, c->keepalive, r->http_minor);
+    c->resp_status = 200;
+    c->resp_bytes = r->method == HTTP_GET ? body.len : 0;
+    gw_conn_write_buf(c, &head);
+    if (r->method == HTTP_GET)
+        gw_conn_write_buf(c, &body);
+    else
+        gw_buf_free(&body);
+    gw_conn_end_response(c);
+}
+
+void gw_route(struct gw_conn *c)
+{
+    const struct gw_conf *conf = c->w->srv->conf;
+    struct gw_route_ctx ctx = {
+        .admin = c->admin,
+        .admin_token = conf->admin_token,
+        .draining = c->w->srv->draining,
+    };
+    struct gw_route d;
+    gw_route_decide(&c->hreq, &ctx, &d);
+    switch (d.kind) {
+    case GW_ROUTE_FRACTAL:
+        gw_req_fractal(c, d.name, d.head_only);
+        return;
+    case GW_ROUTE_METRICS:
+        send_metrics(c);
+        return;
+    case GW_ROUTE_PURGE:
+        gw_req_purge(c, d.name);
+        return;
+    case GW_ROUTE_SIMPLE:
+        gw_respond_simple(c, d.status, d.reason, d.extra);
+        return;
+    }
+    gw_panic(__FILE__, __LINE__, "unknown route kind");
 }

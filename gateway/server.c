@@ -14,8 +14,20 @@
  * its connection on the spot: gw_conn_abort() and write errors only mark it,
  * and the close runs from the connection's own timer, so no callback chain
  * ever returns into freed memory.  The one timer serves every purpose in
- * turn: idle keep-alive, header read, send progress, and a zero timeout
- * that runs deferred work ("next") from the loop.
+ * turn: idle keep-alive, header read, send progress, lingering, and a zero
+ * timeout that runs deferred work ("next") from the loop.
+ *
+ * A connection that is to close after its answer lingers first: it shuts
+ * its write side (FIN after the last queued byte), then reads and drops
+ * what the client still sends until EOF, for a bounded time and byte
+ * count.  Closing a socket with unread input sends a RST, which can destroy
+ * an answer (a 400, a 431, a 503) before the client has read it.
+ *
+ * Draining has two phases, both flags of struct gw_server set once by the
+ * main thread: `draining` (/healthz says 503, all else as usual) and, after
+ * drain_delay, `closing` (listeners and idle connections close, no more
+ * keep-alive).  max_connections is counted over every worker in
+ * srv->nconns, so the cap does not depend on how SO_REUSEPORT spreads.
  */
 #include "server.h"
 
@@ -30,7 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "conf.h"
+#include "fill.h"
 #include "origin.h"
 #include "req.h"
 #include "swift.h"
@@ -44,8 +58,21 @@ struct wreq {
     struct gw_conn *c;
     size_t len;
     char *owned;      /* freed with the request; NULL when data is inline */
+    const char *borrowed;          /* gw_conn_write_ref(): someone else's bytes */
+    void (*release)(void *arg);    /* ...given back through this */
+    void *release_arg;
     char data[];
 };
+
+static void wreq_free(struct wreq *wr)
+{
+    free(wr->owned);
+    if (wr->release) wr->release(wr->release_arg);
+    free(wr);
+}
+
+/* Input dropped while lingering before the connection is cut anyway. */
+#define LINGER_MAX_BYTES (1u << 20)
 
 static void conn_close(struct gw_conn *c);
 static void conn_next(uv_timer_t *t);
@@ -54,6 +81,44 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len);
 static void worker_maybe_stop(struct gw_worker *w);
 
 /* ---- access log ---- */
+
+/*
+ * The first `max` bytes of a URL, escaped: a client must not be able to
+ * forge log lines.  out needs 4 * max + 1 bytes.
+ */
+#define URL_LOG_MAX 400
+static void escape_url(const char *url, size_t ulen, size_t max, char *out, size_t outlen)
+{
+    gw_assert(outlen >= 4 * max + 1);
+    if (ulen > max) ulen = max;
+    size_t e = 0;
+    for (size_t i = 0; i < ulen; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (ch < 0x21 || ch >= 0x7f || ch == '"' || ch == '\\')
+            e += (size_t)snprintf(out + e, outlen - e, "\\x%02x", ch);
+        else
+            out[e++] = (char)ch;
+    }
+    out[e] = '\0';
+}
+
+/*
+ * 'peer "METHOD URL"' for error log lines, so that each names its request;
+ * the URL escaped and cut at 100 bytes.
+ */
+#define WHAT_URL_MAX 100
+#define WHAT_LEN (sizeof(((struct gw_conn *)0)->peer) + 32 + 4 * WHAT_URL_MAX)
+static const char *conn_what(struct gw_conn *c, char *out, size_t len)
+{
+    char esc[4 * WHAT_URL_MAX + 1];
+    size_t ulen;
+    const char *url = gw_http_url(&c->hreq, &ulen);
+    escape_url(url, ulen, WHAT_URL_MAX, esc, sizeof(esc));
+    const char *m = c->hreq.method_known ? llhttp_method_name((llhttp_method_t)c->hreq.method)
+                                         : "-";
+    snprintf(out, len, "%s \"%.16s %s\"", c->peer, m, esc);
+    return out;
+}
 
 static void access_log(struct gw_conn *c)
 {
@@ -69,22 +134,17 @@ static void access_log(struct gw_conn *c)
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t ulen;
     const char *url = gw_http_url(r, &ulen);
-    if (ulen > 400) ulen = 400;
-    /* The URL is printed escaped: a client must not be able to forge lines. */
-    char esc[1700];
-    size_t e = 0;
-    for (size_t i = 0; i < ulen; i++) {
-        unsigned char ch = (unsigned char)url[i];
-        if (ch < 0x21 || ch >= 0x7f || ch == '"' || ch == '\\')
-            e += (size_t)snprintf(esc + e, sizeof(esc) - e, "\\x%02x", ch);
-        else
-            esc[e++] = (char)ch;
-    }
-    esc[e] = '\0';
+    char esc[4 * URL_LOG_MAX + 1];
+    escape_url(url, ulen, URL_LOG_MAX, esc, sizeof(esc));
+    /* A request refused before its request line was read is logged as "-". */
+    char reqline[4 * URL_LOG_MAX + 64] = "-";
+    if (r->method_known)
+        snprintf(reqline, sizeof(reqline), "%s %s HTTP/%d.%d",
+                 llhttp_method_name((llhttp_method_t)r->method), esc, r->http_major,
+                 r->http_minor);
     int n = snprintf(line, sizeof(line),
-                     "%s %s \"%s %s HTTP/%d.%d\" %d %llu %s %.3f %.3f\n", c->peer, ts,
-                     llhttp_method_name((llhttp_method_t)r->method), esc, r->http_major,
-                     r->http_minor, c->resp_status, (unsigned long long)c->resp_bytes,
+                     "%s %s \"%s\" %d %llu %s %.3f %.3f\n", c->peer, ts, reqline,
+                     c->resp_status, (unsigned long long)c->resp_bytes,
                      c->cache == GW_CACHE_NONE ? "-" : gw_cache_result_name(c->cache),
                      (double)(gw_now_ms() - c->req_start_ms) / 1000.0,
                      (double)c->origin_ms / 1000.0);
@@ -104,11 +164,12 @@ static void on_write(uv_write_t *req, int status)
     struct gw_conn *c = wr->c;
     GW_CHECK_MAGIC(c, CONN_MAGIC);
     c->queued -= wr->len;
-    free(wr->owned);
-    free(wr);
+    wreq_free(wr);
     if (c->state == GW_CONN_CLOSING || c->aborting) return;
     if (status < 0) {
-        gw_debug("server", "%s: write failed: %s", c->peer, uv_strerror(status));
+        char what[WHAT_LEN];
+        gw_debug("server", "%s: write failed: %s", conn_what(c, what, sizeof(what)),
+                 uv_strerror(status));
         conn_close(c);
         return;
     }
@@ -132,15 +193,14 @@ static void queue_write(struct gw_conn *c, struct wreq *wr)
 {
     wr->c = c;
     if (c->state == GW_CONN_CLOSING || c->aborting) {
-        free(wr->owned);
-        free(wr);
+        wreq_free(wr);
         return;
     }
-    uv_buf_t b = uv_buf_init(wr->owned ? wr->owned : wr->data, (unsigned)wr->len);
+    char *base = wr->owned ? wr->owned : wr->borrowed ? (char *)(uintptr_t)wr->borrowed : wr->data;
+    uv_buf_t b = uv_buf_init(base, (unsigned)wr->len);
     int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
-        free(wr->owned);
-        free(wr);
+        wreq_free(wr);
         gw_conn_abort(c);
         return;
     }
@@ -157,6 +217,25 @@ void gw_conn_write(struct gw_conn *c, const void *data, size_t len)
     memcpy(wr->data, data, len);
     wr->len = len;
     wr->owned = NULL;
+    wr->borrowed = NULL;
+    wr->release = NULL;
+    queue_write(c, wr);
+}
+
+void gw_conn_write_ref(struct gw_conn *c, const void *data, size_t len, void (*release)(void *),
+                       void *arg)
+{
+    GW_CHECK_MAGIC(c, CONN_MAGIC);
+    struct wreq *wr = gw_malloc(sizeof(*wr));
+    wr->len = len;
+    wr->owned = NULL;
+    wr->borrowed = data;
+    wr->release = release;
+    wr->release_arg = arg;
+    if (len == 0) {
+        wreq_free(wr);
+        return;
+    }
     queue_write(c, wr);
 }
 
@@ -169,6 +248,8 @@ void gw_conn_write_buf(struct gw_conn *c, struct gw_buf *b)
     }
     struct wreq *wr = gw_malloc(sizeof(*wr));
     wr->len = b->len;
+    wr->borrowed = NULL;
+    wr->release = NULL;
     wr->owned = b->data;
     b->data = NULL;
     b->len = b->cap = 0;
@@ -187,7 +268,7 @@ void gw_conn_end_response(struct gw_conn *c)
     gw_assert(c->state == GW_CONN_BUSY);
     c->state = GW_CONN_FLUSHING;
     c->want_drain = 0;
-    if (c->w->srv->draining || c->eof) c->keepalive = 0;
+    if (c->w->srv->closing || c->eof) c->keepalive = 0;
     access_log(c);
     /* Go on from the loop: the caller may still be inside its callbacks. */
     if (c->queued == 0 || (c->keepalive && c->queued <= c->w->srv->conf->write_buffer / 2))
@@ -244,7 +325,10 @@ static void conn_close(struct gw_conn *c)
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
-    if (!c->admin) gw_stats_conn_close(w->id);
+    if (!c->admin) {
+        gw_stats_conn_close(w->id);
+        __atomic_sub_fetch(&w->srv->nconns, 1, __ATOMIC_RELAXED);
+    }
     uv_timer_stop(&c->timer);
     c->closes_pending = 2;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -277,6 +361,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     GW_CHECK_MAGIC(c, CONN_MAGIC);
     (void)buf;
     if (nread == 0) return;
+    if (c->state == GW_CONN_LINGER) {
+        /* What the client still sends is dropped; its EOF ends the linger. */
+        if (nread < 0 || (c->lingered += (uint64_t)nread) > LINGER_MAX_BYTES) conn_close(c);
+        return;
+    }
     if (nread < 0) {
         if (nread == UV_EOF && c->state == GW_CONN_HEAD) {
             /* Half a request and then EOF: say why nothing more will come. */
@@ -301,12 +390,13 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
         c->req_start_ms = gw_now_ms();
         uv_timer_start(&c->timer, conn_next, conf->header_timeout_ms, 0);
     }
-    llhttp_errno_t rc = llhttp_execute(&c->parser, data, len);
-    if (rc == HPE_OK) return; /* more to come */
+    size_t used;
+    enum gw_http_feed_result rc = gw_http_feed(&c->parser, &c->hreq, data, len, &used);
+    if (rc == GW_HTTP_MORE) return;
     int from_stash = c->stash && data >= c->stash && data <= c->stash + c->stash_off + c->stash_len;
-    if (rc == HPE_PAUSED && c->hreq.complete) {
-        const char *pos = llhttp_get_error_pos(&c->parser);
-        size_t rest = len - (size_t)(pos - data);
+    if (rc == GW_HTTP_REQUEST) {
+        const char *pos = data + used;
+        size_t rest = len - used;
         if (rest == 0) {
             c->stash_len = c->stash_off = 0;
         } else if (from_stash) {
@@ -325,7 +415,11 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = 0;
         }
-        uv_timer_stop(&c->timer);
+        /* The previous answer may still be queued: its send timeout goes on. */
+        if (c->queued > 0)
+            uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
+        else
+            uv_timer_stop(&c->timer);
         c->state = GW_CONN_BUSY;
         c->keepalive = c->hreq.keepalive;
         c->resp_status = 0;
@@ -335,7 +429,7 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
         gw_route(c);
         return;
     }
-    /* A parse error: the connection cannot be trusted past this point. */
+    /* A bad request: the connection cannot be trusted past this point. */
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
@@ -344,11 +438,50 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
     int status = c->hreq.error_status ? c->hreq.error_status : 400;
     const char *reason = c->hreq.error_reason;
     if (reason == NULL) reason = "malformed request";
-    gw_debug("server", "%s: bad request: %s (%s: %s)", c->peer, reason,
+    char what[WHAT_LEN];
+    gw_debug("server", "%s: bad request: %s (%s: %s)", conn_what(c, what, sizeof(what)), reason,
              llhttp_errno_name(llhttp_get_errno(&c->parser)),
              llhttp_get_error_reason(&c->parser));
     gw_stats_error(GW_ERR_CLIENT_BAD_REQUEST);
     respond_error_and_close(c, status, reason);
+}
+
+static void send_timeout(struct gw_conn *c)
+{
+    char what[WHAT_LEN];
+    gw_info("server", "%s: send timeout", conn_what(c, what, sizeof(what)));
+    gw_stats_error(GW_ERR_CLIENT_TIMEOUT);
+    conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    /* Nothing to do: the linger ends on EOF or on its timer. */
+    (void)req;
+    (void)status;
+}
+
+/*
+ * Close after an answer without resetting the client: shut our side (a FIN
+ * after the last queued byte), read and drop until the client's EOF, for at
+ * most lingering_timeout and LINGER_MAX_BYTES.  A drain's force-close, an
+ * EOF already seen, or a zero timeout close at once.
+ */
+static void conn_linger(struct gw_conn *c)
+{
+    const struct gw_conf *conf = c->w->srv->conf;
+    if (c->eof || c->w->force_close || conf->lingering_timeout_ms == 0 ||
+        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->state = GW_CONN_LINGER;
+    free(c->stash);
+    c->stash = NULL;
+    c->stash_len = c->stash_off = 0;
+    c->lingered = 0;
+    uv_timer_start(&c->timer, conn_next, conf->lingering_timeout_ms, 0);
+    conn_read_start(c);
 }
 
 static void conn_read_start(struct gw_conn *c)
@@ -379,15 +512,15 @@ static void conn_next(uv_timer_t *t)
         /* The head did not arrive in time. */
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
-        c->eof = 1;
         gw_stats_error(GW_ERR_CLIENT_TIMEOUT);
         respond_error_and_close(c, 408, "request header timeout");
         return;
     case GW_CONN_BUSY:
         /* Armed only while bytes are queued: no write progress in send_timeout. */
-        gw_info("server", "%s: send timeout", c->peer);
-        gw_stats_error(GW_ERR_CLIENT_TIMEOUT);
-        conn_close(c);
+        send_timeout(c);
+        return;
+    case GW_CONN_LINGER:
+        conn_close(c); /* lingering_timeout: the client never sent its EOF */
         return;
     case GW_CONN_CLOSING:
         return;
@@ -397,8 +530,7 @@ static void conn_next(uv_timer_t *t)
 
     if (c->queued > conf->write_buffer / 2) {
         /* on_write re-arms this timer on progress: this is a send timeout. */
-        gw_info("server", "%s: send timeout", c->peer);
-        conn_close(c);
+        send_timeout(c);
         return;
     }
     if (c->req) {
@@ -408,23 +540,30 @@ static void conn_next(uv_timer_t *t)
     }
     c->on_drain = NULL;
     if (!c->keepalive) {
-        /* Close once the last byte is written; on_write comes back here. */
+        /*
+         * Close once the last byte is written: on_write comes back here then.
+         * With bytes still queued only the send timer runs this (no zero
+         * timeout is started for a closing answer until its queue is empty),
+         * so the client has taken nothing for send_timeout.
+         */
         if (c->queued == 0)
-            conn_close(c);
+            conn_linger(c);
         else
-            uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
+            send_timeout(c);
         return;
     }
-    if (c->w->srv->draining || c->w->force_close) {
-        if (c->queued == 0)
-            conn_close(c);
-        else
+    if (c->w->srv->closing || c->w->force_close) {
+        if (c->queued == 0) {
+            conn_linger(c);
+        } else {
             c->keepalive = 0;
+            uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
+        }
         return;
     }
     /* Next request: first what is already read, then the socket. */
     c->state = GW_CONN_IDLE;
-    llhttp_resume(&c->parser);
+    gw_http_next(&c->parser, &c->hreq);
     if (c->stash_len > 0) {
         char *stash = c->stash;
         const char *p = stash + c->stash_off;
@@ -476,7 +615,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size, (uint32_t)conf->max_headers,
-                     (uint32_t)conf->max_url_size);
+                     (uint32_t)conf->max_url_size, conf->max_body_size);
     llhttp_init(&c->parser, HTTP_REQUEST, &gw_http_settings);
     c->parser.data = &c->hreq;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -496,11 +635,24 @@ static void on_connection(uv_stream_t *server, int status)
     w->conns = c;
     w->nconns++;
     c->state = GW_CONN_IDLE;
-    if (!admin) gw_stats_conn_open(w->id);
+    uint64_t open = 0;
+    if (!admin) {
+        gw_stats_conn_open(w->id);
+        open = __atomic_add_fetch(&w->srv->nconns, 1, __ATOMIC_RELAXED);
+    }
 
-    if (!admin && w->nconns > w->max_conns) {
-        /* Over the cap: refuse this one cleanly; the others go on. */
-        gw_warn("server", "%s: connection refused: max_connections reached", c->peer);
+    if (!admin && open > conf->max_connections) {
+        /*
+         * Over the cap: refuse this one cleanly (an answer, then a lingering
+         * close); the others go on.  Warned about once a second at most.
+         */
+        static __thread uint64_t last_warn_ms;
+        uint64_t now = gw_now_ms();
+        if (now - last_warn_ms >= 1000) {
+            last_warn_ms = now;
+            gw_warn("server", "%s: connection refused: max_connections (%llu) reached", c->peer,
+                    (unsigned long long)conf->max_connections);
+        }
         gw_stats_error(GW_ERR_CONN_LIMIT);
         c->state = GW_CONN_BUSY;
         c->keepalive = 0;
@@ -508,7 +660,10 @@ static void on_connection(uv_stream_t *server, int status)
         gw_respond_simple(c, 503, "too many connections", "Retry-After: 1\r\n");
         return;
     }
-    uv_timer_start(&c->timer, conn_next, conf->keepalive_timeout_ms, 0);
+    /* A new connection gets header_timeout for its first byte, as a head would. */
+    uint64_t first = conf->header_timeout_ms < conf->keepalive_timeout_ms
+                         ? conf->header_timeout_ms : conf->keepalive_timeout_ms;
+    uv_timer_start(&c->timer, conn_next, first, 0);
     conn_read_start(c);
 }
 
@@ -519,12 +674,42 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+/*
+ * Cache upkeep, off the loop: accesses noted by hits are written to the
+ * index in one transaction, and the cache is brought under its caps.
+ */
+static void maint_work(uv_work_t *req)
+{
+    struct gw_worker *w = req->data;
+    gw_cache_flush_touches(w->srv->cache);
+    gw_cache_evict(w->srv->cache);
+}
+
+static void maint_done(uv_work_t *req, int status)
+{
+    (void)status;
+    struct gw_worker *w = req->data;
+    w->maint_busy = 0;
+}
+
+static void on_maint(uv_timer_t *t)
+{
+    struct gw_worker *w = t->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    if (w->maint_busy || w->srv->cache == NULL) return;
+    w->maint_busy = 1;
+    w->maint_work.data = w;
+    if (uv_queue_work(&w->loop, &w->maint_work, maint_work, maint_done) != 0) w->maint_busy = 0;
+}
+
 static void worker_stop_check(uv_timer_t *t)
 {
     struct gw_worker *w = t->data;
     GW_CHECK_MAGIC(w, WORKER_MAGIC);
     if (!w->stopping || w->nconns > 0) return;
     /* Last connection gone: close what the loop still holds, then it ends. */
+    gw_fill_worker_close(w);
+    uv_close((uv_handle_t *)&w->maint, on_handle_closed);
     gw_swift_client_free(w->swift);
     w->swift = NULL;
     gw_origin_close(w->origin);
@@ -543,7 +728,8 @@ static void on_wakeup(uv_async_t *a)
 {
     struct gw_worker *w = a->data;
     GW_CHECK_MAGIC(w, WORKER_MAGIC);
-    if (!w->srv->draining) return;
+    /* While only `draining`, /healthz reads the flag and nothing else changes. */
+    if (!w->srv->closing && !w->force_close) return;
     if (!w->stopping) {
         w->stopping = 1;
         uv_close((uv_handle_t *)&w->listener, on_handle_closed);
@@ -668,7 +854,6 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t 
         if (rc != 0) return rc;
         /* Port 0: the first socket picks a port, the others share it. */
         if (port < 0) port = bound_port(w->listen_fd);
-        w->max_conns = (conf->max_connections + (uint64_t)n - 1) / (uint64_t)n;
     }
     srv->listen_fd0 = srv->workers[0].listen_fd;
     srv->admin_fd = -1;
@@ -685,6 +870,27 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t 
         strcmp(conf->access_log, "off") != 0) {
         snprintf(err, errlen, "access_log %s: %s", conf->access_log, strerror(errno));
         return -errno;
+    }
+    if (conf->dir[0]) {
+        struct gw_cache_options co = {
+            .dir = conf->dir,
+            .max_size = conf->max_size,
+            .max_entries = conf->max_entries,
+            .index_size = conf->index_size,
+        };
+        char cerr[256];
+        int rc = gw_cache_open(&srv->cache, &co, cerr, sizeof(cerr));
+        if (rc != 0) {
+            snprintf(err, errlen, "cache %s: %s", conf->dir, cerr);
+            return rc;
+        }
+        uint64_t tmp, orphans, dropped, entries, bytes;
+        gw_cache_last_sweep(srv->cache, &tmp, &orphans, &dropped);
+        gw_cache_usage(srv->cache, &entries, &bytes);
+        gw_info("cache", "%s: %llu entries, %llu bytes; swept %llu temp files, %llu orphans, "
+                         "%llu broken entries", conf->dir, (unsigned long long)entries,
+                (unsigned long long)bytes, (unsigned long long)tmp,
+                (unsigned long long)orphans, (unsigned long long)dropped);
     }
     srv->swift = gw_swift_new(conf);
     uv_async_init(main_loop, &srv->worker_exit, on_worker_exit);
@@ -718,7 +924,11 @@ int gw_server_start(struct gw_server *srv)
         w->stop_check.data = w;
         w->origin = gw_origin_new(&w->loop, srv->conf);
         gw_assert(w->origin != NULL);
-        w->swift = gw_swift_client_new(srv->swift, w->origin);
+        w->swift = gw_swift_client_new(srv->swift, w->origin, &w->loop);
+        gw_fill_worker_init(w);
+        uv_timer_init(&w->loop, &w->maint);
+        w->maint.data = w;
+        if (i == 0) uv_timer_start(&w->maint, on_maint, 1000, 1000);
     }
     for (int i = 0; i < srv->nworkers; i++) {
         int rc = uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
@@ -753,12 +963,19 @@ void gw_server_address(const struct gw_server *srv, int admin, char *out, size_t
 void gw_server_drain(struct gw_server *srv)
 {
     srv->draining = 1;
+}
+
+void gw_server_stop_accepting(struct gw_server *srv)
+{
+    srv->draining = 1;
+    srv->closing = 1;
     for (int i = 0; i < srv->nworkers; i++) uv_async_send(&srv->workers[i].wakeup);
 }
 
 void gw_server_force_close(struct gw_server *srv)
 {
     srv->draining = 1;
+    srv->closing = 1;
     for (int i = 0; i < srv->nworkers; i++) {
         srv->workers[i].force_close = 1;
         uv_async_send(&srv->workers[i].wakeup);
@@ -774,6 +991,8 @@ void gw_server_destroy(struct gw_server *srv)
     srv->workers = NULL;
     gw_swift_free(srv->swift);
     srv->swift = NULL;
+    if (srv->cache) gw_cache_close(srv->cache);
+    srv->cache = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);
     srv->access_fd = -1;
     gw_stats_free();

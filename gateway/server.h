@@ -23,15 +23,23 @@ struct gw_swift_client;
 struct gw_origin;
 struct gw_req;
 
+struct gw_cache;
+struct gw_fill;
+struct gw_fill_reader;
+
 struct gw_server {
     const struct gw_conf *conf;
+    struct gw_cache *cache;     /* NULL: caching off ([cache] dir empty) */
     struct gw_swift *swift;
     int nworkers;
     struct gw_worker *workers;
     int listen_fd0;             /* first worker's socket, for the bound address */
     int admin_fd;               /* -1: no admin listener */
     int access_fd;              /* -1: no access log */
-    volatile int draining;      /* set once, by the main thread */
+    volatile int draining;      /* set once, by the main thread: /healthz says 503 */
+    volatile int closing;       /* set once, after drain_delay: listeners closed,
+                                   no more keep-alive */
+    uint64_t nconns;            /* public connections open, all workers (atomic) */
     uv_loop_t *main_loop;
     uv_async_t worker_exit;     /* a worker's loop has ended */
     int workers_running;        /* threads started; main thread only */
@@ -54,10 +62,15 @@ struct gw_worker {
     uv_timer_t stop_check;      /* finishes a drain outside any callback chain */
     struct gw_origin *origin;
     struct gw_swift_client *swift;
+    uv_async_t fill_async;      /* fills wake this worker's readers */
+    struct gw_fill_reader *fill_pending; /* guarded by fill.c's lock */
+    struct gw_fill *fills_owned;
+    uv_timer_t maint;           /* worker 0: cache upkeep every second */
+    uv_work_t maint_work;
+    int maint_busy;
     uv_thread_t thread;
     struct gw_conn *conns;
     uint64_t nconns;
-    uint64_t max_conns;
     char rbuf[65536];           /* every read lands here; leftovers are copied */
 };
 
@@ -66,6 +79,7 @@ enum gw_conn_state {
     GW_CONN_HEAD,       /* part of a request head has arrived */
     GW_CONN_BUSY,       /* a request is being answered; reading paused */
     GW_CONN_FLUSHING,   /* the answer is queued; waiting for the queue to drain */
+    GW_CONN_LINGER,     /* answered, write side shut: reading and dropping until EOF */
     GW_CONN_CLOSING,
 };
 
@@ -87,6 +101,8 @@ struct gw_conn {
     struct gw_req *req;         /* the request being answered, if any */
     void (*on_drain)(struct gw_req *req);
     char peer[64];
+    uv_shutdown_t shutdown;     /* GW_CONN_LINGER */
+    uint64_t lingered;          /* bytes dropped while lingering */
 
     /* For the access log, reset per request. */
     uint64_t req_start_ms;
@@ -108,8 +124,17 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t 
 int gw_server_start(struct gw_server *srv);
 /* "127.0.0.1:8080" of the public listener (admin = 0) or the admin one. */
 void gw_server_address(const struct gw_server *srv, int admin, char *out, size_t len);
-/* Stop accepting, answer what is in flight, close idle connections. */
+/*
+ * Start draining: /healthz answers 503 from now on; everything else is
+ * served as before, keep-alive included, so a balancer sees the 503 on the
+ * connections it already has.  Main thread.
+ */
 void gw_server_drain(struct gw_server *srv);
+/*
+ * After drain_delay: close the listeners, close idle connections, and let
+ * what is in flight finish without keep-alive.  Implies gw_server_drain().
+ */
+void gw_server_stop_accepting(struct gw_server *srv);
 /* Close every connection now. */
 void gw_server_force_close(struct gw_server *srv);
 /* Join the threads and free everything; every worker loop must have ended. */
@@ -121,6 +146,13 @@ void gw_server_reopen_logs(struct gw_server *srv);
 
 /* Queue bytes (copied).  Never closes the connection on the spot. */
 void gw_conn_write(struct gw_conn *c, const void *data, size_t len);
+/*
+ * Queue len bytes that stay owned by the caller (an mmap'd blob): they are
+ * not copied, and release(arg) is called once the write is over, written
+ * or cancelled.  Called even if len is 0 or the connection is closing.
+ */
+void gw_conn_write_ref(struct gw_conn *c, const void *data, size_t len, void (*release)(void *),
+                       void *arg);
 /* Queue a buffer, taking ownership of b->data. */
 void gw_conn_write_buf(struct gw_conn *c, struct gw_buf *b);
 /* More queued than the high watermark: stop producing until on_drain. */

@@ -15,8 +15,8 @@
 #include "http.h"
 #include "util.h"
 
-static const int status_codes[] = {200, 206, 304, 400, 404, 405, 408, 412,
-                                   414, 416, 431, 500, 502, 503, 504, 505};
+static const int status_codes[] = {200, 206, 304, 400, 401, 404, 405, 408, 411, 412,
+                                   413, 414, 416, 431, 500, 502, 503, 504, 505};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + other */
 
 static const char *const origin_kinds[] = {"object", "auth", "segment", "listing"};
@@ -42,6 +42,8 @@ static struct {
     uint64_t origin_ms_sum[NKINDS];
     uint64_t errors[GW_ERR_NKINDS];
     int64_t fills;
+    int cache_set;
+    uint64_t cache_entries, cache_bytes;
     int nworkers;
     struct worker_stats *workers;
 } st;
@@ -127,6 +129,13 @@ void gw_stats_fills(int delta)
     ADD(&st.fills, delta);
 }
 
+void gw_stats_set_cache(uint64_t entries, uint64_t bytes)
+{
+    __atomic_store_n(&st.cache_entries, entries, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.cache_bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.cache_set, 1, __ATOMIC_RELEASE);
+}
+
 void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
 {
     gw_buf_printf(b, "# HELP swiftgate_requests_total Responses by status and cache result.\n"
@@ -199,6 +208,15 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
     gw_buf_printf(b, "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
                      "# TYPE swiftgate_fills_in_flight gauge\n"
                      "swiftgate_fills_in_flight %lld\n", (long long)GET(&st.fills));
+    if (__atomic_load_n(&st.cache_set, __ATOMIC_ACQUIRE))
+        gw_buf_printf(b, "# HELP swiftgate_cache_entries Objects in the cache index.\n"
+                         "# TYPE swiftgate_cache_entries gauge\n"
+                         "swiftgate_cache_entries %llu\n"
+                         "# HELP swiftgate_cache_bytes Bytes of the cached objects.\n"
+                         "# TYPE swiftgate_cache_bytes gauge\n"
+                         "swiftgate_cache_bytes %llu\n",
+                      (unsigned long long)GET(&st.cache_entries),
+                      (unsigned long long)GET(&st.cache_bytes));
     gw_buf_printf(b, "# HELP swiftgate_errors_total Errors by kind.\n"
                      "# TYPE swiftgate_errors_total counter\n");
     for (int e = 0; e < GW_ERR_NKINDS; e++)

@@ -30,6 +30,8 @@ enum gw_cache_result {
     X(ORIGIN_TIMEOUT, "origin_timeout")                                     \
     X(ORIGIN_STATUS, "origin_status")                                       \
     X(ORIGIN_SHORT, "origin_short_body")                                    \
+    X(DIGEST, "digest_mismatch")                                            \
+    X(CACHE_WRITE, "cache_write")                                           \
     X(AUTH, "auth")                                                         \
     X(CLIENT_BAD_REQUEST, "client_bad_request")                             \
     X(CLIENT_TIMEOUT, "client_timeout")                                     \
@@ -55,6 +57,12 @@ void gw_stats_origin(const char *kind, int status, uint64_t ms);
 void gw_stats_error(enum gw_stats_error kind);
 /* A gauge kept by its owner: fills running now. */
 void gw_stats_fills(int delta);
+/*
+ * Gauges kept by the cache's owner: entries in the index and bytes of their
+ * blobs, as of the last call (any thread).  Shown as swiftgate_cache_entries
+ * and swiftgate_cache_bytes once set at least once.
+ */
+void gw_stats_set_cache(uint64_t entries, uint64_t bytes);
 
 /* The current counters in Prometheus text format, appended to b. */
 void gw_stats_render(struct gw_buf *b, uint64_t auth_requests);

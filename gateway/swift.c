@@ -4,13 +4,25 @@
  * The process-wide struct gw_swift holds the storage URL and token under a
  * mutex; readers copy them out, so a refresh never pulls a string from under
  * a running request.  Every new token bumps `generation`: a 401 seen with an
- * older token does not throw away a newer one.  A token counts as expired a
- * little before Swift says it does (a tenth of its life, at most a minute),
- * so no request is sent with a token that lapses on the way.
+ * older token does not throw away a newer one.
  *
- * Auth requests run on the worker's own loop through origin.c; one request
- * at a time per worker, however many requests wait for it.  Neither the key
- * nor the token ever goes into a log line.
+ * One auth request at a time for the whole process: the worker that needs a
+ * token first sends it; the others queue their waiters and are woken through
+ * their uv_async when it is over.  A token is used until Swift says it
+ * expires (a second before, for Keystone's exact expires_at).  In its last
+ * tenth of life (at most a minute), the
+ * first request that reads it also starts a refresh in the background, so
+ * that with Keystone, which hands out a new token at each request, no
+ * request ever waits for one.  TempAuth hands back the same token while it
+ * is valid: then no further refresh is tried for it, and at its expiry the
+ * requests that need a token wait for the new one (or see a 401 and retry
+ * once, through gw_swift_invalidate()).
+ *
+ * Three kinds of auth: TempAuth v1.0 (X-Auth-User/X-Auth-Key), Keystone v3
+ * password with a project scope (the token from X-Subject-Token, the
+ * storage URL from the catalog's object-store endpoint of the configured
+ * interface and region, the expiry from expires_at), and static.
+ * Neither the key nor a token ever goes into a log line.
  */
 #include "swift.h"
 
@@ -20,29 +32,41 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "conf.h"
 #include "origin.h"
 #include "stats.h"
 #include "util.h"
 
 #define CLIENT_MAGIC 0x5357434cu
+#define MAX_AUTH_BODY (1024 * 1024)
 
 struct gw_swift {
     const struct gw_conf *conf;
     pthread_mutex_t lock;
     char *storage_url;
     char *token;
-    uint64_t expires_ms;      /* gw_now_ms() clock; 0 = no token */
+    uint64_t valid_until_ms;  /* gw_now_ms() clock; 0 = no usable token */
+    uint64_t refresh_at_ms;   /* start a background refresh from here on */
+    int refresh_tried;        /* for this token */
     uint64_t generation;
     uint64_t auth_count;
+    int inflight;             /* an auth request is running somewhere */
+    struct gw_swift_client *clients;
 };
 
 struct gw_swift_client {
     uint32_t magic;
     struct gw_swift *s;
     struct gw_origin *o;
+    uv_async_t async;         /* another worker finished an auth request */
     struct gw_fetch *fetch;
     struct gw_swift_wait *waiters;
+    struct gw_swift_client *next;
+    char *body;               /* Keystone's answer */
+    size_t body_len;
+    char *subject_token;
 };
 
 static char *strip_slash(const char *s)
@@ -60,7 +84,8 @@ struct gw_swift *gw_swift_new(const struct gw_conf *conf)
     if (conf->auth_version == GW_AUTH_STATIC) {
         s->storage_url = strip_slash(conf->storage_url);
         s->token = gw_strdup(conf->token);
-        s->expires_ms = UINT64_MAX;
+        s->valid_until_ms = UINT64_MAX;
+        s->refresh_at_ms = UINT64_MAX;
         s->generation = 1;
     }
     return s;
@@ -75,18 +100,32 @@ void gw_swift_free(struct gw_swift *s)
     free(s);
 }
 
+static void start_auth(struct gw_swift_client *cl);
+
 int gw_swift_creds(struct gw_swift *s, struct gw_swift_creds *out)
 {
-    int rc = GW_EAUTH;
+    return gw_swift_creds_refresh(s, NULL, out);
+}
+
+int gw_swift_creds_refresh(struct gw_swift *s, struct gw_swift_client *cl,
+                           struct gw_swift_creds *out)
+{
+    int rc = GW_EAUTH, refresh = 0;
     uint64_t now = gw_now_ms();
     pthread_mutex_lock(&s->lock);
-    if (s->token && now < s->expires_ms) {
+    if (s->token && now < s->valid_until_ms) {
         out->storage_url = gw_strdup(s->storage_url);
         out->token = gw_strdup(s->token);
         out->generation = s->generation;
         rc = 0;
+        if (cl && now >= s->refresh_at_ms && !s->refresh_tried && !s->inflight) {
+            s->refresh_tried = 1;
+            s->inflight = 1;
+            refresh = 1;
+        }
     }
     pthread_mutex_unlock(&s->lock);
+    if (refresh) start_auth(cl);
     return rc;
 }
 
@@ -101,7 +140,7 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
 {
     if (s->conf->auth_version == GW_AUTH_STATIC) return;
     pthread_mutex_lock(&s->lock);
-    if (s->generation == generation) s->expires_ms = 0;
+    if (s->generation == generation) s->valid_until_ms = 0;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -113,7 +152,7 @@ uint64_t gw_swift_auth_count(struct gw_swift *s)
     return n;
 }
 
-/* ---- the auth request (TempAuth v1.0) ---- */
+/* ---- waking waiters ---- */
 
 static void wake_all(struct gw_swift_client *cl, int err)
 {
@@ -129,51 +168,66 @@ static void wake_all(struct gw_swift_client *cl, int err)
     }
 }
 
-static void auth_done(void *ud, struct gw_fetch *f, int err)
+/* An auth request is over (lock not held): every worker looks again. */
+static void auth_over(struct gw_swift_client *cl, int err)
 {
-    struct gw_swift_client *cl = ud;
-    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
     struct gw_swift *s = cl->s;
-    cl->fetch = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->inflight = 0;
+    for (struct gw_swift_client *o = s->clients; o; o = o->next)
+        if (o != cl) uv_async_send(&o->async);
+    pthread_mutex_unlock(&s->lock);
+    wake_all(cl, err);
+}
 
-    const char *token = gw_fetch_header(f, "X-Auth-Token");
-    const char *url = gw_fetch_header(f, "X-Storage-Url");
-    const char *life = gw_fetch_header(f, "X-Auth-Token-Expires");
-    if (err == 0 && !(token && url && token[0] && url[0])) err = GW_EAUTH;
-    if (err != 0) {
-        if (err == GW_EAUTH)
-            gw_warn("swift", "auth request to %s refused for user %s", s->conf->auth_url,
-                    s->conf->user);
-        else
-            gw_warn("swift", "auth request to %s failed: %s", s->conf->auth_url,
-                    gw_fetch_error_text(f));
-        wake_all(cl, GW_EAUTH);
+static void on_async(uv_async_t *a)
+{
+    struct gw_swift_client *cl = a->data;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    if (cl->waiters == NULL) return;
+    struct gw_swift_creds c = {0};
+    if (gw_swift_creds(cl->s, &c) == 0) {
+        gw_swift_creds_free(&c);
+        wake_all(cl, 0);
         return;
     }
+    /* The other worker's request failed or its token is already gone. */
+    pthread_mutex_lock(&cl->s->lock);
+    int mine = !cl->s->inflight;
+    if (mine) cl->s->inflight = 1;
+    pthread_mutex_unlock(&cl->s->lock);
+    if (mine) start_auth(cl);
+}
 
-    uint64_t life_ms = 3600 * 1000;
-    if (life) {
-        char *end;
-        unsigned long long v = strtoull(life, &end, 10);
-        if (end != life) life_ms = (uint64_t)v * 1000;
-    }
-    uint64_t margin = life_ms / 10;
-    if (margin > 60000) margin = 60000;
+/* ---- storing a new token ---- */
+
+/*
+ * valid_ms: how long the token may be used from now.  The refresh window
+ * is its last tenth, at most a minute.
+ */
+static void store_token(struct gw_swift *s, const char *url, const char *token, uint64_t valid_ms)
+{
     uint64_t now = gw_now_ms();
-
+    uint64_t margin = valid_ms / 10;
+    if (margin > 60000) margin = 60000;
+    uint64_t life_ms = valid_ms;
     pthread_mutex_lock(&s->lock);
+    int same = s->token && strcmp(s->token, token) == 0;
     free(s->storage_url);
     free(s->token);
     s->storage_url = strip_slash(url);
     s->token = gw_strdup(token);
-    s->expires_ms = now + life_ms - margin;
-    s->generation++;
-    s->auth_count++;
+    s->valid_until_ms = now + valid_ms;
+    s->refresh_at_ms = now + valid_ms - margin;
+    /* The same token again (TempAuth): refreshing early gains nothing. */
+    s->refresh_tried = same;
+    if (!same) s->generation++;
     pthread_mutex_unlock(&s->lock);
-    gw_info("swift", "authenticated as %s; token valid for %llu s", s->conf->user,
-            (unsigned long long)(life_ms / 1000));
-    wake_all(cl, 0);
+    gw_info("swift", "authenticated as %s; token valid for %llu s%s", s->conf->user,
+            (unsigned long long)(life_ms / 1000), same ? " (unchanged)" : "");
 }
+
+/* ---- TempAuth v1.0 ---- */
 
 static int auth_status_check(void *ud, struct gw_fetch *f, long status)
 {
@@ -183,28 +237,289 @@ static int auth_status_check(void *ud, struct gw_fetch *f, long status)
     return (status >= 200 && status < 300) ? 0 : GW_EAUTH;
 }
 
-static const struct gw_fetch_cbs auth_cbs = {
+static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
+{
+    if (err == GW_EAUTH)
+        gw_warn("swift", "auth request to %s refused for user %s", s->conf->auth_url,
+                s->conf->user);
+    else
+        gw_warn("swift", "auth request to %s failed: %s", s->conf->auth_url,
+                f ? gw_fetch_error_text(f) : gw_strerror(err));
+}
+
+static void v1_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    cl->fetch = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->auth_count++;
+    pthread_mutex_unlock(&s->lock);
+
+    const char *token = gw_fetch_header(f, "X-Auth-Token");
+    const char *url = gw_fetch_header(f, "X-Storage-Url");
+    const char *life = gw_fetch_header(f, "X-Auth-Token-Expires");
+    if (err == 0 && !(token && url && token[0] && url[0])) err = GW_EAUTH;
+    if (err != 0) {
+        log_auth_failure(s, f, err);
+        auth_over(cl, GW_EAUTH);
+        return;
+    }
+    uint64_t life_s = 86400;
+    if (life) gw_parse_u64(life, &life_s);
+    /*
+     * X-Auth-Token-Expires is whole seconds, rounded down: the token lives
+     * up to a second longer.  Use it that long; a request that meets its
+     * real end gets a 401 and is retried once with a new one.
+     */
+    store_token(s, url, token, life_s * 1000 + 900);
+    auth_over(cl, 0);
+}
+
+static const struct gw_fetch_cbs v1_cbs = {
     .on_headers = auth_status_check,
     .on_data = NULL,
-    .on_done = auth_done,
+    .on_done = v1_done,
 };
 
-struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o)
+/* ---- Keystone v3 ---- */
+
+static int v3_headers(void *ud, struct gw_fetch *f, long status)
+{
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    int rc = auth_status_check(ud, f, status);
+    if (rc == 0) {
+        const char *t = gw_fetch_header(f, "X-Subject-Token");
+        free(cl->subject_token);
+        cl->subject_token = t ? gw_strdup(t) : NULL;
+    }
+    return rc;
+}
+
+static int v3_data(void *ud, const char *buf, size_t len)
+{
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    if (cl->body_len + len > MAX_AUTH_BODY) return GW_ELIMIT;
+    cl->body = gw_realloc(cl->body, cl->body_len + len + 1);
+    memcpy(cl->body + cl->body_len, buf, len);
+    cl->body_len += len;
+    cl->body[cl->body_len] = '\0';
+    return 0;
+}
+
+/* Seconds since the epoch of "2026-11-24T18:00:00.000000Z"; -1 if unreadable. */
+static int64_t parse_iso8601(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL) return -1;
+    return (int64_t)timegm(&tm);
+}
+
+/*
+ * From Keystone's token: the object-store endpoint of the configured
+ * interface (and region, when one is configured), and the expiry.
+ * Returns 0, or GW_EAUTH with *why set.
+ */
+int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
+                      char **url_out, int64_t *expires_out, const char **why)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    int rc = GW_EAUTH;
+    *url_out = NULL;
+    *why = "answer is not JSON";
+    if (root == NULL) return rc;
+    json_t *token = json_object_get(root, "token");
+    json_t *expires = json_object_get(token, "expires_at");
+    json_t *catalog = json_object_get(token, "catalog");
+    *why = "no token.expires_at";
+    if (!json_is_string(expires)) goto leave;
+    *expires_out = parse_iso8601(json_string_value(expires));
+    *why = "unreadable token.expires_at";
+    if (*expires_out < 0) goto leave;
+    *why = "no object-store endpoint in the catalog for this interface and region";
+    if (!json_is_array(catalog)) goto leave;
+    size_t i, j;
+    json_t *svc, *ep;
+    json_array_foreach(catalog, i, svc) {
+        json_t *type = json_object_get(svc, "type");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "object-store") != 0)
+            continue;
+        json_array_foreach(json_object_get(svc, "endpoints"), j, ep) {
+            json_t *ifc = json_object_get(ep, "interface");
+            json_t *reg = json_object_get(ep, "region");
+            json_t *regid = json_object_get(ep, "region_id");
+            json_t *url = json_object_get(ep, "url");
+            if (!json_is_string(ifc) || !json_is_string(url)) continue;
+            if (strcmp(json_string_value(ifc), interface) != 0) continue;
+            if (region && region[0]) {
+                int match = (json_is_string(reg) && strcmp(json_string_value(reg), region) == 0) ||
+                            (json_is_string(regid) &&
+                             strcmp(json_string_value(regid), region) == 0);
+                if (!match) continue;
+            }
+            *url_out = gw_strdup(json_string_value(url));
+            rc = 0;
+            goto leave;
+        }
+    }
+leave:
+    json_decref(root);
+    return rc;
+}
+
+static void v3_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    cl->fetch = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->auth_count++;
+    pthread_mutex_unlock(&s->lock);
+
+    char *url = NULL;
+    int64_t expires = 0;
+    const char *why = "no X-Subject-Token";
+    if (err == 0 && cl->subject_token && cl->subject_token[0])
+        err = gw_swift_v3_parse(cl->body ? cl->body : "", cl->body_len, s->conf->interface,
+                                s->conf->region, &url, &expires, &why);
+    else if (err == 0)
+        err = GW_EAUTH;
+    if (err != 0) {
+        if (err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0')
+            gw_warn("swift", "Keystone auth at %s for user %s failed: %s", s->conf->auth_url,
+                    s->conf->user, why);
+        else
+            log_auth_failure(s, f, err);
+        auth_over(cl, GW_EAUTH);
+    } else {
+        /* A second of slack for the clocks and the way to Swift. */
+        int64_t life_ms = (expires - (int64_t)time(NULL)) * 1000 - 1000;
+        store_token(s, url, cl->subject_token, life_ms > 1000 ? (uint64_t)life_ms : 1000);
+        auth_over(cl, 0);
+    }
+    free(url);
+    free(cl->body);
+    cl->body = NULL;
+    cl->body_len = 0;
+    free(cl->subject_token);
+    cl->subject_token = NULL;
+}
+
+static const struct gw_fetch_cbs v3_cbs = {
+    .on_headers = v3_headers,
+    .on_data = v3_data,
+    .on_done = v3_done,
+};
+
+static char *v3_tokens_url(const char *auth_url)
+{
+    char *base = strip_slash(auth_url);
+    size_t n = strlen(base);
+    char *url;
+    if (n >= 12 && strcmp(base + n - 12, "/auth/tokens") == 0)
+        url = gw_strdup(base);
+    else if (n >= 3 && strcmp(base + n - 3, "/v3") == 0)
+        url = gw_asprintf("%s/auth/tokens", base);
+    else
+        url = gw_asprintf("%s/v3/auth/tokens", base);
+    free(base);
+    return url;
+}
+
+/* ---- starting an auth request (the caller set s->inflight) ---- */
+
+static void start_auth(struct gw_swift_client *cl)
+{
+    const struct gw_conf *c = cl->s->conf;
+    struct gw_fetch *f;
+    if (c->auth_version == GW_AUTH_V1) {
+        f = gw_fetch_new(cl->o, "GET", c->auth_url, &v1_cbs, cl);
+        char *h = gw_asprintf("X-Auth-User: %s", c->user);
+        gw_fetch_add_header(f, h);
+        free(h);
+        h = gw_asprintf("X-Auth-Key: %s", c->key);
+        gw_fetch_add_header(f, h);
+        free(h);
+    } else {
+        char *url = v3_tokens_url(c->auth_url);
+        f = gw_fetch_new(cl->o, "POST", url, &v3_cbs, cl);
+        free(url);
+        json_t *body = json_pack(
+            "{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}, s:{s:{s:s, s:{s:s}}}}}", "auth",
+            "identity", "methods", "password", "password", "user", "name", c->user, "domain",
+            "name", c->user_domain, "password", c->key, "scope", "project", "name", c->project,
+            "domain", "name", c->project_domain);
+        gw_assert(body != NULL);
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        gw_assert(text != NULL);
+        gw_fetch_add_header(f, "Content-Type: application/json");
+        gw_fetch_set_body(f, text, strlen(text));
+        free(text);
+    }
+    if (gw_fetch_start(f) != 0) {
+        gw_fetch_cancel(f);
+        gw_warn("swift", "cannot start an auth request");
+        auth_over(cl, GW_EAUTH);
+        return;
+    }
+    cl->fetch = f;
+}
+
+/* ---- clients ---- */
+
+struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
+                                            uv_loop_t *loop)
 {
     struct gw_swift_client *cl = gw_calloc(1, sizeof(*cl));
     cl->magic = CLIENT_MAGIC;
     cl->s = s;
     cl->o = o;
+    uv_async_init(loop, &cl->async, on_async);
+    cl->async.data = cl;
+    pthread_mutex_lock(&s->lock);
+    cl->next = s->clients;
+    s->clients = cl;
+    pthread_mutex_unlock(&s->lock);
     return cl;
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct gw_swift_client *cl = h->data;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    free(cl->body);
+    free(cl->subject_token);
+    cl->magic = 0;
+    free(cl);
 }
 
 void gw_swift_client_free(struct gw_swift_client *cl)
 {
     if (cl == NULL) return;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    pthread_mutex_lock(&s->lock);
+    for (struct gw_swift_client **p = &s->clients; *p; p = &(*p)->next) {
+        if (*p == cl) {
+            *p = cl->next;
+            break;
+        }
+    }
+    if (cl->fetch) s->inflight = 0;
+    /* Whoever waits elsewhere must not wait for this worker's request. */
+    for (struct gw_swift_client *o = s->clients; o; o = o->next) uv_async_send(&o->async);
+    pthread_mutex_unlock(&s->lock);
     if (cl->fetch) gw_fetch_cancel(cl->fetch);
-    cl->magic = 0;
-    free(cl);
+    cl->fetch = NULL;
+    uv_close((uv_handle_t *)&cl->async, on_client_closed);
 }
 
 void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
@@ -216,27 +531,19 @@ void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
     cl->waiters = w;
     if (cl->fetch) return;
 
-    const struct gw_conf *c = cl->s->conf;
-    if (c->auth_version != GW_AUTH_V1) {
+    struct gw_swift *s = cl->s;
+    if (s->conf->auth_version == GW_AUTH_STATIC) {
         /* Static credentials cannot be renewed: a 401 is final. */
         gw_warn("swift", "the static token was refused and cannot be renewed");
         wake_all(cl, GW_EAUTH);
         return;
     }
-    struct gw_fetch *f = gw_fetch_new(cl->o, "GET", c->auth_url, &auth_cbs, cl);
-    char *h = gw_asprintf("X-Auth-User: %s", c->user);
-    gw_fetch_add_header(f, h);
-    free(h);
-    h = gw_asprintf("X-Auth-Key: %s", c->key);
-    gw_fetch_add_header(f, h);
-    free(h);
-    if (gw_fetch_start(f) != 0) {
-        gw_fetch_cancel(f);
-        gw_warn("swift", "cannot start an auth request");
-        wake_all(cl, GW_EAUTH);
-        return;
-    }
-    cl->fetch = f;
+    pthread_mutex_lock(&s->lock);
+    int mine = !s->inflight;
+    if (mine) s->inflight = 1;
+    pthread_mutex_unlock(&s->lock);
+    /* Someone else's request is running: its end wakes this worker. */
+    if (mine) start_auth(cl);
 }
 
 void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w)

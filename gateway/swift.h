@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 struct gw_conf;
 struct gw_origin;
 struct gw_swift;
@@ -35,8 +37,10 @@ struct gw_swift_creds {
 struct gw_swift *gw_swift_new(const struct gw_conf *conf);
 void gw_swift_free(struct gw_swift *s);
 
-struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o);
-/* Cancels a running auth request; waiters are not called. */
+struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
+                                            uv_loop_t *loop);
+/* Cancels a running auth request; waiters are not called.  The client is
+ * freed from the loop (it closes a handle). */
 void gw_swift_client_free(struct gw_swift_client *cl);
 
 /*
@@ -44,6 +48,12 @@ void gw_swift_client_free(struct gw_swift_client *cl);
  * GW_EAUTH when one must be fetched first (then call gw_swift_wait()).
  */
 int gw_swift_creds(struct gw_swift *s, struct gw_swift_creds *out);
+/*
+ * The same, and when the token is near its end, start a refresh on cl's
+ * loop in the background (requests go on with the current token).
+ */
+int gw_swift_creds_refresh(struct gw_swift *s, struct gw_swift_client *cl,
+                           struct gw_swift_creds *out);
 void gw_swift_creds_free(struct gw_swift_creds *c);
 
 /*
@@ -61,6 +71,14 @@ void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w);
  * that token, unless a newer one has replaced it already.
  */
 void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
+
+/*
+ * Keystone v3: from a token's JSON body, the object-store endpoint URL of
+ * `interface` (and `region`, unless empty) and expires_at in Unix seconds.
+ * 0, or GW_EAUTH with a static reason in *why.  *url_out is the caller's.
+ */
+int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
+                      char **url_out, int64_t *expires_out, const char **why);
 
 /* Number of auth requests sent so far (for metrics and tests). */
 uint64_t gw_swift_auth_count(struct gw_swift *s);

@@ -89,4 +89,20 @@ uint64_t gw_now_ms(void);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void gw_hex(const unsigned char *in, size_t n, char *out);
 
+/* A decimal number that is the whole of s: 0, or -1 (NULL, junk, overflow). */
+int gw_parse_u64(const char *s, uint64_t *out);
+
+/* An ETag without its quotes (Swift quotes only manifests' ETags). */
+void gw_etag_unquote(char *dst, size_t cap, const char *v);
+
+/* 1 for a Content-Type that says nothing: empty or application/octet-stream. */
+int gw_is_octet_stream(const char *content_type);
+
+/* The image type the first bytes announce (PNG, JPEG, GIF, WebP), or NULL. */
+const char *gw_sniff_image_type(const unsigned char *p, size_t n);
+#define GW_SNIFF_BYTES 16
+
+/* Unix time in milliseconds. */
+int64_t gw_wall_ms(void);
+
 #endif

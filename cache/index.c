@@ -1,0 +1,757 @@
+/*
+ * index.c - the cache's LMDB index: key (SHA-256 of "container/object") ->
+ * one record describing the entry; opening and closing a cache; the touch
+ * queue.
+ *
+ * Invariants:
+ *  - Every write transaction runs under c->wlock, and the in-memory totals
+ *    (entries, bytes) change only in gwc_write_commit(), by the delta that
+ *    transaction made, after LMDB committed it.  So the totals always
+ *    equal what a scan of the committed index counts.
+ *  - A record is read only through gwc_rec_decode(), which checks every
+ *    length against the record's size and the entry's arrays: garbage in
+ *    the index is GW_CACHE_ECORRUPT, never an overread.  A corrupt record
+ *    counts as an entry of 0 bytes (it is all the totals can know of it).
+ *  - A record of a kind with a blob has a non-zero blob id; NEGATIVE has
+ *    blob id 0 and size 0.
+ *  - The environment is opened without MDB_NOSYNC or MDB_NOMETASYNC: a
+ *    commit that returned is on disk, and a SIGKILL at any moment leaves
+ *    the last committed state.
+ *
+ * Record format, version 1 (integers little-endian, whatever the host):
+ *   0  u8   version (1)         18 i64 stored_at
+ *   1  u8   kind                26 i64 last_access
+ *   2  u64  size                34 strings: md5, etag, last_modified,
+ *   10 u64  blob_id                content_type, name, meta; each a u16
+ *                                  length and its bytes, no NUL
+ * A record is exactly as long as its fields; anything else is corrupt.  A
+ * future version gets a new first byte and this decoder calls it corrupt,
+ * which costs a refetch, never a wrong answer.
+ */
+#include "cache_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define REC_VERSION 1
+#define REC_HEAD 34
+
+#define STR_FIELD(f) {offsetof(struct gw_cache_entry, f), sizeof(((struct gw_cache_entry *)0)->f)}
+
+/* The variable-length fields, in record order. */
+static const struct {
+    size_t off, size;
+} rec_strings[] = {
+    STR_FIELD(md5),          STR_FIELD(etag), STR_FIELD(last_modified),
+    STR_FIELD(content_type), STR_FIELD(name), STR_FIELD(meta),
+};
+#define REC_NSTRINGS (sizeof(rec_strings) / sizeof(rec_strings[0]))
+
+/* ------------------------------------------------------------------------ */
+/* Helpers shared by the cache's files                                       */
+
+void gwc_panic(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "swiftgate: cache: %s:%d: assertion failed: %s\n", file, line, what);
+    abort();
+}
+
+void *gwc_malloc(size_t n)
+{
+    void *p = malloc(n != 0 ? n : 1);
+    GWC_ASSERT(p != NULL);
+    return p;
+}
+
+void *gwc_realloc(void *p, size_t n)
+{
+    p = realloc(p, n != 0 ? n : 1);
+    GWC_ASSERT(p != NULL);
+    return p;
+}
+
+int64_t gwc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gwc_hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int gwc_has_blob(unsigned kind)
+{
+    return kind == GW_CACHE_KIND_OBJECT || kind == GW_CACHE_KIND_SEGMENT ||
+           kind == GW_CACHE_KIND_MANIFEST;
+}
+
+int gwc_mdb_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return GW_CACHE_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_READERS_FULL:
+    case MDB_DBS_FULL:
+        return GW_CACHE_ELIMIT;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return GW_CACHE_ECORRUPT;
+    case MDB_BAD_VALSIZE:
+        return -EINVAL;
+    default:
+        /* LMDB passes system errors through as positive errno values. */
+        return rc > 0 ? -rc : -EIO;
+    }
+}
+
+/* A cache error as text, for the messages of gw_cache_open(). */
+static const char *errstr(int rc)
+{
+    switch (rc) {
+    case GW_CACHE_ENOTFOUND:
+        return "not found";
+    case GW_CACHE_ELIMIT:
+        return "index full (raise index_size)";
+    case GW_CACHE_ECORRUPT:
+        return "corrupt index";
+    default:
+        return strerror(rc < 0 ? -rc : rc);
+    }
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (err != NULL && errlen > 0) snprintf(err, errlen, fmt, a, b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Records                                                                   */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+size_t gwc_rec_encode(const struct gw_cache_entry *e, uint8_t *buf)
+{
+    const char *base = (const char *)e;
+    uint8_t *p = buf;
+
+    p[0] = REC_VERSION;
+    p[1] = e->kind;
+    put_u64(p + 2, e->size);
+    put_u64(p + 10, e->blob_id);
+    put_u64(p + 18, (uint64_t)e->stored_at);
+    put_u64(p + 26, (uint64_t)e->last_access);
+    p += REC_HEAD;
+    for (size_t i = 0; i < REC_NSTRINGS; i++) {
+        /* The caller checked that each string ends inside its array. */
+        size_t n = strnlen(base + rec_strings[i].off, rec_strings[i].size);
+        GWC_ASSERT(n < rec_strings[i].size && n <= UINT16_MAX);
+        p[0] = (uint8_t)n;
+        p[1] = (uint8_t)(n >> 8);
+        memcpy(p + 2, base + rec_strings[i].off, n);
+        p += 2 + n;
+    }
+    GWC_ASSERT((size_t)(p - buf) <= GWC_REC_MAX);
+    return (size_t)(p - buf);
+}
+
+int gwc_rec_decode(const MDB_val *v, struct gw_cache_entry *e)
+{
+    const uint8_t *p = v->mv_data;
+    const uint8_t *end = p + v->mv_size;
+    char *base = (char *)e;
+
+    memset(e, 0, sizeof(*e));
+    if (v->mv_size < REC_HEAD || p[0] != REC_VERSION) return GW_CACHE_ECORRUPT;
+    e->kind = p[1];
+    e->size = get_u64(p + 2);
+    e->blob_id = get_u64(p + 10);
+    e->stored_at = (int64_t)get_u64(p + 18);
+    e->last_access = (int64_t)get_u64(p + 26);
+    p += REC_HEAD;
+    for (size_t i = 0; i < REC_NSTRINGS; i++) {
+        if (end - p < 2) return GW_CACHE_ECORRUPT;
+        size_t n = (size_t)p[0] | (size_t)p[1] << 8;
+        p += 2;
+        if (n >= rec_strings[i].size || (size_t)(end - p) < n || memchr(p, 0, n) != NULL)
+            return GW_CACHE_ECORRUPT;
+        memcpy(base + rec_strings[i].off, p, n);
+        p += n;
+    }
+    if (p != end) return GW_CACHE_ECORRUPT;
+    if (gwc_has_blob(e->kind)) {
+        if (e->blob_id == 0) return GW_CACHE_ECORRUPT;
+    } else if (e->kind == GW_CACHE_KIND_NEGATIVE) {
+        if (e->blob_id != 0 || e->size != 0) return GW_CACHE_ECORRUPT;
+    } else {
+        return GW_CACHE_ECORRUPT;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transactions                                                              */
+
+int gwc_write_begin(struct gw_cache *c, MDB_txn **txn)
+{
+    pthread_mutex_lock(&c->wlock);
+    int rc = mdb_txn_begin(c->env, NULL, 0, txn);
+    if (rc != 0) {
+        pthread_mutex_unlock(&c->wlock);
+        *txn = NULL;
+        return gwc_mdb_err(rc);
+    }
+    return 0;
+}
+
+int gwc_write_commit(struct gw_cache *c, MDB_txn *txn, int64_t d_entries, int64_t d_bytes)
+{
+    int rc = mdb_txn_commit(txn);
+    if (rc == 0) {
+        /* Unsigned wrap-around adds negative deltas correctly. */
+        atomic_fetch_add(&c->entries, (uint64_t)d_entries);
+        atomic_fetch_add(&c->bytes, (uint64_t)d_bytes);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return gwc_mdb_err(rc);
+}
+
+void gwc_write_abort(struct gw_cache *c, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_mutex_unlock(&c->wlock);
+}
+
+int gwc_scan_totals(struct gw_cache *c, uint64_t *entries, uint64_t *bytes, uint64_t *max_id)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct gw_cache_entry *e = gwc_malloc(sizeof(*e));
+    uint64_t n = 0, b = 0, id = 0;
+    int rc;
+
+    rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) goto leave;
+    rc = mdb_cursor_open(txn, c->dbi, &cur);
+    if (rc != 0) goto leave;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        n++;
+        /* Keys of another length are counted as corrupt: 0 bytes. */
+        if (k.mv_size == GW_CACHE_KEY_LEN && gwc_rec_decode(&v, e) == 0) {
+            b += e->size;
+            if (e->blob_id > id) id = e->blob_id;
+        }
+    }
+    if (rc == MDB_NOTFOUND) rc = 0;
+leave:
+    if (cur != NULL) mdb_cursor_close(cur);
+    if (txn != NULL) mdb_txn_abort(txn);
+    free(e);
+    if (rc == 0) {
+        *entries = n;
+        *bytes = b;
+        if (max_id != NULL) *max_id = id;
+    }
+    return gwc_mdb_err(rc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open and close                                                            */
+
+static void cache_free(struct gw_cache *c)
+{
+    if (c->env != NULL) mdb_env_close(c->env);
+    if (c->lock_fd >= 0) close(c->lock_fd);
+    pthread_mutex_destroy(&c->elock);
+    pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->tlock);
+    free(c->touchq);
+    free(c->dir);
+    c->magic = 0;
+    free(c);
+}
+
+static int cache_open(struct gw_cache **out, const struct gw_cache_options *o, int sweep,
+                      char *err, size_t errlen)
+{
+    struct gw_cache *c = NULL;
+    MDB_txn *txn = NULL;
+    char path[GWC_PATH_MAX];
+    uint64_t entries, bytes, max_id;
+    size_t len;
+    int rc, n;
+
+    *out = NULL;
+    seterr(err, errlen, "%s%s", "", "");
+    if (o == NULL || o->dir == NULL || o->dir[0] == '\0') {
+        seterr(err, errlen, "%s%s", "cache: no directory given", "");
+        return -EINVAL;
+    }
+
+    c = calloc(1, sizeof(*c));
+    GWC_ASSERT(c != NULL);
+    c->magic = GWC_MAGIC;
+    c->lock_fd = -1;
+    pthread_mutex_init(&c->elock, NULL);
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->tlock, NULL);
+    c->touchq = gwc_malloc(GWC_TOUCH_QUEUE * sizeof(c->touchq[0]));
+    c->max_size = o->max_size;
+    c->max_entries = o->max_entries;
+    len = strlen(o->dir);
+    while (len > 1 && o->dir[len - 1] == '/') len--;
+    c->dir = gwc_malloc(len + 1);
+    memcpy(c->dir, o->dir, len);
+    c->dir[len] = '\0';
+    /* The longest path we build is a blob's: dir + "/blobs/xx/" + 81. */
+    if (len + 100 > sizeof(path)) {
+        rc = -ENAMETOOLONG;
+        seterr(err, errlen, "%s: %s", c->dir, strerror(-rc));
+        goto leave;
+    }
+
+    rc = gwc_layout_create(c->dir, err, errlen);
+    if (rc != 0) goto leave;
+
+    /*
+     * One process per cache: the sweep deletes tmp/ and the totals live in
+     * this process's memory, so a second process (a gateway, or fsck while
+     * a gateway runs) would destroy the first one's fills.  flock() locks
+     * die with the process, so a SIGKILL never leaves the cache locked.
+     */
+    snprintf(path, sizeof(path), "%s/lock", c->dir);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lock_fd < 0) {
+        rc = -errno;
+        seterr(err, errlen, "%s: %s", path, strerror(-rc));
+        goto leave;
+    }
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        seterr(err, errlen, "%s: %s", c->dir,
+               rc == -EBUSY ? "cache in use by another process" : strerror(-rc));
+        goto leave;
+    }
+
+    snprintf(path, sizeof(path), "%s/index", c->dir);
+    uint64_t mapsize = o->index_size != 0 ? o->index_size : GWC_DEFAULT_INDEX_SIZE;
+    mapsize = (mapsize + 4095) & ~(uint64_t)4095;  /* LMDB wants whole pages */
+    if ((rc = mdb_env_create(&c->env)) != 0 ||
+        (rc = mdb_env_set_maxreaders(c->env, GWC_MAXREADERS)) != 0 ||
+        (rc = mdb_env_set_maxdbs(c->env, 4)) != 0 ||
+        (rc = mdb_env_set_mapsize(c->env, (size_t)mapsize)) != 0 ||
+        (rc = mdb_env_open(c->env, path, MDB_NOTLS, 0644)) != 0) {
+        seterr(err, errlen, "%s: %s", path, mdb_strerror(rc));
+        rc = gwc_mdb_err(rc);
+        goto leave;
+    }
+    /* Reader slots of a killed process would pin old pages forever. */
+    mdb_reader_check(c->env, &n);
+    MDB_stat st;
+    mdb_env_stat(c->env, &st);
+    c->psize = st.ms_psize;
+
+    rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+    if (rc == 0) rc = mdb_dbi_open(txn, GWC_DB_NAME, MDB_CREATE, &c->dbi);
+    if (rc == 0) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    txn = NULL;
+    if (rc != 0) {
+        seterr(err, errlen, "%s: %s", path, mdb_strerror(rc));
+        rc = gwc_mdb_err(rc);
+        goto leave;
+    }
+
+    if (sweep) {
+        rc = gwc_sweep(c, err, errlen);
+        if (rc != 0) goto leave;
+    }
+
+    rc = gwc_scan_totals(c, &entries, &bytes, &max_id);
+    if (rc != 0) {
+        seterr(err, errlen, "%s: index scan failed: %s", path, errstr(rc));
+        goto leave;
+    }
+    atomic_store(&c->entries, entries);
+    atomic_store(&c->bytes, bytes);
+
+    /*
+     * Blob ids count up from the wall clock in nanoseconds, and from past
+     * every id the index already holds, so a restart (even after the clock
+     * stepped back) never reuses the name of a blob that may still exist.
+     */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t next = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (next <= max_id) next = max_id + 1;
+    if (next == 0) next = 1;
+    atomic_store(&c->next_blob_id, next);
+
+    *out = c;
+    c = NULL;
+    rc = 0;
+leave:
+    if (c != NULL) cache_free(c);
+    return rc;
+}
+
+int gw_cache_open(struct gw_cache **out, const struct gw_cache_options *o, char *err,
+                  size_t errlen)
+{
+    return cache_open(out, o, 1, err, errlen);
+}
+
+int gw_cache_open_nosweep(struct gw_cache **out, const struct gw_cache_options *o, char *err,
+                          size_t errlen)
+{
+    return cache_open(out, o, 0, err, errlen);
+}
+
+void gw_cache_close(struct gw_cache *c)
+{
+    if (c == NULL) return;
+    GWC_CHECK(c);
+    /* Best effort: an access lost here only makes LRU a little less exact. */
+    (void)gw_cache_flush_touches(c);
+    cache_free(c);
+}
+
+void gw_cache_last_sweep(struct gw_cache *c, uint64_t *tmp_removed, uint64_t *orphans_removed,
+                         uint64_t *entries_dropped)
+{
+    GWC_CHECK(c);
+    if (tmp_removed != NULL) *tmp_removed = c->sweep_tmp;
+    if (orphans_removed != NULL) *orphans_removed = c->sweep_orphans;
+    if (entries_dropped != NULL) *entries_dropped = c->sweep_dropped;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys and lookups                                                          */
+
+void gw_cache_key(const char *container, const char *object, uint8_t key[GW_CACHE_KEY_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+
+    GWC_ASSERT(ctx != NULL);
+    GWC_ASSERT(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+    GWC_ASSERT(EVP_DigestUpdate(ctx, container, strlen(container)) == 1);
+    GWC_ASSERT(EVP_DigestUpdate(ctx, "/", 1) == 1);
+    GWC_ASSERT(EVP_DigestUpdate(ctx, object, strlen(object)) == 1);
+    GWC_ASSERT(EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == GW_CACHE_KEY_LEN);
+    EVP_MD_CTX_free(ctx);
+}
+
+int gw_cache_get(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
+                 struct gw_cache_entry *out)
+{
+    MDB_txn *txn;
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)key}, v;
+    int rc;
+
+    GWC_CHECK(c);
+    rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) return gwc_mdb_err(rc);
+    rc = mdb_get(txn, c->dbi, &k, &v);
+    /* v points into the map and dies with the transaction: decode first. */
+    if (rc == 0) rc = gwc_rec_decode(&v, out);
+    else rc = gwc_mdb_err(rc);
+    mdb_txn_abort(txn);
+    if (rc == 0) memcpy(out->key, key, GW_CACHE_KEY_LEN);
+    return rc;
+}
+
+void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes)
+{
+    GWC_CHECK(c);
+    if (entries != NULL) *entries = atomic_load(&c->entries);
+    if (bytes != NULL) *bytes = atomic_load(&c->bytes);
+}
+
+uint64_t gw_cache_evictions(struct gw_cache *c)
+{
+    GWC_CHECK(c);
+    return atomic_load(&c->evictions);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writes                                                                    */
+
+/* The arguments of gw_cache_commit() it can check before touching disk. */
+static int commit_check(struct gw_cache_entry *e, const char *tmp_path, int fd)
+{
+    const char *base = (const char *)e;
+
+    for (size_t i = 0; i < REC_NSTRINGS; i++)
+        if (strnlen(base + rec_strings[i].off, rec_strings[i].size) >= rec_strings[i].size)
+            return -EINVAL;
+    if (gwc_has_blob(e->kind)) {
+        struct stat st;
+        if (tmp_path == NULL || fd < 0) return -EINVAL;
+        if (fstat(fd, &st) != 0) return -errno;
+        /* The index must never promise bytes the blob does not hold. */
+        if ((uint64_t)st.st_size != e->size) return -EINVAL;
+        return 0;
+    }
+    if (e->kind != GW_CACHE_KIND_NEGATIVE || tmp_path != NULL) return -EINVAL;
+    return 0;
+}
+
+int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tmp_path, int fd)
+{
+    uint8_t *rec = NULL;
+    struct gw_cache_entry *old = NULL;
+    char blob[GWC_PATH_MAX];
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint64_t old_id = 0;
+    int published = 0, retried = 0, rc;
+
+    GWC_CHECK(c);
+    GWC_ASSERT(e != NULL);
+    rc = commit_check(e, tmp_path, fd);
+    if (rc != 0) goto leave;
+
+    if (gwc_has_blob(e->kind)) {
+        e->blob_id = gwc_blob_id_next(c);
+        rc = gwc_blob_publish(c, e->key, e->blob_id, tmp_path, fd, blob, sizeof(blob));
+        tmp_path = NULL;        /* renamed, or unlinked by publish on failure */
+        if (rc != 0) goto leave;
+        published = 1;
+    } else {
+        e->blob_id = 0;
+        e->size = 0;
+    }
+
+    rec = gwc_malloc(GWC_REC_MAX);
+    old = gwc_malloc(sizeof(*old));
+    size_t len = gwc_rec_encode(e, rec);
+
+again:
+    rc = gwc_write_begin(c, &txn);
+    if (rc != 0) goto leave;
+    k.mv_size = GW_CACHE_KEY_LEN;
+    k.mv_data = e->key;
+    int64_t d_entries = 1, d_bytes = (int64_t)e->size;
+    old_id = 0;
+    rc = mdb_get(txn, c->dbi, &k, &v);
+    if (rc == 0) {
+        d_entries = 0;
+        if (gwc_rec_decode(&v, old) == 0) {
+            d_bytes -= (int64_t)old->size;
+            old_id = old->blob_id;
+        }
+        /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
+    } else if (rc != MDB_NOTFOUND) {
+        gwc_write_abort(c, txn);
+        rc = gwc_mdb_err(rc);
+        goto leave;
+    }
+    v.mv_size = len;
+    v.mv_data = rec;
+    rc = mdb_put(txn, c->dbi, &k, &v, 0);
+    if (rc != 0) {
+        gwc_write_abort(c, txn);
+        rc = gwc_mdb_err(rc);
+    } else {
+        rc = gwc_write_commit(c, txn, d_entries, d_bytes);
+    }
+    if (rc == GW_CACHE_ELIMIT && !retried) {
+        /* The index map is full: make room once, then give up. */
+        retried = 1;
+        if (gwc_evict(c, e->key, GWC_EVICT_MAPFULL) == 0) goto again;
+    }
+    if (rc != 0) goto leave;
+
+    /* The index names the new blob now; readers of the old one keep it open. */
+    if (old_id != 0 && old_id != e->blob_id) gwc_blob_unlink(c, e->key, old_id);
+    /* The commit stands whether or not eviction works; the next one retries. */
+    (void)gwc_evict(c, e->key, GWC_EVICT_CAPS);
+
+leave:
+    if (rc != 0 && tmp_path != NULL) unlink(tmp_path);
+    if (rc != 0 && published) unlink(blob);
+    free(rec);
+    free(old);
+    return rc;
+}
+
+enum field { STORED_AT, LAST_ACCESS };
+
+/*
+ * Rewrite the record of key with one field set to value, in txn; e and rec
+ * are scratch space.  0, GW_CACHE_ENOTFOUND, GW_CACHE_ECORRUPT or an
+ * LMDB error.
+ */
+static int rewrite(struct gw_cache *c, MDB_txn *txn, const uint8_t *key, enum field f,
+                   int64_t value, struct gw_cache_entry *e, uint8_t *rec)
+{
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)key}, v;
+    int rc = mdb_get(txn, c->dbi, &k, &v);
+    if (rc != 0) return gwc_mdb_err(rc);
+    rc = gwc_rec_decode(&v, e);
+    if (rc != 0) return rc;
+    if (f == STORED_AT) e->stored_at = value;
+    else e->last_access = value;
+    v.mv_size = gwc_rec_encode(e, rec);
+    v.mv_data = rec;
+    return gwc_mdb_err(mdb_put(txn, c->dbi, &k, &v, 0));
+}
+
+int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at)
+{
+    struct gw_cache_entry *e = gwc_malloc(sizeof(*e));
+    uint8_t *rec = gwc_malloc(GWC_REC_MAX);
+    MDB_txn *txn;
+    int rc;
+
+    GWC_CHECK(c);
+    rc = gwc_write_begin(c, &txn);
+    if (rc != 0) goto leave;
+    rc = rewrite(c, txn, key, STORED_AT, stored_at, e, rec);
+    if (rc == 0) rc = gwc_write_commit(c, txn, 0, 0);
+    else gwc_write_abort(c, txn);
+leave:
+    free(e);
+    free(rec);
+    return rc;
+}
+
+int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
+{
+    struct gw_cache_entry *e = gwc_malloc(sizeof(*e));
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)key}, v;
+    MDB_txn *txn;
+    uint64_t size = 0, id = 0;
+    int rc;
+
+    GWC_CHECK(c);
+    rc = gwc_write_begin(c, &txn);
+    if (rc != 0) goto leave;
+    rc = mdb_get(txn, c->dbi, &k, &v);
+    if (rc == 0) {
+        if (gwc_rec_decode(&v, e) == 0) {
+            size = e->size;
+            id = e->blob_id;
+        }
+        rc = mdb_del(txn, c->dbi, &k, NULL);
+    }
+    if (rc != 0) {
+        gwc_write_abort(c, txn);
+        rc = gwc_mdb_err(rc);
+        goto leave;
+    }
+    rc = gwc_write_commit(c, txn, -1, -(int64_t)size);
+    if (rc == 0 && id != 0) gwc_blob_unlink(c, key, id);
+leave:
+    free(e);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Touches                                                                   */
+
+/*
+ * The queue is a ring of GWC_TOUCH_QUEUE keys.  When it is full the oldest
+ * key is dropped: a hot key touched again soon is queued again, while the
+ * newest accesses are the ones LRU most needs to know about.  Duplicates
+ * are not removed here (that would cost a search per touch); the flush
+ * sorts and removes them.
+ */
+void gw_cache_touch(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
+{
+    GWC_CHECK(c);
+    pthread_mutex_lock(&c->tlock);
+    if (c->touch_len == GWC_TOUCH_QUEUE) {
+        c->touch_head = (c->touch_head + 1) % GWC_TOUCH_QUEUE;
+        c->touch_len--;
+    }
+    memcpy(c->touchq[(c->touch_head + c->touch_len) % GWC_TOUCH_QUEUE], key, GW_CACHE_KEY_LEN);
+    c->touch_len++;
+    pthread_mutex_unlock(&c->tlock);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, GW_CACHE_KEY_LEN);
+}
+
+int gw_cache_flush_touches(struct gw_cache *c)
+{
+    uint8_t (*keys)[GW_CACHE_KEY_LEN];
+    struct gw_cache_entry *e = NULL;
+    uint8_t *rec = NULL;
+    MDB_txn *txn;
+    size_t n, i;
+    int rc;
+
+    GWC_CHECK(c);
+    /* Take the queue out under the lock; write it without the lock. */
+    pthread_mutex_lock(&c->tlock);
+    n = c->touch_len;
+    keys = gwc_malloc(n * sizeof(keys[0]));
+    for (i = 0; i < n; i++)
+        memcpy(keys[i], c->touchq[(c->touch_head + i) % GWC_TOUCH_QUEUE], GW_CACHE_KEY_LEN);
+    c->touch_head = 0;
+    c->touch_len = 0;
+    pthread_mutex_unlock(&c->tlock);
+    if (n == 0) {
+        free(keys);
+        return 0;
+    }
+
+    qsort(keys, n, sizeof(keys[0]), key_cmp);
+    e = gwc_malloc(sizeof(*e));
+    rec = gwc_malloc(GWC_REC_MAX);
+    int64_t now = gwc_now_ms();
+    rc = gwc_write_begin(c, &txn);
+    if (rc != 0) goto leave;
+    for (i = 0; i < n; i++) {
+        if (i > 0 && memcmp(keys[i], keys[i - 1], GW_CACHE_KEY_LEN) == 0) continue;
+        rc = rewrite(c, txn, keys[i], LAST_ACCESS, now, e, rec);
+        /* Gone or unreadable since it was touched: nothing to note. */
+        if (rc == GW_CACHE_ENOTFOUND || rc == GW_CACHE_ECORRUPT) rc = 0;
+        if (rc != 0) break;
+    }
+    if (rc == 0) rc = gwc_write_commit(c, txn, 0, 0);
+    else gwc_write_abort(c, txn);
+leave:
+    free(keys);
+    free(e);
+    free(rec);
+    return rc;
+}

@@ -1,0 +1,105 @@
+/*
+ * fill.h - one origin fetch per cache key, any number of readers following
+ * it as the bytes arrive.
+ *
+ * A fill belongs to the worker whose request started it (its curl handle
+ * runs on that loop); readers may be requests on any worker.  The fill
+ * writes the body to a temp blob; every reader reads from that file at its
+ * own pace, so a slow reader neither stalls the fetch nor other readers,
+ * and costs only its own bounded send buffer.  Readers are woken on their
+ * own loop (a uv_async per worker), never from another thread's stack.
+ *
+ * Nothing unverified is ever presented as whole: until the body's length
+ * and MD5 match Swift's Content-Length and ETag, readers may take all but
+ * the last byte.  If verification fails, every reader's connection is cut
+ * short, so no client can take the body for a complete one.
+ */
+#ifndef GW_FILL_H
+#define GW_FILL_H
+
+#include <stdint.h>
+
+#include "cache.h"
+
+struct gw_worker;
+struct gw_fetch;
+struct gw_fill;
+
+enum gw_fill_state {
+    GW_FILL_HEAD,        /* waiting for Swift's answer */
+    GW_FILL_BODY,        /* 200: head known, body arriving */
+    GW_FILL_VERIFIED,    /* whole body arrived and matched: all bytes readable */
+    GW_FILL_NOT_MODIFIED,/* revalidation: Swift said 304, the cached blob stands */
+    GW_FILL_NOT_FOUND,   /* Swift said 404 */
+    GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length,
+                            large object): each reader fetches on its own */
+    GW_FILL_FAILED,      /* see error_status; readers past the head cut short */
+};
+
+/* What a reader needs to answer, fixed once the state leaves GW_FILL_HEAD. */
+struct gw_fill_info {
+    enum gw_fill_state state;
+    int error_status;        /* FAILED: 502 or 504 */
+    uint64_t length;
+    uint64_t readable;       /* bytes a reader may send now */
+    char etag[80];           /* unquoted */
+    char last_modified[64];
+    char content_type[128];  /* sniffed when Swift said octet-stream */
+    uint64_t origin_ms;      /* time to Swift's first byte */
+};
+
+struct gw_fill_reader {
+    /* Called on the reader's own loop when the fill has news (more bytes,
+     * a new state).  It may call gw_fill_read(), gw_fill_info() or
+     * gw_fill_leave(). */
+    void (*on_event)(struct gw_fill_reader *r);
+    /*
+     * Optional, for the reader that started the fill: Swift's answer cannot
+     * go through the cache (UNCACHEABLE), so rather than fetch it again the
+     * reader may take the fetch over (gw_fetch_retarget) and leave the
+     * fill.  Called from inside the fetch's on_headers, on the reader's
+     * loop.  Returns 1 and *rc (what on_headers returns) when taken, 0 when
+     * declined.
+     */
+    int (*on_takeover)(struct gw_fill_reader *r, struct gw_fetch *fe, long status, int *rc);
+    /* Internal. */
+    struct gw_fill *fill;
+    struct gw_worker *w;
+    struct gw_fill_reader *next, *prev;
+    struct gw_fill_reader *wnext;
+    int pending;
+    int primary;
+};
+
+/* Per-worker set-up and tear-down (server.c calls these). */
+void gw_fill_worker_init(struct gw_worker *w);
+/* Abort the fills this worker owns and close its handles. */
+void gw_fill_worker_close(struct gw_worker *w);
+
+/*
+ * Follow the fill of `key` (object `name` of the configured container),
+ * starting one on w if none runs.  With revalidate_etag non-NULL a new
+ * fill asks Swift with If-None-Match; a running fill is joined either way.
+ * r->on_event must be set.  The first event comes from the loop, never
+ * from inside this call.
+ */
+void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN], const char *name,
+                  const char *revalidate_etag, struct gw_fill_reader *r);
+
+/* A snapshot of the fill. */
+void gw_fill_info(struct gw_fill_reader *r, struct gw_fill_info *out);
+
+/*
+ * Copy up to len bytes at offset off of the body into buf (off + len never
+ * past info.readable).  Returns the count, or -errno.  Reads a file the
+ * fill has just written: page cache, not disk.
+ */
+long gw_fill_read(struct gw_fill_reader *r, uint64_t off, void *buf, uint64_t len);
+
+/* Stop following; no event follows.  The fill goes on without r. */
+void gw_fill_leave(struct gw_fill_reader *r);
+
+/* Fills running now, process-wide (for /metrics). */
+int gw_fill_count(void);
+
+#endif

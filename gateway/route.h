@@ -1,0 +1,50 @@
+/*
+ * route.h - which handler answers a request, as a pure function of the
+ * parsed head, so that it can be tested and fuzzed without a connection.
+ * gw_route() (req.h) acts on the decision.
+ */
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include <stddef.h>
+
+struct gw_http_req;
+
+enum gw_route_kind {
+    GW_ROUTE_SIMPLE,    /* a small text answer: status, reason, extra */
+    GW_ROUTE_FRACTAL,   /* the object `name` of the configured container */
+    GW_ROUTE_METRICS,   /* the admin listener's Prometheus text */
+    GW_ROUTE_PURGE,     /* admin: drop object `name` from the cache */
+};
+
+struct gw_route {
+    enum gw_route_kind kind;
+    int status;          /* GW_ROUTE_SIMPLE */
+    const char *reason;  /* static text */
+    const char *extra;   /* NULL or static header lines ending in CRLF */
+    int head_only;       /* HEAD: the same head, no body */
+    char name[37];       /* FRACTAL, PURGE: a uuid, 36 characters */
+};
+
+/* What a request meets on the listener it came in on. */
+struct gw_route_ctx {
+    int admin;               /* the admin listener */
+    const char *admin_token; /* "" = none needed */
+    int draining;            /* /healthz says 503 */
+};
+
+/*
+ * Decide how to answer the whole request head r.  Reads r only; fills *out.
+ * Invariant: kind == GW_ROUTE_FRACTAL only for a path that is exactly
+ * "/fractal/" and a uuid (8-4-4-4-12 hex digits), GW_ROUTE_PURGE only for
+ * an admin DELETE of "/cache/fractal/" and a uuid, and then name holds that
+ * uuid and nothing else, so no percent-encoding, dot-segment or control
+ * byte can reach Swift as part of an object name.
+ */
+void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
+                     struct gw_route *out);
+
+/* 1 if s[0..len) is a uuid: 8-4-4-4-12 hex digits, either case. */
+int gw_route_is_uuid(const char *s, size_t len);
+
+#endif

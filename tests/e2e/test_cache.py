@@ -1,0 +1,542 @@
+"""The on-disk cache against a real Swift: hits, restarts, ttl and
+revalidation, stale-if-error, negative caching, purge, crash consistency
+under SIGKILL, eviction under max_size, and a full disk.
+
+Every test asserts the bytes (MD5), the headers (X-Cache, Age, ETag) and how
+many requests reached Swift (counted in the proxy log).
+"""
+
+import hashlib
+import http.client
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+
+import fixtures
+import gateway
+import httputil
+
+CONTAINER = "fractals"
+CACHE_RESULTS = ("MISS", "HIT", "REVALIDATED", "STALE", "PASS")
+
+
+# -- helpers (test_faults.py uses them too) ---------------------------------
+
+def swift_path_re(name, container=CONTAINER):
+    """Regex of the proxy-log path of an object, with or without a query
+    (the query is logged URL-quoted: %3Fmultipart-manifest%3Dget)."""
+    return r"/v1/AUTH_test/%s/%s(?:%%3F\S*)?" % (re.escape(container),
+                                                  re.escape(name))
+
+
+def swift_count(ctx, name, method="GET", status=None):
+    """Client requests for object `name` in Swift's proxy log (optionally
+    only those answered `status`)."""
+    path = swift_path_re(name)
+    if status is not None:
+        path += r" HTTP/1\.[01] %d" % status
+    return ctx.saio.proxy_log_count(method, path)
+
+
+def get(gw, name, method="GET", timeout=30.0):
+    return httputil.request(method, gw.url + "/fractal/" + name,
+                            timeout=timeout)
+
+
+def xcache(resp):
+    return resp.headers.get("X-Cache")
+
+
+def describe(resp):
+    """A response in one line, for failure messages."""
+    h = resp.headers
+    return ("%d %s X-Cache=%s Age=%s ETag=%s Content-Length=%s body=%d bytes "
+            "md5=%s" % (resp.status, resp.reason, h.get("X-Cache"),
+                        h.get("Age"), h.get("ETag"), h.get("Content-Length"),
+                        len(resp.body), fixtures.md5_hex(resp.body)))
+
+
+def gw_stderr(gw, pattern=r"error|warn|fail|cache|fill|evict|sweep",
+              lines=25):
+    """The gateway's stderr lines matching pattern (for failure messages)."""
+    text = gw.stderr_text().splitlines()
+    hits = [ln for ln in text if re.search(pattern, ln, re.I)]
+    return "\n    gateway stderr:\n    " + "\n    ".join(
+        (hits or text)[-lines:])
+
+
+def assert_object(resp, data, want_cache, gw=None, method="GET",
+                  content_type=None):
+    """resp is a 200 for data, X-Cache want_cache (a word or a tuple),
+    with Age on answers from the cache."""
+    where = gw_stderr(gw) if gw is not None else ""
+    want = (want_cache,) if isinstance(want_cache, str) else want_cache
+    assert resp.status == 200, "want 200, got %s%s" % (describe(resp), where)
+    h = resp.headers
+    assert h.get("X-Cache") in want, "want X-Cache %s, got %s%s" % (
+        "|".join(want), describe(resp), where)
+    assert h.get("Content-Length") == str(len(data)), (
+        "Content-Length: want %d, got %s" % (len(data), describe(resp)))
+    assert h.get("ETag") == '"%s"' % fixtures.md5_hex(data), (
+        "ETag: want \"%s\", got %s" % (fixtures.md5_hex(data),
+                                       describe(resp)))
+    if content_type is not None:
+        assert h.get("Content-Type") == content_type, h
+    if method == "GET":
+        assert resp.body == data, "body differs: want %d bytes md5 %s, got " \
+            "%s%s" % (len(data), fixtures.md5_hex(data), describe(resp),
+                      where)
+    else:
+        assert resp.body == b"", "HEAD with a body: %s" % describe(resp)
+    if h.get("X-Cache") in ("HIT", "REVALIDATED", "STALE"):
+        age = h.get("Age")
+        assert age is not None and re.fullmatch(r"\d+", age), (
+            "an answer from the cache needs Age: %s" % describe(resp))
+
+
+def metrics(gw):
+    """The admin /metrics as {"name{labels}": float}."""
+    r = httputil.get(gw.admin_url + "/metrics", timeout=10)
+    assert r.status == 200, "GET /metrics: %r" % r
+    out = {}
+    for line in r.body.decode("utf-8", "replace").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            pass
+    return out
+
+
+def error_count(gw, kind):
+    return metrics(gw).get('swiftgate_errors_total{kind="%s"}' % kind, 0.0)
+
+
+def wait_until(pred, timeout, step=0.05):
+    """Poll pred() until true or timeout; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+def purge(gw, name):
+    return httputil.request("DELETE", gw.admin_url + "/cache/fractal/" + name,
+                            timeout=10)
+
+
+def fsck(ctx, conf_path, repair=False):
+    """`swiftgate fsck -c conf_path`; returns (rc, stdout, stderr)."""
+    args = ["fsck", "-c", conf_path] + (["--repair"] if repair else [])
+    return gateway.run(ctx.bin, args, timeout=60)
+
+
+def blob_bytes(cache_dir):
+    """Sum of the file sizes under <cache_dir>/blobs, and the file count."""
+    total = files = 0
+    root = os.path.join(cache_dir, "blobs")
+    for dirpath, _dirs, names in os.walk(root):
+        for n in names:
+            try:
+                total += os.stat(os.path.join(dirpath, n)).st_size
+                files += 1
+            except FileNotFoundError:
+                pass
+    return total, files
+
+
+def cache_dir(ctx, name="cache"):
+    return os.path.join(ctx.tmpdir, name)
+
+
+# -- hits ---------------------------------------------------------------------
+
+def test_second_get_is_a_hit(ctx):
+    data = fixtures.random_bytes(300 << 10, seed=101)
+    name, etag = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway()
+    first = get(gw, name)
+    second = get(gw, name)
+    head = get(gw, name, "HEAD")
+    assert_object(first, data, "MISS", gw, content_type="image/png")
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 1, "Swift saw %d requests for the object, want 1 GET" % n
+    assert_object(second, data, "HIT", gw, content_type="image/png")
+    for field in ("ETag", "Last-Modified", "Content-Type", "Content-Length"):
+        assert first.headers.get(field) == second.headers.get(field), (
+            "%s differs between MISS (%s) and HIT (%s)" % (
+                field, first.headers.get(field), second.headers.get(field)))
+    assert_object(head, data, "HIT", gw, method="HEAD",
+                  content_type="image/png")
+
+
+def test_restart_keeps_hits(ctx):
+    data = fixtures.random_bytes(200 << 10, seed=102)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    d = cache_dir(ctx)
+    gw1 = ctx.gateway(cache={"dir": d})
+    assert_object(get(gw1, name), data, "MISS", gw1)
+    assert_object(get(gw1, name), data, "HIT", gw1)
+    gw1.stop()
+    gw2 = ctx.gateway(cache={"dir": d})
+    assert_object(get(gw2, name), data, "HIT", gw2)
+    assert_object(get(gw2, name, "HEAD"), data, "HIT", gw2, method="HEAD")
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 1, "Swift saw %d requests for the object over a restart, " \
+        "want 1" % n
+
+
+# -- ttl, revalidation, stale ---------------------------------------------------
+
+def test_ttl_expiry_revalidates_with_304(ctx):
+    data = fixtures.random_bytes(150 << 10, seed=103)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(cache={"ttl": "1s"})
+    assert_object(get(gw, name), data, "MISS", gw)
+    assert_object(get(gw, name), data, "HIT", gw)
+    time.sleep(1.2)
+    assert_object(get(gw, name), data, "REVALIDATED", gw)
+    # Revalidated means fresh again: the next GET is a plain hit.
+    assert_object(get(gw, name), data, "HIT", gw)
+    n304 = swift_count(ctx, name, status=304)
+    total = swift_count(ctx, name, "GET|HEAD")
+    assert n304 == 1, "Swift answered %d conditional GETs with 304, want 1" \
+        % n304
+    assert total == 2, "Swift saw %d requests for the object, want 2 " \
+        "(the fill and one revalidation)" % total
+
+
+def test_changed_object_replaced_after_ttl(ctx):
+    old = fixtures.random_bytes(120 << 10, seed=104)
+    new = fixtures.random_bytes(130 << 10, seed=105)
+    name, _ = fixtures.upload(ctx.saio, old, "image/png")
+    gw = ctx.gateway(cache={"ttl": "1s"})
+    assert_object(get(gw, name), old, "MISS", gw)
+    fixtures.upload(ctx.saio, new, "image/png", name=name)
+    # Within ttl the old bytes are still served, from the cache.
+    assert_object(get(gw, name), old, "HIT", gw)
+    time.sleep(1.2)
+    assert_object(get(gw, name), new, "MISS", gw)
+    assert_object(get(gw, name), new, "HIT", gw)
+    assert swift_count(ctx, name, status=304) == 0
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 2, "Swift saw %d requests for the object, want 2" % n
+
+
+def test_stale_served_while_swift_is_down(ctx):
+    data = fixtures.random_bytes(180 << 10, seed=106)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(cache={"ttl": "1s", "stale_if_error": "1h"},
+                     swift={"connect_timeout": "2s"})
+    assert_object(get(gw, name), data, "MISS", gw)
+    time.sleep(1.2)
+    ctx.saio.stop_proxy()
+    try:
+        t = time.monotonic()
+        resp = get(gw, name, timeout=20)
+        dt = time.monotonic() - t
+        assert_object(resp, data, "STALE", gw)
+        assert int(resp.headers["Age"]) >= 1, (
+            "a stale answer is at least ttl old: %s" % describe(resp))
+        assert dt < 5.0, "the stale answer took %.1f s" % dt
+        assert_object(get(gw, name, "HEAD"), data, "STALE", gw,
+                      method="HEAD")
+    finally:
+        ctx.saio.start_proxy()
+    # Swift is back: the entry is revalidated and fresh again.
+    assert_object(get(gw, name), data, ("REVALIDATED",), gw)
+
+
+# -- negative caching, purge ------------------------------------------------------
+
+def test_negative_caching(ctx):
+    name = fixtures.new_uuid()
+    gw = ctx.gateway(cache={"negative_ttl": "1s"})
+    for i in range(2):
+        r = get(gw, name)
+        assert r.status == 404, "GET %d of a missing object: %s" % (
+            i + 1, describe(r))
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 1, "two GETs of a missing object within negative_ttl made " \
+        "%d Swift requests, want 1" % n
+    r = get(gw, name, "HEAD")
+    assert r.status == 404, describe(r)
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 1, "a HEAD within negative_ttl reached Swift (%d)" % n
+    # After negative_ttl Swift is asked again; meanwhile the object appeared.
+    data = fixtures.random_bytes(64 << 10, seed=107)
+    fixtures.upload(ctx.saio, data, "image/png", name=name)
+    time.sleep(1.2)
+    assert_object(get(gw, name), data, "MISS", gw)
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 2, "after negative_ttl: %d Swift requests, want 2" % n
+
+
+def test_purge_forces_refetch(ctx):
+    data = fixtures.random_bytes(100 << 10, seed=108)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway()
+    never = fixtures.new_uuid()
+    r = purge(gw, never)
+    assert r.status == 404, "purge of an uncached uuid: want 404, got %r" % r
+    assert_object(get(gw, name), data, "MISS", gw)
+    assert_object(get(gw, name), data, "HIT", gw)
+    r = purge(gw, name)
+    assert r.status == 200, "purge: want 200, got %r %r" % (r, r.body[:200])
+    r = purge(gw, name)
+    assert r.status == 404, "second purge: want 404, got %r" % r
+    assert_object(get(gw, name), data, "MISS", gw)
+    assert_object(get(gw, name), data, "HIT", gw)
+    n = swift_count(ctx, name, "GET|HEAD")
+    assert n == 2, "Swift saw %d requests for the object, want 2 (the " \
+        "fill, the refetch after the purge)" % n
+
+
+# -- crash consistency --------------------------------------------------------------
+
+def _client(host, port, path, out, idx, timeout=15.0):
+    """GET over http.client; out[idx] = (status, content_length, received,
+    md5, error)."""
+    status = length = None
+    md5 = hashlib.md5()
+    got = 0
+    error = None
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        status = resp.status
+        cl = resp.getheader("Content-Length")
+        length = int(cl) if cl is not None else None
+        for _ in range(100000):
+            chunk = resp.read(65536)
+            if not chunk:
+                break
+            md5.update(chunk)
+            got += len(chunk)
+    except http.client.IncompleteRead as e:
+        md5.update(e.partial)
+        got += len(e.partial)
+        error = "IncompleteRead"
+    except (OSError, http.client.HTTPException) as e:
+        error = type(e).__name__
+    finally:
+        conn.close()
+    out[idx] = (status, length, got, md5.hexdigest(), error)
+
+
+def _parallel_gets(gw, names, nthreads):
+    """GET every name with nthreads threads; [(name, Response or error)]."""
+    results = [None] * len(names)
+    lock = threading.Lock()
+    todo = list(range(len(names)))
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            try:
+                results[i] = get(gw, names[i], timeout=30)
+            except (OSError, http.client.HTTPException) as e:
+                results[i] = e
+
+    threads = [threading.Thread(target=worker) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return list(zip(names, results))
+
+
+def test_sigkill_during_fills(ctx):
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
+    objects = {}
+    for i in range(50):
+        data = fixtures.random_bytes(rng.randrange(256 << 10, (1 << 20) + 1),
+                                     seed=1000 + i)
+        name, etag = fixtures.upload(ctx.saio, data, "image/png")
+        objects[name] = etag
+    names = list(objects)
+    d = cache_dir(ctx)
+    rounds = 10
+    summary = []
+    for rnd in range(rounds):
+        where = "round %d (seed %d)" % (rnd + 1, seed)
+        gw = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
+        host, port, _ = httputil.split_url(gw.url)
+        out = [None] * len(names)
+        barrier = threading.Barrier(len(names) + 1)
+
+        def client(i):
+            try:
+                barrier.wait(10)
+            except threading.BrokenBarrierError:
+                pass
+            _client(host, port, "/fractal/" + names[i], out, i)
+
+        threads = [threading.Thread(target=client, args=(i,))
+                   for i in range(len(names))]
+        for t in threads:
+            t.start()
+        barrier.wait(10)
+        # 0-300 ms, biased early so that most rounds cut fills short.
+        time.sleep(0.3 * rng.random() ** 2)
+        gw.kill9()
+        for t in threads:
+            t.join(20)
+        complete = 0
+        for i, o in enumerate(out):
+            assert o is not None, "%s: client %d did not finish" % (where, i)
+            status, length, got, md5, error = o
+            if status == 200 and length is not None and got == length:
+                complete += 1
+                assert md5 == objects[names[i]], (
+                    "%s: a complete body with the wrong MD5: %s, want %s"
+                    % (where, md5, objects[names[i]]))
+            assert length is None or got <= length, o
+        # Right after SIGKILL, before any sweep: the index may only point
+        # at complete blobs (temp files and orphans are allowed here).
+        rc, fout, ferr = fsck(ctx, gw.conf_path)
+        m = re.search(r"(\d+) bad", fout)
+        assert rc in (0, 1) and (m is None or m.group(1) == "0"), (
+            "%s: fsck right after SIGKILL found bad entries (rc %d):\n%s%s"
+            % (where, rc, fout[-3000:], ferr[-1000:]))
+        # Start (sweeps), stop cleanly: then fsck must find nothing.
+        sweeper = ctx.gateway(cache={"dir": d})
+        sweeper.stop()
+        rc, fout, ferr = fsck(ctx, sweeper.conf_path)
+        assert rc == 0, ("%s: fsck after the start-up sweep exited %d, want "
+                         "0:\n%s%s%s" % (where, rc, fout[-3000:],
+                                         ferr[-1000:],
+                                         gw_stderr(sweeper)))
+        # Every object is served whole and right.
+        check = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
+        hits = 0
+        for name, resp in _parallel_gets(check, names, 8):
+            assert isinstance(resp, httputil.Response), (
+                "%s: GET %s after restart failed: %r" % (where, name, resp))
+            assert resp.status == 200 and \
+                fixtures.md5_hex(resp.body) == objects[name], (
+                    "%s: %s after restart: %s, want md5 %s%s" % (
+                        where, name, describe(resp), objects[name],
+                        gw_stderr(check)))
+            assert xcache(resp) in ("MISS", "HIT"), describe(resp)
+            hits += xcache(resp) == "HIT"
+        # Purge most of them so the next round has fills to interrupt.
+        for i, name in enumerate(names):
+            if i % 5 != rnd % 5:
+                r = purge(check, name)
+                assert r.status in (200, 404), (where, name, r)
+        check.stop()
+        summary.append("%d/%d" % (complete, hits))
+    print("rounds (complete bodies before SIGKILL / hits after restart): %s"
+          % " ".join(summary))
+
+
+# -- eviction, full disk --------------------------------------------------------------
+
+def test_eviction_keeps_under_max_size(ctx):
+    size = 2 << 20
+    count = 100
+    cap = 50 << 20
+    objects = {}
+    for i in range(count):
+        data = fixtures.random_bytes(size, seed=5000 + i)
+        name, etag = fixtures.upload(ctx.saio, data, "image/png")
+        objects[name] = etag
+    names = list(objects)
+    d = cache_dir(ctx)
+    gw = ctx.gateway(cache={"dir": d, "max_size": "50M"},
+                     server={"workers": "2"})
+    peak = 0
+    for start in range(0, count, 4):
+        batch = names[start:start + 4]
+        for name, resp in _parallel_gets(gw, batch, 4):
+            assert isinstance(resp, httputil.Response), (name, resp)
+            assert resp.status == 200 and \
+                fixtures.md5_hex(resp.body) == objects[name], (
+                    "%s: %s, want md5 %s%s" % (name, describe(resp),
+                                               objects[name], gw_stderr(gw)))
+        peak = max(peak, blob_bytes(d)[0])
+    limit = cap + size
+    # Give eviction up to 3 s to get under max_size; the bound asserted
+    # allows one object more.
+    wait_until(lambda: blob_bytes(d)[0] <= cap, 3.0)
+    total, files = blob_bytes(d)
+    assert total <= limit, (
+        "blobs hold %d bytes in %d files after 200 MiB through a 50 MiB "
+        "cache (limit %d; peak seen %d)%s" % (total, files, limit, peak,
+                                             gw_stderr(gw)))
+    assert files > 0, "nothing cached at all"
+    m = metrics(gw)
+    if "swiftgate_cache_bytes" in m:
+        assert m["swiftgate_cache_bytes"] <= limit, (
+            "swiftgate_cache_bytes %d > %d" % (m["swiftgate_cache_bytes"],
+                                               limit))
+    # The most recently fetched object is still cached.
+    last = names[-1]
+    r = get(gw, last)
+    assert r.status == 200 and fixtures.md5_hex(r.body) == objects[last], \
+        describe(r)
+    assert xcache(r) == "HIT", (
+        "the last object fetched was evicted: %s" % describe(r))
+    print("blobs: %d bytes in %d files (peak %d)" % (total, files, peak))
+
+
+def test_full_disk_serves_from_swift(ctx):
+    if os.geteuid() != 0:
+        raise AssertionError("needs root to mount a tmpfs")
+    mnt = os.path.join(ctx.tmpdir, "tiny")
+    os.makedirs(mnt)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                          mnt], capture_output=True, text=True, timeout=20)
+    assert res.returncode == 0, "mount tmpfs: %s" % res.stderr
+    gw = None
+    try:
+        objects = {}
+        for i in range(8):
+            data = fixtures.random_bytes(300 << 10, seed=7000 + i)
+            name, _ = fixtures.upload(ctx.saio, data, "image/png")
+            objects[name] = data
+        d = os.path.join(mnt, "cache")
+        gw = ctx.gateway(cache={"dir": d})
+        seen = []
+        for rnd in range(2):
+            for name, data in objects.items():
+                resp = get(gw, name)
+                assert resp.status == 200 and resp.body == data, (
+                    "round %d, %s on a full cache disk: %s, want %d bytes "
+                    "md5 %s%s" % (rnd + 1, name, describe(resp), len(data),
+                                  fixtures.md5_hex(data), gw_stderr(gw)))
+                seen.append(xcache(resp))
+        bad = [x for x in seen if x not in ("MISS", "HIT", "PASS")]
+        assert not bad, "every answer right, but X-Cache was %s (want " \
+            "MISS|HIT|PASS on each)" % seen
+        st = os.statvfs(mnt)
+        free = st.f_bavail * st.f_frsize
+        print("tmpfs: %d KiB free at the end" % (free // 1024))
+        # Else the test did not test a full disk at all.
+        assert free < (300 << 10), (
+            "the 1 MiB cache disk never filled up (%d KiB free): nothing "
+            "was cached?%s" % (free // 1024, gw_stderr(gw)))
+    finally:
+        try:
+            if gw is not None:
+                gw.stop()
+        finally:
+            res = subprocess.run(["umount", mnt], capture_output=True,
+                                 text=True, timeout=20)
+            if res.returncode != 0:
+                subprocess.run(["umount", "-l", mnt], capture_output=True,
+                               timeout=20)

@@ -1,0 +1,109 @@
+"""Request coalescing: one origin fetch however many clients miss at once,
+every client streamed from the first bytes on."""
+
+import hashlib
+import socket
+import statistics
+import threading
+import time
+
+import fixtures
+import httputil
+
+
+def _timed_get(host, port, path, t0, out, idx, read_delay=0.0):
+    """GET path over a raw socket; out[idx] = (status, md5, first_byte_s,
+    last_byte_s) relative to t0."""
+    s = socket.create_connection((host, port), timeout=30)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1]) if head else 0
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v.strip())
+        first = time.monotonic() - t0 if body else None
+        md5 = hashlib.md5(body)
+        got = len(body)
+        while got < length:
+            if read_delay:
+                time.sleep(read_delay)
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            if first is None:
+                first = time.monotonic() - t0
+            md5.update(chunk)
+            got += len(chunk)
+        out[idx] = (status, md5.hexdigest(), first, time.monotonic() - t0, got)
+    finally:
+        s.close()
+
+
+def test_fifty_clients_one_cold_object(ctx):
+    data = fixtures.random_bytes(16 << 20, seed=50)
+    name, etag = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(server={"workers": "2"})
+    host, port = gw.url[len("http://"):].rsplit(":", 1)
+    path = "/fractal/" + name
+    before = ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/fractals/" + name)
+    out = [None] * 50
+    barrier = threading.Barrier(50)
+    t0 = time.monotonic()
+
+    def client(i):
+        barrier.wait(10)
+        _timed_get(host, int(port), path, t0, out, i)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(o is not None for o in out), "some clients did not finish"
+    for status, md5, first, last, got in out:
+        assert status == 200 and md5 == etag, (status, md5, got)
+    after = ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/fractals/" + name)
+    assert after - before == 1, "%d object GETs reached Swift" % (after - before)
+    firsts = sorted(o[2] for o in out)
+    lasts = sorted(o[3] for o in out)
+    spread_ms = (firsts[-1] - firsts[0]) * 1000
+    print("first byte: first client %.1f ms, median %.1f ms, 50th %.1f ms (spread %.1f ms); "
+          "first client done at %.1f ms" % (firsts[0] * 1000, statistics.median(firsts) * 1000,
+                                          firsts[-1] * 1000, spread_ms, lasts[0] * 1000))
+    # Every client had its first byte before any client had its last: they
+    # were streamed the fill as it grew, not handed the object when whole.
+    assert firsts[-1] < lasts[0], (firsts[-1], lasts[0])
+
+
+def test_first_client_leaving_does_not_stop_the_fill(ctx):
+    """The client that started a fill goes away after one chunk: the fill
+    completes for the cache and for a client that joined it."""
+    data = fixtures.random_bytes(8 << 20, seed=51)
+    name, etag = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(server={"write_buffer": "64K"})
+    host, port = gw.url[len("http://"):].rsplit(":", 1)
+    path = "/fractal/" + name
+    # A first client that reads one chunk and leaves.
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    assert s.recv(4096)
+    s.close()
+    out = [None]
+    _timed_get(host, int(port), path, time.monotonic(), out, 0)
+    status, md5, _, _, got = out[0]
+    assert status == 200 and md5 == etag and got == len(data), (status, got)
+    # The fill went on for the cache: the next GET is a hit.
+    r = httputil.get(gw.url + path)
+    assert r.headers.get("X-Cache") == "HIT", r.headers
+    assert fixtures.md5_hex(r.body) == etag
+    n = ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/fractals/" + name)
+    assert n == 1, "%d object GETs reached Swift" % n

@@ -1,0 +1,527 @@
+"""A small fault-injecting origin shaped like Swift, for the tests.
+
+It serves `GET|HEAD /v1/AUTH_test/<container>/<object>` the way a Swift
+proxy does (body, Content-Length, an unquoted MD5 `Etag`, Last-Modified,
+Content-Type, If-None-Match -> 304, a single `Range`), on 127.0.0.1 on a
+free port, with HTTP/1.1 keep-alive, and can misbehave per object in the
+ways a healthy Swift never does:
+
+    fault                    what the origin does
+    -----------------------  ------------------------------------------------
+    "wrong_md5"              Etag is the MD5 of other bytes; the body is right
+    "short"                  full Content-Length, sends half the body, closes
+    "reset"                  sends part of the body, then a TCP RST
+                             (SO_LINGER 0)
+    "status=503" / 503 /     answers that status with a short body
+      {"status": 503}
+    "hang_before_headers"    sends nothing for up to HANG_LIMIT s (or the
+      / "hang_before_headers=S"  S given), then closes without an answer
+    "delay=S"                waits S s before the head, then answers normally
+    "trickle=BPS"            sends the body at BPS bytes per second; gives up
+                             (closes short) after TRICKLE_LIMIT s
+    "no_length"              chunked, no Content-Length
+
+A fault may be a string, a dict with one key ({"delay": 0.5}), or a list
+of them.  `times=N` applies it to the first N requests for the object only.
+Every sleep is bounded and ends early when the origin stops.
+
+    with FaultOrigin() as origin:
+        origin.put("fractals", name, data, fault="short", times=1)
+        ... gateway with [swift] auth_version = static,
+            storage_url = origin.storage_url, token = origin.token ...
+        assert origin.count("GET", name) == 1
+        origin.requests        # [(method, path, Headers), ...]
+
+Requests need `X-Auth-Token: t0k3n` (401 otherwise).  Only loopback.
+"""
+
+import email.utils
+import hashlib
+import http.server
+import socket
+import socketserver
+import struct
+import threading
+import time
+import urllib.parse
+
+import httputil
+
+TOKEN = "t0k3n"
+ACCOUNT = "AUTH_test"
+HANG_LIMIT = 10.0       # longest hang_before_headers, seconds
+DELAY_LIMIT = 30.0      # longest delay=S honoured
+TRICKLE_LIMIT = 30.0    # longest a trickled body is sent for
+IDLE_TIMEOUT = 30.0     # an idle keep-alive connection is closed after this
+RESET_PAUSE = 0.2       # between the partial body and the RST
+STOP_JOIN = 5.0         # how long stop() waits for handler threads
+
+_KNOWN = ("wrong_md5", "short", "reset", "status", "hang_before_headers",
+          "delay", "trickle", "no_length")
+
+
+def parse_fault(fault):
+    """A fault spec (see the module docstring) as a dict {name: value}."""
+    out = {}
+    if fault is None:
+        return out
+    if isinstance(fault, (list, tuple)):
+        for f in fault:
+            out.update(parse_fault(f))
+        return out
+    if isinstance(fault, int):
+        return {"status": fault}
+    if isinstance(fault, dict):
+        items = list(fault.items())
+    else:
+        name, sep, value = str(fault).partition("=")
+        items = [(name.strip(), value.strip() if sep else True)]
+    for name, value in items:
+        if name not in _KNOWN:
+            raise ValueError("unknown fault %r (known: %s)"
+                             % (name, ", ".join(_KNOWN)))
+        if name == "status":
+            value = int(value)
+        elif name in ("delay", "trickle"):
+            value = float(value)
+        elif name == "hang_before_headers":
+            value = HANG_LIMIT if value is True else min(float(value),
+                                                         HANG_LIMIT)
+        out[name] = value
+    return out
+
+
+class _Object:
+    def __init__(self, data, content_type, fault, times, last_modified):
+        self.data = bytes(data)
+        self.content_type = content_type
+        self.etag = hashlib.md5(self.data).hexdigest()
+        self.fault = parse_fault(fault)
+        self.times = times          # None: every request; N: the first N
+        ts = time.time() if last_modified is None else last_modified
+        self.timestamp = "%.5f" % ts
+        self.last_modified = email.utils.formatdate(int(ts), usegmt=True)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, origin):
+        self.origin = origin
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request, client_address):
+        with self.origin._lock:
+            self.origin._conns.add(request)
+        t = threading.Thread(target=self.process_request_thread,
+                             args=(request, client_address), daemon=True)
+        with self.origin._lock:
+            self.origin._threads = [x for x in self.origin._threads
+                                    if x.is_alive()]
+            self.origin._threads.append(t)
+        t.start()
+
+    def shutdown_request(self, request):
+        with self.origin._lock:
+            self.origin._conns.discard(request)
+            reset = request in self.origin._reset
+            self.origin._reset.discard(request)
+        if reset:
+            # No shutdown(SHUT_WR) first: that would send a FIN before the
+            # RST.  close() with SO_LINGER {1, 0} aborts the connection.
+            try:
+                request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self.close_request(request)
+        else:
+            super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        pass        # a client that went away is not news
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FaultOrigin/1"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY,
+                                       1)
+        except OSError:
+            pass
+
+    # -- helpers ---------------------------------------------------------
+
+    @property
+    def origin(self):
+        return self.server.origin
+
+    def _simple(self, status, body=b"", extra=None, head_only=False):
+        self.send_response(status)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "text/plain; charset=UTF-8")
+        self.send_header("X-Trans-Id", self.origin._trans_id())
+        self.end_headers()
+        if body and not head_only:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _drop(self):
+        """Close the connection without answering."""
+        self.close_connection = True
+
+    def _sleep(self, seconds):
+        """Sleep, bounded, waking early when the origin stops.  True if the
+        origin is stopping."""
+        return self.origin._stopping.wait(max(0.0, seconds))
+
+    # -- methods ---------------------------------------------------------
+
+    def do_GET(self):
+        self._serve(head_only=False)
+
+    def do_HEAD(self):
+        self._serve(head_only=True)
+
+    def _other(self):
+        self.origin._record(self.command, self.path, self.headers)
+        self._simple(405, b"Method Not Allowed")
+
+    do_PUT = do_POST = do_DELETE = do_COPY = do_OPTIONS = _other
+
+    def _serve(self, head_only):
+        origin = self.origin
+        path = self.path
+        origin._record(self.command, path, self.headers)
+        if self.headers.get("X-Auth-Token") != origin.token:
+            self._simple(401, b"<html><h1>Unauthorized</h1></html>",
+                         head_only=head_only)
+            return
+        raw_path = path.split("?", 1)[0]
+        parts = urllib.parse.unquote(raw_path).split("/", 4)
+        # ['', 'v1', 'AUTH_test', container, object]
+        if len(parts) < 3 or parts[1] != "v1" or parts[2] != origin.account:
+            self._simple(404, b"Not Found", head_only=head_only)
+            return
+        if len(parts) < 5 or not parts[4]:
+            # Account or container: enough for a HEAD of the storage URL.
+            self._simple(204, b"", head_only=head_only)
+            return
+        obj, fault = origin._take(parts[3], parts[4])
+        if obj is None and not fault:
+            self._simple(404, b"<html><h1>Not Found</h1></html>",
+                         head_only=head_only)
+            return
+
+        if "hang_before_headers" in fault:
+            self._sleep(fault["hang_before_headers"])
+            self._drop()
+            return
+        if "delay" in fault:
+            if self._sleep(min(fault["delay"], DELAY_LIMIT)):
+                self._drop()
+                return
+        if "status" in fault:
+            status = fault["status"]
+            body = ("%d fault injected" % status).encode()
+            self._simple(status, b"" if status in (204, 304) else body,
+                         head_only=head_only)
+            return
+        if obj is None:
+            self._simple(404, b"Not Found", head_only=head_only)
+            return
+
+        etag = obj.etag
+        if "wrong_md5" in fault:
+            etag = hashlib.md5(obj.data + b"\0other bytes").hexdigest()
+        common = [("Etag", etag), ("Last-Modified", obj.last_modified),
+                  ("X-Timestamp", obj.timestamp), ("Accept-Ranges", "bytes"),
+                  ("Content-Type", obj.content_type),
+                  ("X-Trans-Id", origin._trans_id())]
+
+        if _etag_matches(self.headers.get("If-None-Match"), etag):
+            self.send_response(304)
+            for k, v in common:
+                if k != "Content-Type":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.wfile.flush()
+            return
+
+        data = obj.data
+        status = 200
+        rng = _parse_range(self.headers.get("Range"), len(data))
+        if rng == "bad":
+            self._simple(416, b"Requested Range Not Satisfiable",
+                         {"Content-Range": "bytes */%d" % len(data)},
+                         head_only=head_only)
+            return
+        if rng is not None:
+            first, last = rng
+            status = 206
+            common.append(("Content-Range", "bytes %d-%d/%d"
+                           % (first, last, len(data))))
+            data = data[first:last + 1]
+
+        self.send_response(status)
+        for k, v in common:
+            self.send_header(k, v)
+        chunked = "no_length" in fault
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        if head_only:
+            return
+
+        if "short" in fault or "reset" in fault:
+            part = data[:len(data) // 2]
+            self._send_body(part, chunked, fault.get("trickle"),
+                            finish=False)
+            self.wfile.flush()
+            self.close_connection = True
+            if "reset" in fault:
+                self._sleep(RESET_PAUSE)
+                with origin._lock:
+                    origin._reset.add(self.connection)
+            return
+        self._send_body(data, chunked, fault.get("trickle"), finish=True)
+
+    def _send_body(self, data, chunked, trickle, finish):
+        """Write data (as chunks if chunked; at `trickle` bytes/s if set).
+        With finish, a chunked body gets its last chunk."""
+        if trickle:
+            step = max(1, int(trickle / 10))
+            deadline = time.monotonic() + TRICKLE_LIMIT
+            for off in range(0, len(data), step):
+                if time.monotonic() > deadline:
+                    self.close_connection = True    # gives up: body short
+                    return
+                self._write(data[off:off + step], chunked)
+                self.wfile.flush()
+                if off + step < len(data) and self._sleep(0.1):
+                    self.close_connection = True
+                    return
+        else:
+            step = 64 << 10 if chunked else max(1, len(data))
+            for off in range(0, len(data), step):
+                self._write(data[off:off + step], chunked)
+        if chunked and finish:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _write(self, piece, chunked):
+        if not piece:
+            return
+        if chunked:
+            self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        else:
+            self.wfile.write(piece)
+
+
+def _etag_matches(header, etag):
+    if not header:
+        return False
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == "*" or tag.strip('"') == etag:
+            return True
+    return False
+
+
+def _parse_range(header, size):
+    """(first, last) for one 'bytes=' range, None to ignore, 'bad' if it
+    cannot be satisfied."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    spec = header[len("bytes="):].strip()
+    a, sep, b = spec.partition("-")
+    if not sep:
+        return None
+    try:
+        if a == "":
+            n = int(b)
+            if n <= 0:
+                return "bad"
+            return (max(0, size - n), size - 1) if size else "bad"
+        first = int(a)
+        last = int(b) if b else size - 1
+    except ValueError:
+        return None
+    if first >= size or last < first:
+        return "bad"
+    return first, min(last, size - 1)
+
+
+class FaultOrigin:
+    """A Swift-shaped origin with injectable faults; see module docstring."""
+
+    def __init__(self, account=ACCOUNT, token=TOKEN):
+        self.account = account
+        self.token = token
+        self.requests = []      # (method, path, httputil.Headers)
+        self._objects = {}      # (container, name) -> _Object
+        self._counts = {}       # (method, container, name) -> n
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._conns = set()
+        self._reset = set()
+        self._threads = []
+        self._txn = 0
+        self._server = None
+        self._serve_thread = None
+        self.port = None
+        self.url = None
+        self.storage_url = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self):
+        self._server = _Server(self)
+        self.port = self._server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.storage_url = "%s/v1/%s" % (self.url, self.account)
+        self._serve_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="faultorigin", daemon=True)
+        self._serve_thread.start()
+        return self
+
+    def stop(self):
+        """Stop accepting, wake every sleeping handler, close every
+        connection and wait (bounded) for the handler threads."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._serve_thread.join(STOP_JOIN)
+        with self._lock:
+            conns = list(self._conns)
+            threads = list(self._threads)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_JOIN
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def swift_conf(self, **extra):
+        """The gateway's [swift] section for static auth against this
+        origin (a dict for Gateway/ctx.gateway(swift=...))."""
+        conf = {"auth_version": "static", "storage_url": self.storage_url,
+                "token": self.token, "auth_url": None, "user": None,
+                "key": None}
+        conf.update(extra)
+        return conf
+
+    # -- objects ---------------------------------------------------------
+
+    def put(self, container, name, data, content_type="image/png",
+            fault=None, times=None, last_modified=None):
+        """Store (or replace) an object; returns its MD5 hex (the true one,
+        whatever the fault).  fault applies to every request, or only to
+        the first `times` requests for it."""
+        obj = _Object(data, content_type, fault, times, last_modified)
+        with self._lock:
+            self._objects[(container, name)] = obj
+        return obj.etag
+
+    def set_fault(self, container, name, fault, times=None):
+        """Change the fault of an object (or of a missing one: a fault on
+        an absent object still applies, e.g. a 503 for it)."""
+        with self._lock:
+            obj = self._objects.get((container, name))
+            if obj is None:
+                obj = _Object(b"", "application/octet-stream", None, None,
+                              None)
+                obj.absent = True
+                self._objects[(container, name)] = obj
+            obj.fault = parse_fault(fault)
+            obj.times = times
+
+    def delete(self, container, name):
+        with self._lock:
+            self._objects.pop((container, name), None)
+
+    def _take(self, container, name):
+        """(object or None, fault dict in effect for this request)."""
+        with self._lock:
+            obj = self._objects.get((container, name))
+            if obj is None:
+                return None, {}
+            fault = {}
+            if obj.fault and (obj.times is None or obj.times > 0):
+                fault = dict(obj.fault)
+                if obj.times is not None:
+                    obj.times -= 1
+            if getattr(obj, "absent", False):
+                return None, fault
+            return obj, fault
+
+    def _trans_id(self):
+        with self._lock:
+            self._txn += 1
+            return "txfault%012d" % self._txn
+
+    # -- what the origin saw ---------------------------------------------
+
+    def _record(self, method, path, headers):
+        h = httputil.Headers(headers.items())
+        raw = path.split("?", 1)[0]
+        parts = urllib.parse.unquote(raw).split("/", 4)
+        key = None
+        if len(parts) == 5:
+            key = (method, parts[3], parts[4])
+        with self._lock:
+            self.requests.append((method, path, h))
+            if key:
+                self._counts[key] = (self._counts.get(key) or 0) + 1
+
+    def count(self, method, name, container=None):
+        """How many `method` requests reached the object `name` (in any
+        container, or in `container`)."""
+        with self._lock:
+            return sum(n or 0 for (m, c, o), n in self._counts.items()
+                       if m == method and o == name
+                       and (container is None or c == container))
+
+    def requests_for(self, name):
+        """[(method, path, Headers)] of the requests for object `name`."""
+        with self._lock:
+            reqs = list(self.requests)
+        out = []
+        for method, path, h in reqs:
+            parts = urllib.parse.unquote(path.split("?", 1)[0]).split("/", 4)
+            if len(parts) == 5 and parts[4] == name:
+                out.append((method, path, h))
+        return out

@@ -1,0 +1,96 @@
+/*
+ * test_swift.c - Keystone v3 token parsing and object URLs.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swift.h"
+#include "util.h"
+
+static const char catalog[] =
+    "{\"token\": {\"expires_at\": \"2030-01-02T03:04:05.000000Z\", \"catalog\": ["
+    " {\"type\": \"identity\", \"endpoints\": [{\"interface\": \"public\", \"region\": \"r1\","
+    "   \"url\": \"http://keystone/v3\"}]},"
+    " {\"type\": \"object-store\", \"endpoints\": ["
+    "   {\"interface\": \"public\", \"region\": \"r1\", \"url\": \"http://pub-r1/v1/AUTH_p\"},"
+    "   {\"interface\": \"internal\", \"region\": \"r1\", \"url\": \"http://int-r1/v1/AUTH_p\"},"
+    "   {\"interface\": \"public\", \"region\": \"r2\", \"url\": \"http://pub-r2/v1/AUTH_p\"},"
+    "   {\"interface\": \"internal\", \"region_id\": \"r2\", \"url\": \"http://int-r2/v1/AUTH_p\"}"
+    " ]}]}}";
+
+static char *pick(const char *interface, const char *region, int *rc)
+{
+    char *url = NULL;
+    int64_t exp = 0;
+    const char *why = NULL;
+    *rc = gw_swift_v3_parse(catalog, strlen(catalog), interface, region, &url, &exp, &why);
+    if (*rc == 0) ck_assert_int_eq(exp, 1893553445); /* date -d 2030-01-02T03:04:05Z +%s */
+    return url;
+}
+
+START_TEST(v3_interface_and_region)
+{
+    int rc;
+    char *u = pick("public", "", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(u, "http://pub-r1/v1/AUTH_p");
+    free(u);
+    u = pick("internal", "r2", &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(u, "http://int-r2/v1/AUTH_p");
+    free(u);
+    u = pick("public", "r2", &rc);
+    ck_assert_str_eq(u, "http://pub-r2/v1/AUTH_p");
+    free(u);
+    u = pick("admin", "", &rc);
+    ck_assert_int_eq(rc, GW_EAUTH);
+    ck_assert_ptr_null(u);
+    u = pick("public", "r3", &rc);
+    ck_assert_int_eq(rc, GW_EAUTH);
+}
+END_TEST
+
+START_TEST(v3_bad_bodies)
+{
+    const char *bodies[] = {
+        "", "not json", "{}", "{\"token\": {}}",
+        "{\"token\": {\"expires_at\": \"soon\", \"catalog\": []}}",
+        "{\"token\": {\"expires_at\": \"2030-01-02T03:04:05Z\", \"catalog\": {}}}",
+        "{\"token\": {\"expires_at\": \"2030-01-02T03:04:05Z\", \"catalog\": "
+        "[{\"type\": \"object-store\", \"endpoints\": [{\"interface\": 5, \"url\": 6}]}]}}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        char *url = NULL;
+        int64_t exp;
+        const char *why = NULL;
+        int rc = gw_swift_v3_parse(bodies[i], strlen(bodies[i]), "public", "", &url, &exp, &why);
+        ck_assert_msg(rc == GW_EAUTH, "body %zu accepted", i);
+        ck_assert_ptr_nonnull(why);
+        ck_assert_ptr_null(url);
+    }
+}
+END_TEST
+
+START_TEST(object_url_encodes)
+{
+    char *u = gw_swift_object_url("http://s/v1/AUTH_t", "fractals", "a b/../%00?x");
+    ck_assert_str_eq(u, "http://s/v1/AUTH_t/fractals/a%20b%2F..%2F%2500%3Fx");
+    free(u);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("swift");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, v3_interface_and_region);
+    tcase_add_test(tc, v3_bad_bodies);
+    tcase_add_test(tc, object_url_encodes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
