@@ -201,12 +201,23 @@ static void commit_work(uv_work_t *req)
     }
 }
 
+/*
+ * The outcome is published only once the index holds it, so a client that
+ * has its whole answer finds the entry there (a purge right after it finds
+ * something to purge, the next request is a hit).  A failed commit loses
+ * only the caching: the bytes were verified all the same.
+ */
 static void commit_done(uv_work_t *req, int status)
 {
     struct gw_fill *f = req->data;
     GW_CHECK_MAGIC(f, FILL_MAGIC);
-    if (status == 0 && f->commit_rc != 0)
+    if (status == 0 && f->commit_rc != 0) {
         gw_warn("fill", "%s: not cached: %s", f->name, gw_strerror(f->commit_rc));
+        gw_stats_error(GW_ERR_CACHE_WRITE);
+    }
+    static const enum gw_fill_state outcome[] = {GW_FILL_FAILED, GW_FILL_VERIFIED,
+                                                 GW_FILL_NOT_FOUND, GW_FILL_NOT_MODIFIED};
+    set_state(f, outcome[f->commit_kind], 0);
     owner_release(f);
 }
 
@@ -237,7 +248,10 @@ static void commit(struct gw_fill *f, int kind)
     f->entry = e;
     f->commit_kind = kind;
     f->work.data = f;
-    if (uv_queue_work(&f->owner->loop, &f->work, commit_work, commit_done) != 0) owner_release(f);
+    if (uv_queue_work(&f->owner->loop, &f->work, commit_work, commit_done) != 0) {
+        f->commit_rc = GW_EORIGIN;
+        commit_done(&f->work, 0);
+    }
 }
 
 /* ---- the fetch ---- */
@@ -418,10 +432,8 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
     }
     if (f->status == 304 || f->status == 404) {
         if (f->status == 304) {
-            set_state(f, GW_FILL_NOT_MODIFIED, 0);
             commit(f, 3);
         } else {
-            set_state(f, GW_FILL_NOT_FOUND, 0);
             commit(f, 2);
         }
         return;
@@ -441,8 +453,8 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
         owner_release(f);
         return;
     }
-    /* The body is Swift's, byte for byte: readers may have the last byte. */
-    set_state(f, GW_FILL_VERIFIED, 0);
+    /* The body is Swift's, byte for byte: commit, then readers may have
+     * the last byte (see commit_done). */
     commit(f, 1);
 }
 

@@ -39,7 +39,6 @@ import email.utils
 import hashlib
 import http.server
 import socket
-import socketserver
 import struct
 import threading
 import time

@@ -57,8 +57,8 @@ START_TEST(v3_bad_bodies)
         "", "not json", "{}", "{\"token\": {}}",
         "{\"token\": {\"expires_at\": \"soon\", \"catalog\": []}}",
         "{\"token\": {\"expires_at\": \"2030-01-02T03:04:05Z\", \"catalog\": {}}}",
-        "{\"token\": {\"expires_at\": \"2030-01-02T03:04:05Z\", \"catalog\": "
-        "[{\"type\": \"object-store\", \"endpoints\": [{\"interface\": 5, \"url\": 6}]}]}}",
+        ("{\"token\": {\"expires_at\": \"2030-01-02T03:04:05Z\", \"catalog\": "
+         "[{\"type\": \"object-store\", \"endpoints\": [{\"interface\": 5, \"url\": 6}]}]}}"),
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         char *url = NULL;
