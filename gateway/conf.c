@@ -265,6 +265,7 @@ static const char *check_listen(const char *v);
 static const char *check_listen_or_empty(const char *v);
 static const char *check_url(const char *v);
 static const char *check_container(const char *v);
+static const char *check_header_value(const char *v);
 
 static const struct choice workers_choices[] = {{"auto", 0}, {NULL, 0}};
 static const struct choice log_levels[] = {
@@ -328,6 +329,10 @@ static const struct key keys[] = {
     {"cache", "ttl", T_DURATION, "1h", MS(ttl)},
     {"cache", "negative_ttl", T_DURATION, "10s", MS(negative_ttl)},
     {"cache", "stale_if_error", T_DURATION, "1d", MS(stale_if_error)},
+    {"cache", "cache_control", T_STR, "public, max-age=3600", STR(cache_control),
+     .check = check_header_value},
+    {"cache", "range_passthrough", T_SIZE, "8M", U64(range_passthrough)},
+    {"cache", "range_fill", T_BOOL, "yes", INT(range_fill)},
     {"cache", "max_entries", T_COUNT, "1000000", U64(max_entries), .min = 1},
     {"cache", "index_size", T_SIZE, "1G", U64(index_size), .min = MiB},
 };
@@ -357,6 +362,13 @@ static const char *check_url(const char *v)
         (strncasecmp(v, "https://", 8) == 0 && v[8] != '\0'))
         return NULL;
     return "must start with http:// or https://";
+}
+
+static const char *check_header_value(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return "must be printable text on one line";
+    return NULL;
 }
 
 static const char *check_container(const char *v)

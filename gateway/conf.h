@@ -69,6 +69,9 @@ struct gw_conf {
     uint64_t ttl_ms;
     uint64_t negative_ttl_ms;
     uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */
+    char *cache_control;        /* sent to clients with objects; "" = none */
+    uint64_t range_passthrough; /* a cold Range from this offset on goes to Swift; 0 = never */
+    int range_fill;             /* ...and the whole object is filled behind it */
     uint64_t max_entries;
     uint64_t index_size;        /* LMDB map size */
 };

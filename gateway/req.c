@@ -16,6 +16,12 @@
  *           and streams the body through, pausing the fetch while the
  *           client's write queue is over its high watermark.
  *
+ * A GET with "X-Swiftgate-Warm: 1" (swiftgate warm) takes the same ways
+ * but answers 204 with no body once the object is in the cache, X-Cache
+ * saying HIT (it was there), MISS (it was fetched now), REVALIDATED or PASS
+ * (it cannot be cached).  It works through any balancer, which sends it to
+ * the gateway that owns the object.
+ *
  * In every way, once the head is out a failure can only cut the
  * connection: the client sees fewer bytes than Content-Length and knows the
  * body is incomplete.  The request never closes its connection itself
@@ -35,6 +41,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cond.h"
 #include "conf.h"
 #include "fill.h"
 #include "http.h"
@@ -85,6 +92,22 @@ struct gw_req {
     uint64_t body_sent;
     int no_length;              /* Swift sent no Content-Length (direct way) */
     int taken_over;             /* the fetch was a fill's: already counted */
+    int warm;                   /* X-Swiftgate-Warm: fill the cache, answer 204 */
+    int forwarded;              /* direct: the client's Range/If-* went to Swift */
+    int pass_status;            /* direct: Swift's 206/304/412/416, passed on */
+    int whole, whole_fetched;   /* direct: If-Range did not match: fetch it whole */
+    char content_range[96];
+
+    /* The body plan of a cached-way answer: whole, one range, or several. */
+    int nranges;                /* gw_cond_ranges(): 0 whole, n, -1 unsatisfiable */
+    int multipart;
+    int nparts;
+    struct gw_range parts[GW_RANGES_MAX];
+    int part_i;
+    uint64_t part_off;          /* bytes of parts[part_i] sent */
+    int part_head_sent;
+    char boundary[24];
+    char ctype[128];
     int chunked;                /* ...so the client gets chunked encoding */
 
     /* The cache ways. */
@@ -93,6 +116,7 @@ struct gw_req {
     struct gw_cache_entry *entry;   /* the index entry, when there is one */
     int restarts;                   /* blob gone under us: look again, boundedly */
     struct gw_fill_reader reader;
+    struct gw_fill_reader bg_reader; /* starts a background fill, leaves at once */
     int following;
     struct blobmap *map;
     uint64_t sent;                  /* body bytes queued (hit and follow) */
@@ -104,6 +128,20 @@ struct gw_req {
 };
 
 static void fetch_begin(struct gw_req *r);
+static void common_headers(struct gw_req *r, struct gw_buf *b, const char *etag, const char *lm,
+                           int64_t stored_at);
+
+/* Range or any If-*: what a fill's plain GET did not ask Swift. */
+static int has_conditionals(const struct gw_conn *c)
+{
+    static const char *const names[] = {"Range", "If-Range", "If-Match", "If-None-Match",
+                                        "If-Modified-Since", "If-Unmodified-Since"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n;
+        if (gw_http_header(&c->hreq, names[i], &n)) return 1;
+    }
+    return 0;
+}
 
 /* ---- small helpers ---- */
 
@@ -120,18 +158,20 @@ static void send_head(struct gw_req *r)
         const char *t = gw_sniff_image_type(r->sniff, r->sniff_len);
         ct = t ? t : "application/octet-stream";
     }
+    int status = r->pass_status ? r->pass_status : 200;
     struct gw_buf b = {0};
-    gw_http_head_begin(&b, 200);
-    gw_buf_printf(&b, "Content-Type: %s\r\n", ct);
-    if (!r->no_length)
+    gw_http_head_begin(&b, status);
+    if (status != 304) gw_buf_printf(&b, "Content-Type: %s\r\n", ct);
+    if (status == 304)
+        ; /* no body, no length */
+    else if (!r->no_length)
         gw_buf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)r->length);
     else if (r->chunked && !r->head_only)
         gw_buf_printf(&b, "Transfer-Encoding: chunked\r\n");
-    if (r->etag[0]) gw_buf_printf(&b, "ETag: \"%s\"\r\n", r->etag);
-    if (r->last_modified[0]) gw_buf_printf(&b, "Last-Modified: %s\r\n", r->last_modified);
-    gw_buf_printf(&b, "X-Cache: %s\r\n", gw_cache_result_name(c->cache));
+    if (r->content_range[0]) gw_buf_printf(&b, "Content-Range: %s\r\n", r->content_range);
+    common_headers(r, &b, r->etag, r->last_modified, 0);
     gw_http_head_end(&b, c->keepalive, c->hreq.http_minor);
-    c->resp_status = 200;
+    c->resp_status = status;
     gw_conn_write_buf(c, &b);
     r->head_sent = 1;
 }
@@ -162,7 +202,9 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
         r->discard = 1;
         return 0;
     }
-    int ok = status == 200 || (r->sniff_fetch && status == 206);
+    int conditional = r->forwarded && (status == 206 || status == 304 || status == 412 ||
+                                       status == 416);
+    int ok = status == 200 || (r->sniff_fetch && status == 206) || conditional;
     if (!ok) {
         gw_stats_error(GW_ERR_ORIGIN_STATUS);
         gw_warn("req", "%s: Swift answered %ld for %s", r->c->peer, status, r->name);
@@ -175,6 +217,40 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
 
     if (r->sniff_fetch) return 0; /* the object's headers came from the HEAD */
 
+    if (conditional && status != 206) {
+        /* Swift decided the client's preconditions or range: say the same. */
+        gw_etag_unquote(r->etag, sizeof(r->etag), gw_fetch_header(f, "ETag"));
+        copy_header(r->last_modified, sizeof(r->last_modified),
+                    gw_fetch_header(f, "Last-Modified"));
+        copy_header(r->content_range, sizeof(r->content_range),
+                    gw_fetch_header(f, "Content-Range"));
+        r->pass_status = (int)status;
+        r->discard = 1;
+        return 0;
+    }
+    if (status == 206 && !r->whole) {
+        size_t irn;
+        const char *ir = gw_http_header(&r->c->hreq, "If-Range", &irn);
+        if (ir != NULL) {
+            /* Swift 2.30 ignores If-Range: check it here against the
+             * representation Swift answered with; a mismatch means the
+             * client's copy is old and it gets the whole object. */
+            struct gw_range rg[GW_RANGES_MAX];
+            char etag[80], lm[64];
+            gw_etag_unquote(etag, sizeof(etag), gw_fetch_header(f, "ETag"));
+            copy_header(lm, sizeof(lm), gw_fetch_header(f, "Last-Modified"));
+            if (gw_cond_ranges(&r->c->hreq, UINT64_MAX, etag, lm, rg) == 0) {
+                r->whole = 1;
+                r->discard = 1;
+                return 0;
+            }
+        }
+    }
+    if (status == 206) {
+        r->pass_status = 206;
+        copy_header(r->content_range, sizeof(r->content_range),
+                    gw_fetch_header(f, "Content-Range"));
+    }
     gw_etag_unquote(r->etag, sizeof(r->etag), gw_fetch_header(f, "ETag"));
     copy_header(r->last_modified, sizeof(r->last_modified), gw_fetch_header(f, "Last-Modified"));
     copy_header(r->content_type, sizeof(r->content_type), gw_fetch_header(f, "Content-Type"));
@@ -192,7 +268,7 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
         else
             r->c->keepalive = 0;
     }
-    r->need_sniff = gw_is_octet_stream(r->content_type) && r->length > 0;
+    r->need_sniff = gw_is_octet_stream(r->content_type) && r->length > 0 && status == 200;
     if (!r->head_only && !r->need_sniff) send_head(r);
     return 0;
 }
@@ -302,6 +378,27 @@ static void on_done(void *ud, struct gw_fetch *f, int err)
         finish_error(r, r->error_status, r->error_reason);
         return;
     }
+    if (r->whole && !r->whole_fetched) {
+        /* If-Range did not match: ask again, for the whole object. */
+        r->whole_fetched = 1;
+        r->discard = 0;
+        fetch_begin(r);
+        return;
+    }
+    if (r->pass_status == 304) {
+        send_head(r);
+        gw_conn_end_response(c);
+        return;
+    }
+    if (r->pass_status == 412 || r->pass_status == 416) {
+        char extra[160] = "";
+        if (r->content_range[0])
+            snprintf(extra, sizeof(extra), "Content-Range: %s\r\n", r->content_range);
+        gw_respond_simple(c, r->pass_status,
+                          r->pass_status == 412 ? "precondition failed" : "range not satisfiable",
+                          extra[0] ? extra : NULL);
+        return;
+    }
     if (r->head_only) {
         if (r->need_sniff && !r->sniff_fetch) {
             /* The HEAD told the length; 16 bytes tell the type. */
@@ -357,7 +454,28 @@ static void fetch_begin(struct gw_req *r)
         gw_fetch_add_header(f, h);
         free(h);
     }
-    if (r->sniff_fetch) gw_fetch_add_header(f, "Range: bytes=0-15");
+    if (r->sniff_fetch) {
+        gw_fetch_add_header(f, "Range: bytes=0-15");
+    } else {
+        /* Swift evaluates the client's preconditions and range itself. */
+        static const char *const fwd[] = {"Range", "If-Range", "If-Match", "If-None-Match",
+                                          "If-Modified-Since", "If-Unmodified-Since"};
+        for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+            size_t n;
+            const char *v = gw_http_header(&c->hreq, fwd[i], &n);
+            if (v == NULL) continue;
+            if ((i == 0 && r->head_only) || (i <= 1 && r->whole)) continue;
+            /* RFC 9110 §13.2.2: the date forms count only without the tag
+             * forms; Swift 2.30 would evaluate both. */
+            size_t other;
+            if (i == 4 && gw_http_header(&c->hreq, "If-None-Match", &other)) continue;
+            if (i == 5 && gw_http_header(&c->hreq, "If-Match", &other)) continue;
+            char *h = gw_asprintf("%s: %.*s", fwd[i], (int)n, v);
+            gw_fetch_add_header(f, h);
+            free(h);
+            r->forwarded = 1;
+        }
+    }
     r->origin_status = 0;
     if (gw_fetch_start(f) != 0) {
         gw_fetch_cancel(f);
@@ -386,25 +504,131 @@ static void on_token(struct gw_swift_wait *w, int err)
 
 /* ---- the response head of the cache ways ---- */
 
-static void cached_head(struct gw_req *r, uint64_t length, const char *etag, const char *lm,
-                        const char *ct, int64_t stored_at)
+static const char *cache_status_header(enum gw_cache_result how)
+{
+    /* RFC 9211 Cache-Status, beside the X-Cache word everyone greps for. */
+    switch (how) {
+    case GW_CACHE_HIT: return "swiftgate; hit";
+    case GW_CACHE_MISS: return "swiftgate; fwd=miss; stored";
+    case GW_CACHE_STALE: return "swiftgate; hit; detail=stale-if-error";
+    case GW_CACHE_REVALIDATED: return "swiftgate; fwd=stale; fwd-status=304";
+    case GW_CACHE_PASS: return "swiftgate; fwd=uri-miss";
+    default: return "swiftgate";
+    }
+}
+
+/* Headers every answer about the object carries, 200, 206 and 304 alike. */
+static void common_headers(struct gw_req *r, struct gw_buf *b, const char *etag, const char *lm,
+                           int64_t stored_at)
 {
     struct gw_conn *c = r->c;
-    struct gw_buf b = {0};
-    gw_http_head_begin(&b, 200);
-    gw_buf_printf(&b, "Content-Type: %s\r\nContent-Length: %llu\r\n",
-                  ct[0] ? ct : "application/octet-stream", (unsigned long long)length);
-    if (etag[0]) gw_buf_printf(&b, "ETag: \"%s\"\r\n", etag);
-    if (lm[0]) gw_buf_printf(&b, "Last-Modified: %s\r\n", lm);
+    if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
+    if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
+    gw_buf_printf(b, "Accept-Ranges: bytes\r\n");
+    if (c->w->srv->conf->cache_control[0])
+        gw_buf_printf(b, "Cache-Control: %s\r\n", c->w->srv->conf->cache_control);
     if (stored_at > 0) {
         int64_t age = (gw_wall_ms() - stored_at) / 1000;
-        gw_buf_printf(&b, "Age: %lld\r\n", (long long)(age > 0 ? age : 0));
+        gw_buf_printf(b, "Age: %lld\r\n", (long long)(age > 0 ? age : 0));
     }
-    gw_buf_printf(&b, "X-Cache: %s\r\n", gw_cache_result_name(c->cache));
+    gw_buf_printf(b, "X-Cache: %s\r\nCache-Status: %s\r\n", gw_cache_result_name(c->cache),
+                  cache_status_header(c->cache));
+}
+
+/* The ranges of this GET against the representation (r->nparts, r->parts). */
+static void plan_ranges(struct gw_req *r, uint64_t length, const char *etag, const char *lm)
+{
+    r->nranges = r->head_only ? 0 : gw_cond_ranges(&r->c->hreq, length, etag, lm, r->parts);
+    r->multipart = r->nranges > 1;
+    if (r->nranges > 0) {
+        r->nparts = r->nranges;
+    } else if (length > 0) {
+        r->parts[0].first = 0;
+        r->parts[0].last = length - 1;
+        r->nparts = 1;
+    } else {
+        r->nparts = 0;
+    }
+    r->part_i = 0;
+    r->part_off = 0;
+    r->part_head_sent = 0;
+}
+
+static size_t part_head(struct gw_req *r, char *out, size_t cap, const struct gw_range *rg)
+{
+    int n = snprintf(out, cap, "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                     r->boundary, r->ctype, (unsigned long long)rg->first,
+                     (unsigned long long)rg->last, (unsigned long long)r->length);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/*
+ * Decide the answer of a cached way (hit or fill) and send its head:
+ * preconditions first, then ranges.  Returns 1 when the answer is complete
+ * (304, 412, 416, HEAD, empty body), 0 when the body in r->parts follows.
+ * plan_ranges() must have run.
+ */
+static int object_head(struct gw_req *r, uint64_t length, const char *etag, const char *lm,
+                       const char *ct, int64_t stored_at)
+{
+    struct gw_conn *c = r->c;
+    enum gw_precond pre = gw_cond_evaluate(&c->hreq, etag, lm);
+    if (pre == GW_PRECOND_412) {
+        finish_error(r, 412, "precondition failed");
+        return 1;
+    }
+    struct gw_buf b = {0};
+    if (pre == GW_PRECOND_304) {
+        gw_http_head_begin(&b, 304);
+        common_headers(r, &b, etag, lm, stored_at);
+        gw_http_head_end(&b, c->keepalive, c->hreq.http_minor);
+        c->resp_status = 304;
+        gw_conn_write_buf(c, &b);
+        gw_conn_end_response(c);
+        r->head_sent = 1;
+        return 1;
+    }
+    if (r->nranges < 0) {
+        char extra[64];
+        snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)length);
+        gw_respond_simple(c, 416, "range not satisfiable", extra);
+        return 1;
+    }
+    r->length = length;
+    snprintf(r->ctype, sizeof(r->ctype), "%s", ct[0] ? ct : "application/octet-stream");
+    int status = r->nranges > 0 ? 206 : 200;
+    gw_http_head_begin(&b, status);
+    if (r->multipart) {
+        snprintf(r->boundary, sizeof(r->boundary), "%016llx",
+                 (unsigned long long)((uint64_t)gw_wall_ms() * 2654435761u ^ (uintptr_t)r));
+        uint64_t total = 2 + strlen(r->boundary) + 6; /* "\r\n--B--\r\n" */
+        char ph[512];
+        for (int i = 0; i < r->nparts; i++)
+            total += part_head(r, ph, sizeof(ph), &r->parts[i]) + r->parts[i].last -
+                     r->parts[i].first + 1;
+        gw_buf_printf(&b, "Content-Type: multipart/byteranges; boundary=%s\r\n"
+                          "Content-Length: %llu\r\n", r->boundary, (unsigned long long)total);
+    } else if (status == 206) {
+        gw_buf_printf(&b, "Content-Type: %s\r\nContent-Length: %llu\r\n"
+                          "Content-Range: bytes %llu-%llu/%llu\r\n", r->ctype,
+                      (unsigned long long)(r->parts[0].last - r->parts[0].first + 1),
+                      (unsigned long long)r->parts[0].first, (unsigned long long)r->parts[0].last,
+                      (unsigned long long)length);
+    } else {
+        gw_buf_printf(&b, "Content-Type: %s\r\nContent-Length: %llu\r\n", r->ctype,
+                      (unsigned long long)length);
+    }
+    common_headers(r, &b, etag, lm, stored_at);
     gw_http_head_end(&b, c->keepalive, c->hreq.http_minor);
-    c->resp_status = 200;
+    c->resp_status = status;
     gw_conn_write_buf(c, &b);
     r->head_sent = 1;
+    if (r->head_only || r->nparts == 0) {
+        gw_conn_end_response(c);
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- hit: the body from an mmap'd blob ---- */
@@ -421,18 +645,39 @@ static void hit_pump(struct gw_req *r)
 {
     struct gw_conn *c = r->c;
     const uint64_t slice = c->w->srv->conf->write_buffer;
-    while (r->sent < r->map->len && !gw_conn_congested(c)) {
-        uint64_t n = r->map->len - r->sent;
-        if (n > slice) n = slice;
+    for (;;) {
+        if (r->part_i == r->nparts) {
+            if (r->multipart) {
+                char tail[64];
+                int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", r->boundary);
+                gw_conn_write(c, tail, (size_t)n);
+            }
+            gw_conn_end_response(c);
+            return;
+        }
+        if (gw_conn_congested(c)) break;
+        const struct gw_range *rg = &r->parts[r->part_i];
+        if (r->multipart && !r->part_head_sent) {
+            char ph[512];
+            gw_conn_write(c, ph, part_head(r, ph, sizeof(ph), rg));
+            r->part_head_sent = 1;
+        }
+        uint64_t left = rg->last + 1 - rg->first - r->part_off;
+        if (left == 0) {
+            r->part_i++;
+            r->part_off = 0;
+            r->part_head_sent = 0;
+            continue;
+        }
+        uint64_t n = left < slice ? left : slice;
         r->map->refs++;
-        gw_conn_write_ref(c, (char *)r->map->addr + r->sent, (size_t)n, map_release, r->map);
+        gw_conn_write_ref(c, (char *)r->map->addr + rg->first + r->part_off, (size_t)n,
+                          map_release, r->map);
+        r->part_off += n;
         r->sent += n;
         c->resp_bytes = r->sent;
     }
-    if (r->sent == r->map->len)
-        gw_conn_end_response(c);
-    else
-        c->want_drain = 1;
+    c->want_drain = 1;
 }
 
 static void follow_start(struct gw_req *r, int revalidate);
@@ -484,22 +729,47 @@ static void on_open(uv_fs_t *req)
     r->map->refs = 1;
     r->map->addr = addr;
     r->map->len = r->entry->size;
-    cached_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
-                r->entry->content_type, r->entry->stored_at);
+    if (object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
+                    r->entry->content_type, r->entry->stored_at))
+        return;
     hit_pump(r);
 }
 
 /* Answer from the entry in r->entry, whose kind is OBJECT. */
+/* A warm request's answer: no body, just what the cache made of it. */
+static void respond_warm(struct gw_req *r, enum gw_cache_result how)
+{
+    struct gw_conn *c = r->c;
+    c->cache = how;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "X-Cache: %s\r\n", gw_cache_result_name(how));
+    struct gw_buf b = {0};
+    gw_http_head_begin(&b, 204);
+    gw_buf_append(&b, extra, strlen(extra));
+    gw_http_head_end(&b, c->keepalive, c->hreq.http_minor);
+    c->resp_status = 204;
+    gw_conn_write_buf(c, &b);
+    gw_conn_end_response(c);
+}
+
 static void serve_entry(struct gw_req *r, enum gw_cache_result how)
 {
     struct gw_conn *c = r->c;
     c->cache = how;
     r->mode = MODE_HIT;
     gw_cache_touch(c->w->srv->cache, r->key);
-    if (r->head_only || r->entry->size == 0) {
-        cached_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
+    if (r->warm) {
+        respond_warm(r, how);
+        return;
+    }
+    plan_ranges(r, r->entry->size, r->entry->etag, r->entry->last_modified);
+    int body = !r->head_only && r->nranges >= 0 && r->nparts > 0 &&
+               gw_cond_evaluate(&c->hreq, r->entry->etag, r->entry->last_modified) ==
+                   GW_PRECOND_PASS;
+    if (!body) {
+        /* 304, 412, 416, HEAD or an empty body: the index says it all. */
+        object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
                     r->entry->content_type, r->entry->stored_at);
-        gw_conn_end_response(c);
         return;
     }
     char path[1024];
@@ -540,17 +810,27 @@ static void direct_start(struct gw_req *r)
     fetch_begin(r);
 }
 
+/*
+ * Send what the fill has of the one part (the whole body or one range).
+ * Until the fill is verified the part's last byte is held back, so no
+ * answer is ever complete before its bytes are known good.
+ */
 static void follow_pump(struct gw_req *r, const struct gw_fill_info *info)
 {
     struct gw_conn *c = r->c;
     const uint64_t chunk = 65536;
-    while (r->sent < info->readable && !gw_conn_congested(c)) {
-        uint64_t n = info->readable - r->sent;
+    const struct gw_range *rg = &r->parts[0];
+    uint64_t end = rg->last + 1;
+    uint64_t limit = info->readable < end ? info->readable : end;
+    if (info->state != GW_FILL_VERIFIED && limit == end) limit = end - 1;
+    uint64_t pos = rg->first + r->part_off;
+    while (pos < limit && !gw_conn_congested(c)) {
+        uint64_t n = limit - pos;
         if (n > chunk) n = chunk;
         struct gw_buf b = {0};
         b.data = gw_malloc((size_t)n);
         b.cap = (size_t)n;
-        long got = gw_fill_read(&r->reader, r->sent, b.data, n);
+        long got = gw_fill_read(&r->reader, pos, b.data, n);
         if (got <= 0) {
             gw_buf_free(&b);
             gw_warn("req", "%s: reading the fill of %s: %s", c->peer, r->name,
@@ -560,16 +840,18 @@ static void follow_pump(struct gw_req *r, const struct gw_fill_info *info)
             return;
         }
         b.len = (size_t)got;
+        pos += (uint64_t)got;
+        r->part_off += (uint64_t)got;
         r->sent += (uint64_t)got;
         c->resp_bytes = r->sent;
         gw_conn_write_buf(c, &b);
     }
-    if (info->state == GW_FILL_VERIFIED && r->sent == info->length) {
+    if (pos == end) {
         follow_leave(r);
         gw_conn_end_response(c);
         return;
     }
-    if (r->sent < info->readable) c->want_drain = 1;
+    if (pos < limit) c->want_drain = 1;
 }
 
 static void on_fill_event(struct gw_fill_reader *rd)
@@ -608,6 +890,10 @@ static void on_fill_event(struct gw_fill_reader *rd)
         return;
     case GW_FILL_UNCACHEABLE:
         follow_leave(r);
+        if (r->warm) {
+            respond_warm(r, GW_CACHE_PASS); /* nothing could be cached */
+            return;
+        }
         direct_start(r);
         return;
     case GW_FILL_FAILED:
@@ -626,26 +912,41 @@ static void on_fill_event(struct gw_fill_reader *rd)
     case GW_FILL_VERIFIED:
         break;
     }
+    if (r->warm) {
+        /* The answer waits until the object is in the cache. */
+        if (info.state == GW_FILL_VERIFIED) {
+            follow_leave(r);
+            respond_warm(r, r->reader.primary ? GW_CACHE_MISS : GW_CACHE_HIT);
+        }
+        return;
+    }
     if (!r->head_sent) {
         /* Only the request that started the fill missed; the others are
          * served from the cache as it fills (Varnish: a hit on a busy
          * object). */
         if (!r->reader.primary) c->cache = GW_CACHE_HIT;
-        cached_head(r, info.length, info.etag, info.last_modified, info.content_type,
-                    r->reader.primary ? 0 : gw_wall_ms());
-        if (r->head_only || info.length == 0) {
-            if (!r->head_only && info.state != GW_FILL_VERIFIED) return; /* wait for it */
+        plan_ranges(r, info.length, info.etag, info.last_modified);
+        if (r->multipart) {
+            /* Several ranges wait for the whole object, then go as a hit. */
+            if (info.state != GW_FILL_VERIFIED) return;
             follow_leave(r);
-            gw_conn_end_response(c);
+            r->entry = r->entry ? r->entry : gw_malloc(sizeof(*r->entry));
+            if (gw_cache_get(c->w->srv->cache, r->key, r->entry) == 0 &&
+                r->entry->kind == GW_CACHE_KIND_OBJECT) {
+                serve_entry(r, c->cache);
+                return;
+            }
+            /* Not in the index after all (the commit failed): the whole body. */
+            free(r->entry);
+            r->entry = NULL;
+            finish_error(r, 503, "object not available; try again");
             return;
         }
-    }
-    if (info.length == 0) {
-        if (info.state == GW_FILL_VERIFIED) {
+        if (object_head(r, info.length, info.etag, info.last_modified, info.content_type,
+                        r->reader.primary ? 0 : gw_wall_ms())) {
             follow_leave(r);
-            gw_conn_end_response(c);
+            return;
         }
-        return;
     }
     follow_pump(r, &info);
 }
@@ -654,8 +955,9 @@ static int on_takeover(struct gw_fill_reader *rd, struct gw_fetch *fe, long stat
 {
     struct gw_req *r = (struct gw_req *)((char *)rd - offsetof(struct gw_req, reader));
     GW_CHECK_MAGIC(r, REQ_MAGIC);
-    /* A HEAD would take a whole GET body: it asks Swift on its own. */
-    if (r->head_only) return 0;
+    /* A HEAD would take a whole GET body, and a conditional or ranged GET
+     * needs Swift to see its headers: they ask Swift on their own. */
+    if (r->head_only || r->warm || has_conditionals(r->c)) return 0;
     follow_leave(r);
     r->mode = MODE_DIRECT;
     r->c->cache = GW_CACHE_PASS;
@@ -676,6 +978,37 @@ static void follow_start(struct gw_req *r, int revalidate)
     r->reader.on_takeover = on_takeover;
     r->following = 1;
     gw_fill_join(c->w, r->key, r->name, revalidate ? r->entry->etag : NULL, &r->reader);
+}
+
+/* ---- a cold Range far into the object ---- */
+
+static void on_bg_event(struct gw_fill_reader *rd)
+{
+    (void)rd; /* never called: the reader leaves right after joining */
+}
+
+static int far_range(struct gw_req *r)
+{
+    const struct gw_conf *conf = r->c->w->srv->conf;
+    size_t n;
+    const char *v = gw_http_header(&r->c->hreq, "Range", &n);
+    if (conf->range_passthrough == 0 || v == NULL || r->head_only || r->warm) return 0;
+    struct gw_range rg[GW_RANGES_MAX];
+    /* Against an unknown length, a suffix range counts as far in. */
+    return gw_cond_parse_ranges(v, n, UINT64_MAX, rg) == 1 &&
+           rg[0].first >= conf->range_passthrough;
+}
+
+/* Swift answers the Range; the whole object fills behind it if configured. */
+static void range_passthrough(struct gw_req *r)
+{
+    struct gw_conn *c = r->c;
+    if (c->w->srv->conf->range_fill) {
+        r->bg_reader.on_event = on_bg_event;
+        gw_fill_join(c->w, r->key, r->name, NULL, &r->bg_reader);
+        gw_fill_leave(&r->bg_reader);
+    }
+    direct_start(r);
 }
 
 /* ---- entry points ---- */
@@ -710,8 +1043,16 @@ void gw_req_fractal(struct gw_conn *c, const char *name, int head_only)
     c->req = r;
     c->on_drain = on_drain;
 
+    size_t wl;
+    const char *wv = gw_http_header(&c->hreq, "X-Swiftgate-Warm", &wl);
+    r->warm = wv && wl == 1 && wv[0] == '1' && !head_only;
+
     struct gw_cache *cache = c->w->srv->cache;
     if (cache == NULL) {
+        if (r->warm) {
+            finish_error(r, 409, "no cache configured to warm");
+            return;
+        }
         direct_start(r);
         return;
     }
@@ -721,7 +1062,10 @@ void gw_req_fractal(struct gw_conn *c, const char *name, int head_only)
     if (gw_cache_get(cache, r->key, r->entry) != 0) {
         free(r->entry);
         r->entry = NULL;
-        follow_start(r, 0);
+        if (far_range(r))
+            range_passthrough(r);
+        else
+            follow_start(r, 0);
         return;
     }
     int64_t age = gw_wall_ms() - r->entry->stored_at;

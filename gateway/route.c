@@ -27,6 +27,13 @@
 
 void gw_respond_simple(struct gw_conn *c, int status, const char *reason, const char *extra)
 {
+    /* An answer about an object says what the cache made of it. */
+    char more[320];
+    if (c->cache != GW_CACHE_NONE) {
+        snprintf(more, sizeof(more), "%sX-Cache: %s\r\n", extra ? extra : "",
+                 gw_cache_result_name(c->cache));
+        extra = more;
+    }
     struct gw_buf b = {0};
     int head_only = c->hreq.method_known && c->hreq.method == HTTP_HEAD;
     c->resp_bytes =

@@ -15,7 +15,7 @@
 #include "http.h"
 #include "util.h"
 
-static const int status_codes[] = {200, 206, 304, 400, 401, 404, 405, 408, 411, 412,
+static const int status_codes[] = {200, 204, 206, 304, 400, 401, 404, 405, 408, 411, 412,
                                    413, 414, 416, 431, 500, 502, 503, 504, 505};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + other */
 
