@@ -36,10 +36,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "blobmap.h"
 #include "cache.h"
 #include "cond.h"
 #include "conf.h"
@@ -54,13 +53,6 @@
 
 #define REQ_MAGIC 0x52455155u
 #define SNIFF_BYTES GW_SNIFF_BYTES
-
-/* An mmap'd blob, shared by the slices queued on the connection. */
-struct blobmap {
-    int refs;
-    void *addr;
-    size_t len;
-};
 
 enum req_mode { MODE_NONE, MODE_HIT, MODE_FOLLOW, MODE_DIRECT };
 
@@ -118,9 +110,9 @@ struct gw_req {
     struct gw_fill_reader reader;
     struct gw_fill_reader bg_reader; /* starts a background fill, leaves at once */
     int following;
-    struct blobmap *map;
+    struct gw_blobmap *map;         /* the blob, shared (blobmap.c) */
+    int open_rc;
     uint64_t sent;                  /* body bytes queued (hit and follow) */
-    uv_fs_t open_req;
     uv_work_t work;                 /* purge */
     int purge_rc;
     int opening;                    /* open_req or work is in the thread pool */
@@ -635,10 +627,7 @@ static int object_head(struct gw_req *r, uint64_t length, const char *etag, cons
 
 static void map_release(void *arg)
 {
-    struct blobmap *m = arg;
-    if (--m->refs > 0) return;
-    if (m->addr) munmap(m->addr, m->len);
-    free(m);
+    gw_blobmap_release(arg);
 }
 
 static void hit_pump(struct gw_req *r)
@@ -670,9 +659,9 @@ static void hit_pump(struct gw_req *r)
             continue;
         }
         uint64_t n = left < slice ? left : slice;
-        r->map->refs++;
-        gw_conn_write_ref(c, (char *)r->map->addr + rg->first + r->part_off, (size_t)n,
-                          map_release, r->map);
+        gw_blobmap_ref(r->map);
+        gw_conn_write_ref(c, r->map->addr + rg->first + r->part_off, (size_t)n, map_release,
+                          r->map);
         r->part_off += n;
         r->sent += n;
         c->resp_bytes = r->sent;
@@ -694,45 +683,43 @@ static void hit_lost(struct gw_req *r)
     follow_start(r, 0);
 }
 
-static void on_open(uv_fs_t *req)
+/* The blob's mapping is at hand: the head, then the body. */
+static void hit_send(struct gw_req *r)
 {
-    struct gw_req *r = req->data;
+    if (object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
+                    r->entry->content_type, r->entry->stored_at))
+        return;
+    hit_pump(r);
+}
+
+static void open_work(uv_work_t *w)
+{
+    struct gw_req *r = w->data;
+    r->open_rc = gw_blobmap_open(r->w->srv->cache, r->entry, &r->map);
+}
+
+static void open_done(uv_work_t *w, int status)
+{
+    struct gw_req *r = w->data;
     GW_CHECK_MAGIC(r, REQ_MAGIC);
-    int fd = (int)req->result;
-    uv_fs_req_cleanup(req);
     r->opening = 0;
+    if (status != 0 && r->open_rc == 0) r->open_rc = status;
     if (r->orphaned) {
-        if (fd >= 0) close(fd);
+        if (r->open_rc == 0 && r->map) gw_blobmap_release(r->map);
         r->magic = 0;
         free(r->entry);
         free(r);
         return;
     }
-    if (fd < 0) {
+    if (r->open_rc != 0) {
+        r->map = NULL;
+        if (r->open_rc != -ENOENT)
+            gw_warn("req", "%s: mapping %s: %s", r->c->peer, r->entry->name,
+                    gw_strerror(r->open_rc));
         hit_lost(r);
         return;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != r->entry->size) {
-        close(fd);
-        hit_lost(r);
-        return;
-    }
-    void *addr = mmap(NULL, r->entry->size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (addr == MAP_FAILED) {
-        gw_warn("req", "%s: mmap %s: %s", r->c->peer, r->entry->name, strerror(errno));
-        hit_lost(r);
-        return;
-    }
-    r->map = gw_calloc(1, sizeof(*r->map));
-    r->map->refs = 1;
-    r->map->addr = addr;
-    r->map->len = r->entry->size;
-    if (object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
-                    r->entry->content_type, r->entry->stored_at))
-        return;
-    hit_pump(r);
+    hit_send(r);
 }
 
 /* Answer from the entry in r->entry, whose kind is OBJECT. */
@@ -772,15 +759,15 @@ static void serve_entry(struct gw_req *r, enum gw_cache_result how)
                     r->entry->content_type, r->entry->stored_at);
         return;
     }
-    char path[1024];
-    if (gw_cache_blob_path(c->w->srv->cache, r->entry, path, sizeof(path)) != 0) {
-        hit_lost(r);
+    /* A hot blob is mapped already; a cold one is opened off the loop. */
+    r->map = gw_blobmap_get(r->key, r->entry->blob_id);
+    if (r->map) {
+        hit_send(r);
         return;
     }
-    /* Opening a cold file may wait for the disk: not on the loop. */
-    r->open_req.data = r;
+    r->work.data = r;
     r->opening = 1;
-    if (uv_fs_open(&c->w->loop, &r->open_req, path, O_RDONLY | O_CLOEXEC, 0, on_open) != 0) {
+    if (uv_queue_work(&c->w->loop, &r->work, open_work, open_done) != 0) {
         r->opening = 0;
         hit_lost(r);
     }
@@ -1152,7 +1139,7 @@ void gw_req_free(struct gw_req *r)
     }
     if (r->wait.queued && r->w->swift) gw_swift_wait_cancel(r->w->swift, &r->wait);
     follow_leave(r);
-    if (r->map) map_release(r->map);
+    if (r->map && !r->opening) gw_blobmap_release(r->map);
     gw_swift_creds_free(&r->creds);
     if (r->opening) {
         /* uv_fs_open is in the thread pool: on_open frees r. */

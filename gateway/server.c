@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blobmap.h"
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
@@ -683,6 +684,7 @@ static void maint_work(uv_work_t *req)
     struct gw_worker *w = req->data;
     gw_cache_flush_touches(w->srv->cache);
     gw_cache_evict(w->srv->cache);
+    gw_blobmap_sweep(w->srv->cache);
 }
 
 static void maint_done(uv_work_t *req, int status)
@@ -991,6 +993,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->workers = NULL;
     gw_swift_free(srv->swift);
     srv->swift = NULL;
+    gw_blobmap_shutdown(); /* every request is over: the maps are idle */
     if (srv->cache) gw_cache_close(srv->cache);
     srv->cache = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);

@@ -1,0 +1,238 @@
+/*
+ * blobmap.c - one shared, read-only mapping per cached blob.
+ *
+ * Hits are written straight from these mappings (gw_conn_write_ref), so the
+ * body is never copied into the heap.  Every request of every worker that
+ * sends the same blob shares one mapping: the pages are mapped once (the
+ * process's RSS counts each mapping of a page, so a mapping per request
+ * would count a hot 16 MiB object once per reader), and a hot object costs
+ * no open(), mmap() or munmap() per request.
+ *
+ * A mapping is named by (key, blob id); blobs are immutable, so a mapping
+ * never goes stale, it only outlives its blob (evicted, replaced, purged).
+ * Mappings no request holds stay for reuse in an LRU of at most IDLE_MAX;
+ * gw_blobmap_sweep() drops the idle ones whose blob the index no longer
+ * names, so an unlinked blob's disk space is freed soon after.  One mutex
+ * guards the table: it is held for pointer work only, never for I/O.
+ */
+#include "blobmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define NBUCKETS 1024
+#define IDLE_MAX 512
+#define MAP_MAGIC 0x424d4150u
+
+struct map {
+    struct gw_blobmap pub;    /* first: the public view */
+    uint32_t magic;
+    uint8_t key[GW_CACHE_KEY_LEN];
+    uint64_t blob_id;
+    int refs;
+    struct map *hnext;        /* bucket chain */
+    struct map *inext, *iprev;/* idle LRU, most recent first */
+    int idle;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct map *table[NBUCKETS];
+static struct map *idle_head, *idle_tail;
+static int nidle;
+
+static unsigned bucket_of(const uint8_t *key)
+{
+    return ((unsigned)key[0] << 8 | key[1]) % NBUCKETS;
+}
+
+static void idle_unlink(struct map *m)
+{
+    if (!m->idle) return;
+    if (m->iprev) m->iprev->inext = m->inext; else idle_head = m->inext;
+    if (m->inext) m->inext->iprev = m->iprev; else idle_tail = m->iprev;
+    m->inext = m->iprev = NULL;
+    m->idle = 0;
+    nidle--;
+}
+
+static void table_unlink(struct map *m)
+{
+    for (struct map **p = &table[bucket_of(m->key)]; *p; p = &(*p)->hnext) {
+        if (*p == m) {
+            *p = m->hnext;
+            return;
+        }
+    }
+}
+
+static void map_destroy(struct map *m)
+{
+    if (m->pub.len) munmap((void *)(uintptr_t)m->pub.addr, m->pub.len);
+    m->magic = 0;
+    free(m);
+}
+
+struct gw_blobmap *gw_blobmap_get(const uint8_t key[GW_CACHE_KEY_LEN], uint64_t blob_id)
+{
+    struct map *m;
+    pthread_mutex_lock(&lock);
+    for (m = table[bucket_of(key)]; m; m = m->hnext)
+        if (m->blob_id == blob_id && memcmp(m->key, key, GW_CACHE_KEY_LEN) == 0) break;
+    if (m) {
+        idle_unlink(m);
+        m->refs++;
+    }
+    pthread_mutex_unlock(&lock);
+    return m ? &m->pub : NULL;
+}
+
+int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct gw_blobmap **out)
+{
+    struct gw_blobmap *have = gw_blobmap_get(e->key, e->blob_id);
+    if (have) {
+        *out = have;
+        return 0;
+    }
+    char path[1024];
+    int rc = gw_cache_blob_path(c, e, path, sizeof(path));
+    if (rc != 0) return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != e->size) {
+        close(fd);
+        return -ENOENT; /* not the blob the entry names: treat as gone */
+    }
+    void *addr = NULL;
+    if (e->size > 0) {
+        addr = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
+        if (addr == MAP_FAILED) {
+            rc = -errno;
+            close(fd);
+            return rc;
+        }
+    }
+    close(fd);
+    struct map *m = gw_calloc(1, sizeof(*m));
+    m->magic = MAP_MAGIC;
+    m->pub.addr = addr;
+    m->pub.len = e->size;
+    memcpy(m->key, e->key, GW_CACHE_KEY_LEN);
+    m->blob_id = e->blob_id;
+    m->refs = 1;
+
+    /* Another thread may have mapped it meanwhile: keep one. */
+    pthread_mutex_lock(&lock);
+    struct map *o;
+    for (o = table[bucket_of(m->key)]; o; o = o->hnext)
+        if (o->blob_id == m->blob_id && memcmp(o->key, m->key, GW_CACHE_KEY_LEN) == 0) break;
+    if (o) {
+        idle_unlink(o);
+        o->refs++;
+    } else {
+        m->hnext = table[bucket_of(m->key)];
+        table[bucket_of(m->key)] = m;
+    }
+    pthread_mutex_unlock(&lock);
+    if (o) {
+        map_destroy(m);
+        m = o;
+    }
+    *out = &m->pub;
+    return 0;
+}
+
+void gw_blobmap_ref(struct gw_blobmap *pub)
+{
+    struct map *m = (struct map *)pub;
+    GW_CHECK_MAGIC(m, MAP_MAGIC);
+    pthread_mutex_lock(&lock);
+    m->refs++;
+    pthread_mutex_unlock(&lock);
+}
+
+void gw_blobmap_release(struct gw_blobmap *pub)
+{
+    struct map *m = (struct map *)pub;
+    GW_CHECK_MAGIC(m, MAP_MAGIC);
+    struct map *drop = NULL;
+    pthread_mutex_lock(&lock);
+    gw_assert(m->refs > 0);
+    if (--m->refs == 0) {
+        m->idle = 1;
+        m->iprev = NULL;
+        m->inext = idle_head;
+        if (idle_head) idle_head->iprev = m; else idle_tail = m;
+        idle_head = m;
+        nidle++;
+        if (nidle > IDLE_MAX) {
+            drop = idle_tail;
+            idle_unlink(drop);
+            table_unlink(drop);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    if (drop) map_destroy(drop);
+}
+
+void gw_blobmap_sweep(struct gw_cache *c)
+{
+    /* Collect the idle maps first: the index is read without the lock. */
+    struct candidate {
+        uint8_t key[GW_CACHE_KEY_LEN];
+        uint64_t blob_id;
+    } *cand = NULL;
+    int n = 0;
+    pthread_mutex_lock(&lock);
+    if (nidle > 0) {
+        cand = gw_malloc((size_t)nidle * sizeof(*cand));
+        for (struct map *m = idle_head; m; m = m->inext) {
+            memcpy(cand[n].key, m->key, GW_CACHE_KEY_LEN);
+            cand[n].blob_id = m->blob_id;
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    struct gw_cache_entry *e = gw_malloc(sizeof(*e));
+    for (int i = 0; i < n; i++) {
+        if (gw_cache_get(c, cand[i].key, e) == 0 && e->blob_id == cand[i].blob_id) continue;
+        /* Its blob is gone: unmap it if still idle. */
+        struct map *drop = NULL;
+        pthread_mutex_lock(&lock);
+        for (struct map *m = table[bucket_of(cand[i].key)]; m; m = m->hnext) {
+            if (m->blob_id == cand[i].blob_id &&
+                memcmp(m->key, cand[i].key, GW_CACHE_KEY_LEN) == 0) {
+                if (m->idle) {
+                    idle_unlink(m);
+                    table_unlink(m);
+                    drop = m;
+                }
+                break;
+            }
+        }
+        pthread_mutex_unlock(&lock);
+        if (drop) map_destroy(drop);
+    }
+    free(e);
+    free(cand);
+}
+
+void gw_blobmap_shutdown(void)
+{
+    pthread_mutex_lock(&lock);
+    while (idle_head) {
+        struct map *m = idle_head;
+        idle_unlink(m);
+        table_unlink(m);
+        map_destroy(m);
+    }
+    pthread_mutex_unlock(&lock);
+}
