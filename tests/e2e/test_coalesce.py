@@ -11,18 +11,23 @@ import fixtures
 import httputil
 
 
-def _timed_get(host, port, path, t0, out, idx, read_delay=0.0):
+def _timed_get(host, port, path, t0, out, idx, read_delay=0.0, chunk=65536, rcvbuf=0):
     """GET path over a raw socket; out[idx] = (status, md5, first_byte_s,
-    last_byte_s) relative to t0."""
-    s = socket.create_connection((host, port), timeout=30)
+    last_byte_s) relative to t0.  A slow reader sleeps read_delay between
+    reads of `chunk` bytes, with a small receive buffer."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(30)
+    s.connect((host, port))
     try:
         s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
         buf = b""
         while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
+            data = s.recv(chunk)
+            if not data:
                 break
-            buf += chunk
+            buf += data
         head, _, body = buf.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1]) if head else 0
         length = 0
@@ -36,13 +41,13 @@ def _timed_get(host, port, path, t0, out, idx, read_delay=0.0):
         while got < length:
             if read_delay:
                 time.sleep(read_delay)
-            chunk = s.recv(65536)
-            if not chunk:
+            piece = s.recv(chunk)
+            if not piece:
                 break
             if first is None:
                 first = time.monotonic() - t0
-            md5.update(chunk)
-            got += len(chunk)
+            md5.update(piece)
+            got += len(piece)
         out[idx] = (status, md5.hexdigest(), first, time.monotonic() - t0, got)
     finally:
         s.close()
@@ -107,3 +112,51 @@ def test_first_client_leaving_does_not_stop_the_fill(ctx):
     assert fixtures.md5_hex(r.body) == etag
     n = ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/fractals/" + name)
     assert n == 1, "%d object GETs reached Swift" % n
+
+
+def test_refused_connection_is_502(ctx):
+    import faultorigin
+    port = httputil.free_port()  # nothing listens there
+    gw = ctx.gateway(swift={"auth_version": "static",
+                            "storage_url": "http://127.0.0.1:%d/v1/AUTH_test" % port,
+                            "token": "t", "auth_url": None, "user": None, "key": None})
+    t0 = time.monotonic()
+    r = httputil.get(gw.url + "/fractal/" + fixtures.new_uuid())
+    assert r.status == 502, r.status
+    assert time.monotonic() - t0 < 3, "refused connection took %.1f s" % (time.monotonic() - t0)
+    assert faultorigin  # the module is importable here for the next test
+
+
+def test_slow_client_stalls_neither_fill_nor_fast_client(ctx):
+    """An origin trickling 1 MiB at 512 KiB/s, a fast and a slow client on
+    the same object (the slow one reads 8 KiB every 50 ms through a 16 KiB
+    receive buffer, ~160 KB/s): the fast one finishes at the origin's pace,
+    the slow one at its own, both byte-correct, one origin request."""
+    import faultorigin
+    data = fixtures.random_bytes(1 << 20, seed=52)
+    name = fixtures.new_uuid()
+    etag = fixtures.md5_hex(data)
+    with faultorigin.FaultOrigin() as origin:
+        origin.put("fractals", name, data, "image/png", fault="trickle=524288")
+        gw = ctx.gateway(swift=origin.swift_conf(), server={"write_buffer": "64K"})
+        host, port = gw.url[len("http://"):].rsplit(":", 1)
+        out = [None, None]
+        t0 = time.monotonic()
+        slow = threading.Thread(target=_timed_get,
+                                args=(host, int(port), "/fractal/" + name, t0, out, 1, 0.05,
+                                      8192, 16384))
+        slow.start()
+        time.sleep(0.1)
+        _timed_get(host, int(port), "/fractal/" + name, t0, out, 0)
+        fast_done = out[0][3]
+        slow.join(120)
+        for status, md5, _, _, got in out:
+            assert status == 200 and md5 == etag, (status, md5, got)
+        print("origin pace %.1f s; fast client done at %.2f s, slow at %.2f s"
+              % (len(data) / 524288, fast_done, out[1][3]))
+        # The fast client follows the origin (2 s), not the slow reader.
+        assert fast_done < len(data) / 524288 + 1.5, fast_done
+        assert out[1][3] > fast_done + 2, "the slow client was not slow: %.2f s" % out[1][3]
+        assert origin.count("GET", name) == 1, origin.count("GET", name)
+        r = httputil.get(gw.url + "/fractal/" + name)
+        assert r.headers.get("X-Cache") == "HIT" and fixtures.md5_hex(r.body) == etag
