@@ -473,14 +473,8 @@ static void fetch_begin(struct gw_fill *f)
         gw_swift_wait(w->swift, &f->wait);
         return;
     }
-    char *url = gw_swift_object_url(f->creds.storage_url, conf->container, f->name);
-    struct gw_fetch *fe = gw_fetch_new(w->origin, "GET", url, &fill_cbs, f);
-    free(url);
-    if (f->creds.token[0]) {
-        char *h = gw_asprintf("X-Auth-Token: %s", f->creds.token);
-        gw_fetch_add_header(fe, h);
-        free(h);
-    }
+    struct gw_fetch *fe = gw_swift_object_fetch(w->origin, &f->creds, conf->container, f->name,
+                                                "GET", &fill_cbs, f);
     if (f->revalidate) {
         char *h = gw_asprintf("If-None-Match: \"%s\"", f->reval_etag);
         gw_fetch_add_header(fe, h);

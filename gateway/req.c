@@ -437,15 +437,9 @@ static void fetch_begin(struct gw_req *r)
         gw_swift_wait(c->w->swift, &r->wait);
         return;
     }
-    char *url = gw_swift_object_url(r->creds.storage_url, conf->container, r->name);
     const char *method = (r->head_only && !r->sniff_fetch) ? "HEAD" : "GET";
-    struct gw_fetch *f = gw_fetch_new(c->w->origin, method, url, &fetch_cbs, r);
-    free(url);
-    if (r->creds.token[0]) {
-        char *h = gw_asprintf("X-Auth-Token: %s", r->creds.token);
-        gw_fetch_add_header(f, h);
-        free(h);
-    }
+    struct gw_fetch *f = gw_swift_object_fetch(c->w->origin, &r->creds, conf->container, r->name,
+                                               method, &fetch_cbs, r);
     if (r->sniff_fetch) {
         gw_fetch_add_header(f, "Range: bytes=0-15");
     } else {
@@ -1018,13 +1012,21 @@ static void on_drain(struct gw_req *r)
     }
 }
 
-void gw_req_fractal(struct gw_conn *c, const char *name, int head_only)
+/* A request of c for object `name`, owned by c from now on. */
+static struct gw_req *req_new(struct gw_conn *c, const char *name)
 {
     struct gw_req *r = gw_calloc(1, sizeof(*r));
     r->magic = REQ_MAGIC;
     r->c = c;
     r->w = c->w;
     snprintf(r->name, sizeof(r->name), "%s", name);
+    c->req = r;
+    return r;
+}
+
+void gw_req_fractal(struct gw_conn *c, const char *name, int head_only)
+{
+    struct gw_req *r = req_new(c, name);
     r->head_only = head_only;
     r->wait.cb = on_token;
     c->req = r;
@@ -1115,12 +1117,7 @@ void gw_req_purge(struct gw_conn *c, const char *name)
         gw_respond_simple(c, 404, "no cache configured", NULL);
         return;
     }
-    struct gw_req *r = gw_calloc(1, sizeof(*r));
-    r->magic = REQ_MAGIC;
-    r->c = c;
-    r->w = c->w;
-    snprintf(r->name, sizeof(r->name), "%s", name);
-    c->req = r;
+    struct gw_req *r = req_new(c, name);
     gw_cache_key(c->w->srv->conf->container, name, r->key);
     r->work.data = r;
     r->opening = 1;

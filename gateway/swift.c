@@ -247,15 +247,22 @@ static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }
 
-static void v1_done(void *ud, struct gw_fetch *f, int err)
+/* An auth request's answer is in: count it. */
+static struct gw_swift *auth_answered(struct gw_swift_client *cl)
 {
-    struct gw_swift_client *cl = ud;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
     struct gw_swift *s = cl->s;
     cl->fetch = NULL;
     pthread_mutex_lock(&s->lock);
     s->auth_count++;
     pthread_mutex_unlock(&s->lock);
+    return s;
+}
+
+static void v1_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_swift_client *cl = ud;
+    struct gw_swift *s = auth_answered(cl);
 
     const char *token = gw_fetch_header(f, "X-Auth-Token");
     const char *url = gw_fetch_header(f, "X-Storage-Url");
@@ -376,12 +383,7 @@ leave:
 static void v3_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_swift_client *cl = ud;
-    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
-    struct gw_swift *s = cl->s;
-    cl->fetch = NULL;
-    pthread_mutex_lock(&s->lock);
-    s->auth_count++;
-    pthread_mutex_unlock(&s->lock);
+    struct gw_swift *s = auth_answered(cl);
 
     char *url = NULL;
     int64_t expires = 0;
@@ -592,4 +594,20 @@ char *gw_swift_object_url(const char *storage_url, const char *container, const 
     encode_segment(&p, name);
     *p = '\0';
     return url;
+}
+
+struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
+                                       const char *container, const char *name,
+                                       const char *method, const struct gw_fetch_cbs *cbs,
+                                       void *ud)
+{
+    char *url = gw_swift_object_url(cr->storage_url, container, name);
+    struct gw_fetch *f = gw_fetch_new(o, method, url, cbs, ud);
+    free(url);
+    if (cr->token[0]) {
+        char *h = gw_asprintf("X-Auth-Token: %s", cr->token);
+        gw_fetch_add_header(f, h);
+        free(h);
+    }
+    return f;
 }

@@ -16,6 +16,8 @@
 #include <uv.h>
 
 struct gw_conf;
+struct gw_fetch;
+struct gw_fetch_cbs;
 struct gw_origin;
 struct gw_swift;
 struct gw_swift_client;
@@ -88,5 +90,14 @@ uint64_t gw_swift_auth_count(struct gw_swift *s);
  * segment.  Caller frees.
  */
 char *gw_swift_object_url(const char *storage_url, const char *container, const char *name);
+
+/*
+ * A new (not yet started) fetch of object `name` of `container` with the
+ * credentials' token.  See gw_fetch_new() for cbs and ud.
+ */
+struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
+                                       const char *container, const char *name,
+                                       const char *method, const struct gw_fetch_cbs *cbs,
+                                       void *ud);
 
 #endif
