@@ -142,6 +142,16 @@ static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx 
             fractal_name(out, GW_ROUTE_PURGE, path + pl);
         return;
     }
+    /* Varnish's and Squid's spelling of the same: PURGE /fractal/<uuid>. */
+    static const char fractal[] = "/fractal/";
+    size_t fl = sizeof(fractal) - 1;
+    if (r->method == HTTP_PURGE && plen >= fl && memcmp(path, fractal, fl) == 0) {
+        if (!gw_route_is_uuid(path + fl, plen - fl))
+            simple(out, 404, "not a fractal id (want /fractal/<uuid>)", NULL);
+        else
+            fractal_name(out, GW_ROUTE_PURGE, path + fl);
+        return;
+    }
     simple(out, 404, "not found", NULL);
 }
 

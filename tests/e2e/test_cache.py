@@ -297,6 +297,10 @@ def test_purge_forces_refetch(ctx):
     n = swift_count(ctx, name, "GET|HEAD")
     assert n == 2, "Swift saw %d requests for the object, want 2 (the " \
         "fill, the refetch after the purge)" % n
+    # Varnish's spelling: PURGE /fractal/<uuid> on the admin listener.
+    r = httputil.request("PURGE", gw.admin_url + "/fractal/" + name, timeout=10)
+    assert r.status == 200, "PURGE: want 200, got %r" % r
+    assert_object(get(gw, name), data, "MISS", gw)
 
 
 # -- crash consistency --------------------------------------------------------------
