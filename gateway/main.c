@@ -3,6 +3,7 @@
  *
  *   swiftgate serve -c FILE          run the gateway
  *   swiftgate check-config -c FILE   validate FILE, print the effective config
+ *   swiftgate warm [-g URL] [FILE]   fill a gateway's cache from a list (warm.c)
  *   swiftgate --version | --help
  *
  * The main thread runs a loop of its own that only handles signals: the
@@ -31,6 +32,7 @@
 #include "conf.h"
 #include "server.h"
 #include "util.h"
+#include "warm.h"
 
 struct gw_main {
     uv_loop_t loop;
@@ -48,6 +50,9 @@ static void usage(FILE *out)
             "       swiftgate check-config -c FILE   check FILE and print the effective config\n"
             "       swiftgate fsck -c FILE [--repair]\n"
             "                                        re-hash the cache; remove what is wrong\n"
+            "       swiftgate warm [-g GATEWAY_URL] [-j N] [--from-api URL] [FILE|-]\n"
+            "                                        fill a gateway's cache from a list of\n"
+            "                                        fractals (swiftgate warm --help)\n"
             "       swiftgate --version              print the version\n"
             "       swiftgate --help                 print this help\n"
             "\n"
@@ -335,6 +340,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
     if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
+    if (strcmp(cmd, "warm") == 0) return gw_warm_main(argc - 1, argv + 1);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
