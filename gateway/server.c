@@ -124,7 +124,8 @@ static const char *conn_what(struct gw_conn *c, char *out, size_t len)
 static void access_log(struct gw_conn *c)
 {
     int fd = c->w->srv->access_fd;
-    if (c->resp_status == 0) return;
+    if (c->resp_status == 0 || c->logged) return;
+    c->logged = 1;
     if (!c->admin) gw_stats_request(c->w->id, c->resp_status, c->cache, c->resp_bytes);
     if (fd < 0) return;
     struct gw_http_req *r = &c->hreq;
@@ -313,6 +314,13 @@ static void on_conn_closed(uv_handle_t *h)
 static void conn_close(struct gw_conn *c)
 {
     if (c->state == GW_CONN_CLOSING) return;
+    if (c->state == GW_CONN_BUSY && !c->logged) {
+        /* The client went away (or stalled past send_timeout) mid-answer:
+         * log and count it, as nginx's 499 when no head was sent yet. */
+        gw_stats_error(GW_ERR_CLIENT_ABORT);
+        if (c->resp_status == 0) c->resp_status = 499;
+        access_log(c);
+    }
     c->state = GW_CONN_CLOSING;
     if (c->req) {
         struct gw_req *r = c->req;
@@ -352,6 +360,7 @@ static void respond_error_and_close(struct gw_conn *c, int status, const char *r
     c->keepalive = 0;
     if (c->req_start_ms == 0) c->req_start_ms = gw_now_ms();
     c->resp_bytes = 0;
+    c->logged = 0;
     c->cache = GW_CACHE_NONE;
     gw_respond_simple(c, status, reason, NULL);
 }
@@ -424,6 +433,7 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
         c->state = GW_CONN_BUSY;
         c->keepalive = c->hreq.keepalive;
         c->resp_status = 0;
+        c->logged = 0;
         c->resp_bytes = 0;
         c->origin_ms = 0;
         c->cache = GW_CACHE_NONE;

@@ -111,6 +111,7 @@ struct gw_conn {
     uint64_t origin_ms;
     enum gw_cache_result cache;
     int admin;                  /* accepted on the admin listener */
+    int logged;                 /* this request's access log line is written */
 };
 
 /*

@@ -429,7 +429,8 @@ def test_sigkill_during_fills(ctx):
         hits = 0
         for name, resp in _parallel_gets(check, names, 8):
             assert isinstance(resp, httputil.Response), (
-                "%s: GET %s after restart failed: %r" % (where, name, resp))
+                "%s: GET %s after restart failed: %r%s" % (where, name, resp,
+                                                          gw_stderr(check)))
             assert resp.status == 200 and \
                 fixtures.md5_hex(resp.body) == objects[name], (
                     "%s: %s after restart: %s, want md5 %s%s" % (

@@ -14,6 +14,7 @@ import resource
 import select
 import signal
 import socket
+import struct
 import time
 
 import fixtures
@@ -920,3 +921,38 @@ def test_1000_keepalive_connections(ctx):
     finally:
         for c in conns:
             c.close()
+
+
+def test_client_gone_mid_answer_is_logged_and_counted(ctx):
+    """A client that resets its connection after 64 KiB of a 4 MiB answer
+    (cold and hit) still gets an access log line and counts as
+    client_abort."""
+    data = fixtures.random_bytes(4 << 20, seed=91)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(server={"write_buffer": "64K"})
+    host, port = gw.url[len("http://"):].rsplit(":", 1)
+    for _ in ("cold", "hit"):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(("GET /fractal/%s HTTP/1.1\r\nHost: x\r\n\r\n" % name).encode())
+        got = 0
+        while got < 65536:
+            chunk = s.recv(16384)
+            assert chunk
+            got += len(chunk)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [l for l in gw.access_log_lines() if name in l]
+        if len(lines) >= 2:
+            break
+        time.sleep(0.2)
+    # Both answers are logged, whether the kernel had taken every byte
+    # before the reset (a whole 200) or the gateway saw the reset (short,
+    # counted as client_abort).
+    assert len(lines) >= 2, gw.access_log_lines()
+    short = [l for l in lines if int(l.split('" ')[1].split()[1]) < len(data)]
+    m = metrics(gw)
+    assert m.get('swiftgate_errors_total{kind="client_abort"}', 0) == len(short), (m, lines)
