@@ -10,9 +10,11 @@
  * own loop (a uv_async per worker), never from another thread's stack.
  *
  * Nothing unverified is ever presented as whole: until the body's length
- * and MD5 match Swift's Content-Length and ETag, readers may take all but
- * the last byte.  If verification fails, every reader's connection is cut
- * short, so no client can take the body for a complete one.
+ * and MD5 match Swift's Content-Length and ETag, and the entry is committed
+ * to the index, readers may take all but the last byte.  If verification
+ * fails, every reader's connection is cut short, so no client can take the
+ * body for a complete one.  Because the outcome is published only after the
+ * commit, a client that has its whole answer finds the entry in the index.
  */
 #ifndef GW_FILL_H
 #define GW_FILL_H
@@ -28,7 +30,7 @@ struct gw_fill;
 enum gw_fill_state {
     GW_FILL_HEAD,        /* waiting for Swift's answer */
     GW_FILL_BODY,        /* 200: head known, body arriving */
-    GW_FILL_VERIFIED,    /* whole body arrived and matched: all bytes readable */
+    GW_FILL_VERIFIED,    /* whole body arrived, matched and is committed: all readable */
     GW_FILL_NOT_MODIFIED,/* revalidation: Swift said 304, the cached blob stands */
     GW_FILL_NOT_FOUND,   /* Swift said 404 */
     GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length,
