@@ -305,6 +305,17 @@ static void on_origin_timer_closed(uv_handle_t *h)
     }
 }
 
+void gw_origin_easy_defaults(void *easy)
+{
+    CURL *e = easy;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Bytes are passed on exactly as Swift stored them. */
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+}
+
 struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
 {
     struct gw_origin *o = gw_calloc(1, sizeof(*o));
@@ -378,12 +389,7 @@ struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const cha
     curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* Bytes are passed on exactly as Swift stored them. */
-    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    gw_origin_easy_defaults(e);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate/" GW_VERSION);
     if (c) {

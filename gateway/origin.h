@@ -41,6 +41,13 @@ struct gw_fetch_cbs {
     void (*on_done)(void *ud, struct gw_fetch *f, int err);
 };
 
+/*
+ * The settings every swiftgate transfer shares (a CURL * passed as void *,
+ * so that this header needs no curl.h): no signals, HTTP(S) only, no
+ * redirects, bytes exactly as sent (no content decoding), TCP_NODELAY.
+ */
+void gw_origin_easy_defaults(void *easy);
+
 /* One per loop.  Returns NULL only if curl cannot be set up. */
 struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf);
 /* Cancels every fetch (no callbacks) and closes its handles; the loop must

@@ -38,6 +38,7 @@
 
 #include "conf.h"
 #include "route.h"
+#include "origin.h"
 #include "util.h"
 #include "warm.h"
 
@@ -594,11 +595,7 @@ static int slot_init(struct warm *w, struct warm_slot *sl)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, sl);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    gw_origin_easy_defaults(e);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
     if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "unit.h"
 
 #include <openssl/evp.h>
 
@@ -1426,11 +1427,7 @@ int main(void)
         perror("mkdtemp");
         return 2;
     }
-    SRunner *sr = srunner_create(cache_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = unit_run(cache_suite());
     nftw(topdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return failed == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit.h"
 
 #include "cond.h"
 #include "http.h"
@@ -150,9 +151,5 @@ int main(void)
     tcase_add_test(tc, preconditions_in_order);
     tcase_add_test(tc, if_range);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(s) ? 1 : 0;
 }

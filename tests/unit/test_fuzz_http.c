@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include "unit.h"
 
 #include "util.h"
 
@@ -74,10 +75,7 @@ int main(void)
     tcase_add_test(tc, test_corpus_present);
     tcase_add_loop_test(tc, test_replay, 0, nfiles);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = unit_run(s);
     for (int i = 0; i < nfiles; i++) free(files[i]);
     return failed == 0 ? 0 : 1;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit.h"
 
 #include "manifest.h"
 #include "util.h"
@@ -1000,9 +1001,5 @@ int main(void)
     tcase_add_test(tc, encode_roundtrip);
     tcase_add_test(tc, decode_corrupt);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

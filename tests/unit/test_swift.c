@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit.h"
 
 #include "swift.h"
 #include "util.h"
@@ -88,9 +89,5 @@ int main(void)
     tcase_add_test(tc, v3_bad_bodies);
     tcase_add_test(tc, object_url_encodes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(s) ? 1 : 0;
 }
