@@ -29,7 +29,9 @@
 #include "util.h"
 
 #define NBUCKETS 1024
-#define IDLE_MAX 512
+/* Enough for a working set of thousands of objects: mappings cost address
+ * space, and only the pages clients read are resident (page cache). */
+#define IDLE_MAX 4096
 #define MAP_MAGIC 0x424d4150u
 
 struct map {
