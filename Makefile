@@ -6,6 +6,7 @@
 #   make demo         a local Swift with fractal images and swiftgate in front of it
 #   make test SANITIZE=address,undefined   the same suite under ASan+UBSan (clang)
 #   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N]  libFuzzer on the HTTP request path
+#   make bench [BENCH_QUICK=1] [BENCH_DURATION=10s]  swiftgate vs nginx and Varnish
 #   make clean
 
 CC        ?= cc
@@ -34,7 +35,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       := $(BUILD)/swiftgate
 
-.PHONY: all deps test unit e2e demo clean
+.PHONY: all deps test unit e2e demo clean bench
 all: swiftgate
 
 swiftgate: $(BIN)
@@ -105,6 +106,19 @@ fuzz:
 	@mkdir -p $(FUZZ_BUILD)/corpus
 	$(FUZZ_BUILD)/fuzz_http -max_total_time=$(FUZZ_TIME) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
 	    -max_len=8192 -timeout=10 -print_final_stats=1 $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+
+# ---- benchmarks: swiftgate beside nginx proxy_cache and Varnish ----
+# Not part of `make test`.  Installs nginx, varnish, wrk and gnuplot-nox if
+# missing; writes tests/bench/results/latest.{md,json,png}.  About 17 min;
+# BENCH_QUICK=1 is a smoke run of about 3 min.  BENCH_DURATION sets the
+# length of each wrk run (default 10s, quick 2s).
+BENCH_QUICK    ?=
+BENCH_DURATION ?=
+bench:
+	docker/deps.sh build test bench
+	$(MAKE) --no-print-directory swiftgate
+	BENCH_QUICK=$(BENCH_QUICK) BENCH_DURATION=$(BENCH_DURATION) \
+	    $(PYTHON) tests/bench/bench.py --bin ./swiftgate
 
 clean:
 	rm -rf build swiftgate

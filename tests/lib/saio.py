@@ -1,6 +1,6 @@
 """A real OpenStack Swift ("Swift all in one") on loopback, for tests.
 
-Follows the recipe in /work/shared/swift-notes.md, Part 1: Debian 12's
+A real Swift as Debian 12 packages it:
 swift 2.30.1 as four plain processes (proxy, account, container, object)
 plus memcached, all on 127.0.0.1 on free ports, under one temp directory.
 TempAuth user `test:tester` / key `testing` (.admin), account_autocreate,

@@ -1,7 +1,7 @@
 /*
  * test_manifest.c - SLO manifests, DLO listings, nested SLOs, ranges and the
  * byte form of plans, checked against what a real Swift (2.30.1) answered
- * (swift-notes.md Part 1 section 4).
+ * (transcripts of a real Swift 2.30).
  */
 #include <check.h>
 #include <openssl/evp.h>

@@ -1,0 +1,648 @@
+"""The report of `make bench`: Markdown tables with swiftgate/peer ratios,
+a JSON copy of every number, and a PNG chart drawn by gnuplot.
+
+results/latest.md, latest.json and latest.png are replaced on every run;
+results/<timestamp>.md is a copy of the table, and only the newest KEEP of
+those are kept so that the directory stays small.
+
+The summary (goals plus the main ratio table) is also what README.md's
+"Benchmarks" section shows: `summary_markdown()` returns it.
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+
+KEEP = 5
+CASES = [
+    ("hot4k", "4 KiB hot"),
+    ("hot100k", "100 KiB hot"),
+    ("hot1m", "1 MiB hot"),
+    ("hot16m", "16 MiB hot"),
+    ("many100k", "1,000 x 100 KiB random"),
+]
+PEERS = ("nginx", "varnish")
+LABEL = {"swiftgate": "swiftgate", "nginx": "nginx proxy_cache",
+         "varnish": "Varnish", "origin": "origin, no proxy"}
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return str(v) + unit
+    a = abs(v)
+    if a >= 100:
+        s = "%.0f" % v
+    elif a >= 10:
+        s = "%.1f" % v
+    else:
+        s = "%.2f" % v
+    return s + unit
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return "%.2f×" % (a / b)
+
+
+NOISE_SHARE = 0.05      # of the machine's CPU, used by other processes
+CPUS = [os.cpu_count() or 2]
+
+
+def disturbed(run):
+    """Did other processes use more than NOISE_SHARE of the machine during
+    this wrk run?"""
+    if not run.get("rps"):
+        return False
+    dur = run["requests"] / run["rps"]
+    return (run.get("foreign_cpu_s") or 0.0) > NOISE_SHARE * dur * CPUS[0]
+
+
+def usable(runs):
+    """(runs, all_disturbed): the undisturbed runs if there are any, else
+    all of them."""
+    runs = list(runs or [])
+    clean = [r for r in runs if not disturbed(r)]
+    return (clean, False) if clean else (runs, bool(runs))
+
+
+def med(runs, key):
+    runs, _ = usable(runs)
+    xs = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(xs) if xs else None
+
+
+def mark(runs):
+    """'†' when every run behind a number was disturbed."""
+    return "†" if usable(runs)[1] else ""
+
+
+def rng(runs, key):
+    runs, _ = usable(runs)
+    xs = [r[key] for r in runs if r.get(key) is not None]
+    if len(xs) < 2:
+        return ""
+    return " (%s–%s)" % (fmt(min(xs)), fmt(max(xs)))
+
+
+HIT_METRICS = [
+    ("rps", "req/s", 1, True),
+    ("mbps", "MB/s", 1, True),
+    ("p50_ms", "p50 ms", 1, False),
+    ("p99_ms", "p99 ms", 1, False),
+    ("cpu_s_per_gb", "server CPU s/GB", 1, False),
+    ("rss_kib", "server RSS MiB (peak)", 1 / 1024, False),
+    ("pss_kib", "server Pss MiB (peak)", 1 / 1024, False),
+    ("anon_kib", "server RssAnon MiB (peak)", 1 / 1024, False),
+    ("wrk_cpu_s", "wrk CPU s (the client)", 1, False),
+]
+
+
+def hit_table(hits, variant, metrics=HIT_METRICS):
+    data = hits.get(variant) or {}
+    lines = ["| case | metric | swiftgate | nginx proxy_cache | Varnish | "
+             "origin, no proxy | sg/nginx | sg/Varnish | sg/origin |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for case, title in CASES:
+        row = data.get(case) or {}
+        if not row:
+            continue
+        for key, label, scale, _ in metrics:
+            vals = {}
+            for s in ("swiftgate", "nginx", "varnish", "origin"):
+                m = med(row.get(s), key)
+                vals[s] = m * scale if m is not None else None
+            cells = []
+            for s in ("swiftgate", "nginx", "varnish", "origin"):
+                c = fmt(vals[s])
+                if key == "rps" and vals[s] is not None:
+                    c += mark(row.get(s)) + rng(row.get(s), key)
+                cells.append(c)
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+                title, label, " | ".join(cells),
+                ratio(vals["swiftgate"], vals["nginx"]),
+                ratio(vals["swiftgate"], vals["varnish"]),
+                ratio(vals["swiftgate"], vals["origin"])))
+    return "\n".join(lines)
+
+
+def _median_field(rows, key):
+    xs = [r[key] for r in rows or [] if r.get(key) is not None]
+    return statistics.median(xs) if xs else None
+
+
+def goals(res):
+    """[(goal, measured, verdict)] against the issue's targets."""
+    out = []
+    hits = (res.get("hits") or {}).get("unpinned") or {}
+
+    def m(case, server, key):
+        return med((hits.get(case) or {}).get(server), key)
+
+    def verdict(ok):
+        if ok is None:
+            return "not measured"
+        return "met" if ok else "**not met**"
+
+    for case, title in (("hot100k", "100 KiB hot"),
+                        ("many100k", "1,000 x 100 KiB random")):
+        sg, ng, va = (m(case, s, "rps") for s in ("swiftgate", "nginx",
+                                                  "varnish"))
+        p_sg, p_ng = m(case, "swiftgate", "p99_ms"), m(case, "nginx",
+                                                       "p99_ms")
+        ok = None
+        if None not in (sg, ng, va, p_sg, p_ng):
+            ok = sg >= 1.2 * ng and sg >= 1.5 * va and p_sg <= p_ng
+        out.append(("%s: req/s ≥ 1.2× nginx and ≥ 1.5× Varnish, p99 ≤ "
+                    "nginx's" % title,
+                    "%s× nginx, %s× Varnish; p99 %s vs %s ms"
+                    % (ratio(sg, ng)[:-1], ratio(sg, va)[:-1], fmt(p_sg),
+                       fmt(p_ng)), verdict(ok)))
+    sg, ng, va = (m("hot4k", s, "rps") for s in ("swiftgate", "nginx",
+                                                 "varnish"))
+    best = max(x for x in (ng, va) if x is not None) \
+        if (ng or va) else None
+    out.append(("4 KiB hot: req/s ≥ 1.1× the best peer",
+                "%s× the best peer (%s req/s)" % (ratio(sg, best)[:-1],
+                                                  fmt(best)),
+                verdict(None if None in (sg, best) else sg >= 1.1 * best)))
+    for case, title in (("hot1m", "1 MiB hot"), ("hot16m", "16 MiB hot")):
+        sg, og = m(case, "swiftgate", "rps"), m(case, "origin", "rps")
+        out.append(("%s: req/s ≥ 0.95× nginx static origin (no proxy)"
+                    % title, "%s×" % ratio(sg, og)[:-1],
+                    verdict(None if None in (sg, og) else sg >= 0.95 * og)))
+    co = res.get("coalesce") or {}
+    for kind, title in (("fast", "fast origin (Swift)"),
+                        ("slow", "origin taking 7 s")):
+        row = (co.get(kind) or {}).get("swiftgate")
+        if not row:
+            out.append(("50 clients on one cold object, %s: 1 origin "
+                        "request, first bytes within 10 ms" % title, "n/a",
+                        verdict(None)))
+            continue
+        ok = (row["origin_requests"] == 1 and row["ok"] == row["clients"]
+              and row["ttfb_spread_ms"] is not None
+              and row["ttfb_spread_ms"] <= 10)
+        w1 = (co.get(kind) or {}).get("swiftgate-w1")
+        more = ""
+        if w1:
+            more = "; with workers = 1: %d origin request(s), spread %s ms" \
+                % (w1["origin_requests"], fmt(w1["ttfb_spread_ms"]))
+        out.append(("50 clients on one cold object, %s: 1 origin request, "
+                    "every first byte within 10 ms of the first" % title,
+                    "%d origin request(s), first-byte spread %s ms, %d/%d "
+                    "complete%s" % (row["origin_requests"],
+                                    fmt(row["ttfb_spread_ms"]), row["ok"],
+                                    row["clients"], more), verdict(ok)))
+    slo = res.get("slo") or {}
+    d = _median_field(slo.get("direct"), "total_ms")
+    s = _median_field(slo.get("swiftgate cold"), "total_ms")
+    out.append(("cold 64 MiB SLO ≥ 2× faster than Swift's own reassembly "
+                "(passed through to Swift until the gateway reassembles large objects)",
+                "%s× faster (%s vs %s ms)" % (ratio(d, s)[:-1], fmt(s),
+                                               fmt(d)),
+                verdict(None if None in (d, s) else d >= 2 * s)))
+    mem = ((res.get("memory") or {}).get("1000") or {}).get("swiftgate")
+    if mem:
+        out.append(("RSS < 64 MiB with 1,000 slow readers",
+                    "RSS %s MiB (anonymous %s, mapped blobs and binary %s), "
+                    "Pss %s MiB; %d/1000 readers served"
+                    % (fmt(mem["rss_kib"] / 1024),
+                       fmt((mem.get("anon_kib") or 0) / 1024),
+                       fmt((mem.get("file_kib") or 0) / 1024),
+                       fmt(mem["pss_kib"] / 1024), mem["reading"]),
+                    verdict(mem["rss_kib"] < 64 * 1024
+                            and mem["reading"] == 1000)))
+    else:
+        out.append(("RSS < 64 MiB with 1,000 slow readers", "n/a",
+                    verdict(None)))
+    return out
+
+
+def goals_table(res):
+    lines = ["| goal | measured | verdict |", "|---|---|---|"]
+    for g, mval, v in goals(res):
+        lines.append("| %s | %s | %s |" % (g, mval, v))
+    return "\n".join(lines)
+
+
+def summary_table(res):
+    """The compact ratio table (unpinned medians): the README's."""
+    hits = (res.get("hits") or {}).get("unpinned") or {}
+    lines = ["| case | swiftgate req/s | nginx req/s | Varnish req/s | "
+             "sg/nginx | sg/Varnish | sg/origin | p99 ms sg / nginx / "
+             "Varnish | CPU s/GB sg / nginx / Varnish |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for case, title in CASES:
+        row = hits.get(case) or {}
+        if not row:
+            continue
+        v = {s: med(row.get(s), "rps") for s in LABEL}
+        p = {s: med(row.get(s), "p99_ms") for s in LABEL}
+        c = {s: med(row.get(s), "cpu_s_per_gb") for s in LABEL}
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | "
+                     "%s / %s / %s |" % (
+                         title, fmt(v["swiftgate"]) + mark(row.get(
+                             "swiftgate")),
+                         fmt(v["nginx"]) + mark(row.get("nginx")),
+                         fmt(v["varnish"]) + mark(row.get("varnish")),
+                         ratio(v["swiftgate"], v["nginx"]),
+                         ratio(v["swiftgate"], v["varnish"]),
+                         ratio(v["swiftgate"], v["origin"]),
+                         fmt(p["swiftgate"]), fmt(p["nginx"]),
+                         fmt(p["varnish"]), fmt(c["swiftgate"]),
+                         fmt(c["nginx"]), fmt(c["varnish"])))
+    return "\n".join(lines)
+
+
+def miss_table(res):
+    ms = res.get("miss_single") or {}
+    if not ms:
+        return "not measured"
+    cols = ["direct", "swiftgate", "nginx", "varnish"]
+    lines = ["| metric (median of %d) | Swift direct | swiftgate | nginx "
+             "proxy_cache | Varnish | sg/nginx | sg/Varnish | sg/direct |"
+             % len(ms.get("direct", [])),
+             "|---|---|---|---|---|---|---|---|"]
+    for key, label, suffix in (("ttfb_ms", "first byte ms", ""),
+                               ("total_ms", "total ms", ""),
+                               ("total_ms", "total ms, GET right after (hit)",
+                                " (hit after)")):
+        vals = {}
+        for c in cols:
+            name = c if c == "direct" else c + suffix
+            vals[c] = _median_field(ms.get(name), key)
+        if suffix:
+            vals["direct"] = None
+        lines.append("| %s | %s | %s | %s |" % (
+            label, " | ".join(fmt(vals[c]) for c in cols),
+            " | ".join(ratio(vals["swiftgate"], vals[p]) for p in PEERS),
+            ratio(vals["swiftgate"], vals["direct"])))
+    return "\n".join(lines)
+
+
+def herd_table(res):
+    co = res.get("coalesce") or {}
+    if not co:
+        return "not measured"
+    cols = ["swiftgate", "nginx", "varnish", "swiftgate-w1"]
+    lines = ["| origin | metric | swiftgate | nginx proxy_cache (lock on) | "
+             "Varnish | sg/nginx | sg/Varnish | swiftgate, workers = 1 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for kind, title in (("fast", "Swift (fast)"), ("slow", "7 s delay")):
+        rows = co.get(kind) or {}
+        if not rows:
+            continue
+        for key, label in (("origin_requests", "origin GETs"),
+                           ("ttfb_min_ms", "first byte, first client ms"),
+                           ("ttfb_p50_ms", "first byte, median ms"),
+                           ("ttfb_max_ms", "first byte, max ms"),
+                           ("ttfb_spread_ms", "first byte spread (max−min) "
+                            "ms"),
+                           ("sent_spread_ms", "(requests sent within ms)"),
+                           ("total_p50_ms", "total, median ms"),
+                           ("total_max_ms", "total, max ms"),
+                           ("ok", "complete 200s of 50")):
+            v = {s: (rows.get(s) or {}).get(key) for s in cols}
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                title, label, fmt(v["swiftgate"]), fmt(v["nginx"]),
+                fmt(v["varnish"]), ratio(v["swiftgate"], v["nginx"]),
+                ratio(v["swiftgate"], v["varnish"]),
+                fmt(v["swiftgate-w1"])))
+    return "\n".join(lines)
+
+
+def slo_table(res):
+    so = res.get("slo") or {}
+    if not so:
+        return "not measured"
+    lines = ["| metric (median of %d) | Swift's own reassembly | swiftgate | "
+             "nginx proxy_cache | Varnish | sg/nginx | sg/Varnish | "
+             "sg/Swift |" % len(so.get("direct", [])),
+             "|---|---|---|---|---|---|---|---|"]
+    for state in ("cold", "warm"):
+        for key, label in (("ttfb_ms", "first byte ms"),
+                           ("total_ms", "total ms")):
+            v = {s: _median_field(so.get("%s %s" % (s, state)), key)
+                 for s in ("swiftgate", "nginx", "varnish")}
+            d = _median_field(so.get("direct"), key)
+            lines.append("| %s, %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                state, label, fmt(d), fmt(v["swiftgate"]), fmt(v["nginx"]),
+                fmt(v["varnish"]), ratio(v["swiftgate"], v["nginx"]),
+                ratio(v["swiftgate"], v["varnish"]),
+                ratio(v["swiftgate"], d)))
+        caches = {s: ",".join(sorted(set(str(x.get("cache"))
+                                         for x in so.get("%s %s" % (s, state),
+                                                         []))))
+                  for s in ("swiftgate", "nginx", "varnish")}
+        lines.append("| %s, cache header | | %s | %s | %s | | | |" % (
+            state, caches["swiftgate"], caches["nginx"], caches["varnish"]))
+    return "\n".join(lines)
+
+
+def memory_table(res):
+    mem = res.get("memory") or {}
+    if not mem:
+        return "not measured"
+    lines = ["| slow readers | metric | swiftgate | nginx proxy_cache | "
+             "Varnish | sg/nginx | sg/Varnish |",
+             "|---|---|---|---|---|---|---|"]
+    for n in sorted(mem, key=int):
+        rows = mem[n]
+        for key, label, scale in (("rss_kib", "RSS MiB (VmRSS, all "
+                                   "processes)", 1 / 1024),
+                                  ("anon_kib", "of which anonymous (RssAnon)",
+                                   1 / 1024),
+                                  ("file_kib", "of which mapped files "
+                                   "(RssFile)", 1 / 1024),
+                                  ("pss_kib", "Pss MiB (smaps_rollup)",
+                                   1 / 1024),
+                                  ("idle_rss_kib", "RSS MiB before", 1 / 1024),
+                                  ("idle_anon_kib", "RssAnon MiB before",
+                                   1 / 1024),
+                                  ("reading", "readers served", 1)):
+            v = {}
+            for s in ("swiftgate", "nginx", "varnish"):
+                x = (rows.get(s) or {}).get(key)
+                v[s] = x * scale if x is not None else None
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                "{:,}".format(int(n)), label, fmt(v["swiftgate"]),
+                fmt(v["nginx"]), fmt(v["varnish"]),
+                ratio(v["swiftgate"], v["nginx"]),
+                ratio(v["swiftgate"], v["varnish"])))
+    return "\n".join(lines)
+
+
+def warm_table(res):
+    w = res.get("warm") or {}
+    if w.get("status") != "ok":
+        return "`swiftgate warm`: %s." % w.get("status", "not measured")
+    lines = ["| -j | objects/s | MB/s | seconds | HITs after (probe) | "
+             "summary line |", "|---|---|---|---|---|---|"]
+    for j in ("1", "8", "32"):
+        row = w.get(j) or {}
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            j, fmt(row.get("objects_per_s")), fmt(row.get("mbps")),
+            fmt(row.get("seconds")), fmt(row.get("probe_hits")),
+            ("`%s`" % json.dumps(row["summary"])) if row.get("summary")
+            else row.get("error", "n/a").strip().replace("\n", " ")[:120]))
+    return "\n".join(lines)
+
+
+def noise_line(res):
+    """How much other processes ran beside the timed runs."""
+    runs = [r for v in (res.get("hits") or {}).values()
+            for c in v.values() for rs in c.values() for r in rs]
+    if not runs:
+        return ""
+    f = [r.get("foreign_cpu_s") or 0.0 for r in runs]
+    nd = sum(1 for r in runs if disturbed(r))
+    return ("Other processes on the machine (not the server under test, "
+            "not wrk) used %.1f CPU-s in all during the %d timed hit runs "
+            "(at most %.2f in one run); the harness waited %s s in all for "
+            "the machine to be quiet before runs. %d run(s) had other "
+            "processes using more than %d%% of the machine: medians leave "
+            "those runs out wherever the same server and case has an "
+            "undisturbed run; a † marks a number made only of disturbed "
+            "runs."
+            % (sum(f), len(runs), max(f),
+               (res.get("meta") or {}).get("quiet_wait_s", "?"), nd,
+               NOISE_SHARE * 100))
+
+
+def markdown(res):
+    mt = res.get("meta") or {}
+    passes = mt.get("passes")
+    parts = [
+        "# swiftgate vs nginx proxy_cache vs Varnish",
+        "",
+        "Run %s, swiftgate %s (git %s)%s; %s CPUs (%s), kernel %s; "
+        "%s; %s; %s; %s. Whole run: %s s."
+        % (mt.get("date"), mt.get("swiftgate"), mt.get("git"),
+           ", **quick mode (smoke run, not for comparison)**"
+           if mt.get("quick") else "", mt.get("cpus"), mt.get("cpu"),
+           mt.get("kernel"), mt.get("nginx"), mt.get("varnish"),
+           mt.get("wrk"), "wrk runs of %.0f s, %s pass(es)"
+           % (mt.get("duration_s") or 0, passes), mt.get("elapsed_s")),
+        "",
+        "How: everything on 127.0.0.1 of one 2-core machine, client and "
+        "servers sharing it; `wrk -t2 -c64 --latency --timeout 10s` "
+        "(wrk.lua picks random paths for the 1,000-object case); servers "
+        "take turns, in a rotated order each pass; numbers are medians over "
+        "passes ((min–max) of req/s in brackets). Server CPU s/GB is "
+        "utime+stime of all the server's processes per 10^9 bytes served "
+        "(headers included); RSS and Pss are the peak of 1 s samples summed "
+        "over the server's processes. Access logs off for all three "
+        "(swiftgate `access_log = off`, nginx `access_log off`, Varnish "
+        "logs only to its shared-memory ring and no varnishncsa runs). "
+        "Every nginx (origin and proxy_cache) runs `sendfile on; "
+        "tcp_nopush off` — the better setting, given the "
+        "40 ms stall measured with `tcp_nopush on`. swiftgate and nginx use "
+        "one worker per core (2) unpinned and 1 worker pinned; Varnish "
+        "keeps its default thread pools, `-s malloc,4G`. Ratios are "
+        "swiftgate ÷ peer: above 1 is better for req/s and MB/s, below 1 "
+        "is better for times, CPU and memory.",
+        "",
+        noise_line(res),
+        "",
+        "## Goals",
+        "",
+        goals_table(res),
+        "",
+        "## Cache hits, unpinned: summary",
+        "",
+        summary_table(res),
+        "",
+        "## Cache hits, unpinned (median of up to %s passes)" % passes,
+        "",
+        hit_table(res.get("hits") or {}, "unpinned"),
+        "",
+        "## Cache hits, pinned: server on CPU 0, wrk on CPU 1 (one pass)",
+        "",
+        hit_table(res.get("hits") or {}, "pinned"),
+        "",
+        "## Miss: one cold 16 MiB object (real Swift on loopback)",
+        "",
+        "One client, a new connection per GET, servers and Swift direct "
+        "taking turns in a rotated order; then the same object again "
+        "through the same server. nginx answers that second GET only "
+        "after its 500 ms cache-lock poll when it comes right after the "
+        "miss (the entry is still being finalised).",
+        "",
+        miss_table(res),
+        "",
+        "## 50 clients at once on one cold 16 MiB object",
+        "",
+        "Origin GETs are counted in Swift's proxy log (fast) or by the "
+        "fault-injecting origin (7 s: `delay=7` on every request). nginx "
+        "has `proxy_cache_lock on`; Varnish is as it comes.",
+        "",
+        herd_table(res),
+        "",
+        "## Segmented: 64 MiB SLO (64 x 1 MiB), passed through to Swift until the gateway "
+        "reassembles large objects",
+        "",
+        "swiftgate does not reassemble SLOs yet: it passes them through "
+        "uncached (`X-Cache: PASS`), so its \"warm\" GET is another "
+        "pass-through. A fresh SLO (fresh segments) per sample.",
+        "",
+        slo_table(res),
+        "",
+        "## Memory: slow readers of 16 MiB cached objects",
+        "",
+        "Each reader sends one GET for one of four cached 16 MiB objects, "
+        "reads the head and 64 KiB, then stops reading; the server is "
+        "sampled %s s after the last one got its bytes. A process's VmRSS "
+        "includes the resident pages of files it maps (RssFile): swiftgate "
+        "sends hits from mmap'd blobs (one shared mapping per blob), so its "
+        "RSS includes the cached objects it has mapped, here about 64 MiB; "
+        "its own memory is RssAnon. nginx sends with sendfile (file pages "
+        "are in no process's RSS); Varnish keeps objects in its malloc "
+        "storage (anonymous memory)."
+        % (mt.get("memory_hold_s", 3)),
+        "",
+        memory_table(res),
+        "",
+        "## Warm: `swiftgate warm` from the nginx static origin, 1,000 x "
+        "100 KiB, cold cache",
+        "",
+        warm_table(res),
+        "",
+        "## Problems seen during the run",
+        "",
+    ]
+    probs, aborts = [], 0
+    for p in res.get("problems") or []:
+        # Older harness versions listed the client aborts that wrk's stop
+        # (or the slow readers' RST) causes; they are expected.
+        m = re.search(r"swiftgate metrics: (\d+) errors "
+                      r"\{kind=\"client_abort\"\}$", p)
+        if m:
+            aborts += 1
+            continue
+        probs.append(p)
+    if aborts:
+        probs.append("(not a problem) %d runs ended with client aborts "
+                     "counted by swiftgate: wrk closes its connections "
+                     "with responses in flight when its time is up, and "
+                     "the slow readers are reset." % aborts)
+    if probs:
+        parts.extend("- " + p.replace("\n", " ")[:600] for p in probs)
+    else:
+        parts.append("None: no wrk errors, no non-200 answers, no server "
+                     "exits.")
+    parts += ["", "![throughput and p99 relative to nginx](latest.png)", ""]
+    return "\n".join(parts)
+
+
+def chart(res, png):
+    """Two panels: req/s and p99 relative to nginx proxy_cache, per case
+    (unpinned medians).  Returns an error text or None."""
+    hits = (res.get("hits") or {}).get("unpinned") or {}
+    rows = []
+    for case, title in CASES:
+        row = hits.get(case) or {}
+        ng_r, ng_p = med(row.get("nginx"), "rps"), med(row.get("nginx"),
+                                                       "p99_ms")
+        if not ng_r or not ng_p:
+            continue
+        vals = [title.replace(" hot", "\\nhot").replace(" random",
+                                                           "\\nrandom")]
+        for s in ("swiftgate", "nginx", "varnish", "origin"):
+            r, p = med(row.get(s), "rps"), med(row.get(s), "p99_ms")
+            vals.append("%.3f" % (r / ng_r) if r else "NaN")
+            vals.append("%.3f" % (p / ng_p) if p else "NaN")
+        rows.append(vals)
+    if not rows:
+        return "no data"
+    tmp = tempfile.mkdtemp(prefix="bench-chart-")
+    try:
+        data = os.path.join(tmp, "data.txt")
+        with open(data, "w") as f:
+            for v in rows:
+                f.write('"%s" %s\n' % (v[0], " ".join(v[1:])))
+        script = """
+set terminal pngcairo noenhanced size 1100,800 font "DejaVu Sans,10"
+set output "{png}"
+set multiplot layout 2,1 title "swiftgate vs peers, cache hits, 64 connections (unpinned medians; nginx proxy_cache = 1)"
+set bmargin 3.5
+set key outside right top vertical
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+set ylabel "req/s relative to nginx"
+plot "{data}" using 2:xtic(1) title "swiftgate" lc rgb "#d62728", \\
+     "" using 4 title "nginx proxy_cache" lc rgb "#2ca02c", \\
+     "" using 6 title "Varnish" lc rgb "#1f77b4", \\
+     "" using 8 title "nginx static origin, no proxy" lc rgb "#aaaaaa", \\
+     1 notitle lc rgb "black" dt 2
+set ylabel "p99 latency relative to nginx (lower is better)"
+plot "{data}" using 3:xtic(1) title "swiftgate" lc rgb "#d62728", \\
+     "" using 5 title "nginx proxy_cache" lc rgb "#2ca02c", \\
+     "" using 7 title "Varnish" lc rgb "#1f77b4", \\
+     "" using 9 title "nginx static origin, no proxy" lc rgb "#aaaaaa", \\
+     1 notitle lc rgb "black" dt 2
+unset multiplot
+""".format(png=png, data=data)
+        sp = os.path.join(tmp, "chart.gp")
+        with open(sp, "w") as f:
+            f.write(script)
+        r = subprocess.run(["gnuplot", sp], capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            return r.stderr[-500:]
+        return None
+    except (OSError, subprocess.SubprocessError) as e:
+        return repr(e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write(res, outdir):
+    """Write latest.{md,json,png} and a timestamped copy of the table;
+    prune old copies.  Returns the path of latest.md."""
+    os.makedirs(outdir, exist_ok=True)
+    CPUS[0] = (res.get("meta") or {}).get("cpus") or CPUS[0]
+    err = chart(res, os.path.join(outdir, "latest.png"))
+    if err:
+        res.setdefault("problems", []).append("chart: gnuplot: %s" % err)
+    md = markdown(res)
+    latest = os.path.join(outdir, "latest.md")
+    with open(latest, "w") as f:
+        f.write(md)
+    with open(os.path.join(outdir, "latest.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+    stamp = res.get("meta", {}).get("stamp") or \
+        __import__("time").strftime("%Y%m%d-%H%M%S")
+    shutil.copyfile(latest, os.path.join(outdir, "%s.md" % stamp))
+    olds = sorted(glob.glob(os.path.join(outdir, "2*.md")))
+    for old in olds[:-KEEP]:
+        os.remove(old)
+    return latest
+
+
+def summary_markdown(res):
+    """Goals and the compact ratio table, for README.md."""
+    return goals_table(res) + "\n\n" + summary_table(res)
+
+
+if __name__ == "__main__":
+    # Re-render from latest.json: python3 report.py [results dir]
+    import sys
+    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "results")
+    with open(os.path.join(d, "latest.json")) as f:
+        r = json.load(f)
+    print(write(r, d))
