@@ -84,7 +84,6 @@ struct gw_fill {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gw_fill *table[NBUCKETS];
-static int nfills;
 
 static void fetch_begin(struct gw_fill *f);
 
@@ -145,10 +144,7 @@ static void set_state(struct gw_fill *f, enum gw_fill_state st, int error_status
     pthread_mutex_lock(&lock);
     f->info.state = st;
     f->info.error_status = error_status;
-    if (st == GW_FILL_FAILED || st == GW_FILL_UNCACHEABLE) {
-        table_remove(f);
-        nfills--;
-    }
+    if (st == GW_FILL_FAILED || st == GW_FILL_UNCACHEABLE) table_remove(f);
     notify_locked(f);
     pthread_mutex_unlock(&lock);
 }
@@ -173,10 +169,7 @@ static void owner_release(struct gw_fill *f)
     f->owner_ref = 0;
     struct gw_worker *w = f->owner;
     pthread_mutex_lock(&lock);
-    if (f->in_table) {
-        table_remove(f);
-        nfills--;
-    }
+    table_remove(f);
     owned_remove(w, f);
     int last = unref_locked(f);
     pthread_mutex_unlock(&lock);
@@ -535,7 +528,6 @@ void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN], cons
         f->hnext = *bucket(key);
         *bucket(key) = f;
         f->in_table = 1;
-        nfills++;
         f->onext = w->fills_owned;
         if (w->fills_owned) w->fills_owned->oprev = f;
         w->fills_owned = f;
@@ -616,13 +608,6 @@ void gw_fill_leave(struct gw_fill_reader *r)
     if (last) fill_free(f);
 }
 
-int gw_fill_count(void)
-{
-    pthread_mutex_lock(&lock);
-    int n = nfills;
-    pthread_mutex_unlock(&lock);
-    return n;
-}
 
 /* ---- per worker ---- */
 

@@ -101,7 +101,5 @@ long gw_fill_read(struct gw_fill_reader *r, uint64_t off, void *buf, uint64_t le
 /* Stop following; no event follows.  The fill goes on without r. */
 void gw_fill_leave(struct gw_fill_reader *r);
 
-/* Fills running now, process-wide (for /metrics). */
-int gw_fill_count(void);
 
 #endif

@@ -343,13 +343,6 @@ struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
     return o;
 }
 
-int gw_origin_active(const struct gw_origin *o)
-{
-    int n = 0;
-    for (const struct gw_fetch *f = o->all; f; f = f->next)
-        if (!f->cancelled) n++;
-    return n;
-}
 
 void gw_origin_close(struct gw_origin *o)
 {

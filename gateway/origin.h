@@ -53,7 +53,6 @@ struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf);
 /* Cancels every fetch (no callbacks) and closes its handles; the loop must
  * then run once more so the close callbacks free what is left. */
 void gw_origin_close(struct gw_origin *o);
-int gw_origin_active(const struct gw_origin *o);
 
 /*
  * A new fetch of `url` with `method` ("GET", "HEAD", "POST").  It does not
