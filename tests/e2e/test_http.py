@@ -878,9 +878,16 @@ def test_two_workers_share_connections(ctx):
         with Raw(gw.url) as c:
             r = c.request("GET", "/healthz", {"Connection": "close"})
             assert r.status == 200, r
-    m = metrics(gw)
-    w0 = m['swiftgate_worker_requests_total{worker="0"}']
-    w1 = m['swiftgate_worker_requests_total{worker="1"}']
+    # A request is counted right after its answer is written: the client
+    # may read the last answer a moment before the count.
+    deadline = time.monotonic() + 2
+    while True:
+        m = metrics(gw)
+        w0 = m['swiftgate_worker_requests_total{worker="0"}']
+        w1 = m['swiftgate_worker_requests_total{worker="1"}']
+        if w0 + w1 >= 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     print("     worker 0: %d requests, worker 1: %d" % (w0, w1))
     assert w0 > 0 and w1 > 0 and w0 + w1 == 200, (w0, w1)
     assert m['swiftgate_worker_connections_total{worker="0"}'] > 0
