@@ -323,6 +323,8 @@ static const struct key keys[] = {
     {"swift", "connect_timeout", T_DURATION, "5s", MS(connect_timeout), .min = 1},
     {"swift", "first_byte_timeout", T_DURATION, "30s", MS(first_byte_timeout), .min = 1},
     {"swift", "stall_timeout", T_DURATION, "30s", MS(stall_timeout), .min = 1},
+    {"swift", "segment_parallelism", T_COUNT, "4", U64(segment_parallelism), .min = 1,
+     .max = 64},
 
     {"cache", "dir", T_STR, "/var/cache/swiftgate", STR(dir)},
     {"cache", "max_size", T_SIZE, "10G", U64(max_size)},

@@ -61,6 +61,7 @@ struct gw_conf {
     int tls_verify;             /* bool */
     uint64_t connect_timeout_ms;
     uint64_t first_byte_timeout_ms;
+    uint64_t segment_parallelism; /* segment fetches ahead of a large object's send cursor */
     uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
 
     /* [cache] */

@@ -23,6 +23,7 @@
 
 #include "cache.h"
 
+struct gw_plan;
 struct gw_worker;
 struct gw_fetch;
 struct gw_fill;
@@ -36,15 +37,18 @@ enum gw_fill_state {
     GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length,
                             large object): each reader fetches on its own */
     GW_FILL_FAILED,      /* see error_status; readers past the head cut short */
+    GW_FILL_MANIFEST,    /* a large object: its segment plan is ready (gw_fill_plan),
+                            and committed as a MANIFEST entry if it could be */
 };
 
 /* What a reader needs to answer, fixed once the state leaves GW_FILL_HEAD. */
 struct gw_fill_info {
     enum gw_fill_state state;
     int error_status;        /* FAILED: 502 or 504 */
+    const char *error_reason;/* FAILED: a short static reason, or NULL */
     uint64_t length;
     uint64_t readable;       /* bytes a reader may send now */
-    char etag[80];           /* unquoted */
+    char etag[80];           /* unquoted; MANIFEST: the large object's */
     char last_modified[64];
     char content_type[128];  /* sniffed when Swift said octet-stream */
     uint64_t origin_ms;      /* time to Swift's first byte */
@@ -78,15 +82,39 @@ void gw_fill_worker_init(struct gw_worker *w);
 /* Abort the fills this worker owns and close its handles. */
 void gw_fill_worker_close(struct gw_worker *w);
 
+/* What to fill. */
+struct gw_fill_spec {
+    const char *container;      /* NULL: the configured container */
+    const char *object;
+    /*
+     * A top-level object (0) is asked for with ?multipart-manifest=get: a
+     * large object's manifest comes back, and the fill turns it into a
+     * segment plan (MANIFEST).  A segment (1) is a plain GET that must
+     * match expect_md5 and expect_size (else FAILED, "segment changed"),
+     * cached as a SEGMENT entry.
+     */
+    int segment;
+    const char *expect_md5;
+    uint64_t expect_size;
+    /* Top-level only: ask Swift with If-None-Match (revalidation). */
+    const char *revalidate_etag;
+};
+
 /*
- * Follow the fill of `key` (object `name` of the configured container),
- * starting one on w if none runs.  With revalidate_etag non-NULL a new
- * fill asks Swift with If-None-Match; a running fill is joined either way.
+ * Follow the fill of `key` (the cache key of spec's object), starting one
+ * on w if none runs.  A running fill is joined whatever it was started
+ * with: a reader checks what it gets (length, ETag) against what it needs.
  * r->on_event must be set.  The first event comes from the loop, never
  * from inside this call.
  */
-void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN], const char *name,
-                  const char *revalidate_etag, struct gw_fill_reader *r);
+void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
+                  const struct gw_fill_spec *spec, struct gw_fill_reader *r);
+
+/*
+ * In state MANIFEST: the large object's plan into *out (the caller frees
+ * it with gw_plan_free).  0, or GW_EPARSE (not a manifest fill).
+ */
+int gw_fill_plan(struct gw_fill_reader *r, struct gw_plan *out);
 
 /* A snapshot of the fill. */
 void gw_fill_info(struct gw_fill_reader *r, struct gw_fill_info *out);

@@ -12,9 +12,15 @@
  *           (REVALIDATED); a Swift failure into the stale entry (STALE),
  *           if it expired no longer ago than stale_if_error.
  *   direct  no cache configured, or the fill said UNCACHEABLE (no room, no
- *           length, a large object): the request fetches from Swift itself
- *           and streams the body through, pausing the fetch while the
- *           client's write queue is over its high watermark.
+ *           length): the request fetches from Swift itself and streams the
+ *           body through, pausing the fetch while the client's write queue
+ *           is over its high watermark.
+ *   segmented  a large object (SLO or DLO): its plan comes from a MANIFEST
+ *           entry or from the fill that just read the manifest, and the
+ *           body is put together from the segments the answer covers
+ *           (assemble.c), each a hit or a fill of its own.  The head waits
+ *           for the first segment, so a missing or changed one can still be
+ *           a 502.
  *
  * A GET with "X-Swiftgate-Warm: 1" (swiftgate warm) takes the same ways
  * but answers 204 with no body once the object is in the cache, X-Cache
@@ -38,12 +44,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "assemble.h"
 #include "blobmap.h"
 #include "cache.h"
 #include "cond.h"
 #include "conf.h"
 #include "fill.h"
 #include "http.h"
+#include "manifest.h"
 #include "origin.h"
 #include "req.h"
 #include "server.h"
@@ -54,7 +62,7 @@
 #define REQ_MAGIC 0x52455155u
 #define SNIFF_BYTES GW_SNIFF_BYTES
 
-enum req_mode { MODE_NONE, MODE_HIT, MODE_FOLLOW, MODE_DIRECT };
+enum req_mode { MODE_NONE, MODE_HIT, MODE_FOLLOW, MODE_DIRECT, MODE_SEGMENTED };
 
 struct gw_req {
     uint32_t magic;
@@ -113,6 +121,9 @@ struct gw_req {
     struct gw_blobmap *map;         /* the blob, shared (blobmap.c) */
     int open_rc;
     uint64_t sent;                  /* body bytes queued (hit and follow) */
+    struct gw_asm *asm_;            /* segmented: the body from the segments */
+    uint64_t total;                 /* segmented: the large object's length */
+    int64_t stored_at;              /* segmented: the manifest entry's, 0 if fresh */
     uv_work_t work;                 /* purge */
     int purge_rc;
     int opening;                    /* open_req or work is in the thread pool */
@@ -439,7 +450,7 @@ static void fetch_begin(struct gw_req *r)
     }
     const char *method = (r->head_only && !r->sniff_fetch) ? "HEAD" : "GET";
     struct gw_fetch *f = gw_swift_object_fetch(c->w->origin, &r->creds, conf->container, r->name,
-                                               method, &fetch_cbs, r);
+                                               NULL, method, &fetch_cbs, r);
     if (r->sniff_fetch) {
         gw_fetch_add_header(f, "Range: bytes=0-15");
     } else {
@@ -677,9 +688,143 @@ static void hit_lost(struct gw_req *r)
     follow_start(r, 0);
 }
 
+/* ---- segmented: a large object from its segments ---- */
+
+static void direct_start(struct gw_req *r);
+static void respond_warm(struct gw_req *r, enum gw_cache_result how);
+
+/* Entries a request for an object can be answered from. */
+static int servable(int kind)
+{
+    return kind == GW_CACHE_KIND_OBJECT || kind == GW_CACHE_KIND_SEGMENT ||
+           kind == GW_CACHE_KIND_MANIFEST;
+}
+
+static void seg_part_head(struct gw_req *r)
+{
+    if (!r->multipart) return;
+    char ph[512];
+    gw_conn_write(r->c, ph, part_head(r, ph, sizeof(ph), &r->parts[r->part_i]));
+}
+
+static void seg_event(void *ud, enum gw_asm_event ev)
+{
+    struct gw_req *r = ud;
+    GW_CHECK_MAGIC(r, REQ_MAGIC);
+    struct gw_conn *c = r->c;
+    switch (ev) {
+    case GW_ASM_READY:
+        /* The first segment is at hand: the head can promise the body. */
+        if (c->cache == GW_CACHE_HIT && gw_asm_fetched(r->asm_) > 0) c->cache = GW_CACHE_MISS;
+        if (object_head(r, r->total, r->etag, r->last_modified, r->content_type, r->stored_at))
+            return;
+        seg_part_head(r);
+        gw_asm_pump(r->asm_);
+        return;
+    case GW_ASM_DONE:
+        c->resp_bytes = gw_asm_sent(r->asm_);
+        if (r->warm) {
+            respond_warm(r, gw_asm_fetched(r->asm_) > 0 ? GW_CACHE_MISS : c->cache);
+            return;
+        }
+        if (++r->part_i < r->nparts) {
+            seg_part_head(r);
+            gw_asm_range(r->asm_, r->parts[r->part_i].first, r->parts[r->part_i].last, 0);
+            gw_asm_pump(r->asm_);
+            return;
+        }
+        if (r->multipart) {
+            char tail[64];
+            int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", r->boundary);
+            gw_conn_write(c, tail, (size_t)n);
+        }
+        gw_conn_end_response(c);
+        return;
+    case GW_ASM_FAILED: {
+        const char *why;
+        int status = gw_asm_error(r->asm_, &why);
+        c->resp_bytes = gw_asm_sent(r->asm_);
+        if (r->head_sent) {
+            gw_warn("req", "%s: %s cut off after %llu body bytes: %s", c->peer, r->name,
+                    (unsigned long long)c->resp_bytes, why);
+            gw_conn_abort(c);
+        } else if (status == 503 && !r->warm) {
+            /* A segment cannot go through the cache (no room): Swift puts
+             * the object together itself. */
+            direct_start(r);
+        } else {
+            finish_error(r, status, why);
+        }
+        return;
+    }
+    }
+}
+
+/*
+ * Answer from a large object's plan (taken over): preconditions and ranges
+ * against its ETag and length, then the covered segments.
+ */
+static void seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const char *ct,
+                      int64_t stored_at, enum gw_cache_result how)
+{
+    struct gw_conn *c = r->c;
+    r->mode = MODE_SEGMENTED;
+    c->cache = how;
+    r->total = plan->total;
+    snprintf(r->etag, sizeof(r->etag), "%s", plan->etag);
+    snprintf(r->last_modified, sizeof(r->last_modified), "%s", lm);
+    snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
+    r->stored_at = stored_at;
+    if (r->warm) {
+        /* Warming a large object caches every segment. */
+        if (r->total == 0) {
+            gw_plan_free(plan);
+            respond_warm(r, how);
+            return;
+        }
+        r->asm_ = gw_asm_new(c, plan, 1, seg_event, r);
+        gw_asm_range(r->asm_, 0, r->total - 1, 0);
+        gw_asm_pump(r->asm_);
+        return;
+    }
+    plan_ranges(r, r->total, r->etag, r->last_modified);
+    int body = !r->head_only && r->nranges >= 0 && r->nparts > 0 &&
+               gw_cond_evaluate(&c->hreq, r->etag, r->last_modified) == GW_PRECOND_PASS;
+    if (!body) {
+        /* HEAD, 304, 412, 416 or an empty object: the plan says it all. */
+        gw_plan_free(plan);
+        object_head(r, r->total, r->etag, r->last_modified, r->content_type, stored_at);
+        return;
+    }
+    r->asm_ = gw_asm_new(c, plan, 0, seg_event, r);
+    gw_asm_range(r->asm_, r->parts[0].first, r->parts[0].last, 1);
+    gw_asm_pump(r->asm_);
+}
+
+/* A MANIFEST entry's blob is mapped: its plan, then the answer. */
+static void manifest_send(struct gw_req *r)
+{
+    struct gw_plan plan;
+    int rc = gw_plan_decode((const unsigned char *)r->map->addr, (size_t)r->map->len, &plan);
+    gw_blobmap_release(r->map);
+    r->map = NULL;
+    if (rc != 0) {
+        gw_warn("req", "%s: the cached plan of %s cannot be read: fetching it again", r->c->peer,
+                r->entry->name);
+        hit_lost(r);
+        return;
+    }
+    seg_start(r, &plan, r->entry->last_modified, r->entry->content_type, r->entry->stored_at,
+              r->c->cache);
+}
+
 /* The blob's mapping is at hand: the head, then the body. */
 static void hit_send(struct gw_req *r)
 {
+    if (r->entry->kind == GW_CACHE_KIND_MANIFEST) {
+        manifest_send(r);
+        return;
+    }
     if (object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
                     r->entry->content_type, r->entry->stored_at))
         return;
@@ -739,14 +884,16 @@ static void serve_entry(struct gw_req *r, enum gw_cache_result how)
     c->cache = how;
     r->mode = MODE_HIT;
     gw_cache_touch(c->w->srv->cache, r->key);
-    if (r->warm) {
+    int manifest = r->entry->kind == GW_CACHE_KIND_MANIFEST;
+    if (r->warm && !manifest) {
         respond_warm(r, how);
         return;
     }
     plan_ranges(r, r->entry->size, r->entry->etag, r->entry->last_modified);
-    int body = !r->head_only && r->nranges >= 0 && r->nparts > 0 &&
-               gw_cond_evaluate(&c->hreq, r->entry->etag, r->entry->last_modified) ==
-                   GW_PRECOND_PASS;
+    /* A large object's answer needs its plan, which is in the blob. */
+    int body = manifest || (!r->head_only && r->nranges >= 0 && r->nparts > 0 &&
+                            gw_cond_evaluate(&c->hreq, r->entry->etag,
+                                             r->entry->last_modified) == GW_PRECOND_PASS);
     if (!body) {
         /* 304, 412, 416, HEAD or an empty body: the index says it all. */
         object_head(r, r->entry->size, r->entry->etag, r->entry->last_modified,
@@ -772,7 +919,7 @@ static void serve_entry(struct gw_req *r, enum gw_cache_result how)
 static int stale_usable(struct gw_req *r)
 {
     const struct gw_conf *conf = r->c->w->srv->conf;
-    if (r->entry == NULL || r->entry->kind != GW_CACHE_KIND_OBJECT) return 0;
+    if (r->entry == NULL || !servable(r->entry->kind)) return 0;
     int64_t expired_for = gw_wall_ms() - (r->entry->stored_at + (int64_t)conf->ttl_ms);
     return expired_for <= (int64_t)conf->stale_if_error_ms;
 }
@@ -854,7 +1001,7 @@ static void on_fill_event(struct gw_fill_reader *rd)
         if (r->entry == NULL) {
             r->entry = gw_malloc(sizeof(*r->entry));
             if (gw_cache_get(c->w->srv->cache, r->key, r->entry) != 0 ||
-                r->entry->kind != GW_CACHE_KIND_OBJECT) {
+                !servable(r->entry->kind)) {
                 free(r->entry);
                 r->entry = NULL;
                 hit_lost(r);
@@ -889,6 +1036,22 @@ static void on_fill_event(struct gw_fill_reader *rd)
                                                   : "Swift unreachable or failed");
         }
         return;
+    case GW_FILL_MANIFEST: {
+        /* A large object: its plan, then its segments. */
+        struct gw_plan plan;
+        int rc = gw_fill_plan(rd, &plan);
+        int primary = r->reader.primary;
+        follow_leave(r);
+        if (rc != 0) {
+            finish_error(r, 502, "bad large object manifest");
+            return;
+        }
+        free(r->entry);
+        r->entry = NULL;
+        seg_start(r, &plan, info.last_modified, info.content_type, primary ? 0 : gw_wall_ms(),
+                  primary ? GW_CACHE_MISS : GW_CACHE_HIT);
+        return;
+    }
     case GW_FILL_BODY:
     case GW_FILL_VERIFIED:
         break;
@@ -958,7 +1121,9 @@ static void follow_start(struct gw_req *r, int revalidate)
     r->reader.on_event = on_fill_event;
     r->reader.on_takeover = on_takeover;
     r->following = 1;
-    gw_fill_join(c->w, r->key, r->name, revalidate ? r->entry->etag : NULL, &r->reader);
+    struct gw_fill_spec spec = {.object = r->name,
+                                .revalidate_etag = revalidate ? r->entry->etag : NULL};
+    gw_fill_join(c->w, r->key, &spec, &r->reader);
 }
 
 /* ---- a cold Range far into the object ---- */
@@ -986,7 +1151,8 @@ static void range_passthrough(struct gw_req *r)
     struct gw_conn *c = r->c;
     if (c->w->srv->conf->range_fill) {
         r->bg_reader.on_event = on_bg_event;
-        gw_fill_join(c->w, r->key, r->name, NULL, &r->bg_reader);
+        struct gw_fill_spec spec = {.object = r->name};
+        gw_fill_join(c->w, r->key, &spec, &r->bg_reader);
         gw_fill_leave(&r->bg_reader);
     }
     direct_start(r);
@@ -1006,6 +1172,9 @@ static void on_drain(struct gw_req *r)
         break;
     case MODE_FOLLOW:
         if (r->following) on_fill_event(&r->reader);
+        break;
+    case MODE_SEGMENTED:
+        if (r->asm_) gw_asm_pump(r->asm_);
         break;
     case MODE_NONE:
         break;
@@ -1069,7 +1238,7 @@ void gw_req_fractal(struct gw_conn *c, const char *name, int head_only)
         follow_start(r, 0);
         return;
     }
-    if (r->entry->kind != GW_CACHE_KIND_OBJECT) {
+    if (!servable(r->entry->kind)) {
         free(r->entry);
         r->entry = NULL;
         follow_start(r, 0);
@@ -1136,6 +1305,8 @@ void gw_req_free(struct gw_req *r)
     }
     if (r->wait.queued && r->w->swift) gw_swift_wait_cancel(r->w->swift, &r->wait);
     follow_leave(r);
+    gw_asm_free(r->asm_);
+    r->asm_ = NULL;
     if (r->map && !r->opening) gw_blobmap_release(r->map);
     gw_swift_creds_free(&r->creds);
     if (r->opening) {

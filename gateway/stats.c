@@ -19,7 +19,7 @@ static const int status_codes[] = {200, 204, 206, 304, 400, 401, 404, 405, 408, 
                                    413, 414, 416, 431, 500, 502, 503, 504, 505};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + other */
 
-static const char *const origin_kinds[] = {"object", "auth", "segment", "listing"};
+static const char *const origin_kinds[] = {"object", "auth", "segment", "listing", "manifest"};
 #define NKINDS (sizeof(origin_kinds) / sizeof(origin_kinds[0]))
 #define NCLASS 6 /* 1xx..5xx, and 0 for no answer */
 static const char *const class_names[NCLASS] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};

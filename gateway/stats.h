@@ -31,6 +31,8 @@ enum gw_cache_result {
     X(ORIGIN_STATUS, "origin_status")                                       \
     X(ORIGIN_SHORT, "origin_short_body")                                    \
     X(DIGEST, "digest_mismatch")                                            \
+    X(SEGMENT, "segment")                                                   \
+    X(MANIFEST, "manifest")                                                 \
     X(CACHE_WRITE, "cache_write")                                           \
     X(AUTH, "auth")                                                         \
     X(CLIENT_BAD_REQUEST, "client_bad_request")                             \

@@ -564,7 +564,11 @@ void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w)
 
 /* ---- URLs ---- */
 
-static void encode_segment(char **p, const char *s)
+/*
+ * Percent-encode s, '/' included: Swift decodes the path before it splits
+ * it, and a name like "a/../b" must reach it as it is, not squashed.
+ */
+static void encode(char **p, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
@@ -589,25 +593,57 @@ char *gw_swift_object_url(const char *storage_url, const char *container, const 
     memcpy(p, storage_url, sl);
     p += sl;
     *p++ = '/';
-    encode_segment(&p, container);
+    encode(&p, container);
     *p++ = '/';
-    encode_segment(&p, name);
+    encode(&p, name);
     *p = '\0';
     return url;
 }
 
-struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
-                                       const char *container, const char *name,
-                                       const char *method, const struct gw_fetch_cbs *cbs,
-                                       void *ud)
+char *gw_swift_listing_url(const char *storage_url, const char *container, const char *prefix,
+                           const char *marker)
 {
-    char *url = gw_swift_object_url(cr->storage_url, container, name);
+    size_t n = strlen(storage_url) + 3 * (strlen(container) + strlen(prefix) + strlen(marker)) +
+               40;
+    char *url = gw_malloc(n);
+    char *p = url;
+    p += sprintf(p, "%s/", storage_url);
+    encode(&p, container);
+    p += sprintf(p, "?format=json&prefix=");
+    encode(&p, prefix);
+    if (marker[0]) {
+        p += sprintf(p, "&marker=");
+        encode(&p, marker);
+    }
+    *p = '\0';
+    return url;
+}
+
+struct gw_fetch *gw_swift_fetch_url(struct gw_origin *o, const struct gw_swift_creds *cr,
+                                    const char *url, const char *method,
+                                    const struct gw_fetch_cbs *cbs, void *ud)
+{
     struct gw_fetch *f = gw_fetch_new(o, method, url, cbs, ud);
-    free(url);
     if (cr->token[0]) {
         char *h = gw_asprintf("X-Auth-Token: %s", cr->token);
         gw_fetch_add_header(f, h);
         free(h);
     }
+    return f;
+}
+
+struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
+                                       const char *container, const char *name,
+                                       const char *query, const char *method,
+                                       const struct gw_fetch_cbs *cbs, void *ud)
+{
+    char *url = gw_swift_object_url(cr->storage_url, container, name);
+    if (query) {
+        char *q = gw_asprintf("%s?%s", url, query);
+        free(url);
+        url = q;
+    }
+    struct gw_fetch *f = gw_swift_fetch_url(o, cr, url, method, cbs, ud);
+    free(url);
     return f;
 }

@@ -87,17 +87,31 @@ uint64_t gw_swift_auth_count(struct gw_swift *s);
 
 /*
  * The URL of object `name` in `container`, each percent-encoded as a path
- * segment.  Caller frees.
+ * segment (a '/' in the name too: Swift decodes the path before it splits
+ * it).  Caller frees.
  */
 char *gw_swift_object_url(const char *storage_url, const char *container, const char *name);
 
 /*
- * A new (not yet started) fetch of object `name` of `container` with the
- * credentials' token.  See gw_fetch_new() for cbs and ud.
+ * The URL of one page of `container`'s JSON listing of the names starting
+ * with `prefix`, after `marker` ("" for the first page).  Caller frees.
+ */
+char *gw_swift_listing_url(const char *storage_url, const char *container, const char *prefix,
+                           const char *marker);
+
+/* A new (not yet started) fetch of url with the credentials' token. */
+struct gw_fetch *gw_swift_fetch_url(struct gw_origin *o, const struct gw_swift_creds *cr,
+                                    const char *url, const char *method,
+                                    const struct gw_fetch_cbs *cbs, void *ud);
+
+/*
+ * A new (not yet started) fetch of object `name` of `container`, with
+ * "?query" appended unless query is NULL (it is sent as it is: encode it).
+ * See gw_fetch_new() for cbs and ud.
  */
 struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
                                        const char *container, const char *name,
-                                       const char *method, const struct gw_fetch_cbs *cbs,
-                                       void *ud);
+                                       const char *query, const char *method,
+                                       const struct gw_fetch_cbs *cbs, void *ud);
 
 #endif

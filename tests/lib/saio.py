@@ -441,12 +441,15 @@ class Saio:
         method and path_regex are regular expressions ("GET|HEAD"); the
         path is matched whole, e.g.
         '/v1/AUTH_test/fractals/<uuid>' (query strings are logged URL-quoted
-        into the path).  Lines are written when a request ends, so the
-        count is read until it has not changed for `settle` seconds (at
-        most 3 s).
+        into the path).  The gateway asks for every object with
+        ?multipart-manifest=get (so that one request tells a large object's
+        manifest from a plain object): a path with that query counts as the
+        path.  Lines are written when a request ends, so the count is read
+        until it has not changed for `settle` seconds (at most 3 s).
         """
         regex = re.compile(r"^proxy-server: 127\.0\.0\.1 127\.0\.0\.1 \S+ "
-                           r"(?:%s) (?:%s) " % (method, path_regex),
+                           r"(?:%s) (?:%s)(?:%%3Fmultipart-manifest%%3Dget)? "
+                           % (method, path_regex),
                            re.MULTILINE)
         deadline = time.monotonic() + 3.0
         count = self._count_log(regex)
@@ -460,3 +463,32 @@ class Saio:
                 break
         return count
 
+    def proxy_log_requests(self, settle=0.3):
+        """Every client request in the proxy log so far (not SLO/DLO
+        sub-requests), in log order, as (method, path, status, bytes_sent)
+        with the path as logged (a query URL-quoted into it) and bytes_sent
+        None where Swift logged "-".  Read until the number of requests has
+        not changed for `settle` seconds (at most 3 s), as proxy_log_count
+        does; compare two calls by slicing the second."""
+        regex = re.compile(r"^proxy-server: 127\.0\.0\.1 127\.0\.0\.1 \S+ "
+                           r"(\S+) (\S+) \S+ (\d+) \S+ \S+ \S+ \S+ (\S+) ",
+                           re.MULTILINE)
+
+        def read():
+            with open(self._log("proxy"), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            return [(method, path, int(status),
+                     None if sent == "-" else int(sent))
+                    for method, path, status, sent in regex.findall(text)]
+
+        deadline = time.monotonic() + 3.0
+        lines = read()
+        stable_since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = read()
+            if len(now) != len(lines):
+                lines, stable_since = now, time.monotonic()
+            elif time.monotonic() - stable_since >= settle:
+                break
+        return lines

@@ -81,6 +81,17 @@ START_TEST(object_url_encodes)
 }
 END_TEST
 
+START_TEST(listing_url_encodes)
+{
+    char *u = gw_swift_listing_url("http://s/v1/AUTH_t", "seg s", "a/b&c", "");
+    ck_assert_str_eq(u, "http://s/v1/AUTH_t/seg%20s?format=json&prefix=a%2Fb%26c");
+    free(u);
+    u = gw_swift_listing_url("http://s/v1/AUTH_t", "segs", "p/", "p/0001=?");
+    ck_assert_str_eq(u, "http://s/v1/AUTH_t/segs?format=json&prefix=p%2F&marker=p%2F0001%3D%3F");
+    free(u);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swift");
@@ -88,6 +99,7 @@ int main(void)
     tcase_add_test(tc, v3_interface_and_region);
     tcase_add_test(tc, v3_bad_bodies);
     tcase_add_test(tc, object_url_encodes);
+    tcase_add_test(tc, listing_url_encodes);
     suite_add_tcase(s, tc);
     return unit_run(s) ? 1 : 0;
 }
