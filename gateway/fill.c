@@ -814,7 +814,10 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
         return;
     }
     /* The body is Swift's, byte for byte: commit, then readers may have
-     * the last byte (see commit_done). */
+     * the last byte (see commit_done).  A segment's readers may have it at
+     * once: nobody looks a segment up by its own name, and a large object
+     * waits on each of its segments in turn. */
+    if (f->segment) set_state(f, GW_FILL_VERIFIED, 0);
     commit(f, 1);
 }
 

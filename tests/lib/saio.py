@@ -4,7 +4,8 @@ A real Swift as Debian 12 packages it:
 swift 2.30.1 as four plain processes (proxy, account, container, object)
 plus memcached, all on 127.0.0.1 on free ports, under one temp directory.
 TempAuth user `test:tester` / key `testing` (.admin), account_autocreate,
-no SLO/DLO rate limiting, error_suppression_interval = 1, workers = 0,
+no SLO/DLO rate limiting, error_suppression_interval = 1, workers = 0 (or
+Saio(workers=N): N forked workers per server, as a production Swift runs),
 `-v` logging to files in `log_dir`.
 
 Each server is started through Swift's run_wsgi after set_swift_dir() (the
@@ -69,7 +70,7 @@ sys.exit(run_wsgi(conf, server, **opts))
 _BACKEND_CONF = """[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = {port}
-workers = 0
+workers = {workers}
 user = root
 swift_dir = {etc}
 devices = {srv}
@@ -87,7 +88,7 @@ use = egg:swift#{name}
 _PROXY_CONF = """[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = {port}
-workers = 0
+workers = {workers}
 user = root
 swift_dir = {etc}
 log_level = INFO
@@ -171,7 +172,7 @@ class Saio:
     """A throwaway Swift cluster on 127.0.0.1; see the module docstring."""
 
     def __init__(self, token_life=None, container_listing_limit=None,
-                 base_dir=None):
+                 base_dir=None, workers=0):
         self.dir = tempfile.mkdtemp(prefix="saio-", dir=base_dir)
         self.etc = os.path.join(self.dir, "etc")
         self.log_dir = os.path.join(self.dir, "log")
@@ -184,6 +185,7 @@ class Saio:
         self.storage_url = "%s/v1/%s" % (self.proxy_url, ACCOUNT)
         self._procs = {}
         self._token = None
+        self.workers = workers
         self._write_configs(token_life, container_listing_limit)
         self._build_rings()
 
@@ -196,9 +198,10 @@ class Saio:
     def _write_configs(self, token_life, container_listing_limit):
         for name in ("account", "container", "object"):
             self._write("%s-server.conf" % name, _BACKEND_CONF.format(
-                port=self.ports[name], etc=self.etc, srv=self.srv, name=name))
+                port=self.ports[name], etc=self.etc, srv=self.srv, name=name,
+                workers=self.workers))
         self._write("proxy-server.conf", _PROXY_CONF.format(
-            port=self.ports["proxy"], etc=self.etc,
+            port=self.ports["proxy"], etc=self.etc, workers=self.workers,
             memcached_port=self.ports["memcached"],
             token_life=("token_life = %d\n" % token_life
                         if token_life is not None else "")))
