@@ -94,6 +94,8 @@ struct gw_req {
     int taken_over;             /* the fetch was a fill's: already counted */
     int warm;                   /* X-Swiftgate-Warm: fill the cache, answer 204 */
     int forwarded;              /* direct: the client's Range/If-* went to Swift */
+    int passthrough;            /* direct: a cold far Range (range_passthrough) */
+    int large;                  /* ...that met a large object: go segmented */
     int pass_status;            /* direct: Swift's 206/304/412/416, passed on */
     int whole, whole_fetched;   /* direct: If-Range did not match: fetch it whole */
     char content_range[96];
@@ -131,6 +133,7 @@ struct gw_req {
 };
 
 static void fetch_begin(struct gw_req *r);
+static void follow_start(struct gw_req *r, int revalidate);
 static void common_headers(struct gw_req *r, struct gw_buf *b, const char *etag, const char *lm,
                            int64_t stored_at);
 
@@ -198,6 +201,13 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
         r->retry_auth = 1;
         r->discard = 1;
         return 0;
+    }
+    if (r->passthrough && (gw_fetch_header(f, "X-Object-Manifest") ||
+                           gw_fetch_header(f, "X-Static-Large-Object"))) {
+        /* A large object: the gateway covers the range from its segments
+         * (and Swift gets a multi-page DLO's ranges wrong). */
+        r->large = 1;
+        return GW_EORIGIN;
     }
     if (status == 404) {
         r->error_status = 404;
@@ -337,6 +347,11 @@ static void on_done(void *ud, struct gw_fetch *f, int err)
     struct gw_conn *c = r->c;
     r->fetch = NULL;
     gw_stats_fills(-1);
+    if (r->large) {
+        r->passthrough = r->large = 0;
+        follow_start(r, 0);
+        return;
+    }
     if (err != 0 && r->origin_status == 0) gw_stats_origin("object", 0, 0);
     if (err == GW_ETIMEOUT)
         gw_stats_error(GW_ERR_ORIGIN_TIMEOUT);
@@ -1155,6 +1170,7 @@ static void range_passthrough(struct gw_req *r)
         gw_fill_join(c->w, r->key, &spec, &r->bg_reader);
         gw_fill_leave(&r->bg_reader);
     }
+    r->passthrough = 1;
     direct_start(r);
 }
 
