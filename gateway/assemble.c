@@ -12,6 +12,13 @@
  * A cached segment is used only when its entry's size and MD5 are those
  * the plan names: a segment overwritten in Swift since is fetched again,
  * and its fill fails rather than mix bytes of two versions.
+ *
+ * A piece that starts [cache] range_passthrough or more into a segment that
+ * is not cached is asked of Swift as a Range of its own, as a cold far
+ * Range on an object is (the whole segment fills behind it with
+ * range_fill): Swift's 206 must name the plan's ETag and the segment's
+ * size, and its bytes are streamed through as they come, the fetch paused
+ * while the slot is not at the front or the connection is full.
  */
 #include "assemble.h"
 
@@ -26,15 +33,17 @@
 #include "conf.h"
 #include "fill.h"
 #include "manifest.h"
+#include "origin.h"
 #include "server.h"
 #include "stats.h"
+#include "swift.h"
 #include "util.h"
 
 #define ASM_MAGIC 0x41534d42u
 #define SLOTS_MAX 64
 #define READ_CHUNK 65536
 
-enum slot_state { S_DATA, S_OPENING, S_MAP, S_FILL, S_DONE };
+enum slot_state { S_DATA, S_OPENING, S_MAP, S_FILL, S_RANGE };
 
 struct slot {
     struct gw_asm *a;           /* NULL once the assembler is gone (opening) */
@@ -49,7 +58,12 @@ struct slot {
     uv_work_t work;
     struct gw_fill_reader reader;
     int following;
-    int checked;                /* the fill's head matched the plan */
+    int checked;                /* the fill's (or range's) head matched the plan */
+    struct gw_fetch *fetch;     /* S_RANGE */
+    struct gw_swift_creds creds;
+    int paused;
+    int range_over;             /* S_RANGE: the fetch ended well */
+    struct gw_fill_reader bg;   /* S_RANGE: starts the whole segment's fill */
 };
 
 struct gw_asm {
@@ -82,6 +96,11 @@ static void slot_event(struct gw_fill_reader *rd);
 
 static void slot_free(struct slot *s)
 {
+    if (s->fetch) {
+        gw_fetch_cancel(s->fetch);
+        s->fetch = NULL;
+    }
+    gw_swift_creds_free(&s->creds);
     if (s->following) {
         gw_fill_leave(&s->reader);
         s->following = 0;
@@ -148,6 +167,113 @@ static void open_done(uv_work_t *w, int status)
     if (a->nslots > 0 && a->slots[a->head] == s) gw_asm_pump(a);
 }
 
+static int is_front(const struct gw_asm *a, const struct slot *s)
+{
+    return a->nslots > 0 && a->slots[a->head] == s;
+}
+
+static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
+{
+    struct slot *s = ud;
+    struct gw_asm *a = s->a;
+    GW_CHECK_MAGIC(a, ASM_MAGIC);
+    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    gw_stats_origin("segment", (int)status, gw_fetch_ttfb_ms(fe));
+    char etag[80], want[96];
+    gw_etag_unquote(etag, sizeof(etag), gw_fetch_header(fe, "ETag"));
+    snprintf(want, sizeof(want), "bytes %llu-%llu/%llu", (unsigned long long)s->pc.offset,
+             (unsigned long long)(s->pc.offset + s->pc.len - 1), (unsigned long long)seg->size);
+    const char *cr = gw_fetch_header(fe, "Content-Range");
+    if (status != 206 || cr == NULL || strcmp(cr, want) != 0 || strcasecmp(etag, seg->etag)) {
+        gw_warn("asm", "%s/%s: Range answered %ld, Content-Range %s, ETag %s; wanted %s, %s",
+                seg->container, seg->object, status, cr ? cr : "-", etag, want, seg->etag);
+        gw_stats_error(GW_ERR_SEGMENT);
+        return GW_EORIGIN;
+    }
+    s->checked = 1;
+    if (is_front(a, s) && a->hold) gw_asm_pump(a); /* READY is only a callback away */
+    return 0;
+}
+
+static int range_on_data(void *ud, const char *buf, size_t len)
+{
+    struct slot *s = ud;
+    struct gw_asm *a = s->a;
+    GW_CHECK_MAGIC(a, ASM_MAGIC);
+    if (a->over) return GW_EORIGIN;
+    if (!is_front(a, s) || a->hold || gw_conn_congested(a->c)) {
+        s->paused = 1;
+        if (is_front(a, s) && !a->hold) a->c->want_drain = 1;
+        return GW_FETCH_PAUSE;
+    }
+    if (len > s->pc.len - s->done) return GW_EORIGIN;
+    gw_conn_write(a->c, buf, len);
+    s->done += len;
+    a->sent += len;
+    return 0;
+}
+
+static void range_on_done(void *ud, struct gw_fetch *fe, int err)
+{
+    struct slot *s = ud;
+    struct gw_asm *a = s->a;
+    GW_CHECK_MAGIC(a, ASM_MAGIC);
+    (void)fe;
+    s->fetch = NULL;
+    if (err != 0 || s->done != s->pc.len) {
+        fail(a, err == GW_ETIMEOUT ? 504 : 502,
+             s->checked ? "Swift failed on a segment range" : "segment changed in Swift");
+        return;
+    }
+    s->range_over = 1;
+    if (is_front(a, s)) gw_asm_pump(a);
+}
+
+static const struct gw_fetch_cbs range_cbs = {
+    .on_headers = range_on_headers,
+    .on_data = range_on_data,
+    .on_done = range_on_done,
+};
+
+static void bg_event(struct gw_fill_reader *rd)
+{
+    (void)rd; /* never called: the reader leaves right after joining */
+}
+
+/* Ask Swift for just the piece; 0, or -1 when a fill must do instead. */
+static int slot_range(struct gw_asm *a, struct slot *s)
+{
+    struct gw_worker *w = a->c->w;
+    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    if (gw_swift_creds(w->srv->swift, &s->creds) != 0) return -1;
+    struct gw_fetch *fe = gw_swift_object_fetch(w->origin, &s->creds, seg->container,
+                                                seg->object, NULL, "GET", &range_cbs, s);
+    char *h = gw_asprintf("Range: bytes=%llu-%llu", (unsigned long long)s->pc.offset,
+                          (unsigned long long)(s->pc.offset + s->pc.len - 1));
+    gw_fetch_add_header(fe, h);
+    free(h);
+    if (gw_fetch_start(fe) != 0) {
+        gw_fetch_cancel(fe);
+        return -1;
+    }
+    s->fetch = fe;
+    s->st = S_RANGE;
+    a->fetched++;
+    if (w->srv->conf->range_fill) {
+        struct gw_fill_spec spec = {
+            .container = seg->container,
+            .object = seg->object,
+            .segment = 1,
+            .expect_md5 = seg->etag,
+            .expect_size = seg->size,
+        };
+        s->bg.on_event = bg_event;
+        gw_fill_join(w, s->key, &spec, &s->bg);
+        gw_fill_leave(&s->bg);
+    }
+    return 0;
+}
+
 /* A new slot for piece pc: how will its bytes come? */
 static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
 {
@@ -175,6 +301,8 @@ static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
         s->work.data = s;
         if (uv_queue_work(&a->c->w->loop, &s->work, open_work, open_done) == 0) return s;
     }
+    uint64_t far = a->c->w->srv->conf->range_passthrough;
+    if (!a->sink && far > 0 && s->pc.offset >= far && slot_range(a, s) == 0) return s;
     slot_fill(a, s);
     return s;
 }
@@ -288,8 +416,16 @@ static int slot_send(struct gw_asm *a, struct slot *s)
     }
     switch (s->st) {
     case S_OPENING:
-    case S_DONE:
         return 0;
+    case S_RANGE:
+        if (a->hold) return 0;
+        if (s->range_over) return 1;
+        if (s->paused && s->fetch) {
+            s->paused = 0;
+            gw_fetch_resume(s->fetch); /* may write at once, or pause again */
+        }
+        if (a->over) return -1;
+        return s->range_over;
     case S_DATA:
         if (a->hold) return 0;
         gw_conn_write(c, seg->data + s->pc.offset, (size_t)s->pc.len);
@@ -353,6 +489,8 @@ static int front_ready(struct gw_asm *a, struct slot *s)
     case S_FILL:
         /* The fill's Swift answer matched the plan: the head may go. */
         return fill_ready(a, s, &verified) >= 0 && s->checked;
+    case S_RANGE:
+        return s->checked;
     default:
         return 0;
     }

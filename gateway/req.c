@@ -203,9 +203,10 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
         return 0;
     }
     if (r->passthrough && (gw_fetch_header(f, "X-Object-Manifest") ||
-                           gw_fetch_header(f, "X-Static-Large-Object"))) {
+                           gw_fetch_header(f, "X-Static-Large-Object") || status == 409)) {
         /* A large object: the gateway covers the range from its segments
-         * (and Swift gets a multi-page DLO's ranges wrong). */
+         * (and Swift gets a multi-page DLO's ranges wrong, and answers 409
+         * for a segment it finds changed, saying no more). */
         r->large = 1;
         return GW_EORIGIN;
     }

@@ -639,6 +639,58 @@ def test_second_get_is_a_hit(ctx):
     assert not sent, "hits reached Swift: %r" % sent
 
 
+def test_far_range_in_a_big_segment(ctx):
+    """A cold Range starting range_passthrough or more into a segment asks
+    Swift for just those bytes of it (a 206 whose ETag is the manifest's),
+    and with range_fill the whole segment fills behind it; a Range that
+    goes on into the next segment reads that one whole, from its start."""
+    uid = fixtures.new_uuid()
+    segs = put_segments(ctx.saio, uid, [100000, 2000000, 100000], seed=818)
+    slo = put_slo(ctx.saio, fixtures.new_uuid(), [seg_part(s) for s in segs])
+    big, last = segs[1].key, segs[2].key
+    inside = "bytes=%d-%d" % (100000 + 1000000, 100000 + 1000099)
+    across = "bytes=%d-%d" % (100000 + 1999000, 100000 + 2000000 + 499)
+    theirs = {h: largeobj.swift_fetch(ctx.saio, slo.name, {"Range": h})
+              for h in (inside, across)}
+
+    before = _snap(ctx.saio)
+    gw = ctx.gateway(cache={"range_passthrough": "512K", "range_fill": "no"})
+    _assert_range(_get(gw, slo.name, {"Range": inside}), slo, inside, gw,
+                  theirs[inside])
+    reqs, before = _since(ctx.saio, before)
+    assert largeobj.segment_get_sizes(reqs, big) == [(206, 100)], reqs
+    _assert_segment_gets(reqs, {segs[0].key: 0, last: 0}, inside)
+    _assert_range(_get(gw, slo.name, {"Range": across}), slo, across, gw,
+                  theirs[across])
+    reqs, before = _since(ctx.saio, before)
+    assert largeobj.segment_get_sizes(reqs, big) == [(206, 1000)], reqs
+    assert largeobj.segment_get_sizes(reqs, last) == [(200, 100000)], reqs
+    gw.stop()
+
+    gw = ctx.gateway(cache={"range_passthrough": "512K"})
+    _assert_range(_get(gw, slo.name, {"Range": inside}), slo, inside, gw,
+                  theirs[inside])
+    reqs, before = _since(ctx.saio, before)
+    assert sorted(largeobj.segment_get_sizes(reqs, big)) == \
+        [(200, 2000000), (206, 100)], reqs
+    resp = _get(gw, slo.name, {"Range": inside})
+    _assert_range(resp, slo, inside, gw, theirs[inside])
+    assert resp.headers.get("X-Cache") == "HIT", _describe(resp)
+    reqs, before = _since(ctx.saio, before)
+    _assert_segment_gets(reqs, {big: 0}, "the filled segment")
+    gw.stop()
+
+    # The segment overwritten: Swift's 206 names another ETag.
+    ctx.saio.put_object(SEGMENTS, segs[1].name,
+                        bytes(b ^ 1 for b in segs[1].data[:16])
+                        + segs[1].data[16:], "application/octet-stream")
+    gw = ctx.gateway(cache={"range_passthrough": "512K", "range_fill": "no"})
+    resp = _get(gw, slo.name, {"Range": inside})
+    assert resp.status == 502 and b"segment changed" in resp.body, \
+        _describe(resp) + _stderr(gw)
+    gw.stop()
+
+
 # -- config ---------------------------------------------------------------------------
 
 def test_segment_parallelism(ctx):
