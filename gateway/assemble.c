@@ -13,12 +13,16 @@
  * the plan names: a segment overwritten in Swift since is fetched again,
  * and its fill fails rather than mix bytes of two versions.
  *
- * A piece that starts [cache] range_passthrough or more into a segment that
- * is not cached is asked of Swift as a Range of its own, as a cold far
- * Range on an object is (the whole segment fills behind it with
- * range_fill): Swift's 206 must name the plan's ETag and the segment's
- * size, and its bytes are streamed through as they come, the fetch paused
- * while the slot is not at the front or the connection is full.
+ * When the client asked for a Range, a piece that starts [cache]
+ * range_passthrough or more into a segment that is not cached is asked of
+ * Swift as a Range of its own, as a cold far Range on an object is (the
+ * whole segment fills behind it with range_fill): Swift's 206 must name the
+ * plan's ETag and the segment's size, and its bytes are streamed through as
+ * they come, the fetch paused while the slot is not at the front or the
+ * connection is full.  Those bytes can be checked no further (an MD5 needs
+ * the whole segment), so a whole object never takes this way: a manifest's
+ * ranged entry far into a segment is read from the segment's start and
+ * verified.
  */
 #include "assemble.h"
 
@@ -63,6 +67,7 @@ struct slot {
     struct gw_swift_creds creds;
     int paused;
     int range_over;             /* S_RANGE: the fetch ended well */
+    const char *why;            /* S_RANGE: what was wrong with Swift's answer */
     struct gw_fill_reader bg;   /* S_RANGE: starts the whole segment's fill */
 };
 
@@ -71,6 +76,7 @@ struct gw_asm {
     struct gw_conn *c;
     struct gw_plan plan;
     int sink;
+    int ranges;                 /* GW_ASM_RANGES */
     gw_asm_cb cb;
     void *ud;
     size_t window;              /* segment_parallelism */
@@ -187,7 +193,16 @@ static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
     if (status != 206 || cr == NULL || strcmp(cr, want) != 0 || strcasecmp(etag, seg->etag)) {
         gw_warn("asm", "%s/%s: Range answered %ld, Content-Range %s, ETag %s; wanted %s, %s",
                 seg->container, seg->object, status, cr ? cr : "-", etag, want, seg->etag);
-        gw_stats_error(GW_ERR_SEGMENT);
+        if (status == 206 || status == 200) {
+            s->why = "segment changed in Swift";
+            gw_stats_error(GW_ERR_SEGMENT);
+        } else if (status == 404) {
+            s->why = "segment missing in Swift";
+            gw_stats_error(GW_ERR_SEGMENT);
+        } else {
+            s->why = "Swift failed on a segment";
+            gw_stats_error(GW_ERR_ORIGIN_STATUS);
+        }
         return GW_EORIGIN;
     }
     s->checked = 1;
@@ -222,7 +237,7 @@ static void range_on_done(void *ud, struct gw_fetch *fe, int err)
     s->fetch = NULL;
     if (err != 0 || s->done != s->pc.len) {
         fail(a, err == GW_ETIMEOUT ? 504 : 502,
-             s->checked ? "Swift failed on a segment range" : "segment changed in Swift");
+             s->why ? s->why : "Swift failed on a segment range");
         return;
     }
     s->range_over = 1;
@@ -302,7 +317,7 @@ static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
         if (uv_queue_work(&a->c->w->loop, &s->work, open_work, open_done) == 0) return s;
     }
     uint64_t far = a->c->w->srv->conf->range_passthrough;
-    if (!a->sink && far > 0 && s->pc.offset >= far && slot_range(a, s) == 0) return s;
+    if (a->ranges && far > 0 && s->pc.offset >= far && slot_range(a, s) == 0) return s;
     slot_fill(a, s);
     return s;
 }
@@ -498,7 +513,7 @@ static int front_ready(struct gw_asm *a, struct slot *s)
 
 /* ---- the interface ---- */
 
-struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int sink, gw_asm_cb cb,
+struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int flags, gw_asm_cb cb,
                           void *ud)
 {
     gw_assert(c->w->srv->cache != NULL);
@@ -507,7 +522,8 @@ struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int sink, gw_
     a->c = c;
     a->plan = *plan;
     memset(plan, 0, sizeof(*plan));
-    a->sink = sink;
+    a->sink = (flags & GW_ASM_SINK) != 0;
+    a->ranges = (flags & GW_ASM_RANGES) && !a->sink;
     a->cb = cb;
     a->ud = ud;
     uint64_t p = c->w->srv->conf->segment_parallelism;

@@ -39,12 +39,16 @@ enum gw_asm_event {
 
 typedef void (*gw_asm_cb)(void *ud, enum gw_asm_event ev);
 
-/*
- * An assembler for connection c; it takes over *plan (zeroing it).  With
- * sink, no byte is written: a range is DONE when every segment it covers
- * is in the cache (warming).
- */
-struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int sink, gw_asm_cb cb,
+/* No byte is written: a range is DONE when every segment it covers is in
+ * the cache (warming). */
+#define GW_ASM_SINK 1
+/* The client asked for a Range: a piece far into a segment that is not
+ * cached may be asked of Swift as a Range (see assemble.c).  Never for a
+ * whole object, whose every byte must be verified. */
+#define GW_ASM_RANGES 2
+
+/* An assembler for connection c; it takes over *plan (zeroing it). */
+struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int flags, gw_asm_cb cb,
                           void *ud);
 
 /* Stream bytes [first, last] of the object (inside the plan's total) next. */

@@ -798,7 +798,7 @@ static void seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, co
             respond_warm(r, how);
             return;
         }
-        r->asm_ = gw_asm_new(c, plan, 1, seg_event, r);
+        r->asm_ = gw_asm_new(c, plan, GW_ASM_SINK, seg_event, r);
         gw_asm_range(r->asm_, 0, r->total - 1, 0);
         gw_asm_pump(r->asm_);
         return;
@@ -812,7 +812,7 @@ static void seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, co
         object_head(r, r->total, r->etag, r->last_modified, r->content_type, stored_at);
         return;
     }
-    r->asm_ = gw_asm_new(c, plan, 0, seg_event, r);
+    r->asm_ = gw_asm_new(c, plan, r->nranges > 0 ? GW_ASM_RANGES : 0, seg_event, r);
     gw_asm_range(r->asm_, r->parts[0].first, r->parts[0].last, 1);
     gw_asm_pump(r->asm_);
 }
