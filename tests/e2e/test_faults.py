@@ -24,17 +24,18 @@ def _gateway(ctx, origin, swift=None, **sections):
     return ctx.gateway(swift=conf, **sections)
 
 
-def _fetch(gw, name, timeout=15.0):
+def _fetch(gw, name, timeout=15.0, headers=None):
     """GET over http.client, keeping what arrives if the body is cut.
     Returns (status, headers, body, error): error is None for a body that
     ended where its framing said, else what happened."""
+    sent = headers or {}
     host, port, _ = httputil.split_url(gw.url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     chunks = []
     error = None
     status = headers = None
     try:
-        conn.request("GET", "/fractal/" + name)
+        conn.request("GET", "/fractal/" + name, headers=sent)
         resp = conn.getresponse()
         status, headers = resp.status, httputil.Headers(resp.getheaders())
         for _ in range(100000):
@@ -49,7 +50,12 @@ def _fetch(gw, name, timeout=15.0):
         error = "%s: %s" % (type(e).__name__, e)
     finally:
         conn.close()
-    return status, headers, b"".join(chunks), error
+    body = b"".join(chunks)
+    # read(n) returns b"" at an early EOF rather than raising.
+    length = headers.get("Content-Length") if headers is not None else None
+    if error is None and length is not None and len(body) != int(length):
+        error = "closed after %d of %s bytes" % (len(body), length)
+    return status, headers, body, error
 
 
 def _assert_cut_short(gw, name, data, what, may_refuse=False):

@@ -20,6 +20,40 @@ ways a healthy Swift never does:
     "trickle=BPS"            sends the body at BPS bytes per second; gives up
                              (closes short) after TRICKLE_LIMIT s
     "no_length"              chunked, no Content-Length
+    "corrupt" / "corrupt=N"  Content-Length and Etag are right, but byte N of
+                             the body (default -1, the last; negative counts
+                             from the end) is sent altered
+
+Static large objects (SLOs), as Swift's slo middleware shows them:
+
+    slo = origin.put_slo("fractals", name, [
+        ("fractals_segments", "x/00000001"),              # a whole segment
+        ("fractals_segments", "x/00000002", "0-99"),      # bytes 0-99 of one
+        b"inline bytes",                                  # a data entry
+    ], content_type="image/png")
+    slo.data, slo.etag, slo.manifest, slo.manifest_etag, slo.segments
+
+Each segment is an object put before (with origin.put, and its own faults;
+an SLO put before becomes a "sub_slo" entry).  `GET ...?multipart-manifest=
+get` answers the JSON manifest (Etag: its MD5, X-Static-Large-Object: True,
+application/json); HEAD and GET without the query answer the SLO's own
+Content-Type, Content-Length (the total), `Etag: "<SLO etag>"` (quoted) and
+X-Manifest-Etag; such a GET sends the segments' bytes as they were at
+put_slo().  Faults for SLOs only:
+
+    fault                    what the origin does
+    -----------------------  ------------------------------------------------
+    "wrong_md5"              (on an SLO) the manifest's Etag is the MD5 of
+                             other bytes
+    "bad_manifest"           the manifest body is not JSON (its Etag matches)
+    "slo_etag_mismatch"      HEAD and GET without the query answer another
+                             SLO etag, as if the SLO were replaced between
+                             the manifest and the HEAD
+
+On an SLO, "wrong_md5" and "bad_manifest" concern only manifest requests
+and "slo_etag_mismatch" only the others: a request a fault does not concern
+neither sees it nor uses up one of its `times`.  Every other fault applies
+to both kinds of request.
 
 A fault may be a string, a dict with one key ({"delay": 0.5}), or a list
 of them.  `times=N` applies it to the first N requests for the object only.
@@ -30,14 +64,17 @@ Every sleep is bounded and ends early when the origin stops.
         ... gateway with [swift] auth_version = static,
             storage_url = origin.storage_url, token = origin.token ...
         assert origin.count("GET", name) == 1
+        origin.count("GET", slo.name, manifest=True)  # ?multipart-manifest=get
         origin.requests        # [(method, path, Headers), ...]
 
 Requests need `X-Auth-Token: t0k3n` (401 otherwise).  Only loopback.
 """
 
+import base64
 import email.utils
 import hashlib
 import http.server
+import json
 import socket
 import struct
 import threading
@@ -56,7 +93,13 @@ RESET_PAUSE = 0.2       # between the partial body and the RST
 STOP_JOIN = 5.0         # how long stop() waits for handler threads
 
 _KNOWN = ("wrong_md5", "short", "reset", "status", "hang_before_headers",
-          "delay", "trickle", "no_length")
+          "delay", "trickle", "no_length", "corrupt", "bad_manifest",
+          "slo_etag_mismatch")
+# On an SLO: faults only of its manifest, and only of its other requests.
+_MANIFEST_FAULTS = ("wrong_md5", "bad_manifest")
+_OBJECT_FAULTS = ("slo_etag_mismatch",)
+MANIFEST_CONTENT_TYPE = "application/json; charset=utf-8"
+BAD_MANIFEST = b'[{"name": "/not json'
 
 
 def parse_fault(fault):
@@ -86,6 +129,8 @@ def parse_fault(fault):
         elif name == "hang_before_headers":
             value = HANG_LIMIT if value is True else min(float(value),
                                                          HANG_LIMIT)
+        elif name == "corrupt":
+            value = -1 if value is True else int(value)
         out[name] = value
     return out
 
@@ -98,8 +143,89 @@ class _Object:
         self.fault = parse_fault(fault)
         self.times = times          # None: every request; N: the first N
         ts = time.time() if last_modified is None else last_modified
+        self.ts = ts
         self.timestamp = "%.5f" % ts
         self.last_modified = email.utils.formatdate(int(ts), usegmt=True)
+
+    def faults_for(self, manifest):
+        """The faults that concern a request (see the module docstring)."""
+        return dict(self.fault)
+
+
+class _Slo(_Object):
+    """An SLO: `data` is the whole object (its segments' bytes at put
+    time), `slo_etag` Swift's ETag of it, `manifest` the JSON that
+    ?multipart-manifest=get answers."""
+
+    def __init__(self, data, content_type, fault, times, last_modified,
+                 manifest, slo_etag):
+        super().__init__(data, content_type, fault, times, last_modified)
+        self.manifest = manifest
+        self.manifest_etag = hashlib.md5(manifest).hexdigest()
+        self.slo_etag = slo_etag
+
+    def faults_for(self, manifest):
+        skip = _OBJECT_FAULTS if manifest else _MANIFEST_FAULTS
+        return {k: v for k, v in self.fault.items() if k not in skip}
+
+
+class Slo:
+    """What put_slo() stored.
+
+    container, name   where the SLO is
+    data              its bytes, the segments' (ranges of them) in order
+    etag              its ETag as Swift computes it, unquoted
+    manifest          the JSON body of ?multipart-manifest=get (bytes)
+    manifest_etag     the MD5 of that body
+    content_type      its own Content-Type
+    entries           the manifest as a list of dicts
+    segments          [(container, object)] of the object-backed entries, in
+                      order (a sub-SLO is one of them; its segments are not)
+    """
+
+    def __init__(self, container, name, data, etag, manifest, entries,
+                 segments, content_type):
+        self.container = container
+        self.name = name
+        self.data = data
+        self.etag = etag
+        self.manifest = manifest
+        self.manifest_etag = hashlib.md5(manifest).hexdigest()
+        self.entries = entries
+        self.segments = segments
+        self.content_type = content_type
+
+    def __repr__(self):
+        return "<Slo %s/%s %d bytes, %d entries, etag %s>" % (
+            self.container, self.name, len(self.data), len(self.entries),
+            self.etag)
+
+
+def _slo_range(spec, size):
+    """An SLO entry's "M-N" | "M-" | "-N" against a segment of `size` bytes,
+    as (first, last); ValueError when Swift would refuse it."""
+    a, sep, b = str(spec).strip().partition("-")
+    if not sep or (a == "" and b == ""):
+        raise ValueError("bad segment range %r" % (spec,))
+    if a == "":
+        n = int(b)
+        if n <= 0 or n > size:
+            raise ValueError("bad segment range %r" % (spec,))
+        return size - n, size - 1
+    first = int(a)
+    last = int(b) if b else size - 1
+    if first > last or last >= size:
+        raise ValueError("segment range %r outside %d bytes" % (spec, size))
+    return first, last
+
+
+def _corrupt(data, where):
+    """data with the byte at index `where` (negative: from the end) flipped."""
+    if not data:
+        return data
+    i = where if where >= 0 else len(data) + where
+    i = min(max(i, 0), len(data) - 1)
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -162,7 +288,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    # -- helpers ---------------------------------------------------------
+    # -- answers ---------------------------------------------------------
 
     @property
     def origin(self):
@@ -211,7 +337,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._simple(401, b"<html><h1>Unauthorized</h1></html>",
                          head_only=head_only)
             return
-        raw_path = path.split("?", 1)[0]
+        raw_path, _, query = path.partition("?")
+        manifest = _wants_manifest(query)
         parts = urllib.parse.unquote(raw_path).split("/", 4)
         # ['', 'v1', 'AUTH_test', container, object]
         if len(parts) < 3 or parts[1] != "v1" or parts[2] != origin.account:
@@ -221,7 +348,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # Account or container: enough for a HEAD of the storage URL.
             self._simple(204, b"", head_only=head_only)
             return
-        obj, fault = origin._take(parts[3], parts[4])
+        obj, fault = origin._take(parts[3], parts[4], manifest)
         if obj is None and not fault:
             self._simple(404, b"<html><h1>Not Found</h1></html>",
                          head_only=head_only)
@@ -245,12 +372,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._simple(404, b"Not Found", head_only=head_only)
             return
 
-        etag = obj.etag
+        data = obj.data
+        etag = obj.etag             # what If-None-Match is compared with
+        content_type = obj.content_type
+        more = []
+        if isinstance(obj, _Slo) and manifest:
+            data = obj.manifest
+            etag = obj.manifest_etag
+            if "bad_manifest" in fault:
+                data = BAD_MANIFEST
+                etag = hashlib.md5(data).hexdigest()
+            content_type = MANIFEST_CONTENT_TYPE
+            more = [("X-Static-Large-Object", "True")]
+        elif isinstance(obj, _Slo):
+            etag = obj.slo_etag
+            if "slo_etag_mismatch" in fault:
+                etag = hashlib.md5(obj.slo_etag.encode()
+                                   + b" replaced").hexdigest()
+            more = [("X-Static-Large-Object", "True"),
+                    ("X-Manifest-Etag", obj.manifest_etag)]
         if "wrong_md5" in fault:
-            etag = hashlib.md5(obj.data + b"\0other bytes").hexdigest()
-        common = [("Etag", etag), ("Last-Modified", obj.last_modified),
+            etag = hashlib.md5(data + b"\0other bytes").hexdigest()
+        # Swift quotes an SLO's own ETag, not an object's or a manifest's.
+        etag_field = etag
+        if isinstance(obj, _Slo) and not manifest:
+            etag_field = '"%s"' % etag
+        common = [("Etag", etag_field), ("Last-Modified", obj.last_modified),
                   ("X-Timestamp", obj.timestamp), ("Accept-Ranges", "bytes"),
-                  ("Content-Type", obj.content_type),
+                  ("Content-Type", content_type)] + more + [
                   ("X-Trans-Id", origin._trans_id())]
 
         if _etag_matches(self.headers.get("If-None-Match"), etag):
@@ -263,7 +412,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             return
 
-        data = obj.data
+        if "corrupt" in fault:
+            data = _corrupt(data, fault["corrupt"])
         status = 200
         rng = _parse_range(self.headers.get("Range"), len(data))
         if rng == "bad":
@@ -336,6 +486,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(piece)
 
 
+def _wants_manifest(query):
+    """Does a query string ask for an SLO's manifest?"""
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key == "multipart-manifest" and value == "get":
+            return True
+    return False
+
+
 def _etag_matches(header, etag):
     if not header:
         return False
@@ -381,6 +539,7 @@ class FaultOrigin:
         self.requests = []      # (method, path, httputil.Headers)
         self._objects = {}      # (container, name) -> _Object
         self._counts = {}       # (method, container, name) -> n
+        self._mcounts = {}      # the same, ?multipart-manifest=get only
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._conns = set()
@@ -455,6 +614,79 @@ class FaultOrigin:
             self._objects[(container, name)] = obj
         return obj.etag
 
+    def put_slo(self, container, name, entries, content_type="image/png",
+                fault=None, times=None, last_modified=None):
+        """Store (or replace) an SLO made of `entries`, each one of
+
+            (container, object)           a whole object put before
+            (container, object, "M-N")    part of it ("M-N", "M-" or "-N")
+            bytes                         a data entry
+            {"container", "object", optional "range"} or {"data": bytes}
+
+        An entry naming an SLO becomes a sub_slo entry.  The manifest takes
+        each segment's size and true MD5 now (whatever its fault), as
+        Swift's PUT does; later changes to a segment are not seen by the
+        manifest.  fault/times as for put() (see the module docstring for
+        the SLO faults).  Returns a Slo."""
+        if not entries:
+            raise ValueError("an SLO needs at least one entry")
+        out, parts, etag_src, segments = [], [], [], []
+        with self._lock:
+            for entry in entries:
+                if isinstance(entry, dict):
+                    if "data" in entry:
+                        entry = bytes(entry["data"])
+                    else:
+                        entry = (entry["container"], entry["object"],
+                                 entry.get("range"))
+                if isinstance(entry, (bytes, bytearray)):
+                    if not entry:
+                        raise ValueError("empty data entry")
+                    entry = bytes(entry)
+                    out.append({"data": base64.b64encode(entry).decode()})
+                    parts.append(entry)
+                    etag_src.append(hashlib.md5(entry).hexdigest())
+                    continue
+                seg_container, seg_name = entry[0], entry[1]
+                spec = entry[2] if len(entry) > 2 else None
+                seg = self._objects.get((seg_container, seg_name))
+                if seg is None or getattr(seg, "absent", False):
+                    raise ValueError("no segment %s/%s" % (seg_container,
+                                                           seg_name))
+                sub = isinstance(seg, _Slo)
+                item = {
+                    "name": "/%s/%s" % (seg_container, seg_name),
+                    "bytes": len(seg.data),
+                    "hash": seg.slo_etag if sub else seg.etag,
+                    "content_type": seg.content_type,
+                    "last_modified": time.strftime(
+                        "%Y-%m-%dT%H:%M:%S", time.gmtime(seg.ts))
+                    + ".%06d" % int((seg.ts % 1) * 1e6),
+                }
+                if sub:
+                    item["sub_slo"] = True
+                body = seg.data
+                if spec is not None:
+                    first, last = _slo_range(spec, len(seg.data))
+                    item["range"] = "%d-%d" % (first, last)
+                    body = body[first:last + 1]
+                    etag_src.append("%s:%s;" % (item["hash"], item["range"]))
+                else:
+                    etag_src.append(item["hash"])
+                out.append(item)
+                parts.append(body)
+                segments.append((seg_container, seg_name))
+            if not segments:
+                raise ValueError("an SLO needs an object-backed entry")
+            data = b"".join(parts)
+            slo_etag = hashlib.md5("".join(etag_src).encode()).hexdigest()
+            manifest = json.dumps(out).encode()
+            obj = _Slo(data, content_type, fault, times, last_modified,
+                       manifest, slo_etag)
+            self._objects[(container, name)] = obj
+        return Slo(container, name, data, slo_etag, manifest, out, segments,
+                   content_type)
+
     def set_fault(self, container, name, fault, times=None):
         """Change the fault of an object (or of a missing one: a fault on
         an absent object still applies, e.g. a 503 for it)."""
@@ -472,15 +704,17 @@ class FaultOrigin:
         with self._lock:
             self._objects.pop((container, name), None)
 
-    def _take(self, container, name):
-        """(object or None, fault dict in effect for this request)."""
+    def _take(self, container, name, manifest=False):
+        """(object or None, fault dict in effect for this request); manifest:
+        the request asks for an SLO's manifest."""
         with self._lock:
             obj = self._objects.get((container, name))
             if obj is None:
                 return None, {}
             fault = {}
-            if obj.fault and (obj.times is None or obj.times > 0):
-                fault = dict(obj.fault)
+            concern = obj.faults_for(manifest)
+            if concern and (obj.times is None or obj.times > 0):
+                fault = concern
                 if obj.times is not None:
                     obj.times -= 1
             if getattr(obj, "absent", False):
@@ -496,7 +730,7 @@ class FaultOrigin:
 
     def _record(self, method, path, headers):
         h = httputil.Headers(headers.items())
-        raw = path.split("?", 1)[0]
+        raw, _, query = path.partition("?")
         parts = urllib.parse.unquote(raw).split("/", 4)
         key = None
         if len(parts) == 5:
@@ -505,14 +739,23 @@ class FaultOrigin:
             self.requests.append((method, path, h))
             if key:
                 self._counts[key] = (self._counts.get(key) or 0) + 1
+                if _wants_manifest(query):
+                    self._mcounts[key] = (self._mcounts.get(key) or 0) + 1
 
-    def count(self, method, name, container=None):
+    def count(self, method, name, container=None, manifest=None):
         """How many `method` requests reached the object `name` (in any
-        container, or in `container`)."""
+        container, or in `container`); with manifest=True only those with
+        ?multipart-manifest=get, with manifest=False only the others."""
         with self._lock:
-            return sum(n or 0 for (m, c, o), n in self._counts.items()
-                       if m == method and o == name
-                       and (container is None or c == container))
+            total = sum(n or 0 for (m, c, o), n in self._counts.items()
+                        if m == method and o == name
+                        and (container is None or c == container))
+            if manifest is None:
+                return total
+            with_query = sum(n or 0 for (m, c, o), n in self._mcounts.items()
+                             if m == method and o == name
+                             and (container is None or c == container))
+        return with_query if manifest else total - with_query
 
     def requests_for(self, name):
         """[(method, path, Headers)] of the requests for object `name`."""
