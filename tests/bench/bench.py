@@ -7,9 +7,22 @@
     BENCH_PASSES=3    passes over the hit cases (default 3; quick: 1)
     BENCH_KEEP=1      keep the temp dir (configs, logs) for inspection
     BENCH_PHASES=...  run only these phases, comma-separated, of
-                      hits,warm,pinned,swift,slow (default: all)
+                      hits,warm,pinned,swift,slo,slow (default: all);
+                      the same as --phases
+    BENCH_SLO_ROUNDS=N  rounds of the cold 64 MiB SLO (default 5; quick:
+                      2); the same as --slo-rounds
+    --slo-parallelism N   [swift] segment_parallelism for that scenario
+                      (default: the gateway's own)
+    --slo-swift-workers N  Swift's workers for it (default 0: one process
+                      per Swift server, as everywhere else in the bench)
     BENCH_RESULTS=DIR where to write the results (default
-                      tests/bench/results)
+                      tests/bench/results, or tests/bench/results/partial
+                      when only some phases run, so that a partial run
+                      does not replace the full report); --results
+
+Only the cold 64 MiB SLO, against a freshly built gateway:
+
+    /usr/bin/python3 tests/bench/bench.py --bin ./swiftgate --phases slo
 
 Phases (all on 127.0.0.1, every server our own process on a free port):
 
@@ -21,7 +34,10 @@ Phases (all on 127.0.0.1, every server our own process on a free port):
     of 16 MiB objects.
  3. `swiftgate warm` throughput at -j 1, 8, 32, if the command exists.
  4. misses and SLO against the real test Swift (tests/lib/saio.py).
- 5. 50 clients on one cold object behind an origin that takes 7 s
+ 5. cold 64 MiB SLO (slo_cold.py): one GET of a never-read SLO of 64 x
+    1 MiB segments, swiftgate reassembling it from an empty cache against
+    Swift's own reassembly; a fresh object every round.
+ 6. 50 clients on one cold object behind an origin that takes 7 s
     (tests/lib/faultorigin.py with delay=7).
 
 Results: tests/bench/results/latest.md (+ a timestamped copy),
@@ -55,6 +71,7 @@ import procs  # noqa: E402
 import report  # noqa: E402
 import saio  # noqa: E402
 import servers  # noqa: E402
+import slo_cold  # noqa: E402
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -69,6 +86,7 @@ HIT_CASES = [
 SIZES = {"hot4k": 4 * KiB, "hot100k": 100 * KiB, "hot1m": MiB,
          "hot16m": 16 * MiB}
 SERVER_ORDER = ["swiftgate", "nginx", "varnish", "origin"]
+PHASES = ("hits", "warm", "pinned", "swift", "slo", "slow")
 PINNED_SERVER_CPU = {0}
 PINNED_WRK_CPU = {1}
 
@@ -109,7 +127,8 @@ class Bench:
         os.chmod(self.tmp, 0o755)
         self.results = {
             "meta": {}, "hits": {}, "memory": {}, "warm": {},
-            "miss_single": {}, "coalesce": {}, "slo": {}, "problems": [],
+            "miss_single": {}, "coalesce": {}, "slo": {}, "slo_cold": {},
+            "problems": [],
         }
         self.objects = {}       # key -> [uuid, ...]
         self.noisy = []         # runs other processes disturbed
@@ -117,6 +136,17 @@ class Bench:
         self.quiet_budget = self.quiet_budget_total
         self.etags = {}         # uuid -> md5
         self.t_start = time.monotonic()
+        self.only = chosen_phases(args)
+        self.slo_rounds = int(args.slo_rounds or
+                              os.environ.get("BENCH_SLO_ROUNDS") or
+                              (2 if self.quick else 5))
+        self.slo_parallelism = args.slo_parallelism
+        self.slo_swift_workers = args.slo_swift_workers
+        partial = bool(self.only) and set(self.only) != set(PHASES)
+        self.results_dir = (args.results or os.environ.get("BENCH_RESULTS")
+                            or (os.path.join(HERE, "results", "partial")
+                                if partial else os.path.join(HERE,
+                                                             "results")))
 
     # ---- bookkeeping -----------------------------------------------------
 
@@ -813,7 +843,8 @@ class Bench:
         self.meta()
         log("quick=%s duration=%.0fs passes=%d tmp=%s"
             % (self.quick, self.duration, self.passes, self.tmp))
-        self.make_objects()
+        if not self.only or {"hits", "warm", "pinned"} & set(self.only):
+            self.make_objects()     # the nginx static origin's files
         phases = [
             ("hits", lambda: self.hit_phase(
                 "unpinned", self.passes, [c for c, _ in HIT_CASES])),
@@ -823,10 +854,13 @@ class Bench:
                 "pinned", 1, ["hot100k", "many100k"] if self.quick
                 else [c for c, _ in HIT_CASES])),
             ("swift", self.swift_phase),
+            ("slo", lambda: slo_cold.run(self, self.slo_rounds,
+                                         self.slo_parallelism,
+                                         self.slo_swift_workers)),
             ("slow", self.slow_origin_phase),
         ]
-        only = [x.strip() for x in os.environ.get("BENCH_PHASES", "")
-                .split(",") if x.strip()]
+        only = self.only
+        self.results["meta"]["phases"] = only or [n for n, _ in phases]
         for name, fn in phases:
             if only and name not in only:
                 continue
@@ -850,8 +884,7 @@ class Bench:
                          "processes using more than 5%% of its CPU (the "
                          "numbers of those runs are less trustworthy); the "
                          "worst: %s" % (len(self.noisy), "; ".join(worst)))
-        return report.write(self.results, os.environ.get("BENCH_RESULTS")
-                            or os.path.join(HERE, "results"))
+        return report.write(self.results, self.results_dir)
 
     def cleanup(self):
         servers.kill_leftovers(self.live)
@@ -862,10 +895,40 @@ class Bench:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def chosen_phases(args):
+    """The phases asked for (--phases, else $BENCH_PHASES); [] for all."""
+    phases = args.phases if args.phases is not None else \
+        os.environ.get("BENCH_PHASES", "")
+    only = [x.strip() for x in phases.split(",") if x.strip()]
+    unknown = set(only) - set(PHASES)
+    if unknown:
+        raise SystemExit("unknown phase(s) %s; the phases are %s"
+                         % (",".join(sorted(unknown)), ",".join(PHASES)))
+    return only
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "swiftgate"))
+    ap.add_argument("--phases", default=None,
+                    help="comma-separated phases to run, of %s (default: "
+                    "$BENCH_PHASES, else all)" % ",".join(PHASES))
+    ap.add_argument("--slo-rounds", type=int, default=None,
+                    help="rounds of the cold 64 MiB SLO, 1 to %d (default: "
+                    "$BENCH_SLO_ROUNDS, else 5; quick: 2)"
+                    % slo_cold.MAX_ROUNDS)
+    ap.add_argument("--slo-parallelism", type=int, default=None,
+                    help="[swift] segment_parallelism for the cold SLO "
+                    "(default: the gateway's own default)")
+    ap.add_argument("--slo-swift-workers", type=int, default=0,
+                    help="Swift's workers for the cold SLO (default 0: one "
+                    "process per Swift server, as in the other phases)")
+    ap.add_argument("--results", default=None,
+                    help="where to write latest.* (default: $BENCH_RESULTS, "
+                    "else tests/bench/results, or tests/bench/results/"
+                    "partial when only some phases run)")
     args = ap.parse_args()
+    chosen_phases(args)         # unknown names: stop before anything runs
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < 12000:

@@ -3,6 +3,7 @@ clients on one object, and thousands of slow readers.  Loopback only;
 every loop is bounded in count and in time."""
 
 import errno
+import hashlib
 import json
 import os
 import resource
@@ -139,6 +140,130 @@ def timed_get(port, path, headers=None, t0=None, timeout=120.0,
             "ttfb_s": (first - t0) if first else None,
             "total_s": end - t0, "bytes": got,
             "complete": length >= 0 and got == length}
+
+
+def timed_get_body(port, path, headers=None, timeout=60.0,
+                   max_bytes=256 << 20, digest=True):
+    """timed_get() that also keeps the body, to check it: the bytes go
+    into one buffer allocated before the clock runs out (Content-Length)
+    or grow one as they come (chunked, or no length: until EOF), and the
+    MD5 is taken after the last byte, so hashing is not in the time.
+
+    Returns timed_get()'s dict plus "md5" (hex of the body as received,
+    chunked framing removed; None if there was none or it was cut short)
+    and "error" (None, or what went wrong: connect, timeout, framing).
+    digest=False: no "md5" but "body", the bytes, for the caller to hash
+    (after it has read the CPU clocks, say)."""
+    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    out = {"status": 0, "headers": {}, "ttfb_s": None, "total_s": None,
+           "bytes": 0, "complete": False, "md5": None, "error": None}
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError as e:
+        out["error"] = "connect: %s" % e
+        out["total_s"] = time.monotonic() - t0
+        return out
+    body = None
+    chunked = False
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
+        for k, v in (headers or {}).items():
+            req += "%s: %s\r\n" % (k, v)
+        req += "Connection: close\r\n\r\n"
+        s.sendall(req.encode())
+        status, hdrs, rest, first = _read_head(s, deadline)
+        out.update(status=status, headers=hdrs,
+                   ttfb_s=(first - t0) if first else None)
+        chunked = "chunked" in hdrs.get("transfer-encoding", "").lower()
+        length = -1 if chunked else int(hdrs.get("content-length", "-1")
+                                        or -1)
+        if length > max_bytes:
+            raise LoadError("Content-Length %d over the %d-byte limit"
+                            % (length, max_bytes))
+        if length >= 0:
+            body = bytearray(length)
+            view = memoryview(body)
+            got = min(len(rest), length)
+            view[:got] = rest[:got]
+            while got < length:
+                if time.monotonic() > deadline:
+                    raise socket.timeout("timed out")
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                n = s.recv_into(view[got:])
+                if n == 0:
+                    break
+                got += n
+            view.release()
+        else:
+            body = bytearray(rest)
+            buf = bytearray(1 << 20)
+            while len(body) <= max_bytes + (1 << 20):
+                if time.monotonic() > deadline:
+                    raise socket.timeout("timed out")
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                n = s.recv_into(buf)
+                if n == 0:
+                    break
+                body += buf[:n]
+                if chunked and body.endswith(b"0\r\n\r\n") and \
+                        _dechunk(body) is not None:
+                    break
+            got = len(body)
+        out["total_s"] = time.monotonic() - t0
+        if chunked:
+            raw = body
+            body = _dechunk(raw)
+            if body is None:
+                out["error"] = "chunked body cut short or malformed " \
+                               "(%d bytes of framing and data)" % len(raw)
+                out["bytes"] = len(raw)
+                return out
+            got = len(body)
+            out["complete"] = True
+        else:
+            out["complete"] = length >= 0 and got == length
+        out["bytes"] = got
+        if length >= 0 and got < length:
+            out["error"] = "closed after %d of %d bytes" % (got, length)
+    except (OSError, LoadError) as e:
+        out["total_s"] = time.monotonic() - t0
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        return out
+    finally:
+        s.close()
+    if out["complete"]:
+        if digest:
+            out["md5"] = hashlib.md5(body[:out["bytes"]]).hexdigest()
+        else:
+            out["body"] = body
+    return out
+
+
+def _dechunk(raw):
+    """The data of a whole chunked body (trailers dropped), or None if it
+    is cut short or malformed."""
+    out = bytearray()
+    pos = 0
+    for _ in range(10_000_000):
+        eol = raw.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        try:
+            size = int(bytes(raw[pos:eol]).split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            return None
+        pos = eol + 2
+        if size == 0:
+            return out if raw.find(b"\r\n\r\n", eol) >= 0 or \
+                raw[pos:pos + 2] == b"\r\n" else None
+        if pos + size + 2 > len(raw) or raw[pos + size:pos + size + 2] \
+                != b"\r\n":
+            return None
+        out += raw[pos:pos + size]
+        pos += size + 2
+    return None
 
 
 def concurrent_gets(port, path, n, headers=None, timeout=120.0):

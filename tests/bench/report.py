@@ -48,6 +48,13 @@ def fmt(v, unit=""):
     return s + unit
 
 
+def count(v):
+    """A median of counts: whole numbers without decimals."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return fmt(v)
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return "n/a"
@@ -203,14 +210,7 @@ def goals(res):
                     "complete%s" % (row["origin_requests"],
                                     fmt(row["ttfb_spread_ms"]), row["ok"],
                                     row["clients"], more), verdict(ok)))
-    slo = res.get("slo") or {}
-    d = _median_field(slo.get("direct"), "total_ms")
-    s = _median_field(slo.get("swiftgate cold"), "total_ms")
-    out.append(("cold 64 MiB SLO ≥ 2× faster than Swift's own reassembly "
-                "(passed through to Swift until the gateway reassembles large objects)",
-                "%s× faster (%s vs %s ms)" % (ratio(d, s)[:-1], fmt(s),
-                                               fmt(d)),
-                verdict(None if None in (d, s) else d >= 2 * s)))
+    out.append(slo_cold_goal(res, verdict))
     mem = ((res.get("memory") or {}).get("1000") or {}).get("swiftgate")
     if mem:
         out.append(("RSS < 64 MiB with 1,000 slow readers",
@@ -228,11 +228,90 @@ def goals(res):
     return out
 
 
+SLO_GOAL = ("cold 64 MiB SLO: swiftgate putting it together from an empty "
+            "cache ≥ 2× faster than Swift's own reassembly (Swift's time ÷ "
+            "swiftgate's ≥ 2; nginx and Varnish n/a: they do not "
+            "reassemble SLOs)")
+
+
+def slo_cold_goal(res, verdict):
+    """The goal row of the cold 64 MiB SLO scenario (slo_cold.py); from
+    the Swift phase's SLO samples when that scenario did not run."""
+    sc = res.get("slo_cold") or {}
+    if not sc.get("rounds"):
+        slo = res.get("slo") or {}
+        d = _median_field(slo.get("direct"), "total_ms")
+        s = _median_field(slo.get("swiftgate cold"), "total_ms")
+        if None in (d, s):
+            why = sc.get("status") or "n/a"
+            return (SLO_GOAL, why, verdict(None))
+        return (SLO_GOAL, "%s× (swiftgate %s vs Swift %s ms, the Swift "
+                "phase's SLO samples)" % (ratio(d, s)[:-1], fmt(s), fmt(d)),
+                verdict(d >= 2 * s))
+    m = sc.get("median") or {}
+    ok = sc.get("ok_rounds") or {}
+    n = sc.get("rounds_run") or 0
+    s, g = m.get("swift total_ms"), m.get("swiftgate cold total_ms")
+    r = sc.get("ratio_swift_over_swiftgate")
+    text = "%s (swiftgate %s vs Swift %s ms, medians; %d/%d swiftgate " \
+        "and %d/%d Swift GETs verified; X-Cache %s)" % (
+            "%s×" % fmt(r) if r is not None else "n/a", fmt(g), fmt(s),
+            ok.get("swiftgate cold", 0), n, ok.get("swift", 0), n,
+            m.get("swiftgate cold cache") or "n/a")
+    if not sc.get("gateway_reassembles"):
+        text += "; this swiftgate does not reassemble SLOs (no " \
+            "`segment_parallelism`): Swift's reassembly passed through"
+    if r is None:
+        # It ran, and one side has no verified GET at all.
+        return (SLO_GOAL, text + "; " + str(sc.get("status")),
+                verdict(False))
+    every = ok.get("swiftgate cold", 0) == n and ok.get("swift", 0) == n
+    return (SLO_GOAL, text, verdict(r >= 2 and every))
+
+
 def goals_table(res):
     lines = ["| goal | measured | verdict |", "|---|---|---|"]
     for g, mval, v in goals(res):
+        if partial(res) and v == "not measured":
+            continue
         lines.append("| %s | %s | %s |" % (g, mval, v))
     return "\n".join(lines)
+
+
+def partial(res):
+    """The phases run, when only some of them ran (BENCH_PHASES,
+    --phases); else None."""
+    ran = (res.get("meta") or {}).get("phases")
+    if not ran or set(ran) >= set(("hits", "warm", "pinned", "swift", "slo",
+                                   "slow")):
+        return None
+    return set(ran)
+
+
+# Which phases fill each section of the report ("## " title prefix).
+SECTION_PHASES = [
+    ("Cache hits, unpinned", {"hits"}),
+    ("Cache hits, pinned", {"pinned"}),
+    ("Miss:", {"swift"}),
+    ("50 clients", {"swift", "slow"}),
+    ("Cold 64 MiB SLO", {"slo"}),
+    ("Segmented", {"swift"}),
+    ("Memory", {"hits"}),
+    ("Warm:", {"warm"}),
+]
+
+
+def drop_sections(md, ran):
+    """md without the sections of phases that did not run."""
+    out = []
+    for i, sec in enumerate(md.split("\n## ")):
+        if i:
+            need = next((p for t, p in SECTION_PHASES
+                         if sec.startswith(t)), None)
+            if need is not None and not (need & ran):
+                continue
+        out.append(sec)
+    return "\n## ".join(out)
 
 
 def summary_table(res):
@@ -319,6 +398,137 @@ def herd_table(res):
                 ratio(v["swiftgate"], v["varnish"]),
                 fmt(v["swiftgate-w1"])))
     return "\n".join(lines)
+
+
+def slo_cold_text(res):
+    """What the cold 64 MiB SLO table is about, with this run's gateway."""
+    sc = res.get("slo_cold") or {}
+    if sc.get("gateway_reassembles"):
+        how = ("This swiftgate reassembles SLOs itself (`[swift] "
+               "segment_parallelism` = %s segments fetched at once, each "
+               "checked against its MD5)." % sc.get("segment_parallelism"))
+    elif sc:
+        how = ("This swiftgate does not reassemble SLOs yet (`swiftgate "
+               "check-config` rejects `segment_parallelism`: %s): it passes "
+               "the GET through to Swift, so its column is Swift's "
+               "reassembly plus a hop." % sc.get("check_config", "?")
+               .replace("|", "/"))
+    else:
+        how = ""
+    swift = ("Swift runs one proxy and one object server process, "
+             "`workers = 0`" if not sc.get("swift_workers") else
+             "Swift's proxy and object servers with `workers = %d`, forked "
+             "processes included" % sc["swift_workers"])
+    return ("One GET of the whole object (new connection, Connection: "
+            "close) from Swift directly (its slo middleware, same URL with "
+            "the token) and through swiftgate with nothing of the object "
+            "in its cache, then once more through swiftgate (the warm "
+            "GET). Each round uploads a fresh SLO (64 new 1 MiB segments "
+            "of random bytes in `fractals_segments`, a new manifest in "
+            "`fractals`), so every swiftgate GET is cold; who goes first "
+            "alternates. Every GET must bring the 67,108,864 bytes "
+            "uploaded (MD5) and the SLO's ETag (MD5 of the segment ETags), "
+            "the same from both; a GET that fails is left out of the "
+            "medians and listed under Problems. The body is hashed after "
+            "the last byte, outside the time. **nginx proxy_cache and "
+            "Varnish do not take part**: they do not reassemble SLOs (on a "
+            "miss they pass Swift's reassembly on; the Segmented table "
+            "below has them). The CPU rows are the utime+stime each "
+            "process used during the GET (medians; %s); their sum "
+            "divided by the CPUs is the least wall time that work allows "
+            "on this machine. " % swift + how).strip()
+
+
+CPU_GROUPS = ("swift proxy", "swift object", "swiftgate", "client")
+
+
+def slo_cold_table(res):
+    sc = res.get("slo_cold") or {}
+    if not sc.get("rounds"):
+        return "not measured%s" % (": " + sc["status"]
+                                   if sc.get("status") else "")
+    m = sc.get("median") or {}
+    ok = sc.get("ok_rounds") or {}
+    n = sc.get("rounds_run") or 0
+    cols = ("swift", "swiftgate cold", "swiftgate warm")
+    lines = ["| metric (median of the verified, undisturbed GETs; %d "
+             "round(s)) | Swift's own reassembly | swiftgate, cold (empty "
+             "cache) | swiftgate, warm (second GET) | Swift ÷ swiftgate "
+             "cold | Swift ÷ swiftgate warm |" % n, "|---|---|---|---|---|---|"]
+    for key, label, times in (("total_ms", "total ms", True),
+                              ("ttfb_ms", "first byte ms", True),
+                              ("mbps", "MB/s", False)):
+        v = [m.get("%s %s" % (c, key)) for c in cols]
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            label, *(fmt(x) + ("†" if x is not None and m.get(
+                "%s all_disturbed" % c) else "") for x, c in zip(v, cols)),
+            ratio(v[0], v[1]) if times else "",
+            ratio(v[0], v[2]) if times else ""))
+    lines.append("| verified GETs (200, all bytes, MD5, ETag) | %s | %s | "
+                 "%s | | |" % tuple("%d/%d" % (ok.get(c, 0), n)
+                                     for c in cols))
+    lines.append("| of which disturbed (other processes over %d%% of the "
+                 "machine) | %s | %s | %s | | |"
+                 % ((NOISE_SHARE * 100,) + tuple(
+                     count(m.get("%s disturbed" % c)) for c in cols)))
+    for g, label in zip(CPU_GROUPS, ("Swift proxy server",
+                                     "Swift object server", "swiftgate",
+                                     "the client (the bench, reading)")):
+        v = [m.get("%s cpu_s %s" % (c, g)) for c in cols]
+        if any(x is not None for x in v):
+            lines.append("| CPU s during the GET: %s | %s | %s | %s | | |"
+                         % ((label,) + tuple(fmt(x) for x in v)))
+    tot = [None if all(m.get("%s cpu_s %s" % (c, g)) is None
+                       for g in CPU_GROUPS)
+           else sum(m.get("%s cpu_s %s" % (c, g)) or 0.0
+                    for g in CPU_GROUPS) for c in cols]
+    if any(x is not None for x in tot):
+        cpus = (res.get("meta") or {}).get("cpus") or CPUS[0]
+        lines.append("| CPU s in all (the four above) | %s | %s | %s | | |"
+                     % tuple(fmt(x) for x in tot))
+        lines.append("| the same ÷ %d CPUs: the least wall time that CPU "
+                     "work allows, ms | %s | %s | %s | | |"
+                     % ((cpus,) + tuple(fmt(x * 1000 / cpus)
+                                        if x is not None else "n/a"
+                                        for x in tot)))
+    lines.append("| X-Cache | | %s | %s | | |" % (
+        m.get("swiftgate cold cache") or "n/a",
+        m.get("swiftgate warm cache") or "n/a"))
+    lines.append("| requests swiftgate sent to Swift (its origin counter) | "
+                 "| %s | | | |"
+                 % count(m.get("swiftgate cold origin_requests")))
+    lines.append("| segment GETs in Swift's log (client requests, not the "
+                 "slo middleware's) | | %s | | | |"
+                 % count(m.get("swiftgate cold segment_gets")))
+    per = []
+    for r in sc["rounds"]:
+        cells = []
+        for c in cols:
+            row = r.get(c) or {}
+            cells.append((fmt(row.get("total_ms"))
+                          + ("*" if row.get("disturbed") else ""))
+                         if row.get("ok") else "failed")
+        per.append("%d: %s" % (r.get("round", 0), " / ".join(cells)))
+    lines += ["", "Each round, total ms (Swift / swiftgate cold / "
+              "swiftgate warm; * disturbed): " + "; ".join(per) + ". "
+              "Medians leave the disturbed GETs out where an undisturbed "
+              "one of the same column exists; † marks a median made only "
+              "of disturbed GETs."]
+    return "\n".join(lines)
+
+
+def slo_text(res):
+    """What the Swift phase's SLO table shows, from its cache headers."""
+    so = res.get("slo") or {}
+    cold = set(str(x.get("cache")) for x in so.get("swiftgate cold", []))
+    if cold and cold <= {"PASS"}:
+        return ("swiftgate does not reassemble SLOs here: it passes them "
+                "through uncached (`X-Cache: PASS`), so its \"warm\" GET is "
+                "another pass-through. A fresh SLO (fresh segments) per "
+                "sample.")
+    return ("swiftgate puts the SLO together from its segments; nginx and "
+            "Varnish pass Swift's reassembly on and cache the whole body. "
+            "A fresh SLO (fresh segments) per sample.")
 
 
 def slo_table(res):
@@ -488,12 +698,16 @@ def markdown(res):
         "",
         herd_table(res),
         "",
-        "## Segmented: 64 MiB SLO (64 x 1 MiB), passed through to Swift until the gateway "
-        "reassembles large objects",
+        "## Cold 64 MiB SLO: swiftgate's reassembly vs Swift's (64 x "
+        "1 MiB, empty cache)",
         "",
-        "swiftgate does not reassemble SLOs yet: it passes them through "
-        "uncached (`X-Cache: PASS`), so its \"warm\" GET is another "
-        "pass-through. A fresh SLO (fresh segments) per sample.",
+        slo_cold_text(res),
+        "",
+        slo_cold_table(res),
+        "",
+        "## Segmented: 64 MiB SLO (64 x 1 MiB) through every server",
+        "",
+        slo_text(res),
         "",
         slo_table(res),
         "",
@@ -542,8 +756,22 @@ def markdown(res):
     else:
         parts.append("None: no wrk errors, no non-200 answers, no server "
                      "exits.")
-    parts += ["", "![throughput and p99 relative to nginx](latest.png)", ""]
-    return "\n".join(parts)
+    ran = partial(res)
+    if ran is None or "hits" in ran:
+        parts += ["", "![throughput and p99 relative to nginx](latest.png)",
+                  ""]
+    else:
+        parts += [""]
+    md = "\n".join(parts)
+    if ran is not None:
+        md = md.replace("\n\n## Goals", "\n\nOnly these phases ran: %s.\n"
+                        "\n## Goals" % ", ".join(sorted(ran)), 1)
+        if "hits" not in ran:
+            # The paragraph on how the hit runs are made.
+            md = re.sub(r"\nHow: [^\n]*\n", "", md, count=1)
+        md = re.sub(r"\n{3,}", "\n\n", md)
+        md = drop_sections(md, ran)
+    return md
 
 
 def chart(res, png):
@@ -617,7 +845,9 @@ def write(res, outdir):
     prune old copies.  Returns the path of latest.md."""
     os.makedirs(outdir, exist_ok=True)
     CPUS[0] = (res.get("meta") or {}).get("cpus") or CPUS[0]
-    err = chart(res, os.path.join(outdir, "latest.png"))
+    ran = partial(res)
+    err = chart(res, os.path.join(outdir, "latest.png")) \
+        if ran is None or "hits" in ran else None
     if err:
         res.setdefault("problems", []).append("chart: gnuplot: %s" % err)
     md = markdown(res)
