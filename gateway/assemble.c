@@ -133,8 +133,10 @@ static void slot_fill(struct gw_asm *a, struct slot *s)
     s->following = 1;
     s->reader.on_event = slot_event;
     s->reader.on_takeover = NULL;
-    a->fetched++;
     gw_fill_join(a->c->w, s->key, &spec, &s->reader);
+    /* Following another request's fill is a hit on a busy object, as for
+     * whole objects: only a fill this request started is a fetch. */
+    if (s->reader.primary) a->fetched++;
 }
 
 static void fail(struct gw_asm *a, int status, const char *why)

@@ -64,7 +64,8 @@ void gw_asm_pump(struct gw_asm *a);
  */
 int gw_asm_error(const struct gw_asm *a, const char **why);
 
-/* Body bytes queued so far; segments fetched from Swift so far. */
+/* Body bytes queued so far; segments this assembler had fetched from Swift
+ * so far (fills it started: following another request's fill is a hit). */
 uint64_t gw_asm_sent(const struct gw_asm *a);
 uint64_t gw_asm_fetched(const struct gw_asm *a);
 

@@ -16,6 +16,7 @@ seeing a large object's answer, they drop it and read the segments instead
 import configparser
 import json
 import os
+import time
 
 import fixtures
 import gateway
@@ -689,6 +690,80 @@ def test_far_range_in_a_big_segment(ctx):
     assert resp.status == 502 and b"segment changed" in resp.body, \
         _describe(resp) + _stderr(gw)
     gw.stop()
+
+
+def _manifest_answers(reqs, name):
+    """Statuses of Swift's answers to GET <name>?multipart-manifest=get."""
+    path = largeobj.object_path(FRACTALS, name) + \
+        "%3Fmultipart-manifest%3Dget"
+    return [st for m, p, st, _ in reqs if m == "GET" and p == path]
+
+
+def test_manifest_ttl_and_changes(ctx):
+    """A large object's plan is fresh for [cache] ttl.  Then an SLO is
+    revalidated with If-None-Match (Swift's 304: REVALIDATED, no segment
+    read again); an SLO replaced by a new manifest, and a DLO given one
+    more segment, are read anew: new bytes, new ETag, and only the new
+    segments fetched."""
+    uid = fixtures.new_uuid()
+    segs = put_segments(ctx.saio, uid, _segments(4, 30000, 111), seed=901)
+    slo = put_slo(ctx.saio, fixtures.new_uuid(), [seg_part(s) for s in segs])
+    moved = put_slo(ctx.saio, fixtures.new_uuid(),
+                    [seg_part(s) for s in segs[:2]])
+    duid = fixtures.new_uuid()
+    dsegs = put_segments(ctx.saio, duid, _segments(3, 20000, 7), seed=902)
+    dlo = put_dlo(ctx.saio, fixtures.new_uuid(), dsegs,
+                  "%s/%s/" % (SEGMENTS, duid))
+    gw = ctx.gateway(cache={"ttl": "1s"})
+    for obj in (slo, moved, dlo):
+        _assert_whole(_get(gw, obj.name), obj, gw, cache="MISS")
+    before = _snap(ctx.saio)
+
+    # Swift changes two of them while the plans are fresh: not seen yet.
+    extra = put_segments(ctx.saio, uid + "-x", [5000], seed=903)
+    moved2 = put_slo(ctx.saio, moved.name,
+                     [seg_part(s) for s in segs[2:]] + [seg_part(extra[0])])
+    dsegs += put_segments(ctx.saio, duid, [9000], seed=904, start=3)
+    dlo2 = largeobj.Dlo(dlo.name, dsegs, dlo.content_type)
+    for obj in (slo, moved, dlo):
+        _assert_whole(_get(gw, obj.name), obj, gw, cache="HIT")
+    time.sleep(1.2)
+
+    _assert_whole(_get(gw, slo.name), slo, gw, cache="REVALIDATED")
+    _assert_whole(_get(gw, moved.name), moved2, gw, cache="MISS")
+    _assert_whole(_get(gw, dlo.name), dlo2, gw, cache="MISS")
+    for obj in (slo, moved2, dlo2):
+        _assert_whole(_get(gw, obj.name), obj, gw, cache="HIT")
+    reqs, _ = _since(ctx.saio, before)
+    assert _manifest_answers(reqs, slo.name) == [304], reqs
+    assert _manifest_answers(reqs, moved.name) == [200], reqs
+    # The old segments are cached already: only the new one is read.
+    _assert_segment_gets(reqs, dict([(s.key, 0) for s in segs]
+                                    + [(extra[0].key, 1)]), "changed SLO")
+    _assert_segment_gets(reqs, dict([(s.key, 0) for s in dsegs[:3]]
+                                    + [(dsegs[3].key, 1)]), "grown DLO")
+
+
+def test_warm_large_object(ctx):
+    """X-Swiftgate-Warm on a large object caches every segment: 204 MISS,
+    then a GET is a HIT that reaches Swift for nothing; warming it again is
+    a 204 HIT."""
+    uid = fixtures.new_uuid()
+    segs = put_segments(ctx.saio, uid, _segments(6, 20000, 999), seed=905)
+    slo = put_slo(ctx.saio, fixtures.new_uuid(), [seg_part(s) for s in segs])
+    gw = ctx.gateway()
+    warm = {"X-Swiftgate-Warm": "1"}
+    resp = _get(gw, slo.name, warm)
+    assert resp.status == 204 and resp.headers.get("X-Cache") == "MISS", \
+        _describe(resp) + _stderr(gw)
+    before = _snap(ctx.saio)
+    resp = _get(gw, slo.name, warm)
+    assert resp.status == 204 and resp.headers.get("X-Cache") == "HIT", \
+        _describe(resp)
+    _assert_whole(_get(gw, slo.name), slo, gw, cache="HIT")
+    reqs, _ = _since(ctx.saio, before)
+    sent = [r for r in reqs if uid in r[1] or slo.name in r[1]]
+    assert not sent, "a warmed large object reached Swift: %r" % sent
 
 
 # -- config ---------------------------------------------------------------------------
