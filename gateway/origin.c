@@ -8,7 +8,9 @@
  * Invariants:
  *  - curl_multi_remove_handle() is never called from inside a curl
  *    callback.  A fetch that is cancelled is only marked; the reaper (a
- *    zero timer) removes and frees it from the loop.
+ *    zero timer) removes and frees it from the loop.  A fetch started from
+ *    inside a curl callback (where curl refuses new transfers) is added to
+ *    the multi handle by the reaper too.
  *  - on_done is called exactly once for a fetch that was started and not
  *    cancelled, always from a loop callback.
  *  - Connections to Swift are kept alive and reused by the multi handle.
@@ -59,6 +61,7 @@ struct gw_fetch {
     struct resp_header *hdrs;
     size_t nhdrs, caphdrs;
     int started, added, cancelled, done, headers_seen, paused;
+    int add_pending;            /* started from inside a curl callback */
     int abort_err;              /* what a callback asked to abort with */
     uint64_t start_ms, ttfb_ms;
     char errbuf[CURL_ERROR_SIZE];
@@ -219,7 +222,22 @@ static void on_reap(uv_timer_t *t)
     struct gw_fetch *f = o->all, *next;
     for (; f; f = next) {
         next = f->next;
-        if (f->cancelled) fetch_free(f);
+        if (f->cancelled) {
+            fetch_free(f);
+        } else if (f->add_pending) {
+            f->add_pending = 0;
+            if (curl_multi_add_handle(o->multi, f->easy) == CURLM_OK) {
+                f->added = 1;
+                continue;
+            }
+            f->done = 1;
+            snprintf(f->errbuf, sizeof(f->errbuf), "cannot add the transfer");
+            if (f->cbs->on_done) f->cbs->on_done(f->ud, f, GW_EORIGIN);
+            fetch_free(f);
+            /* on_done may have freed others; go on from the loop. */
+            uv_timer_start(&o->reaper, on_reap, 0, 0);
+            return;
+        }
     }
 }
 
@@ -430,7 +448,14 @@ int gw_fetch_start(struct gw_fetch *f)
     /* "Expect: 100-continue" would only add a round trip. */
     gw_fetch_add_header(f, "Expect:");
     curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->req_headers);
-    if (curl_multi_add_handle(f->o->multi, f->easy) != CURLM_OK) return GW_EORIGIN;
+    CURLMcode mc = curl_multi_add_handle(f->o->multi, f->easy);
+    if (mc == CURLM_RECURSIVE_API_CALL) {
+        /* Started from inside a curl callback: the reaper adds it. */
+        f->add_pending = 1;
+        if (!f->o->closing) uv_timer_start(&f->o->reaper, on_reap, 0, 0);
+        return 0;
+    }
+    if (mc != CURLM_OK) return GW_EORIGIN;
     f->added = 1;
     return 0;
 }
