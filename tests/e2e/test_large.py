@@ -14,12 +14,16 @@ seeing a large object's answer, they drop it and read the segments instead
 """
 
 import configparser
+import http.client
 import json
 import os
+import random
+import threading
 import time
 
 import fixtures
 import gateway
+import httputil
 import largeobj
 import saio
 from largeobj import (data_part, manifest_gets, object_requests, put_dlo,
@@ -764,6 +768,104 @@ def test_warm_large_object(ctx):
     reqs, _ = _since(ctx.saio, before)
     sent = [r for r in reqs if uid in r[1] or slo.name in r[1]]
     assert not sent, "a warmed large object reached Swift: %r" % sent
+
+
+def test_mixed_load_on_large_objects(ctx):
+    """12 clients for 6 s on three SLOs (shared, ranged and private
+    segments) and a DLO: whole GETs, ranges, suffixes, clients that leave
+    mid-body, purges of the manifests, a 2 s ttl and a cache smaller than
+    the objects (eviction), 2 workers, segment_parallelism 3.  Every
+    complete answer is byte-exact; no answer is short of its length unless
+    the client left; the gateway stops cleanly (no sanitizer report)."""
+    rnd = random.Random(77)
+    uid = fixtures.new_uuid()
+    shared = put_segments(ctx.saio, uid, [rnd.randint(1000, 200000)
+                                          for _ in range(5)], seed=931)
+    objs = []
+    for k in range(3):
+        own = put_segments(ctx.saio, "%s-%d" % (uid, k),
+                           [rnd.randint(1, 250000) for _ in range(4)],
+                           seed=940 + k)
+        parts = []
+        for seg in rnd.sample(shared, 3) + own:
+            if rnd.random() < 0.3 and len(seg.data) > 10:
+                a = rnd.randrange(len(seg.data) - 1)
+                b = rnd.randrange(a, len(seg.data))
+                parts.append(seg_part(seg, "%d-%d" % (a, b)))
+            else:
+                parts.append(seg_part(seg))
+        objs.append(put_slo(ctx.saio, fixtures.new_uuid(), parts))
+    duid = fixtures.new_uuid()
+    dsegs = put_segments(ctx.saio, duid, [rnd.randint(1, 150000)
+                                          for _ in range(6)], seed=950)
+    objs.append(put_dlo(ctx.saio, fixtures.new_uuid(), dsegs,
+                        "%s/%s/" % (SEGMENTS, duid)))
+    gw = ctx.gateway(server={"workers": "2"},
+                     swift={"segment_parallelism": "3"},
+                     cache={"ttl": "2s", "max_size": "1M",
+                            "range_passthrough": "100K"})
+    host, port, _ = httputil.split_url(gw.url)
+    stop = time.monotonic() + 6.0
+    tally = {"whole": 0, "left": 0}
+    bad = []
+
+    def client(seed):
+        r = random.Random(seed)
+        while time.monotonic() < stop and len(bad) < 5:
+            obj = r.choice(objs)
+            data, headers = obj.data, {}
+            pick = r.random()
+            if pick < 0.4:
+                a = r.randrange(len(data))
+                b = r.randrange(a, len(data))
+                headers["Range"] = "bytes=%d-%d" % (a, b)
+                want = data[a:b + 1]
+            elif pick < 0.5:
+                n = r.randrange(1, len(data) + 1)
+                headers["Range"] = "bytes=-%d" % n
+                want = data[-n:]
+            else:
+                want = data
+            conn = http.client.HTTPConnection(host, port, timeout=30)
+            try:
+                conn.request("GET", "/fractal/" + obj.name, headers=headers)
+                resp = conn.getresponse()
+                if r.random() < 0.1:
+                    resp.read(r.randint(0, 5000))
+                    tally["left"] += 1
+                    continue
+                body = resp.read()
+                where = (obj.name, headers, resp.status, len(body))
+                if resp.status not in (200, 206):
+                    bad.append(("status",) + where)
+                elif len(body) != int(resp.getheader("Content-Length")):
+                    bad.append(("short",) + where)
+                elif body != want:
+                    bad.append(("bytes",) + where)
+                else:
+                    tally["whole"] += 1
+            except (OSError, http.client.HTTPException) as e:
+                bad.append(("error", obj.name, headers, repr(e)))
+            finally:
+                conn.close()
+
+    def purger():
+        while time.monotonic() < stop:
+            time.sleep(0.4)
+            httputil.request("DELETE", gw.admin_url + "/cache/fractal/" +
+                             rnd.choice(objs).name)
+
+    threads = [threading.Thread(target=client, args=(i,))
+               for i in range(12)] + [threading.Thread(target=purger)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not bad, "%r%s" % (bad, _stderr(gw))
+    assert tally["whole"] >= 100, tally
+    print("mixed load: %d whole answers, %d clients left mid-body"
+          % (tally["whole"], tally["left"]))
+    gw.stop()
 
 
 # -- config ---------------------------------------------------------------------------
