@@ -34,8 +34,8 @@ enum gw_fill_state {
     GW_FILL_VERIFIED,    /* whole body arrived, matched and is committed: all readable */
     GW_FILL_NOT_MODIFIED,/* revalidation: Swift said 304, the cached blob stands */
     GW_FILL_NOT_FOUND,   /* Swift said 404 */
-    GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length,
-                            large object): each reader fetches on its own */
+    GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length):
+                            each reader fetches on its own */
     GW_FILL_FAILED,      /* see error_status; readers past the head cut short */
     GW_FILL_MANIFEST,    /* a large object: its segment plan is ready (gw_fill_plan),
                             and committed as a MANIFEST entry if it could be */
