@@ -68,7 +68,6 @@ struct slot {
     int paused;
     int range_over;             /* S_RANGE: the fetch ended well */
     const char *why;            /* S_RANGE: what was wrong with Swift's answer */
-    struct gw_fill_reader bg;   /* S_RANGE: starts the whole segment's fill */
 };
 
 struct gw_asm {
@@ -119,16 +118,21 @@ static void slot_free(struct slot *s)
     free(s);
 }
 
-static void slot_fill(struct gw_asm *a, struct slot *s)
+/* What a fill of segment seg must fetch and match. */
+static struct gw_fill_spec segment_spec(const struct gw_segment *seg)
 {
-    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
-    struct gw_fill_spec spec = {
+    return (struct gw_fill_spec){
         .container = seg->container,
         .object = seg->object,
         .segment = 1,
         .expect_md5 = seg->etag,
         .expect_size = seg->size,
     };
+}
+
+static void slot_fill(struct gw_asm *a, struct slot *s)
+{
+    struct gw_fill_spec spec = segment_spec(&a->plan.seg[s->pc.seg]);
     s->st = S_FILL;
     s->following = 1;
     s->reader.on_event = slot_event;
@@ -252,11 +256,6 @@ static const struct gw_fetch_cbs range_cbs = {
     .on_done = range_on_done,
 };
 
-static void bg_event(struct gw_fill_reader *rd)
-{
-    (void)rd; /* never called: the reader leaves right after joining */
-}
-
 /* Ask Swift for just the piece; 0, or -1 when a fill must do instead. */
 static int slot_range(struct gw_asm *a, struct slot *s)
 {
@@ -277,16 +276,8 @@ static int slot_range(struct gw_asm *a, struct slot *s)
     s->st = S_RANGE;
     a->fetched++;
     if (w->srv->conf->range_fill) {
-        struct gw_fill_spec spec = {
-            .container = seg->container,
-            .object = seg->object,
-            .segment = 1,
-            .expect_md5 = seg->etag,
-            .expect_size = seg->size,
-        };
-        s->bg.on_event = bg_event;
-        gw_fill_join(w, s->key, &spec, &s->bg);
-        gw_fill_leave(&s->bg);
+        struct gw_fill_spec spec = segment_spec(seg);
+        gw_fill_prefetch(w, s->key, &spec);
     }
     return 0;
 }

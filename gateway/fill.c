@@ -830,13 +830,11 @@ static const struct gw_fetch_cbs fill_cbs = {
 static void fetch_begin(struct gw_fill *f)
 {
     struct gw_worker *w = f->owner;
-    const struct gw_conf *conf = w->srv->conf;
     if (f->creds.storage_url == NULL &&
         gw_swift_creds_refresh(w->srv->swift, w->swift, &f->creds) != 0) {
         gw_swift_wait(w->swift, &f->wait);
         return;
     }
-    (void)conf;
     struct gw_fetch *fe =
         gw_swift_object_fetch(w->origin, &f->creds, f->container, f->name,
                               f->segment ? NULL : "multipart-manifest=get", "GET", &fill_cbs, f);
@@ -929,6 +927,19 @@ void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
         gw_stats_fills(1);
         fetch_begin(fresh);
     }
+}
+
+static void prefetch_event(struct gw_fill_reader *r)
+{
+    (void)r; /* never called: the reader leaves before the loop runs */
+}
+
+void gw_fill_prefetch(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
+                      const struct gw_fill_spec *spec)
+{
+    struct gw_fill_reader r = {.on_event = prefetch_event};
+    gw_fill_join(w, key, spec, &r);
+    gw_fill_leave(&r);
 }
 
 int gw_fill_plan(struct gw_fill_reader *r, struct gw_plan *out)

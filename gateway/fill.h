@@ -111,6 +111,13 @@ void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
                   const struct gw_fill_spec *spec, struct gw_fill_reader *r);
 
 /*
+ * Make sure the fill of `key` runs (start it on w if none does), without
+ * following it: it goes on into the cache on its own.
+ */
+void gw_fill_prefetch(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
+                      const struct gw_fill_spec *spec);
+
+/*
  * In state MANIFEST: the large object's plan into *out (the caller frees
  * it with gw_plan_free).  0, or GW_EPARSE (not a manifest fill).
  */

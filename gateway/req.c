@@ -118,7 +118,6 @@ struct gw_req {
     struct gw_cache_entry *entry;   /* the index entry, when there is one */
     int restarts;                   /* blob gone under us: look again, boundedly */
     struct gw_fill_reader reader;
-    struct gw_fill_reader bg_reader; /* starts a background fill, leaves at once */
     int following;
     struct gw_blobmap *map;         /* the blob, shared (blobmap.c) */
     int open_rc;
@@ -575,6 +574,22 @@ static size_t part_head(struct gw_req *r, char *out, size_t cap, const struct gw
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* multipart/byteranges: the head of part r->part_i, and the closing line. */
+static void write_part_head(struct gw_req *r)
+{
+    if (!r->multipart) return;
+    char ph[512];
+    gw_conn_write(r->c, ph, part_head(r, ph, sizeof(ph), &r->parts[r->part_i]));
+}
+
+static void write_multipart_tail(struct gw_req *r)
+{
+    if (!r->multipart) return;
+    char tail[64];
+    int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", r->boundary);
+    gw_conn_write(r->c, tail, (size_t)n);
+}
+
 /*
  * Decide the answer of a cached way (hit or fill) and send its head:
  * preconditions first, then ranges.  Returns 1 when the answer is complete
@@ -657,19 +672,14 @@ static void hit_pump(struct gw_req *r)
     const uint64_t slice = c->w->srv->conf->write_buffer;
     for (;;) {
         if (r->part_i == r->nparts) {
-            if (r->multipart) {
-                char tail[64];
-                int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", r->boundary);
-                gw_conn_write(c, tail, (size_t)n);
-            }
+            write_multipart_tail(r);
             gw_conn_end_response(c);
             return;
         }
         if (gw_conn_congested(c)) break;
         const struct gw_range *rg = &r->parts[r->part_i];
-        if (r->multipart && !r->part_head_sent) {
-            char ph[512];
-            gw_conn_write(c, ph, part_head(r, ph, sizeof(ph), rg));
+        if (!r->part_head_sent) {
+            write_part_head(r);
             r->part_head_sent = 1;
         }
         uint64_t left = rg->last + 1 - rg->first - r->part_off;
@@ -716,13 +726,6 @@ static int servable(int kind)
            kind == GW_CACHE_KIND_MANIFEST;
 }
 
-static void seg_part_head(struct gw_req *r)
-{
-    if (!r->multipart) return;
-    char ph[512];
-    gw_conn_write(r->c, ph, part_head(r, ph, sizeof(ph), &r->parts[r->part_i]));
-}
-
 static void seg_event(void *ud, enum gw_asm_event ev)
 {
     struct gw_req *r = ud;
@@ -734,7 +737,7 @@ static void seg_event(void *ud, enum gw_asm_event ev)
         if (c->cache == GW_CACHE_HIT && gw_asm_fetched(r->asm_) > 0) c->cache = GW_CACHE_MISS;
         if (object_head(r, r->total, r->etag, r->last_modified, r->content_type, r->stored_at))
             return;
-        seg_part_head(r);
+        write_part_head(r);
         gw_asm_pump(r->asm_);
         return;
     case GW_ASM_DONE:
@@ -744,16 +747,12 @@ static void seg_event(void *ud, enum gw_asm_event ev)
             return;
         }
         if (++r->part_i < r->nparts) {
-            seg_part_head(r);
+            write_part_head(r);
             gw_asm_range(r->asm_, r->parts[r->part_i].first, r->parts[r->part_i].last, 0);
             gw_asm_pump(r->asm_);
             return;
         }
-        if (r->multipart) {
-            char tail[64];
-            int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", r->boundary);
-            gw_conn_write(c, tail, (size_t)n);
-        }
+        write_multipart_tail(r);
         gw_conn_end_response(c);
         return;
     case GW_ASM_FAILED: {
@@ -1144,11 +1143,6 @@ static void follow_start(struct gw_req *r, int revalidate)
 
 /* ---- a cold Range far into the object ---- */
 
-static void on_bg_event(struct gw_fill_reader *rd)
-{
-    (void)rd; /* never called: the reader leaves right after joining */
-}
-
 static int far_range(struct gw_req *r)
 {
     const struct gw_conf *conf = r->c->w->srv->conf;
@@ -1166,10 +1160,8 @@ static void range_passthrough(struct gw_req *r)
 {
     struct gw_conn *c = r->c;
     if (c->w->srv->conf->range_fill) {
-        r->bg_reader.on_event = on_bg_event;
         struct gw_fill_spec spec = {.object = r->name};
-        gw_fill_join(c->w, r->key, &spec, &r->bg_reader);
-        gw_fill_leave(&r->bg_reader);
+        gw_fill_prefetch(c->w, r->key, &spec);
     }
     r->passthrough = 1;
     direct_start(r);

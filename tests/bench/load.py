@@ -82,6 +82,16 @@ def run_wrk(url, duration, connections=64, threads=2, paths_file=None,
 
 # ---- one GET, timed ------------------------------------------------------
 
+def _send_get(s, path, headers):
+    """One GET on socket s, Connection: close, no Nagle delay."""
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
+    for k, v in (headers or {}).items():
+        req += "%s: %s\r\n" % (k, v)
+    req += "Connection: close\r\n\r\n"
+    s.sendall(req.encode())
+
+
 def _read_head(sock, deadline):
     buf = b""
     first = None
@@ -110,12 +120,7 @@ def timed_get(port, path, headers=None, t0=None, timeout=120.0,
         t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
-        for k, v in (headers or {}).items():
-            req += "%s: %s\r\n" % (k, v)
-        req += "Connection: close\r\n\r\n"
-        s.sendall(req.encode())
+        _send_get(s, path, headers)
         status, hdrs, rest, first = _read_head(s, deadline)
         length = int(hdrs.get("content-length", "-1") or -1)
         got = len(rest)
@@ -167,12 +172,7 @@ def timed_get_body(port, path, headers=None, timeout=60.0,
     body = None
     chunked = False
     try:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
-        for k, v in (headers or {}).items():
-            req += "%s: %s\r\n" % (k, v)
-        req += "Connection: close\r\n\r\n"
-        s.sendall(req.encode())
+        _send_get(s, path, headers)
         status, hdrs, rest, first = _read_head(s, deadline)
         out.update(status=status, headers=hdrs,
                    ttfb_s=(first - t0) if first else None)
