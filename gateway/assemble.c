@@ -23,6 +23,11 @@
  * the whole segment), so a whole object never takes this way: a manifest's
  * ranged entry far into a segment is read from the segment's start and
  * verified.
+ *
+ * The assembler may be freed from inside its owner's callback (the answer
+ * ended or failed there): every way in (the public calls, fill events, the
+ * thread pool, the range fetches) counts itself in `depth`, and the memory
+ * goes when the outermost of them returns.
  */
 #include "assemble.h"
 
@@ -38,33 +43,31 @@
 #include "fill.h"
 #include "manifest.h"
 #include "origin.h"
-#include "server.h"
+#include "respond.h"
+#include "services.h"
+#include "sink.h"
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
 
 #define ASM_MAGIC 0x41534d42u
 #define SLOTS_MAX 64
-#define READ_CHUNK 65536
 
 enum slot_state { S_DATA, S_OPENING, S_MAP, S_FILL, S_RANGE };
 
 struct slot {
-    struct gw_asm *a;           /* NULL once the assembler is gone (opening) */
-    struct gw_cache *cache;
+    struct gw_asm *a;
     struct gw_piece pc;
     uint64_t done;              /* bytes of the piece queued */
     enum slot_state st;
     uint8_t key[GW_CACHE_KEY_LEN];
     struct gw_cache_entry entry;
     struct gw_blobmap *map;
-    int open_rc;
-    uv_work_t work;
+    struct gw_blob_open *open;  /* S_OPENING */
     struct gw_fill_reader reader;
     int following;
     int checked;                /* the fill's (or range's) head matched the plan */
-    struct gw_fetch *fetch;     /* S_RANGE */
-    struct gw_swift_creds creds;
+    struct gw_swift_req q;      /* S_RANGE */
     int paused;
     int range_over;             /* S_RANGE: the fetch ended well */
     const char *why;            /* S_RANGE: what was wrong with Swift's answer */
@@ -72,9 +75,10 @@ struct slot {
 
 struct gw_asm {
     uint32_t magic;
-    struct gw_conn *c;
+    struct gw_sink *sink;
+    const struct gw_services *svc;
     struct gw_plan plan;
-    int sink;
+    int sink_only;              /* GW_ASM_SINK: no byte is written */
     int ranges;                 /* GW_ASM_RANGES */
     gw_asm_cb cb;
     void *ud;
@@ -93,27 +97,36 @@ struct gw_asm {
     const char *why;
     uint64_t sent;
     uint64_t fetched;
+    int depth;                  /* calls into the assembler under way */
+    int doomed;                 /* gw_asm_free() came inside one of them */
 };
 
 static void slot_event(struct gw_fill_reader *rd);
+static void asm_destroy(struct gw_asm *a);
+
+/* ---- ways in ---- */
+
+static void enter(struct gw_asm *a)
+{
+    a->depth++;
+}
+
+/* The last way in to return frees a doomed assembler. */
+static void leave(struct gw_asm *a)
+{
+    if (--a->depth == 0 && a->doomed) asm_destroy(a);
+}
 
 /* ---- slots ---- */
 
 static void slot_free(struct slot *s)
 {
-    if (s->fetch) {
-        gw_fetch_cancel(s->fetch);
-        s->fetch = NULL;
-    }
-    gw_swift_creds_free(&s->creds);
+    gw_swift_req_cancel(&s->q);
     if (s->following) {
         gw_fill_leave(&s->reader);
         s->following = 0;
     }
-    if (s->st == S_OPENING) {
-        s->a = NULL; /* open_done frees it */
-        return;
-    }
+    gw_blobmap_open_cancel(s->open);
     if (s->map) gw_blobmap_release(s->map);
     free(s);
 }
@@ -137,7 +150,7 @@ static void slot_fill(struct gw_asm *a, struct slot *s)
     s->following = 1;
     s->reader.on_event = slot_event;
     s->reader.on_takeover = NULL;
-    gw_fill_join(a->c->w, s->key, &spec, &s->reader);
+    gw_fill_join(a->svc, s->key, &spec, &s->reader);
     /* Following another request's fill is a hit on a busy object, as for
      * whole objects: only a fill this request started is a fetch. */
     if (s->reader.primary) a->fetched++;
@@ -152,37 +165,30 @@ static void fail(struct gw_asm *a, int status, const char *why)
     a->cb(a->ud, GW_ASM_FAILED);
 }
 
-static void open_work(uv_work_t *w)
-{
-    struct slot *s = w->data;
-    s->open_rc = gw_blobmap_open(s->cache, &s->entry, &s->map);
-}
-
-static void open_done(uv_work_t *w, int status)
-{
-    struct slot *s = w->data;
-    struct gw_asm *a = s->a;
-    if (status != 0 && s->open_rc == 0) s->open_rc = status;
-    s->st = S_MAP;
-    if (a == NULL) {
-        if (s->open_rc == 0 && s->map) gw_blobmap_release(s->map);
-        free(s);
-        return;
-    }
-    GW_CHECK_MAGIC(a, ASM_MAGIC);
-    if (s->open_rc != 0) {
-        /* Evicted or replaced since the lookup: fetch it. */
-        s->map = NULL;
-        slot_fill(a, s);
-        return;
-    }
-    if (a->nslots > 0 && a->slots[a->head] == s) gw_asm_pump(a);
-}
-
 static int is_front(const struct gw_asm *a, const struct slot *s)
 {
     return a->nslots > 0 && a->slots[a->head] == s;
 }
+
+static void on_open(void *ud, int rc, struct gw_blobmap *map)
+{
+    struct slot *s = ud;
+    struct gw_asm *a = s->a;
+    GW_CHECK_MAGIC(a, ASM_MAGIC);
+    s->open = NULL;
+    enter(a);
+    if (rc != 0) {
+        /* Evicted or replaced since the lookup: fetch it. */
+        slot_fill(a, s);
+    } else {
+        s->map = map;
+        s->st = S_MAP;
+        if (is_front(a, s)) gw_asm_pump(a);
+    }
+    leave(a);
+}
+
+/* ---- a piece asked of Swift as a Range ---- */
 
 static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
 {
@@ -190,7 +196,6 @@ static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
     struct gw_asm *a = s->a;
     GW_CHECK_MAGIC(a, ASM_MAGIC);
     const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
-    gw_stats_origin("segment", (int)status, gw_fetch_ttfb_ms(fe));
     char etag[80], want[96];
     gw_etag_unquote(etag, sizeof(etag), gw_fetch_header(fe, "ETag"));
     snprintf(want, sizeof(want), "bytes %llu-%llu/%llu", (unsigned long long)s->pc.offset,
@@ -212,7 +217,11 @@ static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
         return GW_EORIGIN;
     }
     s->checked = 1;
-    if (is_front(a, s) && a->hold) gw_asm_pump(a); /* READY is only a callback away */
+    if (is_front(a, s) && a->hold) {
+        enter(a);
+        gw_asm_pump(a); /* READY is only a callback away */
+        leave(a);
+    }
     return 0;
 }
 
@@ -222,13 +231,13 @@ static int range_on_data(void *ud, const char *buf, size_t len)
     struct gw_asm *a = s->a;
     GW_CHECK_MAGIC(a, ASM_MAGIC);
     if (a->over) return GW_EORIGIN;
-    if (!is_front(a, s) || a->hold || gw_conn_congested(a->c)) {
+    if (!is_front(a, s) || a->hold || gw_sink_congested(a->sink)) {
         s->paused = 1;
-        if (is_front(a, s) && !a->hold) a->c->want_drain = 1;
+        if (is_front(a, s) && !a->hold) gw_sink_wait_drain(a->sink);
         return GW_FETCH_PAUSE;
     }
     if (len > s->pc.len - s->done) return GW_EORIGIN;
-    gw_conn_write(a->c, buf, len);
+    gw_sink_write(a->sink, buf, len);
     s->done += len;
     a->sent += len;
     return 0;
@@ -240,14 +249,15 @@ static void range_on_done(void *ud, struct gw_fetch *fe, int err)
     struct gw_asm *a = s->a;
     GW_CHECK_MAGIC(a, ASM_MAGIC);
     (void)fe;
-    s->fetch = NULL;
+    enter(a);
     if (err != 0 || s->done != s->pc.len) {
         fail(a, err == GW_ETIMEOUT ? 504 : 502,
              s->why ? s->why : "Swift failed on a segment range");
-        return;
+    } else {
+        s->range_over = 1;
+        if (is_front(a, s)) gw_asm_pump(a);
     }
-    s->range_over = 1;
-    if (is_front(a, s)) gw_asm_pump(a);
+    leave(a);
 }
 
 static const struct gw_fetch_cbs range_cbs = {
@@ -256,30 +266,53 @@ static const struct gw_fetch_cbs range_cbs = {
     .on_done = range_on_done,
 };
 
+static void add_range(void *ud, struct gw_fetch *f)
+{
+    struct slot *s = ud;
+    char *h = gw_asprintf("Range: bytes=%llu-%llu", (unsigned long long)s->pc.offset,
+                          (unsigned long long)(s->pc.offset + s->pc.len - 1));
+    gw_fetch_add_header(f, h);
+    free(h);
+}
+
 /* Ask Swift for just the piece; 0, or -1 when a fill must do instead. */
 static int slot_range(struct gw_asm *a, struct slot *s)
 {
-    struct gw_worker *w = a->c->w;
     const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
-    if (gw_swift_creds(w->srv->swift, &s->creds) != 0) return -1;
-    struct gw_fetch *fe = gw_swift_object_fetch(w->origin, &s->creds, seg->container,
-                                                seg->object, NULL, "GET", &range_cbs, s);
-    char *h = gw_asprintf("Range: bytes=%llu-%llu", (unsigned long long)s->pc.offset,
-                          (unsigned long long)(s->pc.offset + s->pc.len - 1));
-    gw_fetch_add_header(fe, h);
-    free(h);
-    if (gw_fetch_start(fe) != 0) {
-        gw_fetch_cancel(fe);
-        return -1;
-    }
-    s->fetch = fe;
+    struct gw_swift_target t = {.kind = "segment", .method = "GET",
+                                .container = seg->container, .object = seg->object,
+                                .prepare = add_range};
+    gw_swift_req_init(&s->q, a->svc, &t, &range_cbs, s);
+    if (gw_swift_req_start(&s->q) != 0) return -1;
     s->st = S_RANGE;
     a->fetched++;
-    if (w->srv->conf->range_fill) {
+    if (a->svc->conf->range_fill) {
         struct gw_fill_spec spec = segment_spec(seg);
-        gw_fill_prefetch(w, s->key, &spec);
+        gw_fill_prefetch(a->svc, s->key, &spec);
     }
     return 0;
+}
+
+/* ---- the window ---- */
+
+/* A verified copy of the segment is cached: open it (or use its mapping). */
+static int slot_cached(struct gw_asm *a, struct slot *s, const struct gw_segment *seg)
+{
+    struct gw_cache *cache = a->svc->cache;
+    if (gw_cache_get(cache, s->key, &s->entry) != 0 ||
+        (s->entry.kind != GW_CACHE_KIND_SEGMENT && s->entry.kind != GW_CACHE_KIND_OBJECT) ||
+        s->entry.size != seg->size || strcasecmp(s->entry.md5, seg->etag) != 0)
+        return 0;
+    gw_cache_touch(cache, s->key);
+    s->map = gw_blobmap_get(s->key, s->entry.blob_id);
+    if (s->map) {
+        s->st = S_MAP;
+        return 1;
+    }
+    s->open = gw_blobmap_open_async(a->svc->loop, cache, &s->entry, on_open, s);
+    if (s->open == NULL) return 0;
+    s->st = S_OPENING;
+    return 1;
 }
 
 /* A new slot for piece pc: how will its bytes come? */
@@ -293,23 +326,9 @@ static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
         s->st = S_DATA;
         return s;
     }
-    struct gw_cache *cache = a->c->w->srv->cache;
-    s->cache = cache;
     gw_cache_key(seg->container, seg->object, s->key);
-    if (gw_cache_get(cache, s->key, &s->entry) == 0 &&
-        (s->entry.kind == GW_CACHE_KIND_SEGMENT || s->entry.kind == GW_CACHE_KIND_OBJECT) &&
-        s->entry.size == seg->size && strcasecmp(s->entry.md5, seg->etag) == 0) {
-        gw_cache_touch(cache, s->key);
-        s->map = gw_blobmap_get(s->key, s->entry.blob_id);
-        if (s->map) {
-            s->st = S_MAP;
-            return s;
-        }
-        s->st = S_OPENING;
-        s->work.data = s;
-        if (uv_queue_work(&a->c->w->loop, &s->work, open_work, open_done) == 0) return s;
-    }
-    uint64_t far = a->c->w->srv->conf->range_passthrough;
+    if (slot_cached(a, s, seg)) return s;
+    uint64_t far = a->svc->conf->range_passthrough;
     if (a->ranges && far > 0 && s->pc.offset >= far && slot_range(a, s) == 0) return s;
     slot_fill(a, s);
     return s;
@@ -392,18 +411,50 @@ static void slot_event(struct gw_fill_reader *rd)
     struct gw_asm *a = s->a;
     GW_CHECK_MAGIC(a, ASM_MAGIC);
     if (a->over) return;
-    if (a->nslots > 0 && a->slots[a->head] == s) {
+    enter(a);
+    if (is_front(a, s)) {
         gw_asm_pump(a);
-        return;
+    } else {
+        /* A slot ahead: only a failure matters now. */
+        int verified;
+        (void)fill_ready(a, s, &verified);
     }
-    /* A slot ahead: only a failure matters now. */
-    int verified;
-    (void)fill_ready(a, s, &verified);
+    leave(a);
 }
 
-static void map_release(void *arg)
+/* S_RANGE: let the paused fetch go on; 1 when its piece is all queued. */
+static int range_send(struct gw_asm *a, struct slot *s)
 {
-    gw_blobmap_release(arg);
+    if (s->range_over) return 1;
+    if (s->paused && gw_swift_req_busy(&s->q)) {
+        s->paused = 0;
+        gw_swift_req_resume(&s->q); /* may write at once, or pause again */
+    }
+    if (a->over) return -1;
+    return s->range_over;
+}
+
+/* S_FILL: what the fill has of the piece; 1 when all is queued. */
+static int fill_send(struct gw_asm *a, struct slot *s)
+{
+    int verified;
+    int64_t avail = fill_ready(a, s, &verified);
+    if (avail < 0) return -1;
+    if (a->hold) return 0;
+    if (s->done < (uint64_t)avail) {
+        int64_t n = gw_respond_from_fill(a->sink, &s->reader, s->pc.offset + s->done,
+                                         (uint64_t)avail - s->done);
+        if (n < 0) {
+            const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+            gw_warn("asm", "%s: reading the fill of %s/%s: %s", gw_sink_peer(a->sink),
+                    seg->container, seg->object, gw_strerror((int)n));
+            fail(a, 502, "cannot read a segment");
+            return -1;
+        }
+        s->done += (uint64_t)n;
+        a->sent += (uint64_t)n;
+    }
+    return s->done == s->pc.len;
 }
 
 /*
@@ -412,9 +463,8 @@ static void map_release(void *arg)
  */
 static int slot_send(struct gw_asm *a, struct slot *s)
 {
-    struct gw_conn *c = a->c;
     const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
-    if (a->sink) {
+    if (a->sink_only) {
         if (s->st == S_FILL) {
             int verified;
             if (fill_ready(a, s, &verified) < 0) return -1;
@@ -422,66 +472,26 @@ static int slot_send(struct gw_asm *a, struct slot *s)
         }
         return s->st != S_OPENING;
     }
+    if (s->st == S_FILL) return fill_send(a, s); /* a held fill may still fail */
+    if (s->st == S_OPENING || a->hold) return 0;
     switch (s->st) {
-    case S_OPENING:
-        return 0;
     case S_RANGE:
-        if (a->hold) return 0;
-        if (s->range_over) return 1;
-        if (s->paused && s->fetch) {
-            s->paused = 0;
-            gw_fetch_resume(s->fetch); /* may write at once, or pause again */
-        }
-        if (a->over) return -1;
-        return s->range_over;
+        return range_send(a, s);
     case S_DATA:
-        if (a->hold) return 0;
-        gw_conn_write(c, seg->data + s->pc.offset, (size_t)s->pc.len);
+        gw_sink_write(a->sink, seg->data + s->pc.offset, (size_t)s->pc.len);
         s->done = s->pc.len;
         a->sent += s->pc.len;
         return 1;
     case S_MAP: {
-        if (a->hold) return 0;
-        const uint64_t slice = c->w->srv->conf->write_buffer;
-        while (s->done < s->pc.len) {
-            if (gw_conn_congested(c)) return 0;
-            uint64_t n = s->pc.len - s->done;
-            if (n > slice) n = slice;
-            gw_blobmap_ref(s->map);
-            gw_conn_write_ref(c, s->map->addr + s->pc.offset + s->done, (size_t)n, map_release,
-                              s->map);
-            s->done += n;
-            a->sent += n;
-        }
-        return 1;
-    }
-    case S_FILL: {
-        int verified;
-        int64_t avail = fill_ready(a, s, &verified);
-        if (avail < 0) return -1;
-        if (a->hold) return 0;
-        while (s->done < (uint64_t)avail) {
-            if (gw_conn_congested(c)) return 0;
-            uint64_t n = (uint64_t)avail - s->done;
-            if (n > READ_CHUNK) n = READ_CHUNK;
-            struct gw_buf b = {0};
-            b.data = gw_malloc((size_t)n);
-            b.cap = (size_t)n;
-            long got = gw_fill_read(&s->reader, s->pc.offset + s->done, b.data, n);
-            if (got <= 0) {
-                gw_buf_free(&b);
-                gw_warn("asm", "%s: reading the fill of %s/%s: %s", c->peer, seg->container,
-                        seg->object, got < 0 ? strerror((int)-got) : "short read");
-                fail(a, 502, "cannot read a segment");
-                return -1;
-            }
-            b.len = (size_t)got;
-            s->done += (uint64_t)got;
-            a->sent += (uint64_t)got;
-            gw_conn_write_buf(c, &b);
-        }
+        uint64_t n = gw_respond_from_blob(a->sink, s->map, s->pc.offset + s->done,
+                                          s->pc.len - s->done, a->svc->conf->write_buffer);
+        s->done += n;
+        a->sent += n;
         return s->done == s->pc.len;
     }
+    case S_FILL:
+    case S_OPENING:
+        break;
     }
     return 0;
 }
@@ -506,20 +516,21 @@ static int front_ready(struct gw_asm *a, struct slot *s)
 
 /* ---- the interface ---- */
 
-struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int flags, gw_asm_cb cb,
-                          void *ud)
+struct gw_asm *gw_asm_new(struct gw_sink *s, const struct gw_services *svc,
+                          struct gw_plan *plan, int flags, gw_asm_cb cb, void *ud)
 {
-    gw_assert(c->w->srv->cache != NULL);
+    gw_assert(svc->cache != NULL);
     struct gw_asm *a = gw_calloc(1, sizeof(*a));
     a->magic = ASM_MAGIC;
-    a->c = c;
+    a->sink = s;
+    a->svc = svc;
     a->plan = *plan;
     memset(plan, 0, sizeof(*plan));
-    a->sink = (flags & GW_ASM_SINK) != 0;
-    a->ranges = (flags & GW_ASM_RANGES) && !a->sink;
+    a->sink_only = (flags & GW_ASM_SINK) != 0;
+    a->ranges = (flags & GW_ASM_RANGES) && !a->sink_only;
     a->cb = cb;
     a->ud = ud;
-    uint64_t p = c->w->srv->conf->segment_parallelism;
+    uint64_t p = svc->conf->segment_parallelism;
     a->window = p < 1 ? 1 : p > SLOTS_MAX ? SLOTS_MAX : (size_t)p;
     a->over = 1;
     return a;
@@ -534,39 +545,49 @@ void gw_asm_range(struct gw_asm *a, uint64_t first, uint64_t last, int hold)
     a->next_seg = pc.seg;
     a->next_pos = first;
     a->last = last;
-    a->hold = hold && !a->sink;
+    a->hold = hold && !a->sink_only;
     a->over = 0;
+    enter(a);
     window_fill(a);
+    leave(a);
+}
+
+/* One step of the pump: 1 to go on, 0 to stop (waiting, or over). */
+static int pump_step(struct gw_asm *a)
+{
+    window_fill(a);
+    if (a->nslots == 0) {
+        a->over = 1;
+        a->cb(a->ud, GW_ASM_DONE);
+        return 0;
+    }
+    struct slot *s = a->slots[a->head];
+    if (a->hold) {
+        if (!front_ready(a, s)) return 0;
+        a->hold = 0;
+        a->cb(a->ud, GW_ASM_READY);
+        return 0;
+    }
+    int rc = slot_send(a, s);
+    if (rc < 0 || a->over) return 0;
+    if (rc == 0) {
+        if (!a->sink_only && gw_sink_congested(a->sink)) gw_sink_wait_drain(a->sink);
+        return 0;
+    }
+    a->slots[a->head] = NULL;
+    a->head = (a->head + 1) % SLOTS_MAX;
+    a->nslots--;
+    slot_free(s);
+    return 1;
 }
 
 void gw_asm_pump(struct gw_asm *a)
 {
     GW_CHECK_MAGIC(a, ASM_MAGIC);
-    while (!a->over) {
-        window_fill(a);
-        if (a->nslots == 0) {
-            a->over = 1;
-            a->cb(a->ud, GW_ASM_DONE);
-            return;
-        }
-        struct slot *s = a->slots[a->head];
-        if (a->hold) {
-            if (!front_ready(a, s)) return;
-            a->hold = 0;
-            a->cb(a->ud, GW_ASM_READY);
-            return;
-        }
-        int rc = slot_send(a, s);
-        if (rc < 0 || a->over) return;
-        if (rc == 0) {
-            if (!a->sink && gw_conn_congested(a->c)) a->c->want_drain = 1;
-            return;
-        }
-        a->slots[a->head] = NULL;
-        a->head = (a->head + 1) % SLOTS_MAX;
-        a->nslots--;
-        slot_free(s);
+    enter(a);
+    while (!a->over && pump_step(a)) {
     }
+    leave(a);
 }
 
 int gw_asm_error(const struct gw_asm *a, const char **why)
@@ -585,10 +606,8 @@ uint64_t gw_asm_fetched(const struct gw_asm *a)
     return a->fetched;
 }
 
-void gw_asm_free(struct gw_asm *a)
+static void asm_destroy(struct gw_asm *a)
 {
-    if (a == NULL) return;
-    GW_CHECK_MAGIC(a, ASM_MAGIC);
     while (a->nslots > 0) {
         struct slot *s = a->slots[a->head];
         a->head = (a->head + 1) % SLOTS_MAX;
@@ -598,4 +617,16 @@ void gw_asm_free(struct gw_asm *a)
     gw_plan_free(&a->plan);
     a->magic = 0;
     free(a);
+}
+
+void gw_asm_free(struct gw_asm *a)
+{
+    if (a == NULL) return;
+    GW_CHECK_MAGIC(a, ASM_MAGIC);
+    a->over = 1;
+    if (a->depth > 0) {
+        a->doomed = 1; /* inside one of our own calls: freed when it returns */
+        return;
+    }
+    asm_destroy(a);
 }

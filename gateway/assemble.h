@@ -2,7 +2,7 @@
  * assemble.h - the bytes of a large object, put together from its segments.
  *
  * A struct gw_asm streams byte ranges of a large object (a struct gw_plan)
- * to one client connection.  Each segment is a cache key of its own: a
+ * to one client's sink.  Each segment is a cache key of its own: a
  * verified segment in the cache is sent from its blob; a missing one is
  * fetched by a fill (fill.c) that checks it against the plan (size and MD5)
  * before it is cached, and that any other request needing the same segment
@@ -28,8 +28,9 @@
 #include <stdint.h>
 
 struct gw_asm;
-struct gw_conn;
 struct gw_plan;
+struct gw_services;
+struct gw_sink;
 
 enum gw_asm_event {
     GW_ASM_READY,   /* a held range can start: send the head, then pump */
@@ -47,9 +48,9 @@ typedef void (*gw_asm_cb)(void *ud, enum gw_asm_event ev);
  * whole object, whose every byte must be verified. */
 #define GW_ASM_RANGES 2
 
-/* An assembler for connection c; it takes over *plan (zeroing it). */
-struct gw_asm *gw_asm_new(struct gw_conn *c, struct gw_plan *plan, int flags, gw_asm_cb cb,
-                          void *ud);
+/* An assembler writing to s; it takes over *plan (zeroing it).  svc->cache is set. */
+struct gw_asm *gw_asm_new(struct gw_sink *s, const struct gw_services *svc,
+                          struct gw_plan *plan, int flags, gw_asm_cb cb, void *ud);
 
 /* Stream bytes [first, last] of the object (inside the plan's total) next. */
 void gw_asm_range(struct gw_asm *a, uint64_t first, uint64_t last, int hold);
@@ -69,7 +70,8 @@ int gw_asm_error(const struct gw_asm *a, const char **why);
 uint64_t gw_asm_sent(const struct gw_asm *a);
 uint64_t gw_asm_fetched(const struct gw_asm *a);
 
-/* Stop, leave every fill, free.  No event follows. */
+/* Stop, leave every fill, free.  No event follows.  Allowed from inside
+ * cb: the memory then goes when the assembler's own call returns. */
 void gw_asm_free(struct gw_asm *a);
 
 #endif

@@ -152,6 +152,64 @@ int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct g
     return 0;
 }
 
+/* ---- opening off the loop ---- */
+
+struct gw_blob_open {
+    uv_work_t work;
+    struct gw_cache *cache;
+    struct gw_cache_entry entry;
+    struct gw_blobmap *map;
+    int rc;
+    void (*cb)(void *ud, int rc, struct gw_blobmap *m);
+    void *ud;                   /* NULL once cancelled */
+};
+
+static void open_work(uv_work_t *w)
+{
+    struct gw_blob_open *op = w->data;
+    op->rc = gw_blobmap_open(op->cache, &op->entry, &op->map);
+}
+
+static void open_done(uv_work_t *w, int status)
+{
+    struct gw_blob_open *op = w->data;
+    if (status != 0 && op->rc == 0) {
+        if (op->map) gw_blobmap_release(op->map);
+        op->rc = status;
+    }
+    if (op->rc != 0) op->map = NULL;
+    if (op->ud == NULL) {
+        if (op->map) gw_blobmap_release(op->map);
+    } else {
+        op->cb(op->ud, op->rc, op->map);
+    }
+    free(op);
+}
+
+struct gw_blob_open *gw_blobmap_open_async(uv_loop_t *loop, struct gw_cache *c,
+                                           const struct gw_cache_entry *e,
+                                           void (*cb)(void *ud, int rc, struct gw_blobmap *m),
+                                           void *ud)
+{
+    gw_assert(ud != NULL);
+    struct gw_blob_open *op = gw_calloc(1, sizeof(*op));
+    op->work.data = op;
+    op->cache = c;
+    op->entry = *e;
+    op->cb = cb;
+    op->ud = ud;
+    if (uv_queue_work(loop, &op->work, open_work, open_done) != 0) {
+        free(op);
+        return NULL;
+    }
+    return op;
+}
+
+void gw_blobmap_open_cancel(struct gw_blob_open *op)
+{
+    if (op) op->ud = NULL;
+}
+
 void gw_blobmap_ref(struct gw_blobmap *pub)
 {
     struct map *m = (struct map *)pub;

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "cache.h"
 
 struct gw_blobmap {
@@ -22,6 +24,20 @@ struct gw_blobmap *gw_blobmap_get(const uint8_t key[GW_CACHE_KEY_LEN], uint64_t 
  * says (evicted or replaced since the lookup: a miss).
  */
 int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct gw_blobmap **out);
+
+/*
+ * gw_blobmap_open() in loop's thread pool, for a cold blob: cb(ud, 0, map)
+ * or cb(ud, -errno, NULL) then, from the loop.  e is copied.  Returns the
+ * pending open, or NULL when it cannot be queued (no callback follows).
+ */
+struct gw_blob_open;
+struct gw_blob_open *gw_blobmap_open_async(uv_loop_t *loop, struct gw_cache *c,
+                                           const struct gw_cache_entry *e,
+                                           void (*cb)(void *ud, int rc, struct gw_blobmap *m),
+                                           void *ud);
+/* The caller is going away: no callback follows; a mapping opened
+ * meanwhile is released, and the open frees itself. */
+void gw_blobmap_open_cancel(struct gw_blob_open *op);
 
 /* One more reference, and its release; both from any thread. */
 void gw_blobmap_ref(struct gw_blobmap *m);

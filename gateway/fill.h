@@ -24,9 +24,10 @@
 #include "cache.h"
 
 struct gw_plan;
-struct gw_worker;
-struct gw_fetch;
+struct gw_services;
+struct gw_swift_req;
 struct gw_fill;
+struct gw_fill_worker;
 
 enum gw_fill_state {
     GW_FILL_HEAD,        /* waiting for Swift's answer */
@@ -62,25 +63,30 @@ struct gw_fill_reader {
     /*
      * Optional, for the reader that started the fill: Swift's answer cannot
      * go through the cache (UNCACHEABLE), so rather than fetch it again the
-     * reader may take the fetch over (gw_fetch_retarget) and leave the
+     * reader may take the request over (gw_swift_req_take) and leave the
      * fill.  Called from inside the fetch's on_headers, on the reader's
      * loop.  Returns 1 and *rc (what on_headers returns) when taken, 0 when
      * declined.
      */
-    int (*on_takeover)(struct gw_fill_reader *r, struct gw_fetch *fe, long status, int *rc);
+    int (*on_takeover)(struct gw_fill_reader *r, struct gw_swift_req *q, long status, int *rc);
     /* Internal. */
     struct gw_fill *fill;
-    struct gw_worker *w;
+    struct gw_fill_worker *fw;
     struct gw_fill_reader *next, *prev;
     struct gw_fill_reader *wnext;
     int pending;
     int primary;
 };
 
-/* Per-worker set-up and tear-down (server.c calls these). */
-void gw_fill_worker_init(struct gw_worker *w);
-/* Abort the fills this worker owns and close its handles. */
-void gw_fill_worker_close(struct gw_worker *w);
+/*
+ * A worker's side of the fills: its readers' wake-up and the fills it owns.
+ * The worker creates it on its loop once svc is complete but for ->fills,
+ * and stores it there; svc must outlive it.
+ */
+struct gw_fill_worker *gw_fill_worker_new(const struct gw_services *svc);
+/* Abort the fills this worker owns and close its handle; freed from the
+ * loop.  Every reader of this worker must have left. */
+void gw_fill_worker_close(struct gw_fill_worker *fw);
 
 /* What to fill. */
 struct gw_fill_spec {
@@ -102,19 +108,19 @@ struct gw_fill_spec {
 
 /*
  * Follow the fill of `key` (the cache key of spec's object), starting one
- * on w if none runs.  A running fill is joined whatever it was started
+ * on svc's worker if none runs.  A running fill is joined whatever it was started
  * with: a reader checks what it gets (length, ETag) against what it needs.
  * r->on_event must be set.  The first event comes from the loop, never
  * from inside this call.
  */
-void gw_fill_join(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
+void gw_fill_join(const struct gw_services *svc, const uint8_t key[GW_CACHE_KEY_LEN],
                   const struct gw_fill_spec *spec, struct gw_fill_reader *r);
 
 /*
- * Make sure the fill of `key` runs (start it on w if none does), without
- * following it: it goes on into the cache on its own.
+ * Make sure the fill of `key` runs (start it on svc's worker if none does),
+ * without following it: it goes on into the cache on its own.
  */
-void gw_fill_prefetch(struct gw_worker *w, const uint8_t key[GW_CACHE_KEY_LEN],
+void gw_fill_prefetch(const struct gw_services *svc, const uint8_t key[GW_CACHE_KEY_LEN],
                       const struct gw_fill_spec *spec);
 
 /*

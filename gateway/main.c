@@ -280,11 +280,20 @@ static int cmd_serve(int argc, char **argv)
 
     static struct gw_main m;
     memset(&m, 0, sizeof(m));
-    uv_loop_init(&m.loop);
+    int rc = uv_loop_init(&m.loop);
+    if (rc != 0) {
+        fprintf(stderr, "swiftgate: uv_loop_init: %s\n", uv_strerror(rc));
+        curl_global_cleanup();
+        gw_conf_free(&conf);
+        return 1;
+    }
     char err[512];
-    int rc = gw_server_init(&m.srv, &conf, &m.loop, err, sizeof(err));
+    rc = gw_server_init(&m.srv, &conf, &m.loop, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "swiftgate: %s\n", err);
+        uv_loop_close(&m.loop);
+        curl_global_cleanup();
+        gw_conf_free(&conf);
         return 1;
     }
     m.srv.on_stopped = on_all_stopped;

@@ -16,32 +16,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "http.h"
 #include "req.h"
+#include "respond.h"
 #include "route.h"
-#include "server.h"
+#include "services.h"
+#include "sink.h"
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
-
-void gw_respond_simple(struct gw_conn *c, int status, const char *reason, const char *extra)
-{
-    /* An answer about an object says what the cache made of it. */
-    char more[320];
-    if (c->cache != GW_CACHE_NONE) {
-        snprintf(more, sizeof(more), "%sX-Cache: %s\r\n", extra ? extra : "",
-                 gw_cache_result_name(c->cache));
-        extra = more;
-    }
-    struct gw_buf b = {0};
-    int head_only = c->hreq.method_known && c->hreq.method == HTTP_HEAD;
-    c->resp_bytes =
-        gw_http_simple(&b, status, reason, extra, c->keepalive, c->hreq.http_minor, head_only);
-    c->resp_status = status;
-    gw_conn_write_buf(c, &b);
-    gw_conn_end_response(c);
-}
 
 static int is_hex(char ch)
 {
@@ -191,47 +176,46 @@ void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx
     simple(out, 404, "not found", NULL);
 }
 
-static void send_metrics(struct gw_conn *c)
+static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
 {
-    struct gw_http_req *r = &c->hreq;
+    const struct gw_http_req *r = gw_sink_request(s);
     struct gw_buf body = {0}, head = {0};
-    gw_stats_render(&body, gw_swift_auth_count(c->w->srv->swift));
+    if (svc->cache) {
+        uint64_t entries, bytes;
+        gw_cache_usage(svc->cache, &entries, &bytes);
+        gw_stats_set_cache(entries, bytes);
+    }
+    gw_stats_render(&body, gw_swift_auth_count(svc->swift));
     gw_http_head_begin(&head, 200);
     gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                          "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);
-    gw_http_head_end(&head, c->keepalive, r->http_minor);
-    c->resp_status = 200;
-    c->resp_bytes = r->method == HTTP_GET ? body.len : 0;
-    gw_conn_write_buf(c, &head);
+    gw_http_head_end(&head, gw_sink_keepalive(s), r->http_minor);
+    gw_sink_set_status(s, 200);
+    gw_sink_set_bytes(s, r->method == HTTP_GET ? body.len : 0);
+    gw_sink_write_buf(s, &head);
     if (r->method == HTTP_GET)
-        gw_conn_write_buf(c, &body);
+        gw_sink_write_buf(s, &body);
     else
         gw_buf_free(&body);
-    gw_conn_end_response(c);
+    gw_sink_end(s);
 }
 
-void gw_route(struct gw_conn *c)
+void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_route_ctx *ctx)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
-    struct gw_route_ctx ctx = {
-        .admin = c->admin,
-        .admin_token = conf->admin_token,
-        .draining = c->w->srv->draining,
-    };
     struct gw_route d;
-    gw_route_decide(&c->hreq, &ctx, &d);
+    gw_route_decide(gw_sink_request(s), ctx, &d);
     switch (d.kind) {
     case GW_ROUTE_FRACTAL:
-        gw_req_fractal(c, d.name, d.head_only);
+        gw_req_fractal(s, svc, d.name, d.head_only);
         return;
     case GW_ROUTE_METRICS:
-        send_metrics(c);
+        send_metrics(s, svc);
         return;
     case GW_ROUTE_PURGE:
-        gw_req_purge(c, d.name);
+        gw_req_purge(s, svc, d.name);
         return;
     case GW_ROUTE_SIMPLE:
-        gw_respond_simple(c, d.status, d.reason, d.extra);
+        gw_respond_simple(s, d.status, d.reason, d.extra);
         return;
     }
     gw_panic(__FILE__, __LINE__, "unknown route kind");

@@ -1,7 +1,8 @@
 /*
  * route.h - which handler answers a request, as a pure function of the
  * parsed head, so that it can be tested and fuzzed without a connection.
- * gw_route() (req.h) acts on the decision.
+ * gw_route() acts on the decision: it is the one call from the connection
+ * (server.c) into the handlers.
  */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
@@ -9,6 +10,8 @@
 #include <stddef.h>
 
 struct gw_http_req;
+struct gw_services;
+struct gw_sink;
 
 enum gw_route_kind {
     GW_ROUTE_SIMPLE,    /* a small text answer: status, reason, extra */
@@ -43,6 +46,13 @@ struct gw_route_ctx {
  */
 void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
                      struct gw_route *out);
+
+/*
+ * A whole request head is on the sink (gw_sink_request): answer it.
+ * Either the answer is queued and ended before this returns, or a handler
+ * attaches itself to the sink and ends it later.
+ */
+void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_route_ctx *ctx);
 
 /* 1 if s[0..len) is a uuid: 8-4-4-4-12 hex digits, either case. */
 int gw_route_is_uuid(const char *s, size_t len);

@@ -5,10 +5,13 @@
  * status (the common codes each, the rest as "other") and cache result;
  * origin requests by kind and status class, with their latency in a
  * histogram of fixed buckets.  Per-worker counters show how the kernel's
- * SO_REUSEPORT spreads connections over the workers.
+ * SO_REUSEPORT spreads connections over the workers.  Every counter is a
+ * C11 atomic updated with relaxed order: a scrape may see counters a
+ * request apart, never a torn value.
  */
 #include "stats.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,30 +30,32 @@ static const char *const class_names[NCLASS] = {"none", "1xx", "2xx", "3xx", "4x
 static const double buckets_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKETS (sizeof(buckets_s) / sizeof(buckets_s[0]))
 
+typedef atomic_uint_least64_t counter_t;
+
 struct worker_stats {
-    uint64_t requests;
-    uint64_t conns_open;
-    uint64_t conns_total;
-    char pad[64 - 3 * sizeof(uint64_t)];
+    counter_t requests;
+    counter_t conns_open;
+    counter_t conns_total;
+    char pad[64 - 3 * sizeof(counter_t)];
 };
 
 static struct {
-    uint64_t requests[NSTATUS][GW_CACHE_NRESULTS];
-    uint64_t bytes_out;
-    uint64_t origin[NKINDS][NCLASS];
-    uint64_t origin_hist[NKINDS][NBUCKETS + 1];
-    uint64_t origin_ms_sum[NKINDS];
-    uint64_t errors[GW_ERR_NKINDS];
-    int64_t fills;
-    int cache_set;
-    uint64_t cache_entries, cache_bytes;
+    counter_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    counter_t bytes_out;
+    counter_t origin[NKINDS][NCLASS];
+    counter_t origin_hist[NKINDS][NBUCKETS + 1];
+    counter_t origin_ms_sum[NKINDS];
+    counter_t errors[GW_ERR_NKINDS];
+    atomic_int_least64_t fills;
+    atomic_int cache_set;
+    counter_t cache_entries, cache_bytes;
     int nworkers;
     struct worker_stats *workers;
 } st;
 
-#define ADD(p, n) __atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
-#define SUB(p, n) __atomic_sub_fetch((p), (n), __ATOMIC_RELAXED)
-#define GET(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ADD(p, n) atomic_fetch_add_explicit((p), (n), memory_order_relaxed)
+#define SUB(p, n) atomic_fetch_sub_explicit((p), (n), memory_order_relaxed)
+#define GET(p) atomic_load_explicit((p), memory_order_relaxed)
 
 static const char *const cache_names[] = {"NONE", "HIT", "MISS", "STALE", "REVALIDATED", "PASS"};
 
@@ -131,12 +136,12 @@ void gw_stats_fills(int delta)
 
 void gw_stats_set_cache(uint64_t entries, uint64_t bytes)
 {
-    __atomic_store_n(&st.cache_entries, entries, __ATOMIC_RELAXED);
-    __atomic_store_n(&st.cache_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_store_n(&st.cache_set, 1, __ATOMIC_RELEASE);
+    atomic_store_explicit(&st.cache_entries, entries, memory_order_relaxed);
+    atomic_store_explicit(&st.cache_bytes, bytes, memory_order_relaxed);
+    atomic_store_explicit(&st.cache_set, 1, memory_order_release);
 }
 
-void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
+static void render_requests(struct gw_buf *b)
 {
     gw_buf_printf(b, "# HELP swiftgate_requests_total Responses by status and cache result.\n"
                      "# TYPE swiftgate_requests_total counter\n");
@@ -156,7 +161,10 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
                      "# TYPE swiftgate_response_body_bytes_total counter\n"
                      "swiftgate_response_body_bytes_total %llu\n",
                   (unsigned long long)GET(&st.bytes_out));
+}
 
+static void render_workers(struct gw_buf *b)
+{
     uint64_t open = 0;
     for (int w = 0; w < st.nworkers; w++) open += GET(&st.workers[w].conns_open);
     gw_buf_printf(b, "# HELP swiftgate_connections_open Client connections open now.\n"
@@ -172,7 +180,10 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
     for (int w = 0; w < st.nworkers; w++)
         gw_buf_printf(b, "swiftgate_worker_requests_total{worker=\"%d\"} %llu\n", w,
                       (unsigned long long)GET(&st.workers[w].requests));
+}
 
+static void render_origin(struct gw_buf *b)
+{
     gw_buf_printf(b, "# HELP swiftgate_origin_requests_total Requests to Swift by kind and "
                      "status class (0: no answer).\n"
                      "# TYPE swiftgate_origin_requests_total counter\n");
@@ -181,8 +192,7 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
             uint64_t v = GET(&st.origin[k][c]);
             if (v == 0) continue;
             gw_buf_printf(b, "swiftgate_origin_requests_total{kind=\"%s\",class=\"%s\"} %llu\n",
-                          origin_kinds[k], class_names[c],
-                          (unsigned long long)v);
+                          origin_kinds[k], class_names[c], (unsigned long long)v);
         }
     gw_buf_printf(b, "# HELP swiftgate_origin_duration_seconds Time to the first byte from Swift.\n"
                      "# TYPE swiftgate_origin_duration_seconds histogram\n");
@@ -202,13 +212,17 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
                       origin_kinds[k], (double)GET(&st.origin_ms_sum[k]) / 1000.0, origin_kinds[k],
                       (unsigned long long)cum);
     }
+}
+
+static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
+{
     gw_buf_printf(b, "# HELP swiftgate_auth_requests_total Token requests sent to Swift's auth.\n"
                      "# TYPE swiftgate_auth_requests_total counter\n"
                      "swiftgate_auth_requests_total %llu\n", (unsigned long long)auth_requests);
     gw_buf_printf(b, "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
                      "# TYPE swiftgate_fills_in_flight gauge\n"
                      "swiftgate_fills_in_flight %lld\n", (long long)GET(&st.fills));
-    if (__atomic_load_n(&st.cache_set, __ATOMIC_ACQUIRE))
+    if (atomic_load_explicit(&st.cache_set, memory_order_acquire))
         gw_buf_printf(b, "# HELP swiftgate_cache_entries Objects in the cache index.\n"
                          "# TYPE swiftgate_cache_entries gauge\n"
                          "swiftgate_cache_entries %llu\n"
@@ -222,4 +236,12 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
     for (int e = 0; e < GW_ERR_NKINDS; e++)
         gw_buf_printf(b, "swiftgate_errors_total{kind=\"%s\"} %llu\n", error_names[e],
                       (unsigned long long)GET(&st.errors[e]));
+}
+
+void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
+{
+    render_requests(b);
+    render_workers(b);
+    render_origin(b);
+    render_gauges(b, auth_requests);
 }

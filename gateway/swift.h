@@ -114,4 +114,72 @@ struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swif
                                        const char *query, const char *method,
                                        const struct gw_fetch_cbs *cbs, void *ud);
 
+/* ---- one request to Swift (swift_req.c) ---- */
+
+struct gw_services;
+
+/*
+ * What one request asks Swift for.  The strings are the caller's and must
+ * live as long as the request: a retry builds the URL again from them.
+ */
+struct gw_swift_target {
+    const char *kind;       /* origin counters: "object", "segment", "manifest", "listing" */
+    const char *method;     /* "GET" or "HEAD" */
+    const char *container;
+    const char *object;     /* NULL: a JSON listing of container (prefix, marker) */
+    const char *query;      /* object: appended after '?', sent as it is; or NULL */
+    const char *prefix;     /* listing */
+    const char *marker;     /* listing: "" for the first page */
+    /* Called with each new fetch before it starts (the first, and the one
+     * after a 401), to add request headers; or NULL. */
+    void (*prepare)(void *ud, struct gw_fetch *f);
+};
+
+/*
+ * A request to Swift that gets its own credentials: it takes the current
+ * token (starting a background refresh near its end), or waits for one;
+ * and when Swift answers 401 to a token, it forgets that token and asks
+ * once more with a new one.  The caller's callbacks (cbs, ud) never see
+ * that first 401 or its body.  Embedded in the caller's struct.
+ *
+ * on_done may get f == NULL when no fetch ran: GW_EAUTH (no token could be
+ * had; counted as an auth error) or GW_EORIGIN (a fetch could not start).
+ */
+struct gw_swift_req {
+    uint32_t magic;
+    struct gw_swift_target t;
+    const struct gw_fetch_cbs *cbs;
+    void *ud;
+    const struct gw_services *svc;
+    struct gw_swift_wait wait;
+    struct gw_swift_creds creds;
+    struct gw_fetch *fetch;
+    int status;             /* of the fetch running now; 0 before its head */
+    int retried;            /* a 401 was answered with a new token already */
+    int renewing;           /* this fetch got a 401: drop its body, then retry */
+};
+
+/* Set up q; nothing runs until gw_swift_req_start(). */
+void gw_swift_req_init(struct gw_swift_req *q, const struct gw_services *svc,
+                       const struct gw_swift_target *t, const struct gw_fetch_cbs *cbs,
+                       void *ud);
+/*
+ * Send it (or queue it for a token).  0, or GW_EORIGIN when the fetch
+ * could not start (then no callback follows).  Callbacks come from the
+ * loop, never from inside this call.
+ */
+int gw_swift_req_start(struct gw_swift_req *q);
+/* After on_data returned GW_FETCH_PAUSE. */
+void gw_swift_req_resume(struct gw_swift_req *q);
+/* Stop whatever runs; no callback follows.  q may be started again. */
+void gw_swift_req_cancel(struct gw_swift_req *q);
+/* A fetch runs, or a token is awaited. */
+int gw_swift_req_busy(const struct gw_swift_req *q);
+/*
+ * Hand the running fetch of `from` to `to` (already initialised with its
+ * own target and callbacks): from inside from's on_headers, so the body
+ * goes to `to`.  `from` is left idle.
+ */
+void gw_swift_req_take(struct gw_swift_req *to, struct gw_swift_req *from);
+
 #endif

@@ -1,0 +1,37 @@
+/*
+ * accesslog.h - one access log line per answered request, and the
+ * "peer "METHOD URL"" that error log lines use to name their request.
+ *
+ * Every byte that comes from the client is escaped, so a client cannot
+ * forge a log line.
+ */
+#ifndef GW_ACCESSLOG_H
+#define GW_ACCESSLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+struct gw_http_req;
+
+/* What the access log says of one answer. */
+struct gw_access_rec {
+    const char *peer;
+    const struct gw_http_req *req;  /* method_known == 0: logged as "-" */
+    int status;
+    uint64_t bytes;                 /* body bytes */
+    enum gw_cache_result cache;
+    uint64_t total_ms;
+    uint64_t origin_ms;
+};
+
+/* Write the record's line to fd (one write(2); errors are ignored). */
+void gw_access_log_write(int fd, const struct gw_access_rec *rec);
+
+/* 'peer "METHOD URL"', the URL escaped and cut at 100 bytes, into out. */
+#define GW_ACCESS_WHAT_LEN 512
+const char *gw_access_what(const char *peer, const struct gw_http_req *req, char *out,
+                           size_t len);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * fill_int.h - what fill.c (the table, the fetch, verify and commit) and
+ * fill_lo.c (a large object's manifest to a plan) share.  Nobody else
+ * includes it.
+ *
+ * Locking: `gw_fill_lock` guards the table, every fill's reader list, its
+ * `info` and `written` (what readers look at).  Everything under "the
+ * owner's loop only" is touched by the owning worker's thread alone.
+ */
+#ifndef GW_FILL_INT_H
+#define GW_FILL_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "cache.h"
+#include "fill.h"
+#include "manifest.h"
+#include "services.h"
+#include "sniff.h"
+#include "swift.h"
+#include "util.h"
+
+#define FILL_MAGIC 0x46494c4cu
+/* The largest manifest or listing page read (Swift's max_manifest_size is
+ * 8 MiB; a 10,000-name listing page is about 3 MiB). */
+#define FILL_MANIFEST_MAX (16u << 20)
+
+/* What a commit writes to the index (and which outcome it publishes). */
+enum fill_commit {
+    FILL_COMMIT_NONE,       /* nothing: FAILED */
+    FILL_COMMIT_BLOB,       /* an object or a segment: VERIFIED */
+    FILL_COMMIT_NEGATIVE,   /* a 404: NOT_FOUND */
+    FILL_COMMIT_REFRESH,    /* a 304: NOT_MODIFIED */
+    FILL_COMMIT_MANIFEST,   /* a large object's plan: MANIFEST */
+};
+
+/* What the large-object request running now is asking Swift. */
+enum fill_aux { AUX_NONE, AUX_SUB_SLO, AUX_LISTING, AUX_HEAD };
+
+/* A large object's state while its plan is put together (owner's loop only). */
+struct fill_lo {
+    int kind;                       /* 0, GW_PLAN_SLO or GW_PLAN_DLO */
+    enum fill_aux aux;
+    char *body;                     /* a manifest or listing being read */
+    size_t body_len, body_cap;
+    long aux_status;
+    char aux_etag[80];
+    size_t aux_index;               /* the sub-SLO entry being fetched */
+    struct gw_plan plan;
+    char manifest_etag[80];         /* an SLO manifest's own ETag: revalidation */
+    char dlo_container[GW_CONTAINER_MAX + 1];
+    char dlo_prefix[GW_OBJECT_MAX + 1];
+    char marker[GW_OBJECT_MAX + 1];
+    size_t page_max;                /* longest listing page so far */
+    unsigned char *plan_buf;        /* the encoded plan, set before MANIFEST */
+    size_t plan_len;
+};
+
+struct gw_fill {
+    uint32_t magic;
+    uint8_t key[GW_CACHE_KEY_LEN];
+    char container[GW_CONTAINER_MAX + 1];
+    char name[GW_OBJECT_MAX + 1];
+    int segment;                    /* see gw_fill_spec */
+    char expect_md5[33];
+    uint64_t expect_size;
+    const struct gw_services *owner;/* the worker whose loop runs the fetch */
+    struct gw_fill *hnext;          /* table bucket chain */
+    struct gw_fill *onext, *oprev;  /* the owner worker's fills */
+    int in_table;
+    int refs;
+    struct gw_fill_reader *readers;
+
+    /* Guarded by the lock: what readers see. */
+    struct gw_fill_info info;
+    uint64_t written;
+
+    /* The owner's loop only. */
+    int fd;
+    char tmp[512];
+    EVP_MD_CTX *md5;
+    char md5hex[33];                /* of the whole body, once it is over */
+    int revalidate;
+    char reval_etag[80];
+    struct gw_swift_req q;          /* the request to Swift running now */
+    long status;                    /* Swift's answer to the object request */
+    int need_sniff;
+    struct gw_sniff sniff;
+    int owner_ref;                  /* the owner's reference is held */
+    int owned;                      /* on the owner worker's list */
+    uv_work_t work;
+    struct gw_cache_entry *entry;   /* for the commit */
+    int commit_rc;
+    enum fill_commit commit_kind;
+    struct fill_lo lo;              /* a large object */
+};
+
+extern pthread_mutex_t gw_fill_lock;
+
+/* Publish a new state to the readers (takes the lock). */
+void fill_set_state(struct gw_fill *f, enum gw_fill_state st, int error_status,
+                    const char *why);
+/* The owner is done with f (fetch and commit over); f may be freed. */
+void fill_owner_release(struct gw_fill *f);
+/* Write what f holds to the index in the thread pool, then publish. */
+void fill_commit(struct gw_fill *f, enum fill_commit kind);
+/* A temp blob for f holding len bytes; the fd, or -errno. */
+int fill_tmp_open(struct gw_fill *f, uint64_t len);
+
+/* fill_lo.c: Swift's answer to the object says it is a large object. */
+int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t length,
+                    uint64_t ttfb);
+/* fill_lo.c: body bytes of the object's own answer (an SLO's manifest). */
+int fill_lo_data(struct gw_fill *f, const char *buf, size_t len);
+/* fill_lo.c: the object's own answer is in: go on to the plan. */
+void fill_lo_manifest_done(struct gw_fill *f);
+/* fill_lo.c: free what the large-object state holds. */
+void fill_lo_free(struct fill_lo *lo);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * fill_lo.c - a large object's fill: from its manifest to a segment plan.
+ *
+ * fill.c asks Swift for every top-level object with
+ * ?multipart-manifest=get; when the answer says SLO or DLO, the fill is
+ * handed here and ends in state MANIFEST (its plan committed as a MANIFEST
+ * entry when it can be) or FAILED with a reason.  An SLO's JSON manifest
+ * is read (bounded), checked against its own ETag, parsed, its nested SLOs
+ * fetched and expanded one by one, then one HEAD gives the object's own
+ * Content-Type and an ETag that must be the plan's.  A DLO's manifest
+ * object names a container and prefix, whose JSON listing is read page by
+ * page (a page shorter than the longest one, or empty, is the last).  The
+ * segments themselves are fills of their own, started by the readers.
+ *
+ * Everything here runs on the owner's loop; what readers see is published
+ * under gw_fill_lock.
+ */
+#include "fill_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "origin.h"
+#include "stats.h"
+
+static void lo_next(struct gw_fill *f);
+
+/* Give up on the large object: readers get status and why. */
+static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stats_error kind)
+{
+    gw_warn("fill", "%s/%s: large object: %s", f->container, f->name, why);
+    gw_stats_error(kind);
+    fill_set_state(f, GW_FILL_FAILED, status, why);
+    fill_owner_release(f);
+}
+
+static int body_append(struct fill_lo *lo, const char *buf, size_t len)
+{
+    if (len > FILL_MANIFEST_MAX - lo->body_len) return GW_ELIMIT;
+    if (lo->body_len + len > lo->body_cap) {
+        size_t cap = lo->body_cap ? lo->body_cap : 16384;
+        while (cap < lo->body_len + len) cap *= 2;
+        lo->body = gw_realloc(lo->body, cap);
+        lo->body_cap = cap;
+    }
+    memcpy(lo->body + lo->body_len, buf, len);
+    lo->body_len += len;
+    return 0;
+}
+
+static void md5_hex(const void *p, size_t n, char out[33])
+{
+    unsigned char d[16];
+    EVP_Digest(p, n, d, NULL, EVP_md5(), NULL);
+    gw_hex(d, 16, out);
+}
+
+void fill_lo_free(struct fill_lo *lo)
+{
+    free(lo->body);
+    gw_plan_free(&lo->plan);
+    free(lo->plan_buf);
+    lo->body = NULL;
+    lo->plan_buf = NULL;
+}
+
+int fill_lo_data(struct gw_fill *f, const char *buf, size_t len)
+{
+    return body_append(&f->lo, buf, len);
+}
+
+int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t length,
+                    uint64_t ttfb)
+{
+    struct fill_lo *lo = &f->lo;
+    const char *lm = gw_fetch_header(fe, "Last-Modified");
+    const char *ct = gw_fetch_header(fe, "Content-Type");
+    if (slo) {
+        if (length == UINT64_MAX || length > FILL_MANIFEST_MAX) {
+            fill_set_state(f, GW_FILL_FAILED, 502, "SLO manifest too large");
+            gw_stats_error(GW_ERR_MANIFEST);
+            return GW_EORIGIN;
+        }
+        lo->kind = GW_PLAN_SLO;
+        gw_etag_unquote(lo->manifest_etag, sizeof(lo->manifest_etag),
+                        gw_fetch_header(fe, "ETag"));
+        ct = NULL; /* "application/json": the object's own comes with the HEAD */
+    } else {
+        if (gw_dlo_manifest_parse(gw_fetch_header(fe, "X-Object-Manifest"), lo->dlo_container,
+                                  sizeof(lo->dlo_container), lo->dlo_prefix,
+                                  sizeof(lo->dlo_prefix)) != 0) {
+            fill_set_state(f, GW_FILL_FAILED, 502, "bad X-Object-Manifest from Swift");
+            gw_stats_error(GW_ERR_MANIFEST);
+            return GW_EORIGIN;
+        }
+        lo->kind = GW_PLAN_DLO;
+        lo->manifest_etag[0] = '\0'; /* a DLO changes with its listing: no revalidation */
+    }
+    pthread_mutex_lock(&gw_fill_lock);
+    f->info.origin_ms = ttfb;
+    snprintf(f->info.last_modified, sizeof(f->info.last_modified), "%s", lm ? lm : "");
+    snprintf(f->info.content_type, sizeof(f->info.content_type), "%s", ct ? ct : "");
+    pthread_mutex_unlock(&gw_fill_lock);
+    return 0;
+}
+
+static int aux_on_headers(void *ud, struct gw_fetch *fe, long status)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    struct fill_lo *lo = &f->lo;
+    lo->aux_status = status;
+    gw_etag_unquote(lo->aux_etag, sizeof(lo->aux_etag), gw_fetch_header(fe, "ETag"));
+    if (lo->aux == AUX_HEAD && status == 200) {
+        const char *ct = gw_fetch_header(fe, "Content-Type");
+        const char *lm = gw_fetch_header(fe, "Last-Modified");
+        const char *slo = gw_fetch_header(fe, "X-Static-Large-Object");
+        if (slo == NULL || strcasecmp(slo, "true") != 0) lo->aux_etag[0] = '\0';
+        pthread_mutex_lock(&gw_fill_lock);
+        if (ct) snprintf(f->info.content_type, sizeof(f->info.content_type), "%s", ct);
+        if (lm) snprintf(f->info.last_modified, sizeof(f->info.last_modified), "%s", lm);
+        pthread_mutex_unlock(&gw_fill_lock);
+    }
+    return 0;
+}
+
+static int aux_on_data(void *ud, const char *buf, size_t len)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    if (f->lo.aux_status != 200) return 0;
+    return body_append(&f->lo, buf, len);
+}
+
+/* Write the encoded plan to a temp blob; 0 when it is all there. */
+static int plan_write(struct gw_fill *f, const unsigned char *buf, size_t len)
+{
+    int fd = fill_tmp_open(f, 0);
+    if (fd < 0) return fd;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = pwrite(fd, buf + off, len - off, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -EIO;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* The plan is whole: encode it, write it to a temp blob and commit it. */
+static void lo_finish(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    unsigned char *buf;
+    size_t len;
+    gw_plan_encode(&lo->plan, &buf, &len);
+    md5_hex(buf, len, f->md5hex);
+    pthread_mutex_lock(&gw_fill_lock);
+    lo->plan_buf = buf;
+    lo->plan_len = len;
+    f->info.length = lo->plan.total;
+    snprintf(f->info.etag, sizeof(f->info.etag), "%s", lo->plan.etag);
+    pthread_mutex_unlock(&gw_fill_lock);
+    gw_plan_free(&lo->plan);
+    if (plan_write(f, buf, len) == 0) {
+        fill_commit(f, FILL_COMMIT_MANIFEST);
+        return;
+    }
+    /* Not cached, but the plan is good: serve it all the same. */
+    gw_warn("fill", "%s/%s: manifest not cached: cannot write it", f->container, f->name);
+    gw_stats_error(GW_ERR_CACHE_WRITE);
+    fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
+    fill_owner_release(f);
+}
+
+/* A nested SLO's manifest is in: check it and put its segments in its place. */
+static int sub_slo_done(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    char hex[33];
+    const char *why = NULL;
+    md5_hex(lo->body, lo->body_len, hex);
+    if (strcasecmp(hex, lo->aux_etag) != 0) {
+        lo_fail(f, 502, "nested SLO manifest does not match its ETag", GW_ERR_DIGEST);
+        return -1;
+    }
+    struct gw_plan child = {0};
+    int rc = gw_slo_parse(lo->body, lo->body_len, 0, &child, &why);
+    if (rc == 0) rc = gw_plan_expand(&lo->plan, lo->aux_index, &child, &why);
+    gw_plan_free(&child);
+    if (rc != 0) {
+        lo_fail(f, 502, why, GW_ERR_MANIFEST);
+        return -1;
+    }
+    return 0;
+}
+
+/* A listing page is in: 1 when it was the last (and the plan is done). */
+static int listing_done(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    size_t count = 0;
+    const char *why = NULL;
+    if (gw_dlo_listing_add(&lo->plan, lo->body ? lo->body : "[]", lo->body ? lo->body_len : 2,
+                           lo->dlo_container, &count, lo->marker, sizeof(lo->marker),
+                           &why) != 0) {
+        lo_fail(f, 502, why, GW_ERR_MANIFEST);
+        return -1;
+    }
+    /* A page shorter than the longest one (or empty) is the last. */
+    if (count == 0 || count < lo->page_max) {
+        gw_dlo_finish(&lo->plan);
+        lo_finish(f);
+        return 1;
+    }
+    lo->page_max = count;
+    return 0;
+}
+
+/* Swift's answer to a manifest request was not a 200: why, for the reader. */
+static const char *aux_refusal(const struct fill_lo *lo, long st)
+{
+    if (lo->aux == AUX_SUB_SLO && st == 404) return "nested SLO missing in Swift";
+    if (lo->aux == AUX_LISTING && st == 404) return "DLO segment container missing";
+    if (st == 401) return "Swift refused the gateway's token";
+    return "unexpected answer from Swift on a manifest";
+}
+
+static void aux_on_done(void *ud, struct gw_fetch *fe, int err)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    struct fill_lo *lo = &f->lo;
+    (void)fe;
+    if (err != 0) {
+        lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
+                err == GW_ELIMIT   ? "manifest or listing too large"
+                : err == GW_EAUTH  ? "cannot authenticate with Swift"
+                                   : "Swift failed on a manifest",
+                err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
+                : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        return;
+    }
+    long st = lo->aux_status;
+    if (lo->aux == AUX_LISTING && st == 204) {
+        st = 200; /* an empty listing */
+        lo->body_len = 0;
+    }
+    if (st != 200) {
+        lo_fail(f, 502, aux_refusal(lo, st), st == 401 ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        return;
+    }
+    int rc = 0;
+    switch (lo->aux) {
+    case AUX_SUB_SLO:
+        rc = sub_slo_done(f);
+        break;
+    case AUX_LISTING:
+        rc = listing_done(f);
+        break;
+    case AUX_HEAD:
+        if (strcasecmp(lo->aux_etag, lo->plan.etag) != 0) {
+            /* Replaced between the two requests: this plan is not the object. */
+            lo_fail(f, 502, "SLO changed while its manifest was read", GW_ERR_MANIFEST);
+            return;
+        }
+        lo_finish(f);
+        return;
+    case AUX_NONE:
+        gw_assert(0);
+    }
+    if (rc == 0) lo_next(f);
+}
+
+static const struct gw_fetch_cbs aux_cbs = {
+    .on_headers = aux_on_headers,
+    .on_data = aux_on_data,
+    .on_done = aux_on_done,
+};
+
+/* The next request for the plan: a nested manifest, a listing page, the HEAD. */
+static void lo_next(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    struct gw_swift_target t = {.method = "GET"};
+    lo->body_len = 0;
+    lo->aux_status = 0;
+    if (lo->kind == GW_PLAN_DLO) {
+        lo->aux = AUX_LISTING;
+        t.kind = "listing";
+        t.container = lo->dlo_container;
+        t.prefix = lo->dlo_prefix;
+        t.marker = lo->marker;
+    } else {
+        size_t i = 0;
+        while (i < lo->plan.n && !lo->plan.seg[i].sub_slo) i++;
+        if (i < lo->plan.n) {
+            lo->aux = AUX_SUB_SLO;
+            lo->aux_index = i;
+            t.kind = "manifest";
+            t.container = lo->plan.seg[i].container;
+            t.object = lo->plan.seg[i].object;
+            t.query = "multipart-manifest=get";
+        } else {
+            lo->aux = AUX_HEAD;
+            t.kind = "object";
+            t.method = "HEAD";
+            t.container = f->container;
+            t.object = f->name;
+        }
+    }
+    gw_swift_req_cancel(&f->q);
+    gw_swift_req_init(&f->q, f->owner, &t, &aux_cbs, f);
+    if (gw_swift_req_start(&f->q) != 0)
+        lo_fail(f, 502, "cannot start a request to Swift", GW_ERR_ORIGIN_CONNECT);
+}
+
+void fill_lo_manifest_done(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    if (lo->kind == GW_PLAN_SLO) {
+        char hex[33];
+        md5_hex(lo->body ? lo->body : "", lo->body_len, hex);
+        if (strcasecmp(hex, lo->manifest_etag) != 0) {
+            lo_fail(f, 502, "SLO manifest does not match its ETag", GW_ERR_DIGEST);
+            return;
+        }
+        const char *why = NULL;
+        if (gw_slo_parse(lo->body ? lo->body : "", lo->body_len, 0, &lo->plan, &why) != 0) {
+            lo_fail(f, 502, why, GW_ERR_MANIFEST);
+            return;
+        }
+    }
+    lo_next(f);
+}

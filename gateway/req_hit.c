@@ -1,0 +1,148 @@
+/*
+ * req_hit.c - the hit way: an answer from a cache entry.
+ *
+ * The head comes from the index entry alone when it says it all (304, 412,
+ * 416, HEAD, an empty body); otherwise the blob is needed: a hot blob's
+ * mapping is shared already (blobmap.c), a cold one is opened in the
+ * thread pool.  An OBJECT entry's body is then written straight from the
+ * mapping, part by part; a MANIFEST entry's blob is the encoded plan of a
+ * large object, which goes on to the segmented way.  A blob that is gone
+ * by the time it is opened (evicted, replaced) sends the request back to
+ * a fill, at most a few times.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "blobmap.h"
+#include "conf.h"
+#include "manifest.h"
+#include "req_int.h"
+#include "util.h"
+
+/* Times a request goes back to a fill because its blob went away. */
+#define RESTARTS_MAX 3
+
+void req_hit_leave(struct gw_req *r)
+{
+    struct req_hit *h = &r->u.hit;
+    gw_blobmap_open_cancel(h->open);
+    h->open = NULL;
+    if (h->map) gw_blobmap_release(h->map);
+    h->map = NULL;
+}
+
+void req_hit_lost(struct gw_req *r)
+{
+    if (r->restarts++ >= RESTARTS_MAX) {
+        req_finish(r, 503, "cache entry keeps changing; try again", NULL);
+        return;
+    }
+    free(r->entry);
+    r->entry = NULL;
+    req_follow_start(r, 0);
+}
+
+static struct gw_object_meta entry_meta(const struct gw_cache_entry *e)
+{
+    return (struct gw_object_meta){
+        .length = e->size,
+        .etag = e->etag,
+        .last_modified = e->last_modified,
+        .content_type = e->content_type,
+        .stored_at = e->stored_at,
+    };
+}
+
+static void hit_pump(struct gw_req *r)
+{
+    if (gw_respond_parts_from_blob(r->sink, &r->body, r->u.hit.map,
+                                   r->svc->conf->write_buffer)) {
+        req_goto(r, REQ_DONE);
+        gw_sink_end(r->sink);
+        return;
+    }
+    gw_sink_wait_drain(r->sink);
+}
+
+void req_hit_drain(struct gw_req *r)
+{
+    if (r->u.hit.map) hit_pump(r);
+}
+
+/* A MANIFEST entry's blob is mapped: its plan, then the segments. */
+static void manifest_send(struct gw_req *r)
+{
+    struct gw_plan plan;
+    struct gw_blobmap *m = r->u.hit.map;
+    int rc = gw_plan_decode((const unsigned char *)m->addr, (size_t)m->len, &plan);
+    if (rc != 0) {
+        gw_warn("req", "%s: the cached plan of %s cannot be read: fetching it again",
+                gw_sink_peer(r->sink), r->entry->name);
+        req_hit_lost(r);
+        return;
+    }
+    req_seg_start(r, &plan, r->entry->last_modified, r->entry->content_type,
+                  r->entry->stored_at, gw_sink_cache(r->sink));
+}
+
+/* The blob's mapping is at hand: the head, then the body. */
+static void hit_send(struct gw_req *r)
+{
+    if (r->entry->kind == GW_CACHE_KIND_MANIFEST) {
+        manifest_send(r);
+        return;
+    }
+    struct gw_object_meta m = entry_meta(r->entry);
+    if (gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only)) {
+        req_goto(r, REQ_DONE);
+        return;
+    }
+    hit_pump(r);
+}
+
+static void on_open(void *ud, int rc, struct gw_blobmap *map)
+{
+    struct gw_req *r = ud;
+    GW_CHECK_MAGIC(r, REQ_MAGIC);
+    r->u.hit.open = NULL;
+    if (rc != 0) {
+        if (rc != -ENOENT)
+            gw_warn("req", "%s: mapping %s: %s", gw_sink_peer(r->sink), r->entry->name,
+                    gw_strerror(rc));
+        req_hit_lost(r);
+        return;
+    }
+    r->u.hit.map = map;
+    hit_send(r);
+}
+
+void req_hit_start(struct gw_req *r, enum gw_cache_result how)
+{
+    req_goto(r, REQ_HIT);
+    const struct gw_cache_entry *e = r->entry;
+    gw_sink_set_cache(r->sink, how);
+    gw_cache_touch(r->svc->cache, r->key);
+    int manifest = e->kind == GW_CACHE_KIND_MANIFEST;
+    if (r->warm && !manifest) {
+        req_goto(r, REQ_DONE);
+        gw_respond_warm(r->sink, how);
+        return;
+    }
+    const struct gw_http_req *req = gw_sink_request(r->sink);
+    gw_body_plan(&r->body, req, r->head_only, e->size, e->etag, e->last_modified);
+    /* A large object's answer needs its plan, which is in the blob. */
+    if (!manifest && !gw_body_wanted(&r->body, req, r->head_only, e->etag, e->last_modified)) {
+        /* 304, 412, 416, HEAD or an empty body: the index says it all. */
+        struct gw_object_meta m = entry_meta(e);
+        gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only);
+        req_goto(r, REQ_DONE);
+        return;
+    }
+    r->u.hit.map = gw_blobmap_get(r->key, e->blob_id);
+    if (r->u.hit.map) {
+        hit_send(r);
+        return;
+    }
+    r->u.hit.open = gw_blobmap_open_async(r->svc->loop, r->svc->cache, e, on_open, r);
+    if (r->u.hit.open == NULL) req_hit_lost(r);
+}

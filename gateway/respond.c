@@ -1,0 +1,282 @@
+/*
+ * respond.c - response heads and bodies (respond.h).
+ *
+ * Nothing here keeps state between calls: the caller owns its struct
+ * gw_body and says where it is.  Every byte goes through the sink, and
+ * every head sets the sink's status, so the access log sees what was sent.
+ * A multipart/byteranges answer's Content-Length is computed from the part
+ * heads it will send, so the framing written later must be exactly that.
+ */
+#include "respond.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blobmap.h"
+#include "conf.h"
+#include "fill.h"
+#include "http.h"
+#include "sink.h"
+#include "util.h"
+
+/* Bytes read from a fill's file per write: a bounded copy per connection. */
+#define FILL_CHUNK 65536
+
+void gw_body_plan(struct gw_body *b, const struct gw_http_req *req, int head_only,
+                  uint64_t length, const char *etag, const char *last_modified)
+{
+    b->nranges = head_only ? 0 : gw_cond_ranges(req, length, etag, last_modified, b->parts);
+    b->multipart = b->nranges > 1;
+    if (b->nranges > 0) {
+        b->nparts = b->nranges;
+    } else if (length > 0) {
+        b->parts[0].first = 0;
+        b->parts[0].last = length - 1;
+        b->nparts = 1;
+    } else {
+        b->nparts = 0;
+    }
+    b->part_i = 0;
+    b->part_off = 0;
+    b->part_head_sent = 0;
+    b->length = length;
+}
+
+int gw_body_wanted(const struct gw_body *b, const struct gw_http_req *req, int head_only,
+                   const char *etag, const char *last_modified)
+{
+    return !head_only && b->nranges >= 0 && b->nparts > 0 &&
+           gw_cond_evaluate(req, etag, last_modified) == GW_PRECOND_PASS;
+}
+
+const char *gw_respond_cache_status(enum gw_cache_result how)
+{
+    /* RFC 9211 Cache-Status, beside the X-Cache word everyone greps for. */
+    switch (how) {
+    case GW_CACHE_HIT: return "swiftgate; hit";
+    case GW_CACHE_MISS: return "swiftgate; fwd=miss; stored";
+    case GW_CACHE_STALE: return "swiftgate; hit; detail=stale-if-error";
+    case GW_CACHE_REVALIDATED: return "swiftgate; fwd=stale; fwd-status=304";
+    case GW_CACHE_PASS: return "swiftgate; fwd=uri-miss";
+    default: return "swiftgate";
+    }
+}
+
+void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
+                               enum gw_cache_result how, const char *etag, const char *lm,
+                               int64_t stored_at)
+{
+    if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
+    if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
+    gw_buf_printf(b, "Accept-Ranges: bytes\r\n");
+    if (conf->cache_control[0]) gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
+    if (stored_at > 0) {
+        int64_t age = (gw_wall_ms() - stored_at) / 1000;
+        gw_buf_printf(b, "Age: %lld\r\n", (long long)(age > 0 ? age : 0));
+    }
+    gw_buf_printf(b, "X-Cache: %s\r\nCache-Status: %s\r\n", gw_cache_result_name(how),
+                  gw_respond_cache_status(how));
+}
+
+/* One part's head of a multipart/byteranges body; its length, 0 if it cannot fit. */
+static size_t part_head(const struct gw_body *b, char *out, size_t cap, const struct gw_range *rg)
+{
+    int n = snprintf(out, cap,
+                     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                     b->boundary, b->ctype, (unsigned long long)rg->first,
+                     (unsigned long long)rg->last, (unsigned long long)b->length);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void gw_respond_part_head(struct gw_sink *s, const struct gw_body *b)
+{
+    if (!b->multipart) return;
+    char ph[512];
+    gw_sink_write(s, ph, part_head(b, ph, sizeof(ph), &b->parts[b->part_i]));
+}
+
+void gw_respond_multipart_tail(struct gw_sink *s, const struct gw_body *b)
+{
+    if (!b->multipart) return;
+    char tail[64];
+    int n = snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", b->boundary);
+    gw_sink_write(s, tail, (size_t)n);
+}
+
+/* Content-Type and Content-Length (and Content-Range) of a 200 or 206. */
+static void body_headers(struct gw_buf *h, struct gw_body *b, int status)
+{
+    if (b->multipart) {
+        snprintf(b->boundary, sizeof(b->boundary), "%016llx",
+                 (unsigned long long)((uint64_t)gw_wall_ms() * 2654435761u ^ (uintptr_t)b));
+        uint64_t total = 2 + strlen(b->boundary) + 6; /* "\r\n--B--\r\n" */
+        char ph[512];
+        for (int i = 0; i < b->nparts; i++)
+            total += part_head(b, ph, sizeof(ph), &b->parts[i]) + b->parts[i].last -
+                     b->parts[i].first + 1;
+        gw_buf_printf(h, "Content-Type: multipart/byteranges; boundary=%s\r\n"
+                         "Content-Length: %llu\r\n", b->boundary, (unsigned long long)total);
+    } else if (status == 206) {
+        gw_buf_printf(h, "Content-Type: %s\r\nContent-Length: %llu\r\n"
+                         "Content-Range: bytes %llu-%llu/%llu\r\n", b->ctype,
+                      (unsigned long long)(b->parts[0].last - b->parts[0].first + 1),
+                      (unsigned long long)b->parts[0].first, (unsigned long long)b->parts[0].last,
+                      (unsigned long long)b->length);
+    } else {
+        gw_buf_printf(h, "Content-Type: %s\r\nContent-Length: %llu\r\n", b->ctype,
+                      (unsigned long long)b->length);
+    }
+}
+
+static void respond_not_modified(struct gw_sink *s, const struct gw_conf *conf,
+                                 const struct gw_object_meta *m)
+{
+    const struct gw_http_req *req = gw_sink_request(s);
+    struct gw_buf h = {0};
+    gw_http_head_begin(&h, 304);
+    gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
+                              m->stored_at);
+    gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
+    gw_sink_set_status(s, 304);
+    gw_sink_write_buf(s, &h);
+    gw_sink_end(s);
+}
+
+int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct gw_body *b,
+                           const struct gw_object_meta *m, int head_only)
+{
+    const struct gw_http_req *req = gw_sink_request(s);
+    enum gw_precond pre = gw_cond_evaluate(req, m->etag, m->last_modified);
+    if (pre == GW_PRECOND_412) {
+        gw_respond_simple(s, 412, "precondition failed", NULL);
+        return 1;
+    }
+    if (pre == GW_PRECOND_304) {
+        respond_not_modified(s, conf, m);
+        return 1;
+    }
+    if (b->nranges < 0) {
+        char extra[64];
+        snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)m->length);
+        gw_respond_simple(s, 416, "range not satisfiable", extra);
+        return 1;
+    }
+    b->length = m->length;
+    snprintf(b->ctype, sizeof(b->ctype), "%s",
+             m->content_type[0] ? m->content_type : "application/octet-stream");
+    int status = b->nranges > 0 ? 206 : 200;
+    struct gw_buf h = {0};
+    gw_http_head_begin(&h, status);
+    body_headers(&h, b, status);
+    gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
+                              m->stored_at);
+    gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
+    gw_sink_set_status(s, status);
+    gw_sink_write_buf(s, &h);
+    if (head_only || b->nparts == 0) {
+        gw_sink_end(s);
+        return 1;
+    }
+    return 0;
+}
+
+void gw_respond_simple(struct gw_sink *s, int status, const char *reason, const char *extra)
+{
+    const struct gw_http_req *req = gw_sink_request(s);
+    char more[320];
+    if (gw_sink_cache(s) != GW_CACHE_NONE) {
+        snprintf(more, sizeof(more), "%sX-Cache: %s\r\n", extra ? extra : "",
+                 gw_cache_result_name(gw_sink_cache(s)));
+        extra = more;
+    }
+    struct gw_buf b = {0};
+    int head_only = req->method_known && req->method == HTTP_HEAD;
+    gw_sink_set_bytes(s, gw_http_simple(&b, status, reason, extra, gw_sink_keepalive(s),
+                                        req->http_minor, head_only));
+    gw_sink_set_status(s, status);
+    gw_sink_write_buf(s, &b);
+    gw_sink_end(s);
+}
+
+void gw_respond_warm(struct gw_sink *s, enum gw_cache_result how)
+{
+    gw_sink_set_cache(s, how);
+    struct gw_buf b = {0};
+    gw_http_head_begin(&b, 204);
+    gw_buf_printf(&b, "X-Cache: %s\r\n", gw_cache_result_name(how));
+    gw_http_head_end(&b, gw_sink_keepalive(s), gw_sink_request(s)->http_minor);
+    gw_sink_set_status(s, 204);
+    gw_sink_write_buf(s, &b);
+    gw_sink_end(s);
+}
+
+/* ---- bodies ---- */
+
+static void map_release(void *arg)
+{
+    gw_blobmap_release(arg);
+}
+
+uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobmap *m, uint64_t off,
+                              uint64_t len, uint64_t slice)
+{
+    uint64_t done = 0;
+    while (done < len && !gw_sink_congested(s)) {
+        uint64_t n = len - done < slice ? len - done : slice;
+        gw_blobmap_ref(m);
+        gw_sink_write_ref(s, m->addr + off + done, (size_t)n, map_release, m);
+        done += n;
+    }
+    return done;
+}
+
+int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobmap *m,
+                               uint64_t slice)
+{
+    for (;;) {
+        if (b->part_i == b->nparts) {
+            gw_respond_multipart_tail(s, b);
+            return 1;
+        }
+        if (gw_sink_congested(s)) return 0;
+        const struct gw_range *rg = &b->parts[b->part_i];
+        if (!b->part_head_sent) {
+            gw_respond_part_head(s, b);
+            b->part_head_sent = 1;
+        }
+        uint64_t left = rg->last + 1 - rg->first - b->part_off;
+        if (left == 0) {
+            b->part_i++;
+            b->part_off = 0;
+            b->part_head_sent = 0;
+            continue;
+        }
+        uint64_t n = gw_respond_from_blob(s, m, rg->first + b->part_off, left, slice);
+        b->part_off += n;
+        gw_sink_set_bytes(s, gw_sink_bytes(s) + n);
+    }
+}
+
+int64_t gw_respond_from_fill(struct gw_sink *s, struct gw_fill_reader *r, uint64_t off,
+                             uint64_t len)
+{
+    uint64_t done = 0;
+    while (done < len && !gw_sink_congested(s)) {
+        uint64_t n = len - done < FILL_CHUNK ? len - done : FILL_CHUNK;
+        struct gw_buf b = {0};
+        b.data = gw_malloc((size_t)n);
+        b.cap = (size_t)n;
+        long got = gw_fill_read(r, off + done, b.data, n);
+        if (got <= 0) {
+            gw_buf_free(&b);
+            return got < 0 ? got : -EIO;
+        }
+        b.len = (size_t)got;
+        done += (uint64_t)got;
+        gw_sink_write_buf(s, &b);
+    }
+    return (int64_t)done;
+}

@@ -1,0 +1,55 @@
+/*
+ * server_int.h - what workers.c (listeners, worker threads, upkeep) and
+ * server.c (connections) share.  Nobody else includes it.
+ *
+ * A worker owns its loop and every handle on it; its connections are on
+ * its `conns` list.  `svc` is what the worker hands its handlers: built
+ * once the loop's services exist, constant afterwards.
+ */
+#ifndef GW_SERVER_INT_H
+#define GW_SERVER_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "server.h"
+#include "services.h"
+
+struct gw_conn;
+
+struct gw_worker {
+    uint32_t magic;
+    int id;
+    struct gw_server *srv;
+    uv_loop_t loop;
+    int loop_ready;             /* uv_loop_init() succeeded */
+    uv_tcp_t listener;
+    int listen_fd;
+    uv_tcp_t admin_listener;    /* worker 0 only, when admin_listen is set */
+    int admin_fd;
+    uv_async_t wakeup;          /* drain / force-close requests from main */
+    atomic_int force_close;
+    int stopping;
+    uv_timer_t stop_check;      /* finishes a drain outside any callback chain */
+    struct gw_services svc;
+    uv_timer_t maint;           /* worker 0: cache upkeep every second */
+    uv_work_t maint_work;
+    int maint_busy;
+    uv_thread_t thread;
+    struct gw_conn *conns;
+    uint64_t nconns;
+    char rbuf[65536];           /* every read lands here; leftovers are copied */
+};
+
+#define WORKER_MAGIC 0x574f524bu
+
+/* server.c: a new connection on listener `server` of w (admin or public). */
+void gw_conn_accept(struct gw_worker *w, uv_stream_t *server, int admin);
+/* server.c: the drain moved on: close w's idle connections (all, when forcing). */
+void gw_conns_wakeup(struct gw_worker *w);
+/* workers.c: a connection of w closed: if w is stopping and it was the last, stop. */
+void gw_worker_maybe_stop(struct gw_worker *w);
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * workers.c - listeners, worker threads, cache upkeep, draining and
+ * shutdown (server.h).
+ *
+ * Every listener is bound before any thread starts, so a bad address
+ * fails the start; each worker then gets its own loop, its own
+ * SO_REUSEPORT socket, its own curl multi handle and its side of the fill
+ * table, gathered in the struct gw_services its handlers see.  The admin
+ * listener is small traffic: worker 0 serves it, and runs the cache's
+ * upkeep (touches, eviction, idle mappings) in the thread pool once a
+ * second.
+ *
+ * Draining has two phases, both flags of struct gw_server set once by the
+ * main thread: `draining` (/healthz says 503, all else as usual) and, after
+ * drain_delay, `closing` (listeners and idle connections close, no more
+ * keep-alive).  A worker's loop ends once its last connection is closed and
+ * it has closed its own handles.
+ */
+#include "server_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "blobmap.h"
+#include "cache.h"
+#include "conf.h"
+#include "fill.h"
+#include "origin.h"
+#include "stats.h"
+#include "swift.h"
+#include "util.h"
+
+/* ---- upkeep ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/*
+ * Cache upkeep, off the loop: accesses noted by hits are written to the
+ * index in one transaction, and the cache is brought under its caps.
+ */
+static void maint_work(uv_work_t *req)
+{
+    struct gw_worker *w = req->data;
+    gw_cache_flush_touches(w->srv->cache);
+    gw_cache_evict(w->srv->cache);
+    gw_blobmap_sweep(w->srv->cache);
+    uint64_t entries, bytes;
+    gw_cache_usage(w->srv->cache, &entries, &bytes);
+    gw_stats_set_cache(entries, bytes);
+}
+
+static void maint_done(uv_work_t *req, int status)
+{
+    (void)status;
+    struct gw_worker *w = req->data;
+    w->maint_busy = 0;
+}
+
+static void on_maint(uv_timer_t *t)
+{
+    struct gw_worker *w = t->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    if (w->maint_busy || w->srv->cache == NULL) return;
+    w->maint_busy = 1;
+    w->maint_work.data = w;
+    if (uv_queue_work(&w->loop, &w->maint_work, maint_work, maint_done) != 0) w->maint_busy = 0;
+}
+
+/* ---- a worker's life ---- */
+
+static void worker_stop_check(uv_timer_t *t)
+{
+    struct gw_worker *w = t->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    if (!w->stopping || w->nconns > 0) return;
+    /* Last connection gone: close what the loop still holds, then it ends. */
+    gw_fill_worker_close(w->svc.fills);
+    w->svc.fills = NULL;
+    uv_close((uv_handle_t *)&w->maint, on_handle_closed);
+    gw_swift_client_free(w->svc.swift_client);
+    w->svc.swift_client = NULL;
+    gw_origin_close(w->svc.origin);
+    w->svc.origin = NULL;
+    uv_close((uv_handle_t *)&w->wakeup, on_handle_closed);
+    uv_close((uv_handle_t *)&w->stop_check, on_handle_closed);
+}
+
+void gw_worker_maybe_stop(struct gw_worker *w)
+{
+    if (w->stopping && w->nconns == 0 && !uv_is_closing((uv_handle_t *)&w->stop_check))
+        uv_timer_start(&w->stop_check, worker_stop_check, 0, 0);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    struct gw_worker *w = a->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    /* While only `draining`, /healthz reads the flag and nothing else changes. */
+    if (!atomic_load(&w->srv->closing) && !atomic_load(&w->force_close)) return;
+    if (!w->stopping) {
+        w->stopping = 1;
+        uv_close((uv_handle_t *)&w->listener, on_handle_closed);
+        if (w->admin_fd >= 0) uv_close((uv_handle_t *)&w->admin_listener, on_handle_closed);
+    }
+    gw_conns_wakeup(w);
+    gw_worker_maybe_stop(w);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct gw_worker *w = server->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    if (status < 0) {
+        gw_warn("server", "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    gw_conn_accept(w, server, server == (uv_stream_t *)&w->admin_listener);
+}
+
+static void worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0) gw_error("server", "worker %d: loop did not close: %s", w->id, uv_strerror(rc));
+    gw_assert(rc == 0);
+    atomic_fetch_add_explicit(&w->srv->workers_done, 1, memory_order_release);
+    uv_async_send(&w->srv->worker_exit);
+}
+
+/* ---- sockets ---- */
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) {
+        *sl = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) {
+        *sl = sizeof(struct sockaddr_in6);
+    } else if (strcmp(host, "localhost") == 0) {
+        uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)ss);
+        *sl = sizeof(struct sockaddr_in);
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int bind_socket(const char *hostport, int *fd_out, int port_override, char *err,
+                       size_t errlen)
+{
+    char host[256];
+    int port;
+    if (gw_parse_hostport(hostport, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "listen: bad address %s", hostport);
+        return -EINVAL;
+    }
+    if (port_override >= 0) port = port_override;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (resolve(host, port, &ss, &sl) != 0) {
+        snprintf(err, errlen, "listen: %s is not an IP address", host);
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 511) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "listen %s: %s", hostport, strerror(e));
+        close(fd);
+        return -e;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int open_access_log(const char *path)
+{
+    if (path[0] == '\0' || strcmp(path, "off") == 0) return -1;
+    if (strcmp(path, "-") == 0) return dup(1);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+static void on_worker_exit(uv_async_t *a)
+{
+    struct gw_server *srv = a->data;
+    if (atomic_load_explicit(&srv->workers_done, memory_order_acquire) == srv->nworkers &&
+        srv->on_stopped) {
+        void (*cb)(struct gw_server *) = srv->on_stopped;
+        srv->on_stopped = NULL;
+        cb(srv);
+    }
+}
+
+/* ---- init ---- */
+
+/* One socket per worker on the public address, and the admin one. */
+static int bind_listeners(struct gw_server *srv, char *err, size_t errlen)
+{
+    const struct gw_conf *conf = srv->conf;
+    int port = -1;
+    for (int i = 0; i < srv->nworkers; i++) {
+        int rc = bind_socket(conf->listen, &srv->workers[i].listen_fd, port, err, errlen);
+        if (rc != 0) return rc;
+        /* Port 0: the first socket picks a port, the others share it. */
+        if (port < 0) port = bound_port(srv->workers[i].listen_fd);
+    }
+    srv->listen_fd0 = srv->workers[0].listen_fd;
+    if (conf->admin_listen[0]) {
+        int rc = bind_socket(conf->admin_listen, &srv->admin_fd, -1, err, errlen);
+        if (rc != 0) return rc;
+        srv->workers[0].admin_fd = srv->admin_fd;
+    }
+    return 0;
+}
+
+static int open_cache(struct gw_server *srv, char *err, size_t errlen)
+{
+    const struct gw_conf *conf = srv->conf;
+    struct gw_cache_options co = {
+        .dir = conf->dir,
+        .max_size = conf->max_size,
+        .max_entries = conf->max_entries,
+        .index_size = conf->index_size,
+    };
+    char cerr[256];
+    int rc = gw_cache_open(&srv->cache, &co, cerr, sizeof(cerr));
+    if (rc != 0) {
+        snprintf(err, errlen, "cache %s: %s", conf->dir, cerr);
+        srv->cache = NULL;
+        return rc;
+    }
+    uint64_t tmp, orphans, dropped, entries, bytes;
+    gw_cache_last_sweep(srv->cache, &tmp, &orphans, &dropped);
+    gw_cache_usage(srv->cache, &entries, &bytes);
+    gw_stats_set_cache(entries, bytes);
+    gw_info("cache", "%s: %llu entries, %llu bytes; swept %llu temp files, %llu orphans, "
+                     "%llu broken entries", conf->dir, (unsigned long long)entries,
+            (unsigned long long)bytes, (unsigned long long)tmp, (unsigned long long)orphans,
+            (unsigned long long)dropped);
+    return 0;
+}
+
+/* What gw_server_init() acquired, released (a failed start). */
+static void init_undo(struct gw_server *srv)
+{
+    for (int i = 0; srv->workers && i < srv->nworkers; i++)
+        if (srv->workers[i].listen_fd >= 0) close(srv->workers[i].listen_fd);
+    if (srv->admin_fd >= 0) close(srv->admin_fd);
+    if (srv->access_fd >= 0) close(srv->access_fd);
+    if (srv->cache) gw_cache_close(srv->cache);
+    if (srv->stats_ready) gw_stats_free();
+    free(srv->workers);
+    memset(srv, 0, sizeof(*srv));
+    srv->access_fd = srv->admin_fd = srv->listen_fd0 = -1;
+}
+
+int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t *main_loop,
+                   char *err, size_t errlen)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->conf = conf;
+    srv->main_loop = main_loop;
+    srv->access_fd = srv->admin_fd = srv->listen_fd0 = -1;
+    int n = conf->workers > 0 ? conf->workers : (int)uv_available_parallelism();
+    if (n > 64) n = 64;
+    srv->nworkers = n;
+    srv->workers = gw_calloc((size_t)n, sizeof(*srv->workers));
+    for (int i = 0; i < n; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        w->magic = WORKER_MAGIC;
+        w->id = i;
+        w->srv = srv;
+        w->listen_fd = w->admin_fd = -1;
+    }
+    int rc = bind_listeners(srv, err, errlen);
+    if (rc != 0) goto leave;
+    gw_stats_init(n);
+    srv->stats_ready = 1;
+    srv->access_fd = open_access_log(conf->access_log);
+    if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
+        strcmp(conf->access_log, "off") != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "access_log %s: %s", conf->access_log, strerror(errno));
+        goto leave;
+    }
+    if (conf->dir[0] && (rc = open_cache(srv, err, errlen)) != 0) goto leave;
+    srv->swift = gw_swift_new(conf);
+    rc = uv_async_init(main_loop, &srv->worker_exit, on_worker_exit);
+    if (rc != 0) {
+        snprintf(err, errlen, "uv_async_init: %s", uv_strerror(rc));
+        gw_swift_free(srv->swift);
+        goto leave;
+    }
+    srv->worker_exit.data = srv;
+    return 0;
+leave:
+    init_undo(srv);
+    return rc;
+}
+
+/* ---- start ---- */
+
+static int worker_listen(struct gw_worker *w)
+{
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    int rc = uv_tcp_open(&w->listener, w->listen_fd);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&w->listener, 511, on_connection);
+    if (rc == 0 && w->admin_fd >= 0) {
+        uv_tcp_init(&w->loop, &w->admin_listener);
+        w->admin_listener.data = w;
+        rc = uv_tcp_open(&w->admin_listener, w->admin_fd);
+        if (rc == 0) rc = uv_listen((uv_stream_t *)&w->admin_listener, 128, on_connection);
+    }
+    return rc;
+}
+
+/* The worker's loop and everything on it, its services included. */
+static int worker_init(struct gw_server *srv, struct gw_worker *w)
+{
+    int rc = uv_loop_init(&w->loop);
+    if (rc != 0) return rc;
+    w->loop_ready = 1;
+    rc = worker_listen(w);
+    if (rc != 0) return rc;
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    uv_timer_init(&w->loop, &w->stop_check);
+    w->stop_check.data = w;
+    w->svc.conf = srv->conf;
+    w->svc.cache = srv->cache;
+    w->svc.swift = srv->swift;
+    w->svc.loop = &w->loop;
+    w->svc.worker = w->id;
+    w->svc.origin = gw_origin_new(&w->loop, srv->conf);
+    gw_assert(w->svc.origin != NULL);
+    w->svc.swift_client = gw_swift_client_new(srv->swift, w->svc.origin, &w->loop);
+    w->svc.fills = gw_fill_worker_new(&w->svc);
+    uv_timer_init(&w->loop, &w->maint);
+    w->maint.data = w;
+    if (w->id == 0) uv_timer_start(&w->maint, on_maint, 1000, 1000);
+    return 0;
+}
+
+int gw_server_start(struct gw_server *srv)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        int rc = worker_init(srv, &srv->workers[i]);
+        if (rc != 0) {
+            gw_error("server", "worker %d: %s", i, uv_strerror(rc));
+            return rc;
+        }
+    }
+    for (int i = 0; i < srv->nworkers; i++) {
+        int rc = uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
+        if (rc != 0) return rc;
+        srv->workers_running++;
+    }
+    return 0;
+}
+
+void gw_server_address(const struct gw_server *srv, int admin, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[64] = "?";
+    int fd = admin ? srv->admin_fd : srv->listen_fd0;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(out, len, "?");
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+        snprintf(out, len, "%s:%d", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        return;
+    }
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+    snprintf(out, len, "[%s]:%d", host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+}
+
+/* ---- draining and shutdown ---- */
+
+void gw_server_drain(struct gw_server *srv)
+{
+    atomic_store(&srv->draining, 1);
+}
+
+void gw_server_stop_accepting(struct gw_server *srv)
+{
+    atomic_store(&srv->draining, 1);
+    atomic_store(&srv->closing, 1);
+    for (int i = 0; i < srv->workers_running; i++) uv_async_send(&srv->workers[i].wakeup);
+}
+
+void gw_server_force_close(struct gw_server *srv)
+{
+    atomic_store(&srv->draining, 1);
+    atomic_store(&srv->closing, 1);
+    for (int i = 0; i < srv->workers_running; i++) {
+        atomic_store(&srv->workers[i].force_close, 1);
+        uv_async_send(&srv->workers[i].wakeup);
+    }
+}
+
+void gw_server_destroy(struct gw_server *srv)
+{
+    for (int i = 0; i < srv->workers_running; i++) uv_thread_join(&srv->workers[i].thread);
+    srv->workers_running = 0;
+    for (int i = 0; i < srv->nworkers; i++) srv->workers[i].magic = 0;
+    free(srv->workers);
+    srv->workers = NULL;
+    gw_swift_free(srv->swift);
+    srv->swift = NULL;
+    gw_blobmap_shutdown(); /* every request is over: the maps are idle */
+    if (srv->cache) gw_cache_close(srv->cache);
+    srv->cache = NULL;
+    if (srv->access_fd >= 0) close(srv->access_fd);
+    srv->access_fd = -1;
+    gw_stats_free();
+    if (!uv_is_closing((uv_handle_t *)&srv->worker_exit))
+        uv_close((uv_handle_t *)&srv->worker_exit, NULL);
+}
+
+void gw_server_reopen_logs(struct gw_server *srv)
+{
+    const char *path = srv->conf->access_log;
+    if (srv->access_fd < 0 || strcmp(path, "-") == 0) return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        gw_warn("server", "cannot reopen access log %s: %s", path, strerror(errno));
+        return;
+    }
+    /* dup2 swaps the file under the same descriptor: writers never race. */
+    dup2(fd, srv->access_fd);
+    close(fd);
+    gw_info("server", "access log reopened");
+}
