@@ -124,7 +124,8 @@ int gw_cache_tmp_open(struct gw_cache *c, char *path_out, size_t len);
  * and e->last_access are set by the caller.  If the blobs now exceed
  * max_size or max_entries, evicts (least recently accessed first) down to
  * 90% of the caps; if the index map is more than 80% used, evicts a tenth
- * of the entries (LMDB cannot even delete from a completely full map).  On error nothing is committed and tmp_path is unlinked.
+ * of the entries (LMDB cannot even delete from a completely full map).  On
+ * error nothing is committed and tmp_path is unlinked.
  * Errors: -EINVAL (a string not NUL-terminated within its array, an
  * unknown kind, or e->size != the file's size), GW_CACHE_ELIMIT (the index
  * is full even after evicting a tenth of it: serve uncached), -errno.
@@ -151,10 +152,6 @@ int gw_cache_flush_touches(struct gw_cache *c);
 
 /* BLOCKING.  Evict down to 90% of the caps if over them. */
 int gw_cache_evict(struct gw_cache *c);
-
-/* What the sweep of gw_cache_open() removed. */
-void gw_cache_last_sweep(struct gw_cache *c, uint64_t *tmp_removed, uint64_t *orphans_removed,
-                         uint64_t *entries_dropped);
 
 /* Entries and blob bytes now (kept in memory; cheap). */
 void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes);
