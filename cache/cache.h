@@ -24,8 +24,11 @@
  * gw_cache_usage() and gw_cache_blob_path() are cheap and never block on a
  * write (LMDB readers never wait for writers).
  *
- * Errors: 0, -errno, or GW_ENOTFOUND / GW_ELIMIT (gateway/util.h codes,
- * repeated below so cache/ needs nothing from gateway/).
+ * Errors: 0, -errno, or one of the GW_CACHE_E* below.  Each is a code of
+ * gateway/util.h's table under the cache's prefix (so cache/ needs nothing
+ * from gateway/), and gw_strerror() knows them; gateway/util.c asserts at
+ * compile time that the numbers agree.  A new code here needs its twin in
+ * that table and an assertion there.
  */
 #ifndef GW_CACHE_H
 #define GW_CACHE_H
@@ -35,7 +38,7 @@
 
 #define GW_CACHE_ENOTFOUND (-20008) /* = GW_ENOTFOUND */
 #define GW_CACHE_ELIMIT (-20009)    /* = GW_ELIMIT: index map full */
-#define GW_CACHE_ECORRUPT (-20011)  /* an index record that cannot be read */
+#define GW_CACHE_ECORRUPT (-20011)  /* = GW_ECORRUPT: an index record that cannot be read */
 
 #define GW_CACHE_KEY_LEN 32 /* SHA-256 */
 
