@@ -340,6 +340,33 @@ static int commit_check(struct gw_cache_entry *e, const char *tmp_path, int fd)
     return 0;
 }
 
+/*
+ * The record of e->key that a commit replaces, if there is one, in txn:
+ * *d_entries and *d_bytes get what the commit adds to the totals, *old_id
+ * the blob the old record names (0 if none).  old is scratch.  0 or an
+ * LMDB error.
+ */
+static int commit_replaced(struct gw_cache *c, MDB_txn *txn, const struct gw_cache_entry *e,
+                           struct gw_cache_entry *old, int64_t *d_entries, int64_t *d_bytes,
+                           uint64_t *old_id)
+{
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)e->key}, v;
+    int rc = mdb_get(txn, c->dbi, &k, &v);
+
+    *d_entries = 1;
+    *d_bytes = (int64_t)e->size;
+    *old_id = 0;
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    *d_entries = 0;
+    if (gwc_rec_decode(&v, old) == 0) {
+        *d_bytes -= (int64_t)old->size;
+        *old_id = old->blob_id;
+    }
+    /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
+    return 0;
+}
+
 int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tmp_path, int fd)
 {
     uint8_t *rec = NULL;
@@ -347,6 +374,7 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
     char blob[GWC_PATH_MAX];
     MDB_txn *txn;
     MDB_val k, v;
+    int64_t d_entries, d_bytes;
     uint64_t old_id = 0;
     int published = 0, retried = 0, rc;
 
@@ -373,23 +401,14 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
 again:
     rc = gwc_write_begin(c, &txn);
     if (rc != 0) goto leave;
-    k.mv_size = GW_CACHE_KEY_LEN;
-    k.mv_data = e->key;
-    int64_t d_entries = 1, d_bytes = (int64_t)e->size;
-    old_id = 0;
-    rc = mdb_get(txn, c->dbi, &k, &v);
-    if (rc == 0) {
-        d_entries = 0;
-        if (gwc_rec_decode(&v, old) == 0) {
-            d_bytes -= (int64_t)old->size;
-            old_id = old->blob_id;
-        }
-        /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
-    } else if (rc != MDB_NOTFOUND) {
+    rc = commit_replaced(c, txn, e, old, &d_entries, &d_bytes, &old_id);
+    if (rc != 0) {
         gwc_write_abort(c, txn);
         rc = gwc_mdb_err(rc);
         goto leave;
     }
+    k.mv_size = GW_CACHE_KEY_LEN;
+    k.mv_data = e->key;
     v.mv_size = len;
     v.mv_data = rec;
     rc = mdb_put(txn, c->dbi, &k, &v, 0);
