@@ -211,6 +211,38 @@ static int slo_data_entry(json_t *e, struct gw_segment *s, const char **why)
     return 0;
 }
 
+/*
+ * Entry e of a manifest into s, zeroed first: a data entry, or an object
+ * entry counted in *objects against max_segments.  *ranged says whether
+ * the entry has a range, which changes what it adds to the ETag.
+ */
+static int slo_entry(json_t *e, size_t max_segments, size_t *objects, struct gw_segment *s,
+                     int *ranged, const char **why)
+{
+    memset(s, 0, sizeof(*s));
+    *ranged = 0;
+    if (!json_is_object(e)) return gwm_fail(why, "manifest entry is not an object", GW_EPARSE);
+    if (json_object_get(e, "data") != NULL) return slo_data_entry(e, s, why);
+    if (++*objects > max_segments)
+        return gwm_fail(why, "manifest has too many segments", GW_EPARSE);
+    return slo_object_entry(e, s, ranged, why);
+}
+
+/* Swift's SLO ETag: what entry s adds to the digest. */
+static void slo_etag_add(EVP_MD_CTX *etag, const struct gw_segment *s, int ranged)
+{
+    if (ranged) {
+        char r[96];
+        int k = snprintf(r, sizeof(r), "%s:%llu-%llu;", s->etag,
+                         (unsigned long long)s->range_start,
+                         (unsigned long long)(s->range_start + s->range_len - 1));
+        gw_assert(k > 0 && (size_t)k < sizeof(r));
+        gwm_md5_add(etag, r, (size_t)k);
+    } else {
+        gwm_md5_add(etag, s->etag, 32);
+    }
+}
+
 int gw_slo_parse(const char *json, size_t len, size_t max_segments, struct gw_plan *out,
                  const char **why)
 {
@@ -242,43 +274,18 @@ int gw_slo_parse(const char *json, size_t len, size_t max_segments, struct gw_pl
     etag = gwm_md5_new();
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(root, i);
         struct gw_segment *s = &p.seg[p.n];
-        memset(s, 0, sizeof(*s));
-        if (!json_is_object(e)) {
-            rc = gwm_fail(why, "manifest entry is not an object", GW_EPARSE);
-            goto leave;
-        }
-        int ranged = 0;
-        if (json_object_get(e, "data") != NULL) {
-            rc = slo_data_entry(e, s, why);
-        } else {
-            if (++objects > max_segments) {
-                rc = gwm_fail(why, "manifest has too many segments", GW_EPARSE);
-                goto leave;
-            }
-            rc = slo_object_entry(e, s, &ranged, why);
-        }
+        int ranged;
+        rc = slo_entry(json_array_get(root, i), max_segments, &objects, s, &ranged, why);
         if (rc < 0) goto leave;
         s->depth = 1;
-        p.n++;
+        p.n++;          /* s owns its allocations now: freed with p */
         if (s->range_len > GW_PLAN_MAX_BYTES - total) {
             rc = gwm_fail(why, "manifest total is too large", GW_EPARSE);
             goto leave;
         }
         total += s->range_len;
-
-        /* Swift's SLO ETag: what each entry adds to the digest. */
-        if (ranged) {
-            char r[96];
-            int k = snprintf(r, sizeof(r), "%s:%llu-%llu;", s->etag,
-                             (unsigned long long)s->range_start,
-                             (unsigned long long)(s->range_start + s->range_len - 1));
-            gw_assert(k > 0 && (size_t)k < sizeof(r));
-            gwm_md5_add(etag, r, (size_t)k);
-        } else {
-            gwm_md5_add(etag, s->etag, 32);
-        }
+        slo_etag_add(etag, s, ranged);
     }
     if (objects == 0) {
         rc = gwm_fail(why, "manifest has only data segments", GW_EPARSE);
