@@ -18,6 +18,55 @@
 
 /* ---- listings ---- */
 
+/*
+ * The MD5 in a listing's hash: swob.normalize_etag (no quotes), then what
+ * comes before any "; param" (s3api), without trailing blanks.  Points
+ * into h; NULL when that is not 32 hex digits.
+ */
+static const char *dlo_hash(const char *h, size_t hl)
+{
+    if (hl >= 2 && h[0] == '"' && h[hl - 1] == '"') h++, hl -= 2;
+    const char *semi = memchr(h, ';', hl);
+    if (semi) hl = (size_t)(semi - h);
+    while (hl && (h[hl - 1] == ' ' || h[hl - 1] == '\t')) hl--;
+    return gwm_is_hex32(h, hl) ? h : NULL;
+}
+
+/*
+ * Listing entry e into s, a whole segment of container (cl bytes).  Its
+ * name must sort after prev (NULL: nothing before it) and its bytes keep
+ * *total within GW_PLAN_MAX_BYTES; *total grows by them.  s is written
+ * only on success, so on error there is nothing to free.
+ */
+static int dlo_entry(json_t *e, const char *container, size_t cl, const char *prev,
+                     uint64_t *total, struct gw_segment *s, const char **why)
+{
+    json_t *jn = json_object_get(e, "name");
+    json_t *jh = json_object_get(e, "hash");
+    json_t *jb = json_object_get(e, "bytes");
+    if (!json_is_object(e) || !json_is_string(jn) || !json_is_string(jh) || !json_is_integer(jb))
+        return gwm_fail(why, "listing entry is not {name, hash, bytes}", GW_EPARSE);
+    const char *name = json_string_value(jn);
+    size_t nl = json_string_length(jn);
+    if (!gwm_object_ok(name, nl)) return gwm_fail(why, "bad listing entry name", GW_EPARSE);
+    if (prev && strcmp(prev, name) >= 0)
+        return gwm_fail(why, "listing names out of order", GW_EPARSE);
+    const char *h = dlo_hash(json_string_value(jh), json_string_length(jh));
+    if (h == NULL) return gwm_fail(why, "listing hash is not an MD5", GW_EPARSE);
+    json_int_t b = json_integer_value(jb);
+    if (b < 0) return gwm_fail(why, "negative listing bytes", GW_EPARSE);
+    if ((uint64_t)b > GW_PLAN_MAX_BYTES - *total)
+        return gwm_fail(why, "DLO total is too large", GW_EPARSE);
+    *total += (uint64_t)b;
+    memset(s, 0, sizeof(*s));
+    gwm_seg_set_names(s, container, cl, name, nl);
+    memcpy(s->etag, h, 32);
+    s->etag[32] = '\0';
+    s->size = s->range_len = (uint64_t)b;
+    s->depth = 1;
+    return 0;
+}
+
 int gw_dlo_listing_add(struct gw_plan *plan, const char *json, size_t len, const char *container,
                        size_t *count_out, char *last_name, size_t last_cap, const char **why)
 {
@@ -44,53 +93,10 @@ int gw_dlo_listing_add(struct gw_plan *plan, const char *json, size_t len, const
     const char *prev = plan->n ? plan->seg[plan->n - 1].object : NULL;
     uint64_t total = plan->total;
     for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(root, i);
-        json_t *jn = json_object_get(e, "name");
-        json_t *jh = json_object_get(e, "hash");
-        json_t *jb = json_object_get(e, "bytes");
-        if (!json_is_object(e) || !json_is_string(jn) || !json_is_string(jh) ||
-            !json_is_integer(jb)) {
-            rc = gwm_fail(why, "listing entry is not {name, hash, bytes}", GW_EPARSE);
-            goto leave;
-        }
-        const char *name = json_string_value(jn);
-        size_t nl = json_string_length(jn);
-        if (!gwm_object_ok(name, nl)) {
-            rc = gwm_fail(why, "bad listing entry name", GW_EPARSE);
-            goto leave;
-        }
-        if (prev && strcmp(prev, name) >= 0) {
-            rc = gwm_fail(why, "listing names out of order", GW_EPARSE);
-            goto leave;
-        }
-        /* swob.normalize_etag, then the MD5 before any "; param" (s3api). */
-        const char *h = json_string_value(jh);
-        size_t hl = json_string_length(jh);
-        if (hl >= 2 && h[0] == '"' && h[hl - 1] == '"') h++, hl -= 2;
-        const char *semi = memchr(h, ';', hl);
-        if (semi) hl = (size_t)(semi - h);
-        while (hl && (h[hl - 1] == ' ' || h[hl - 1] == '\t')) hl--;
-        if (!gwm_is_hex32(h, hl)) {
-            rc = gwm_fail(why, "listing hash is not an MD5", GW_EPARSE);
-            goto leave;
-        }
-        json_int_t b = json_integer_value(jb);
-        if (b < 0) {
-            rc = gwm_fail(why, "negative listing bytes", GW_EPARSE);
-            goto leave;
-        }
-        if ((uint64_t)b > GW_PLAN_MAX_BYTES - total) {
-            rc = gwm_fail(why, "DLO total is too large", GW_EPARSE);
-            goto leave;
-        }
-        total += (uint64_t)b;
-        struct gw_segment *s = &page.seg[page.n++];
-        memset(s, 0, sizeof(*s));
-        gwm_seg_set_names(s, container, cl, name, nl);
-        memcpy(s->etag, h, 32);
-        s->etag[32] = '\0';
-        s->size = s->range_len = (uint64_t)b;
-        s->depth = 1;
+        struct gw_segment *s = &page.seg[page.n];
+        rc = dlo_entry(json_array_get(root, i), container, cl, prev, &total, s, why);
+        if (rc < 0) goto leave;
+        page.n++;
         prev = s->object;
     }
 
