@@ -384,6 +384,53 @@ static const unsigned char *get_bytes(struct reader *r, size_t n)
     return q;
 }
 
+/*
+ * One segment record from r onto the end of p, which has room for it, in a
+ * plan of kind; *sum_len, the range bytes so far, grows by its range.  0,
+ * or -1 for a record cut short or inconsistent (p is then unchanged).
+ */
+static int decode_segment(struct reader *r, uint64_t kind, struct gw_plan *p, uint64_t *sum_len)
+{
+    uint64_t flags = get_be(r, 1), depth = get_be(r, 1);
+    size_t cl = (size_t)get_be(r, 2), ol = (size_t)get_be(r, 2);
+    uint64_t size = get_be(r, 8), rs = get_be(r, 8), rl = get_be(r, 8);
+    size_t el = (size_t)get_be(r, 1);
+    const unsigned char *e = get_bytes(r, el);
+    size_t dl = (size_t)get_be(r, 4);
+    const unsigned char *d = get_bytes(r, dl);
+    const unsigned char *cn = get_bytes(r, cl), *on = get_bytes(r, ol);
+    if (r->bad || (flags & ~3u) || depth < 1 || depth > GW_SLO_MAX_DEPTH) return -1;
+    if (size > GW_PLAN_MAX_BYTES || rs > size || rl > size - rs) return -1;
+    if (rl > GW_PLAN_MAX_BYTES - *sum_len) return -1;
+    if (el != 0 && !(el == 32 && gwm_is_hex32((const char *)e, 32))) return -1;
+    if (flags & 2) {
+        /* Data: no names, not a sub-SLO, size is the data's. */
+        if (flags & 1 || cl || ol || dl == 0 || size != dl) return -1;
+    } else {
+        if (dl || !gwm_container_ok((const char *)cn, cl) ||
+            !gwm_object_ok((const char *)on, ol))
+            return -1;
+    }
+    if (kind == GW_PLAN_DLO && (flags || depth != 1 || rs != 0 || rl != size)) return -1;
+    struct gw_segment *s = &p->seg[p->n++];
+    memset(s, 0, sizeof(*s));
+    gwm_seg_set_names(s, (const char *)cn, cl, (const char *)on, ol);
+    memcpy(s->etag, e, el);
+    s->etag[el] = '\0';
+    s->size = size;
+    s->range_start = rs;
+    s->range_len = rl;
+    s->sub_slo = (int)(flags & 1);
+    s->depth = (int)depth;
+    if (dl) {
+        s->data = gw_malloc(dl);
+        memcpy(s->data, d, dl);
+        s->data_len = dl;
+    }
+    *sum_len += rl;
+    return 0;
+}
+
 int gw_plan_decode(const unsigned char *buf, size_t len, struct gw_plan *out)
 {
     memset(out, 0, sizeof(*out));
@@ -411,45 +458,8 @@ int gw_plan_decode(const unsigned char *buf, size_t len, struct gw_plan *out)
     gwm_plan_reserve(&p, (size_t)n);
 
     uint64_t sum_len = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t flags = get_be(&r, 1), depth = get_be(&r, 1);
-        size_t cl = (size_t)get_be(&r, 2), ol = (size_t)get_be(&r, 2);
-        uint64_t size = get_be(&r, 8), rs = get_be(&r, 8), rl = get_be(&r, 8);
-        size_t el = (size_t)get_be(&r, 1);
-        const unsigned char *e = get_bytes(&r, el);
-        size_t dl = (size_t)get_be(&r, 4);
-        const unsigned char *d = get_bytes(&r, dl);
-        const unsigned char *cn = get_bytes(&r, cl), *on = get_bytes(&r, ol);
-        if (r.bad || (flags & ~3u) || depth < 1 || depth > GW_SLO_MAX_DEPTH) goto leave;
-        if (size > GW_PLAN_MAX_BYTES || rs > size || rl > size - rs) goto leave;
-        if (rl > GW_PLAN_MAX_BYTES - sum_len) goto leave;
-        if (el != 0 && !(el == 32 && gwm_is_hex32((const char *)e, 32))) goto leave;
-        if (flags & 2) {
-            /* Data: no names, not a sub-SLO, size is the data's. */
-            if (flags & 1 || cl || ol || dl == 0 || size != dl) goto leave;
-        } else {
-            if (dl || !gwm_container_ok((const char *)cn, cl) ||
-                !gwm_object_ok((const char *)on, ol))
-                goto leave;
-        }
-        if (kind == GW_PLAN_DLO && (flags || depth != 1 || rs != 0 || rl != size)) goto leave;
-        struct gw_segment *s = &p.seg[p.n++];
-        memset(s, 0, sizeof(*s));
-        gwm_seg_set_names(s, (const char *)cn, cl, (const char *)on, ol);
-        memcpy(s->etag, e, el);
-        s->etag[el] = '\0';
-        s->size = size;
-        s->range_start = rs;
-        s->range_len = rl;
-        s->sub_slo = (int)(flags & 1);
-        s->depth = (int)depth;
-        if (dl) {
-            s->data = gw_malloc(dl);
-            memcpy(s->data, d, dl);
-            s->data_len = dl;
-        }
-        sum_len += rl;
-    }
+    for (uint64_t i = 0; i < n; i++)
+        if (decode_segment(&r, kind, &p, &sum_len) < 0) goto leave;
     if (r.left != 0 || sum_len != total) goto leave;
     p.total = gwm_plan_reoffset(&p);
     *out = p;
