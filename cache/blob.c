@@ -81,7 +81,7 @@ int gw_cache_blob_path(const struct gw_cache *c, const struct gw_cache_entry *e,
 
 uint64_t gwc_blob_id_next(struct gw_cache *c)
 {
-    /* Started from the clock in ns at open (see cache_open): never 0. */
+    /* Started at open from the clock in ns (see open.c, cache_load_totals): never 0. */
     return atomic_fetch_add(&c->next_blob_id, 1);
 }
 

@@ -24,8 +24,11 @@
  * gw_cache_usage() and gw_cache_blob_path() are cheap and never block on a
  * write (LMDB readers never wait for writers).
  *
- * Errors: 0, -errno, or GW_ENOTFOUND / GW_ELIMIT (gateway/util.h codes,
- * repeated below so cache/ needs nothing from gateway/).
+ * Errors: 0, -errno, or one of the GW_CACHE_E* below.  Each is a code of
+ * gateway/util.h's table under the cache's prefix (so cache/ needs nothing
+ * from gateway/), and gw_strerror() knows them; gateway/util.c asserts at
+ * compile time that the numbers agree.  A new code here needs its twin in
+ * that table and an assertion there.
  */
 #ifndef GW_CACHE_H
 #define GW_CACHE_H
@@ -35,7 +38,7 @@
 
 #define GW_CACHE_ENOTFOUND (-20008) /* = GW_ENOTFOUND */
 #define GW_CACHE_ELIMIT (-20009)    /* = GW_ELIMIT: index map full */
-#define GW_CACHE_ECORRUPT (-20011)  /* an index record that cannot be read */
+#define GW_CACHE_ECORRUPT (-20011)  /* = GW_ECORRUPT: an index record that cannot be read */
 
 #define GW_CACHE_KEY_LEN 32 /* SHA-256 */
 
@@ -124,7 +127,8 @@ int gw_cache_tmp_open(struct gw_cache *c, char *path_out, size_t len);
  * and e->last_access are set by the caller.  If the blobs now exceed
  * max_size or max_entries, evicts (least recently accessed first) down to
  * 90% of the caps; if the index map is more than 80% used, evicts a tenth
- * of the entries (LMDB cannot even delete from a completely full map).  On error nothing is committed and tmp_path is unlinked.
+ * of the entries (LMDB cannot even delete from a completely full map).  On
+ * error nothing is committed and tmp_path is unlinked.
  * Errors: -EINVAL (a string not NUL-terminated within its array, an
  * unknown kind, or e->size != the file's size), GW_CACHE_ELIMIT (the index
  * is full even after evicting a tenth of it: serve uncached), -errno.
@@ -151,10 +155,6 @@ int gw_cache_flush_touches(struct gw_cache *c);
 
 /* BLOCKING.  Evict down to 90% of the caps if over them. */
 int gw_cache_evict(struct gw_cache *c);
-
-/* What the sweep of gw_cache_open() removed. */
-void gw_cache_last_sweep(struct gw_cache *c, uint64_t *tmp_removed, uint64_t *orphans_removed,
-                         uint64_t *entries_dropped);
 
 /* Entries and blob bytes now (kept in memory; cheap). */
 void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes);

@@ -1,7 +1,7 @@
 /*
- * cache_int.h - what index.c, blob.c and evict.c share.  Nothing outside
- * cache/ includes it, except the cache's own unit tests (which reach the
- * LMDB handle through it to plant corrupt records and to rescan totals).
+ * cache_int.h - what open.c, index.c, blob.c and evict.c share.  Nothing
+ * outside cache/ includes it, except the cache's own unit tests (which reach
+ * the LMDB handle through it to plant corrupt records and to rescan totals).
  *
  * Ownership: struct gw_cache is allocated by gw_cache_open() and freed by
  * gw_cache_close(); every other function borrows it.

@@ -23,8 +23,8 @@
  *    blobs are unlinked: a crash in between leaves orphans, which the
  *    sweep removes, never an entry without its blob.
  *  - The sweep runs only from gw_cache_open(), before anyone else holds
- *    the handle; fsck only on a cache no gateway uses (the lock file of
- *    cache_open() makes sure of both across processes).
+ *    the handle; fsck only on a cache no gateway uses (the lock file that
+ *    open.c's cache_lock() takes makes sure of both across processes).
  */
 #include "cache_int.h"
 

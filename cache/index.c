@@ -1,7 +1,8 @@
 /*
  * index.c - the cache's LMDB index: key (SHA-256 of "container/object") ->
- * one record describing the entry; opening and closing a cache; the touch
- * queue.
+ * one record describing the entry; write transactions and the totals they
+ * keep; lookups, commits, refreshes and removals; the touch queue.  Opening
+ * and closing a cache is open.c's.
  *
  * Invariants:
  *  - Every write transaction runs under c->wlock, and the in-memory totals
@@ -31,12 +32,10 @@
 #include "cache_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,26 +125,6 @@ int gwc_mdb_err(int rc)
         /* LMDB passes system errors through as positive errno values. */
         return rc > 0 ? -rc : -EIO;
     }
-}
-
-/* A cache error as text, for the messages of gw_cache_open(). */
-static const char *errstr(int rc)
-{
-    switch (rc) {
-    case GW_CACHE_ENOTFOUND:
-        return "not found";
-    case GW_CACHE_ELIMIT:
-        return "index full (raise index_size)";
-    case GW_CACHE_ECORRUPT:
-        return "corrupt index";
-    default:
-        return strerror(rc < 0 ? -rc : rc);
-    }
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
-{
-    if (err != NULL && errlen > 0) snprintf(err, errlen, fmt, a, b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -290,176 +269,6 @@ leave:
 }
 
 /* ------------------------------------------------------------------------ */
-/* Open and close                                                            */
-
-static void cache_free(struct gw_cache *c)
-{
-    if (c->env != NULL) mdb_env_close(c->env);
-    if (c->lock_fd >= 0) close(c->lock_fd);
-    pthread_mutex_destroy(&c->elock);
-    pthread_mutex_destroy(&c->wlock);
-    pthread_mutex_destroy(&c->tlock);
-    free(c->touchq);
-    free(c->dir);
-    c->magic = 0;
-    free(c);
-}
-
-static int cache_open(struct gw_cache **out, const struct gw_cache_options *o, int sweep,
-                      char *err, size_t errlen)
-{
-    struct gw_cache *c = NULL;
-    MDB_txn *txn = NULL;
-    char path[GWC_PATH_MAX];
-    uint64_t entries, bytes, max_id;
-    size_t len;
-    int rc, n;
-
-    *out = NULL;
-    seterr(err, errlen, "%s%s", "", "");
-    if (o == NULL || o->dir == NULL || o->dir[0] == '\0') {
-        seterr(err, errlen, "%s%s", "cache: no directory given", "");
-        return -EINVAL;
-    }
-
-    c = calloc(1, sizeof(*c));
-    GWC_ASSERT(c != NULL);
-    c->magic = GWC_MAGIC;
-    c->lock_fd = -1;
-    pthread_mutex_init(&c->elock, NULL);
-    pthread_mutex_init(&c->wlock, NULL);
-    pthread_mutex_init(&c->tlock, NULL);
-    c->touchq = gwc_malloc(GWC_TOUCH_QUEUE * sizeof(c->touchq[0]));
-    c->max_size = o->max_size;
-    c->max_entries = o->max_entries;
-    len = strlen(o->dir);
-    while (len > 1 && o->dir[len - 1] == '/') len--;
-    c->dir = gwc_malloc(len + 1);
-    memcpy(c->dir, o->dir, len);
-    c->dir[len] = '\0';
-    /* The longest path we build is a blob's: dir + "/blobs/xx/" + 81. */
-    if (len + 100 > sizeof(path)) {
-        rc = -ENAMETOOLONG;
-        seterr(err, errlen, "%s: %s", c->dir, strerror(-rc));
-        goto leave;
-    }
-
-    rc = gwc_layout_create(c->dir, err, errlen);
-    if (rc != 0) goto leave;
-
-    /*
-     * One process per cache: the sweep deletes tmp/ and the totals live in
-     * this process's memory, so a second process (a gateway, or fsck while
-     * a gateway runs) would destroy the first one's fills.  flock() locks
-     * die with the process, so a SIGKILL never leaves the cache locked.
-     */
-    snprintf(path, sizeof(path), "%s/lock", c->dir);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0) {
-        rc = -errno;
-        seterr(err, errlen, "%s: %s", path, strerror(-rc));
-        goto leave;
-    }
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        seterr(err, errlen, "%s: %s", c->dir,
-               rc == -EBUSY ? "cache in use by another process" : strerror(-rc));
-        goto leave;
-    }
-
-    snprintf(path, sizeof(path), "%s/index", c->dir);
-    uint64_t mapsize = o->index_size != 0 ? o->index_size : GWC_DEFAULT_INDEX_SIZE;
-    mapsize = (mapsize + 4095) & ~(uint64_t)4095;  /* LMDB wants whole pages */
-    if ((rc = mdb_env_create(&c->env)) != 0 ||
-        (rc = mdb_env_set_maxreaders(c->env, GWC_MAXREADERS)) != 0 ||
-        (rc = mdb_env_set_maxdbs(c->env, 4)) != 0 ||
-        (rc = mdb_env_set_mapsize(c->env, (size_t)mapsize)) != 0 ||
-        (rc = mdb_env_open(c->env, path, MDB_NOTLS, 0644)) != 0) {
-        seterr(err, errlen, "%s: %s", path, mdb_strerror(rc));
-        rc = gwc_mdb_err(rc);
-        goto leave;
-    }
-    /* Reader slots of a killed process would pin old pages forever. */
-    mdb_reader_check(c->env, &n);
-    MDB_stat st;
-    mdb_env_stat(c->env, &st);
-    c->psize = st.ms_psize;
-
-    rc = mdb_txn_begin(c->env, NULL, 0, &txn);
-    if (rc == 0) rc = mdb_dbi_open(txn, GWC_DB_NAME, MDB_CREATE, &c->dbi);
-    if (rc == 0) rc = mdb_txn_commit(txn);
-    else mdb_txn_abort(txn);
-    txn = NULL;
-    if (rc != 0) {
-        seterr(err, errlen, "%s: %s", path, mdb_strerror(rc));
-        rc = gwc_mdb_err(rc);
-        goto leave;
-    }
-
-    if (sweep) {
-        rc = gwc_sweep(c, err, errlen);
-        if (rc != 0) goto leave;
-    }
-
-    rc = gwc_scan_totals(c, &entries, &bytes, &max_id);
-    if (rc != 0) {
-        seterr(err, errlen, "%s: index scan failed: %s", path, errstr(rc));
-        goto leave;
-    }
-    atomic_store(&c->entries, entries);
-    atomic_store(&c->bytes, bytes);
-
-    /*
-     * Blob ids count up from the wall clock in nanoseconds, and from past
-     * every id the index already holds, so a restart (even after the clock
-     * stepped back) never reuses the name of a blob that may still exist.
-     */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t next = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    if (next <= max_id) next = max_id + 1;
-    if (next == 0) next = 1;
-    atomic_store(&c->next_blob_id, next);
-
-    *out = c;
-    c = NULL;
-    rc = 0;
-leave:
-    if (c != NULL) cache_free(c);
-    return rc;
-}
-
-int gw_cache_open(struct gw_cache **out, const struct gw_cache_options *o, char *err,
-                  size_t errlen)
-{
-    return cache_open(out, o, 1, err, errlen);
-}
-
-int gw_cache_open_nosweep(struct gw_cache **out, const struct gw_cache_options *o, char *err,
-                          size_t errlen)
-{
-    return cache_open(out, o, 0, err, errlen);
-}
-
-void gw_cache_close(struct gw_cache *c)
-{
-    if (c == NULL) return;
-    GWC_CHECK(c);
-    /* Best effort: an access lost here only makes LRU a little less exact. */
-    (void)gw_cache_flush_touches(c);
-    cache_free(c);
-}
-
-void gw_cache_last_sweep(struct gw_cache *c, uint64_t *tmp_removed, uint64_t *orphans_removed,
-                         uint64_t *entries_dropped)
-{
-    GWC_CHECK(c);
-    if (tmp_removed != NULL) *tmp_removed = c->sweep_tmp;
-    if (orphans_removed != NULL) *orphans_removed = c->sweep_orphans;
-    if (entries_dropped != NULL) *entries_dropped = c->sweep_dropped;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Keys and lookups                                                          */
 
 void gw_cache_key(const char *container, const char *object, uint8_t key[GW_CACHE_KEY_LEN])
@@ -531,6 +340,33 @@ static int commit_check(struct gw_cache_entry *e, const char *tmp_path, int fd)
     return 0;
 }
 
+/*
+ * The record of e->key that a commit replaces, if there is one, in txn:
+ * *d_entries and *d_bytes get what the commit adds to the totals, *old_id
+ * the blob the old record names (0 if none).  old is scratch.  0 or an
+ * LMDB error.
+ */
+static int commit_replaced(struct gw_cache *c, MDB_txn *txn, const struct gw_cache_entry *e,
+                           struct gw_cache_entry *old, int64_t *d_entries, int64_t *d_bytes,
+                           uint64_t *old_id)
+{
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)e->key}, v;
+    int rc = mdb_get(txn, c->dbi, &k, &v);
+
+    *d_entries = 1;
+    *d_bytes = (int64_t)e->size;
+    *old_id = 0;
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    *d_entries = 0;
+    if (gwc_rec_decode(&v, old) == 0) {
+        *d_bytes -= (int64_t)old->size;
+        *old_id = old->blob_id;
+    }
+    /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
+    return 0;
+}
+
 int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tmp_path, int fd)
 {
     uint8_t *rec = NULL;
@@ -538,6 +374,7 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
     char blob[GWC_PATH_MAX];
     MDB_txn *txn;
     MDB_val k, v;
+    int64_t d_entries, d_bytes;
     uint64_t old_id = 0;
     int published = 0, retried = 0, rc;
 
@@ -564,23 +401,14 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
 again:
     rc = gwc_write_begin(c, &txn);
     if (rc != 0) goto leave;
-    k.mv_size = GW_CACHE_KEY_LEN;
-    k.mv_data = e->key;
-    int64_t d_entries = 1, d_bytes = (int64_t)e->size;
-    old_id = 0;
-    rc = mdb_get(txn, c->dbi, &k, &v);
-    if (rc == 0) {
-        d_entries = 0;
-        if (gwc_rec_decode(&v, old) == 0) {
-            d_bytes -= (int64_t)old->size;
-            old_id = old->blob_id;
-        }
-        /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
-    } else if (rc != MDB_NOTFOUND) {
+    rc = commit_replaced(c, txn, e, old, &d_entries, &d_bytes, &old_id);
+    if (rc != 0) {
         gwc_write_abort(c, txn);
         rc = gwc_mdb_err(rc);
         goto leave;
     }
+    k.mv_size = GW_CACHE_KEY_LEN;
+    k.mv_data = e->key;
     v.mv_size = len;
     v.mv_data = rec;
     rc = mdb_put(txn, c->dbi, &k, &v, 0);

@@ -7,6 +7,8 @@
  * a struct gw_plan: the ordered segments, the bytes of each that are used,
  * the whole object's length and its ETag as Swift computes it.  It does no
  * I/O; the caller fetches the manifests and listings and hands over bodies.
+ * slo.c parses SLO manifests, dlo.c DLO manifests and listings, plan.c
+ * does the rest (manifest_int.h is only what those three share).
  *
  * Ownership: a plan owns every byte it points to (segment names, inline
  * data).  A plan is a plain struct the caller owns; zero it (or let a parse

@@ -6,6 +6,8 @@
  */
 #include "util.h"
 
+#include "cache.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,15 @@
 #include <unistd.h>
 
 int gw_log_level = GW_LOG_INFO;
+
+/*
+ * The cache's codes are ours under another name (cache/ includes nothing
+ * from gateway/): the same numbers, so gw_strerror() has a text for every
+ * error the cache returns.  A cache code without its twin here is a bug.
+ */
+_Static_assert(GW_CACHE_ENOTFOUND == GW_ENOTFOUND, "GW_CACHE_ENOTFOUND != GW_ENOTFOUND");
+_Static_assert(GW_CACHE_ELIMIT == GW_ELIMIT, "GW_CACHE_ELIMIT != GW_ELIMIT");
+_Static_assert(GW_CACHE_ECORRUPT == GW_ECORRUPT, "GW_CACHE_ECORRUPT != GW_ECORRUPT");
 
 const char *gw_strerror(int err)
 {

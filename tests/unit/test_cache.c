@@ -7,10 +7,12 @@
  * Each test runs in its own process (CK_FORK) and its own directory made
  * with mkdtemp() under one temporary directory that main() creates and
  * removes.  The tests include cache_int.h to reach the LMDB handle (to
- * plant corrupt records) and to rescan the totals.
+ * plant corrupt records) and to rescan the totals, and the gateway's
+ * util.h to check that gw_strerror() has a text for every cache error.
  */
 #include "cache.h"
 #include "cache_int.h"
+#include "util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -280,6 +282,15 @@ START_TEST(test_key_is_sha256)
     gw_cache_key("fractals", "abc", key);
     gwc_hex(key, sizeof(key), hex);
     ck_assert_str_eq(hex, "5c9945c5ad10df224cdb29d219d97c596d0800180e652e0b71578883bf6f7693");
+}
+END_TEST
+
+/* The gateway prints the cache's errors with gw_strerror(): one table for both. */
+START_TEST(test_error_texts)
+{
+    ck_assert_str_eq(gw_strerror(GW_CACHE_ECORRUPT), "cache index record unreadable");
+    ck_assert_str_eq(gw_strerror(GW_CACHE_ENOTFOUND), "not found");
+    ck_assert_str_eq(gw_strerror(GW_CACHE_ELIMIT), "limit reached");
 }
 END_TEST
 
@@ -1378,6 +1389,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_open_twice_is_busy);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_key_is_sha256);
+    tcase_add_test(tc, test_error_texts);
     tcase_add_test(tc, test_commit_get_roundtrip);
     tcase_add_test(tc, test_get_missing);
     tcase_add_test(tc, test_commit_replaces);
