@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,15 +118,31 @@ struct warm {
 
 /* ---- signals ---- */
 
-static volatile sig_atomic_t warm_signal;
+/*
+ * What the handler touches is lock-free atomic, the only kind of object
+ * with static storage a C11 signal handler may read as well as write:
+ * warm_signal, the number of the last SIGINT or SIGTERM caught (0 before
+ * any, never reset), and sigpipe_w, the pipe's write end (-1 while there
+ * is no pipe).  The main thread keeps both ends in warm_sigpipe.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler needs a lock-free atomic_int");
+static atomic_int warm_signal;
+static atomic_int sigpipe_w = -1;
 static int warm_sigpipe[2] = {-1, -1};
+
+/* The signal that stops the run, 0 while none came. */
+static int warm_signalled(void)
+{
+    return atomic_load(&warm_signal);
+}
 
 static void on_signal(int signum)
 {
     int saved = errno;
-    warm_signal = signum;
-    if (warm_sigpipe[1] >= 0) {
-        ssize_t rc = write(warm_sigpipe[1], "", 1);
+    atomic_store(&warm_signal, signum);
+    int fd = atomic_load(&sigpipe_w);
+    if (fd >= 0) {
+        ssize_t rc = write(fd, "", 1);
         (void)rc; /* a full pipe already wakes the loop */
     }
     errno = saved;
@@ -139,6 +156,7 @@ static void on_signal(int signum)
 static int signals_install(void)
 {
     if (pipe2(warm_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+    atomic_store(&sigpipe_w, warm_sigpipe[1]);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -154,6 +172,7 @@ static void signals_remove(void)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    atomic_store(&sigpipe_w, -1); /* no handler runs now: closing is safe */
     for (int i = 0; i < 2; i++) {
         if (warm_sigpipe[i] >= 0) close(warm_sigpipe[i]);
         warm_sigpipe[i] = -1;
@@ -342,11 +361,11 @@ static int read_list(struct warm *w, FILE *f, const char *src)
     uint64_t lineno = 0;
     int rc = 0;
     errno = 0;
-    while (!warm_signal && (len = getline(&line, &cap, f)) >= 0) {
+    while (!warm_signalled() && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         add_line(w, line, (size_t)len, src, lineno);
     }
-    if (ferror(f) && !warm_signal) rc = errno ? -errno : -EIO;
+    if (ferror(f) && !warm_signalled()) rc = errno ? -errno : -EIO;
     free(line);
     return rc;
 }
@@ -377,7 +396,7 @@ static size_t api_write(char *p, size_t size, size_t n, void *ud)
 static int api_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
     (void)ud, (void)a, (void)b, (void)c, (void)d;
-    return warm_signal ? 1 : 0; /* non-zero aborts the transfer */
+    return warm_signalled() ? 1 : 0; /* non-zero aborts the transfer */
 }
 
 /* One page of the listing; 0 or -1 with a message printed. */
@@ -395,7 +414,7 @@ static int api_page(struct warm *w, CURL *e, const char *shown_url, const char *
     CURLcode cc = curl_easy_perform(e);
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (warm_signal) goto leave;
+    if (warm_signalled()) goto leave;
     if (cc != CURLE_OK) {
         fprintf(stderr, "warm: %s: page %ld: %s\n", shown_url, page,
                 b.too_big ? "listing larger than 16 MB" : errbuf[0] ? errbuf
@@ -478,19 +497,19 @@ static int api_list(struct warm *w, const char *api)
     uint64_t dup_before = w->duplicates;
     long total = 1, page = 1;
     int rc = 0;
-    for (; page <= total && rc == 0 && !warm_signal; page++) {
+    for (; page <= total && rc == 0 && !warm_signalled(); page++) {
         char *url = gw_asprintf("%s%cpage=%ld&results_per_page=%d", base,
                                 strchr(base, '?') ? '&' : '?', page, WARM_API_PAGE_SIZE);
         rc = api_page(w, e, shown_url, url, page, &total);
         free(url);
     }
-    if (rc == 0 && !warm_signal)
+    if (rc == 0 && !warm_signalled())
         fprintf(stderr, "warm: %s: %zu fractals in %ld pages\n", shown_url,
                 w->nitems - before + (size_t)(w->duplicates - dup_before), total);
     curl_easy_cleanup(e);
     curl_slist_free_all(h);
     free(base);
-    return rc == 0 && !warm_signal ? 0 : -1;
+    return rc == 0 && !warm_signalled() ? 0 : -1;
 }
 
 /* ---- progress ---- */
@@ -741,12 +760,12 @@ static int run(struct warm *w)
     uint64_t next_tick = w->t0 + interval;
     struct curl_waitfd wfd = {.fd = warm_sigpipe[0], .events = CURL_WAIT_POLLIN};
     for (;;) {
-        for (int i = 0; i < w->jobs && w->next < w->nitems && !warm_signal; i++) {
+        for (int i = 0; i < w->jobs && w->next < w->nitems && !warm_signalled(); i++) {
             if (w->slots[i].busy) continue;
             if ((rc = slot_start(w, &w->slots[i], w->next)) != 0) goto leave;
             w->next++;
         }
-        if (warm_signal || (w->inflight == 0 && w->next == w->nitems)) break;
+        if (warm_signalled() || (w->inflight == 0 && w->next == w->nitems)) break;
         int running;
         CURLMcode mc = curl_multi_perform(w->multi, &running);
         if (mc != CURLM_OK) {
@@ -771,7 +790,7 @@ static int run(struct warm *w)
         }
     }
 leave:
-    if (warm_signal || rc != 0) cancel_all(w);
+    if (warm_signalled() || rc != 0) cancel_all(w);
     w->t_end = gw_now_ms();
     return rc;
 }
@@ -812,9 +831,10 @@ static void summary(struct warm *w)
             (unsigned long long)c[OUT_FAILED], (unsigned long long)w->bad_lines,
             (unsigned long long)w->duplicates, w->done, w->nitems, s,
             s > 0 ? (double)w->done / s : 0.0, extra);
-    if (warm_signal)
+    int sig = warm_signalled();
+    if (sig)
         fprintf(stderr, "warm: interrupted by %s: %zu requests cancelled, %zu not started\n",
-                strsignal(warm_signal), w->cancelled, w->nitems - w->done - w->cancelled);
+                strsignal(sig), w->cancelled, w->nitems - w->done - w->cancelled);
     if (w->bodies_seen)
         fprintf(stderr, "warm: the server sent bodies to warm requests: it does not know "
                         "X-Swiftgate-Warm (--via-get is meant for other caches)\n");
@@ -833,7 +853,7 @@ static void summary(struct warm *w)
                               "done", (json_int_t)w->done,
                               "seconds", s,
                               "bytes", (json_int_t)w->bytes,
-                              "interrupted", warm_signal != 0);
+                              "interrupted", sig != 0);
         char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text) printf("%s\n", text);
         fflush(stdout);
@@ -963,7 +983,7 @@ int gw_warm_main(int argc, char **argv)
     w.interval_ms = -1;
     const char *api = NULL;
     const char **files = gw_calloc((size_t)argc + 1, sizeof(*files));
-    int nfiles = 0, status = 2, curl_ready = 0, only_files = 0;
+    int nfiles = 0, status = 2, curl_ready = 0, only_files = 0, sig;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -1050,7 +1070,7 @@ int gw_warm_main(int argc, char **argv)
     curl_ready = 1;
 
     /* The whole list first: progress needs the total. */
-    for (int i = 0; i < nfiles && !warm_signal; i++) {
+    for (int i = 0; i < nfiles && !warm_signalled(); i++) {
         int is_stdin = strcmp(files[i], "-") == 0;
         const char *src = is_stdin ? "stdin" : files[i];
         FILE *f = is_stdin ? stdin : fopen(files[i], "r");
@@ -1067,7 +1087,7 @@ int gw_warm_main(int argc, char **argv)
             goto leave;
         }
     }
-    if (api != NULL && !warm_signal && api_list(&w, api) != 0 && !warm_signal) {
+    if (api != NULL && !warm_signalled() && api_list(&w, api) != 0 && !warm_signalled()) {
         status = 1;
         goto leave;
     }
@@ -1082,20 +1102,20 @@ int gw_warm_main(int argc, char **argv)
     else
         snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
                  WARM_DEFAULT_GATEWAY);
-    if (!warm_signal)
+    if (!warm_signalled())
         fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
                         "%d at a time, %s to %s\n",
                 w.nitems, (unsigned long long)w.duplicates, (unsigned long long)w.bad_lines,
                 w.jobs, w.via_get ? "plain GETs" : "warm requests", target);
     fflush(stderr);
     w.t0 = gw_now_ms();
-    int rc = warm_signal ? 0 : run(&w);
+    int rc = warm_signalled() ? 0 : run(&w);
     if (w.t_end == 0) w.t_end = gw_now_ms();
     summary(&w);
     if (rc != 0)
         status = 1;
-    else if (warm_signal)
-        status = 128 + warm_signal;
+    else if ((sig = warm_signalled()) != 0)
+        status = 128 + sig;
     else
         status = w.count[OUT_NOT_FOUND] || w.count[OUT_FAILED] || w.bad_lines ? 1 : 0;
     if (w.report && fclose(w.report) != 0) {
@@ -1105,7 +1125,7 @@ int gw_warm_main(int argc, char **argv)
     w.report = NULL;
 
 leave:
-    if (warm_signal && status == 2) status = 128 + warm_signal;
+    if ((sig = warm_signalled()) != 0 && status == 2) status = 128 + sig;
     run_free(&w);
     if (w.report) fclose(w.report);
     if (curl_ready) curl_global_cleanup();
