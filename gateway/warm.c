@@ -74,7 +74,7 @@ struct warm_slot {
     unsigned magic;     /* SLOT_MAGIC: reached through CURLOPT_PRIVATE */
     struct warm *w;
     CURL *easy;
-    size_t item;        /* index into w->items while busy */
+    size_t item;        /* index into w->list.items while busy */
     int busy;
     uint64_t bytes;     /* body bytes of this transfer, counted if it succeeds */
     char xcache[16];    /* the first word of X-Cache, "" if none */
@@ -83,23 +83,30 @@ struct warm_slot {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-struct warm {
-    /* options */
+/* The options: set by the command line before anything else runs, then only read. */
+struct warm_opts {
     const char *gateway;        /* -g as given, NULL when not given */
-    char *base;                 /* -g or the default, without a trailing '/' */
+    char *base;                 /* -g or the default, without a trailing '/'; owned */
     int jobs;
     int via_get;
     uint64_t timeout_ms;
     int64_t interval_ms;        /* progress; -1 = the default for the output, 0 = none */
     const char *report_path;
     int summary_json;
+};
 
-    /* the list */
+/* The list: filled from the files and the API before the run, then only read. */
+struct warm_list {
     struct warm_item *items;
     size_t nitems, cap;
     size_t *set;                /* open addressing over items by URL; SIZE_MAX = empty */
     size_t set_cap;             /* a power of two */
     uint64_t bad_lines, duplicates;
+};
+
+struct warm {
+    struct warm_opts opt;
+    struct warm_list list;
 
     /* the run */
     int tty;
@@ -277,40 +284,40 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static void set_grow(struct warm *w)
+static void set_grow(struct warm_list *l)
 {
-    size_t cap = w->set_cap ? w->set_cap * 2 : 1024;
+    size_t cap = l->set_cap ? l->set_cap * 2 : 1024;
     size_t *set = gw_malloc(cap * sizeof(*set));
     for (size_t i = 0; i < cap; i++) set[i] = SIZE_MAX;
-    for (size_t i = 0; i < w->nitems; i++) {
-        size_t j = (size_t)hash_str(w->items[i].url) & (cap - 1);
+    for (size_t i = 0; i < l->nitems; i++) {
+        size_t j = (size_t)hash_str(l->items[i].url) & (cap - 1);
         while (set[j] != SIZE_MAX) j = (j + 1) & (cap - 1);
         set[j] = i;
     }
-    free(w->set);
-    w->set = set;
-    w->set_cap = cap;
+    free(l->set);
+    l->set = set;
+    l->set_cap = cap;
 }
 
 /* Add url (taken over) for uuid, unless the list has it: then count a duplicate. */
-static void add_item(struct warm *w, char *url, const char *uuid)
+static void add_item(struct warm_list *l, char *url, const char *uuid)
 {
-    if ((w->nitems + 1) * 2 > w->set_cap) set_grow(w);
-    size_t j = (size_t)hash_str(url) & (w->set_cap - 1);
-    while (w->set[j] != SIZE_MAX) {
-        if (strcmp(w->items[w->set[j]].url, url) == 0) {
-            w->duplicates++;
+    if ((l->nitems + 1) * 2 > l->set_cap) set_grow(l);
+    size_t j = (size_t)hash_str(url) & (l->set_cap - 1);
+    while (l->set[j] != SIZE_MAX) {
+        if (strcmp(l->items[l->set[j]].url, url) == 0) {
+            l->duplicates++;
             free(url);
             return;
         }
-        j = (j + 1) & (w->set_cap - 1);
+        j = (j + 1) & (l->set_cap - 1);
     }
-    if (w->nitems == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 1024;
-        w->items = gw_realloc(w->items, w->cap * sizeof(*w->items));
+    if (l->nitems == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->items = gw_realloc(l->items, l->cap * sizeof(*l->items));
     }
-    w->set[j] = w->nitems;
-    struct warm_item *it = &w->items[w->nitems++];
+    l->set[j] = l->nitems;
+    struct warm_item *it = &l->items[l->nitems++];
     it->url = url;
     memcpy(it->uuid, uuid, 37);
 }
@@ -320,17 +327,19 @@ static void add_item(struct warm *w, char *url, const char *uuid)
  * -g, a URL line keeps its scheme and host and anything else goes to the
  * default gateway.
  */
-static void add_uuid(struct warm *w, const char *uuid, const char *origin, size_t origin_len)
+static void add_uuid(struct warm_list *l, const struct warm_opts *o, const char *uuid,
+                     const char *origin, size_t origin_len)
 {
     char *url;
-    if (origin != NULL && w->gateway == NULL)
+    if (origin != NULL && o->gateway == NULL)
         url = gw_asprintf("%.*s/fractal/%s", (int)origin_len, origin, uuid);
     else
-        url = gw_asprintf("%s/fractal/%s", w->base, uuid);
-    add_item(w, url, uuid);
+        url = gw_asprintf("%s/fractal/%s", o->base, uuid);
+    add_item(l, url, uuid);
 }
 
-static void add_line(struct warm *w, char *s, size_t n, const char *src, uint64_t lineno)
+static void add_line(struct warm_list *l, const struct warm_opts *o, char *s, size_t n,
+                     const char *src, uint64_t lineno)
 {
     while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
     while (n > 0 && isspace((unsigned char)*s)) {
@@ -346,14 +355,14 @@ static void add_line(struct warm *w, char *s, size_t n, const char *src, uint64_
         shown(buf, sizeof(buf), s, n);
         fprintf(stderr, "warm: %s:%llu: not a fractal URL, path or uuid: %s\n", src,
                 (unsigned long long)lineno, buf);
-        w->bad_lines++;
+        l->bad_lines++;
         return;
     }
-    add_uuid(w, uuid, kind == ENTRY_URL ? s : NULL, origin_len);
+    add_uuid(l, o, uuid, kind == ENTRY_URL ? s : NULL, origin_len);
 }
 
 /* Read one list; 0, or -errno when reading failed (the lines read so far stay). */
-static int read_list(struct warm *w, FILE *f, const char *src)
+static int read_list(struct warm_list *l, const struct warm_opts *o, FILE *f, const char *src)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -363,7 +372,7 @@ static int read_list(struct warm *w, FILE *f, const char *src)
     errno = 0;
     while (!warm_signalled() && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        add_line(w, line, (size_t)len, src, lineno);
+        add_line(l, o, line, (size_t)len, src, lineno);
     }
     if (ferror(f) && !warm_signalled()) rc = errno ? -errno : -EIO;
     free(line);
@@ -400,8 +409,8 @@ static int api_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl
 }
 
 /* One page of the listing; 0 or -1 with a message printed. */
-static int api_page(struct warm *w, CURL *e, const char *shown_url, const char *url, long page,
-                    long *total_pages)
+static int api_page(struct warm_list *l, const struct warm_opts *o, CURL *e,
+                    const char *shown_url, const char *url, long page, long *total_pages)
 {
     struct api_buf b = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -442,18 +451,18 @@ static int api_page(struct warm *w, CURL *e, const char *shown_url, const char *
     json_int_t t = json_integer_value(tp);
     *total_pages = t > WARM_API_MAX_PAGES ? WARM_API_MAX_PAGES : (long)t;
     size_t i;
-    json_t *o;
-    json_array_foreach(objects, i, o) {
-        const char *u = json_string_value(json_object_get(o, "uuid"));
+    json_t *obj;
+    json_array_foreach(objects, i, obj) {
+        const char *u = json_string_value(json_object_get(obj, "uuid"));
         if (u == NULL || strlen(u) != 36 || !gw_route_is_uuid(u, 36)) {
             char buf[512];
             if (u) shown(buf, sizeof(buf), u, strlen(u));
             fprintf(stderr, "warm: %s: page %ld: object %zu: %s%s\n", shown_url, page, i + 1,
                     u ? "not a uuid: " : "no \"uuid\" string", u ? buf : "");
-            w->bad_lines++;
+            l->bad_lines++;
             continue;
         }
-        add_uuid(w, u, NULL, 0);
+        add_uuid(l, o, u, NULL, 0);
     }
     rc = 0;
 leave:
@@ -466,7 +475,7 @@ leave:
  * Every page of GET <api>/v1/fractal, results_per_page=100 (the API's cap),
  * until total_pages.  0, or -1 with a message printed (or after a signal).
  */
-static int api_list(struct warm *w, const char *api)
+static int api_list(struct warm_list *l, const struct warm_opts *o, const char *api)
 {
     char *base = gw_strdup(api);
     size_t n = strlen(base);
@@ -489,23 +498,23 @@ static int api_list(struct warm *w, const char *api)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, api_progress);
-    size_t before = w->nitems;
-    uint64_t dup_before = w->duplicates;
+    size_t before = l->nitems;
+    uint64_t dup_before = l->duplicates;
     long total = 1, page = 1;
     int rc = 0;
     for (; page <= total && rc == 0 && !warm_signalled(); page++) {
         char *url = gw_asprintf("%s%cpage=%ld&results_per_page=%d", base,
                                 strchr(base, '?') ? '&' : '?', page, WARM_API_PAGE_SIZE);
-        rc = api_page(w, e, shown_url, url, page, &total);
+        rc = api_page(l, o, e, shown_url, url, page, &total);
         free(url);
     }
     if (rc == 0 && !warm_signalled())
         fprintf(stderr, "warm: %s: %zu fractals in %ld pages\n", shown_url,
-                w->nitems - before + (size_t)(w->duplicates - dup_before), total);
+                l->nitems - before + (size_t)(l->duplicates - dup_before), total);
     curl_easy_cleanup(e);
     curl_slist_free_all(h);
     free(base);
@@ -534,10 +543,10 @@ static void progress_text(const struct warm *w, char *out, size_t cap)
     double s = elapsed_s(w);
     double rate = s > 0 ? (double)w->done / s : 0;
     char eta[32] = "-";
-    if (rate > 0) fmt_duration(eta, sizeof(eta), (double)(w->nitems - w->done) / rate);
-    int o = snprintf(out, cap, "%zu/%zu (%d%%), %.1f objects/s", w->done, w->nitems,
-                     w->nitems ? (int)(100 * w->done / w->nitems) : 100, rate);
-    if (w->via_get && o > 0 && (size_t)o < cap)
+    if (rate > 0) fmt_duration(eta, sizeof(eta), (double)(w->list.nitems - w->done) / rate);
+    int o = snprintf(out, cap, "%zu/%zu (%d%%), %.1f objects/s", w->done, w->list.nitems,
+                     w->list.nitems ? (int)(100 * w->done / w->list.nitems) : 100, rate);
+    if (w->opt.via_get && o > 0 && (size_t)o < cap)
         o += snprintf(out + o, cap - (size_t)o, ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
                       s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
     if (o > 0 && (size_t)o < cap)
@@ -615,7 +624,7 @@ static int slot_init(struct warm *w, struct warm_slot *sl)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
     gw_origin_easy_defaults(e);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->opt.timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
     if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
     return 0;
@@ -628,7 +637,7 @@ static int slot_start(struct warm *w, struct warm_slot *sl, size_t item)
     sl->xcache[0] = '\0';
     sl->body_len = 0;
     sl->errbuf[0] = '\0';
-    curl_easy_setopt(sl->easy, CURLOPT_URL, w->items[item].url);
+    curl_easy_setopt(sl->easy, CURLOPT_URL, w->list.items[item].url);
     if (curl_multi_add_handle(w->multi, sl->easy) != CURLM_OK) return GW_ELIMIT;
     sl->busy = 1;
     w->inflight++;
@@ -649,7 +658,7 @@ static void record(struct warm *w, const struct warm_item *it, enum warm_outcome
         progress_clear(w);
         fprintf(stderr, "warm: further failures not shown here%s%s\n",
                 w->report ? "; all are in " : " (--report FILE lists all)",
-                w->report ? w->report_path : "");
+                w->report ? w->opt.report_path : "");
     }
     if (w->failures_shown <= WARM_FAILURES_SHOWN) w->failures_shown++;
 }
@@ -668,7 +677,7 @@ static void body_reason(const struct warm_slot *sl, char *out, size_t cap)
 
 static void slot_done(struct warm *w, struct warm_slot *sl, CURLcode res)
 {
-    const struct warm_item *it = &w->items[sl->item];
+    const struct warm_item *it = &w->list.items[sl->item];
     long status = 0;
     curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
     char reason[CURL_ERROR_SIZE + 64] = "";
@@ -677,14 +686,14 @@ static void slot_done(struct warm *w, struct warm_slot *sl, CURLcode res)
         o = OUT_FAILED;
         if (res == CURLE_OPERATION_TIMEDOUT)
             snprintf(reason, sizeof(reason), "timed out after %.3g s",
-                     (double)w->timeout_ms / 1000.0);
+                     (double)w->opt.timeout_ms / 1000.0);
         else
             snprintf(reason, sizeof(reason), "%s",
                      sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(res));
     } else if (status >= 200 && status < 300) {
         /* Object bytes only: an error body (a 404's text) does not count. */
         w->bytes += sl->bytes;
-        if (!w->via_get && status != 204) w->bodies_seen = 1;
+        if (!w->opt.via_get && status != 204) w->bodies_seen = 1;
         if (strcasecmp(sl->xcache, "HIT") == 0) {
             o = OUT_CACHED;
         } else if (strcasecmp(sl->xcache, "PASS") == 0) {
@@ -734,7 +743,7 @@ static size_t drain(struct warm *w)
 /* SIGINT/SIGTERM: take what is in flight off, unfinished. */
 static void cancel_all(struct warm *w)
 {
-    for (int i = 0; i < w->jobs; i++) {
+    for (int i = 0; i < w->opt.jobs; i++) {
         struct warm_slot *sl = &w->slots[i];
         if (!sl->busy) continue;
         curl_multi_remove_handle(w->multi, sl->easy);
@@ -750,22 +759,22 @@ static int run(struct warm *w)
     w->multi = curl_multi_init();
     if (w->multi == NULL) return GW_ELIMIT;
     /* Keep one idle connection per slot, so each transfer reuses one. */
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->jobs);
-    if (!w->via_get) w->headers = curl_slist_append(NULL, "X-Swiftgate-Warm: 1");
-    w->slots = gw_calloc((size_t)w->jobs, sizeof(*w->slots));
-    for (int i = 0; i < w->jobs; i++)
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->opt.jobs);
+    if (!w->opt.via_get) w->headers = curl_slist_append(NULL, "X-Swiftgate-Warm: 1");
+    w->slots = gw_calloc((size_t)w->opt.jobs, sizeof(*w->slots));
+    for (int i = 0; i < w->opt.jobs; i++)
         if ((rc = slot_init(w, &w->slots[i])) != 0) return rc;
 
-    uint64_t interval = (uint64_t)w->interval_ms;
+    uint64_t interval = (uint64_t)w->opt.interval_ms;
     uint64_t next_tick = w->t0 + interval;
     struct curl_waitfd wfd = {.fd = warm_sigpipe[0], .events = CURL_WAIT_POLLIN};
     for (;;) {
-        for (int i = 0; i < w->jobs && w->next < w->nitems && !warm_signalled(); i++) {
+        for (int i = 0; i < w->opt.jobs && w->next < w->list.nitems && !warm_signalled(); i++) {
             if (w->slots[i].busy) continue;
             if ((rc = slot_start(w, &w->slots[i], w->next)) != 0) goto leave;
             w->next++;
         }
-        if (warm_signalled() || (w->inflight == 0 && w->next == w->nitems)) break;
+        if (warm_signalled() || (w->inflight == 0 && w->next == w->list.nitems)) break;
         int running;
         CURLMcode mc = curl_multi_perform(w->multi, &running);
         if (mc != CURLM_OK) {
@@ -798,7 +807,7 @@ leave:
 static void run_free(struct warm *w)
 {
     if (w->slots) {
-        for (int i = 0; i < w->jobs; i++) {
+        for (int i = 0; i < w->opt.jobs; i++) {
             struct warm_slot *sl = &w->slots[i];
             if (sl->easy == NULL) continue;
             if (sl->busy) curl_multi_remove_handle(w->multi, sl->easy);
@@ -819,7 +828,7 @@ static void summary(struct warm *w)
     progress_clear(w);
     uint64_t *c = w->count;
     char extra[160] = "";
-    if (w->via_get)
+    if (w->opt.via_get)
         snprintf(extra, sizeof(extra), ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
                  s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
     fprintf(stderr,
@@ -828,28 +837,28 @@ static void summary(struct warm *w)
             "warm: %zu of %zu objects in %.2f s, %.1f objects/s%s\n",
             (unsigned long long)c[OUT_WARMED], (unsigned long long)c[OUT_CACHED],
             (unsigned long long)c[OUT_UNCACHEABLE], (unsigned long long)c[OUT_NOT_FOUND],
-            (unsigned long long)c[OUT_FAILED], (unsigned long long)w->bad_lines,
-            (unsigned long long)w->duplicates, w->done, w->nitems, s,
+            (unsigned long long)c[OUT_FAILED], (unsigned long long)w->list.bad_lines,
+            (unsigned long long)w->list.duplicates, w->done, w->list.nitems, s,
             s > 0 ? (double)w->done / s : 0.0, extra);
     int sig = warm_signalled();
     if (sig)
         fprintf(stderr, "warm: interrupted by %s: %zu requests cancelled, %zu not started\n",
-                strsignal(sig), w->cancelled, w->nitems - w->done - w->cancelled);
+                strsignal(sig), w->cancelled, w->list.nitems - w->done - w->cancelled);
     if (w->bodies_seen)
         fprintf(stderr, "warm: the server sent bodies to warm requests: it does not know "
                         "X-Swiftgate-Warm (--via-get is meant for other caches)\n");
     if (w->report && (c[OUT_NOT_FOUND] || c[OUT_FAILED]))
-        fprintf(stderr, "warm: failures listed in %s\n", w->report_path);
-    if (w->summary_json) {
+        fprintf(stderr, "warm: failures listed in %s\n", w->opt.report_path);
+    if (w->opt.summary_json) {
         json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:b}",
                               "warmed", (json_int_t)c[OUT_WARMED],
                               "cached", (json_int_t)c[OUT_CACHED],
                               "uncacheable", (json_int_t)c[OUT_UNCACHEABLE],
                               "not_found", (json_int_t)c[OUT_NOT_FOUND],
                               "failed", (json_int_t)c[OUT_FAILED],
-                              "bad_lines", (json_int_t)w->bad_lines,
-                              "duplicates", (json_int_t)w->duplicates,
-                              "total", (json_int_t)w->nitems,
+                              "bad_lines", (json_int_t)w->list.bad_lines,
+                              "duplicates", (json_int_t)w->list.duplicates,
+                              "total", (json_int_t)w->list.nitems,
                               "done", (json_int_t)w->done,
                               "seconds", s,
                               "bytes", (json_int_t)w->bytes,
@@ -978,9 +987,9 @@ int gw_warm_main(int argc, char **argv)
 {
     struct warm w;
     memset(&w, 0, sizeof(w));
-    w.jobs = WARM_DEFAULT_JOBS;
-    w.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
-    w.interval_ms = -1;
+    w.opt.jobs = WARM_DEFAULT_JOBS;
+    w.opt.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
+    w.opt.interval_ms = -1;
     const char *api = NULL;
     const char **files = gw_calloc((size_t)argc + 1, sizeof(*files));
     int nfiles = 0, status = 2, curl_ready = 0, only_files = 0, sig;
@@ -995,9 +1004,9 @@ int gw_warm_main(int argc, char **argv)
         } else if (!only_files && strcmp(a, "--") == 0) {
             only_files = 1;
         } else if (!only_files && strcmp(a, "--via-get") == 0) {
-            w.via_get = 1;
+            w.opt.via_get = 1;
         } else if (!only_files && strcmp(a, "--summary-json") == 0) {
-            w.summary_json = 1;
+            w.opt.summary_json = 1;
         } else if (!only_files && (v = opt_value(argc, argv, &i, "-g", "--gateway", &m), m)) {
             char *b = v ? base_url(v) : NULL;
             if (b == NULL) {
@@ -1005,9 +1014,9 @@ int gw_warm_main(int argc, char **argv)
                         v ? "something else" : "nothing");
                 goto leave;
             }
-            free(w.base);
-            w.base = b;
-            w.gateway = v;
+            free(w.opt.base);
+            w.opt.base = b;
+            w.opt.gateway = v;
         } else if (!only_files && (v = opt_value(argc, argv, &i, "-j", "--concurrency", &m), m)) {
             uint64_t j;
             if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
@@ -1015,7 +1024,7 @@ int gw_warm_main(int argc, char **argv)
                         WARM_MAX_JOBS, v ? v : "nothing");
                 goto leave;
             }
-            w.jobs = (int)j;
+            w.opt.jobs = (int)j;
         } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--from-api", &m), m)) {
             char *b = v ? base_url(v) : NULL;
             if (b == NULL) {
@@ -1026,15 +1035,15 @@ int gw_warm_main(int argc, char **argv)
             free(b);
             api = v;
         } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--timeout", &m), m)) {
-            if (v == NULL || gw_parse_duration_ms(v, &w.timeout_ms) != 0 || w.timeout_ms == 0 ||
-                w.timeout_ms > 86400000) {
+            if (v == NULL || gw_parse_duration_ms(v, &w.opt.timeout_ms) != 0 ||
+                w.opt.timeout_ms == 0 || w.opt.timeout_ms > 86400000) {
                 fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms "
                                 "(got %s)\n", v ? v : "nothing");
                 goto leave;
             }
         } else if (!only_files &&
                    (v = opt_value(argc, argv, &i, NULL, "--progress-interval", &m), m)) {
-            if (v == NULL || parse_interval(v, &w.interval_ms) != 0) {
+            if (v == NULL || parse_interval(v, &w.opt.interval_ms) != 0) {
                 fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 "
                                 "(got %s)\n", v ? v : "nothing");
                 goto leave;
@@ -1044,7 +1053,7 @@ int gw_warm_main(int argc, char **argv)
                 fprintf(stderr, "warm: --report: want a file name\n");
                 goto leave;
             }
-            w.report_path = v;
+            w.opt.report_path = v;
         } else if (!only_files && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", a);
             goto leave;
@@ -1052,11 +1061,12 @@ int gw_warm_main(int argc, char **argv)
             files[nfiles++] = a;
         }
     }
-    if (w.base == NULL) w.base = gw_strdup(WARM_DEFAULT_GATEWAY);
+    if (w.opt.base == NULL) w.opt.base = gw_strdup(WARM_DEFAULT_GATEWAY);
     if (nfiles == 0 && api == NULL) files[nfiles++] = "-";
 
     w.tty = isatty(STDERR_FILENO);
-    if (w.interval_ms < 0) w.interval_ms = w.tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
+    if (w.opt.interval_ms < 0)
+        w.opt.interval_ms = w.tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
     if (signals_install() != 0) {
         fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
         status = 1;
@@ -1080,33 +1090,35 @@ int gw_warm_main(int argc, char **argv)
         }
         if (is_stdin && isatty(STDIN_FILENO))
             fprintf(stderr, "warm: reading the list from the terminal; end it with Ctrl-D\n");
-        int rc = read_list(&w, f, src);
+        int rc = read_list(&w.list, &w.opt, f, src);
         if (!is_stdin) fclose(f);
         if (rc != 0) {
             fprintf(stderr, "warm: %s: %s\n", src, strerror(-rc));
             goto leave;
         }
     }
-    if (api != NULL && !warm_signalled() && api_list(&w, api) != 0 && !warm_signalled()) {
+    if (api != NULL && !warm_signalled() && api_list(&w.list, &w.opt, api) != 0 &&
+        !warm_signalled()) {
         status = 1;
         goto leave;
     }
-    if (w.report_path != NULL && (w.report = fopen(w.report_path, "w")) == NULL) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.report_path, strerror(errno));
+    if (w.opt.report_path != NULL && (w.report = fopen(w.opt.report_path, "w")) == NULL) {
+        fprintf(stderr, "warm: --report %s: %s\n", w.opt.report_path, strerror(errno));
         goto leave;
     }
 
     char target[512];
-    if (w.gateway != NULL)
-        shown(target, sizeof(target), w.base, strlen(w.base));
+    if (w.opt.gateway != NULL)
+        shown(target, sizeof(target), w.opt.base, strlen(w.opt.base));
     else
         snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
                  WARM_DEFAULT_GATEWAY);
     if (!warm_signalled())
         fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
                         "%d at a time, %s to %s\n",
-                w.nitems, (unsigned long long)w.duplicates, (unsigned long long)w.bad_lines,
-                w.jobs, w.via_get ? "plain GETs" : "warm requests", target);
+                w.list.nitems, (unsigned long long)w.list.duplicates,
+                (unsigned long long)w.list.bad_lines,
+                w.opt.jobs, w.opt.via_get ? "plain GETs" : "warm requests", target);
     fflush(stderr);
     w.t0 = gw_now_ms();
     int rc = warm_signalled() ? 0 : run(&w);
@@ -1117,9 +1129,9 @@ int gw_warm_main(int argc, char **argv)
     else if ((sig = warm_signalled()) != 0)
         status = 128 + sig;
     else
-        status = w.count[OUT_NOT_FOUND] || w.count[OUT_FAILED] || w.bad_lines ? 1 : 0;
+        status = w.count[OUT_NOT_FOUND] || w.count[OUT_FAILED] || w.list.bad_lines ? 1 : 0;
     if (w.report && fclose(w.report) != 0) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.report_path, strerror(errno));
+        fprintf(stderr, "warm: --report %s: %s\n", w.opt.report_path, strerror(errno));
         if (status == 0) status = 1;
     }
     w.report = NULL;
@@ -1130,10 +1142,10 @@ leave:
     if (w.report) fclose(w.report);
     if (curl_ready) curl_global_cleanup();
     signals_remove();
-    for (size_t i = 0; i < w.nitems; i++) free(w.items[i].url);
-    free(w.items);
-    free(w.set);
-    free(w.base);
+    for (size_t i = 0; i < w.list.nitems; i++) free(w.list.items[i].url);
+    free(w.list.items);
+    free(w.list.set);
+    free(w.opt.base);
     free(files);
     return status;
 }
