@@ -83,7 +83,7 @@ struct warm_slot {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* The options: set by the command line before anything else runs, then only read. */
+/* The options: set from the command line (and the terminal) before the lists are read. */
 struct warm_opts {
     const char *gateway;        /* -g as given, NULL when not given */
     char *base;                 /* -g or the default, without a trailing '/'; owned */
@@ -93,6 +93,9 @@ struct warm_opts {
     int64_t interval_ms;        /* progress; -1 = the default for the output, 0 = none */
     const char *report_path;
     int summary_json;
+    const char *api;            /* --from-api as given, NULL when not given */
+    const char **files;         /* the list files, "-" for stdin; the array is owned */
+    int nfiles;
 };
 
 /* The list: filled from the files and the API before the run, then only read. */
@@ -377,6 +380,35 @@ static int read_list(struct warm_list *l, const struct warm_opts *o, FILE *f, co
     if (ferror(f) && !warm_signalled()) rc = errno ? -errno : -EIO;
     free(line);
     return rc;
+}
+
+/* One list file, "-" for stdin: 0, or -1 with a message printed. */
+static int read_file(struct warm_list *l, const struct warm_opts *o, const char *name)
+{
+    int is_stdin = strcmp(name, "-") == 0;
+    const char *src = is_stdin ? "stdin" : name;
+    FILE *f = is_stdin ? stdin : fopen(name, "r");
+    if (f == NULL) {
+        fprintf(stderr, "warm: %s: %s\n", name, strerror(errno));
+        return -1;
+    }
+    if (is_stdin && isatty(STDIN_FILENO))
+        fprintf(stderr, "warm: reading the list from the terminal; end it with Ctrl-D\n");
+    int rc = read_list(l, o, f, src);
+    if (!is_stdin) fclose(f);
+    if (rc != 0) {
+        fprintf(stderr, "warm: %s: %s\n", src, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void list_free(struct warm_list *l)
+{
+    for (size_t i = 0; i < l->nitems; i++) free(l->items[i].url);
+    free(l->items);
+    free(l->set);
+    memset(l, 0, sizeof(*l));
 }
 
 /* ---- the Fractals API ---- */
@@ -983,6 +1015,231 @@ static const char *opt_value(int argc, char **argv, int *i, const char *sopt, co
     return NULL;
 }
 
+/*
+ * The options that take a value.  A setter gets the value, NULL when the
+ * option came last without one, and returns 0, or -1 with a message printed.
+ */
+static int set_gateway(struct warm_opts *o, const char *v)
+{
+    char *b = v ? base_url(v) : NULL;
+    if (b == NULL) {
+        fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
+                v ? "something else" : "nothing");
+        return -1;
+    }
+    free(o->base);
+    o->base = b;
+    o->gateway = v;
+    return 0;
+}
+
+static int set_jobs(struct warm_opts *o, const char *v)
+{
+    uint64_t j;
+    if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
+        fprintf(stderr, "warm: -j: want a number from 1 to %d (got %s)\n", WARM_MAX_JOBS,
+                v ? v : "nothing");
+        return -1;
+    }
+    o->jobs = (int)j;
+    return 0;
+}
+
+static int set_api(struct warm_opts *o, const char *v)
+{
+    char *b = v ? base_url(v) : NULL;
+    if (b == NULL) {
+        fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
+                v ? "something else" : "nothing");
+        return -1;
+    }
+    free(b); /* only checked: api_list() makes its own URL of v */
+    o->api = v;
+    return 0;
+}
+
+static int set_timeout(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || gw_parse_duration_ms(v, &o->timeout_ms) != 0 || o->timeout_ms == 0 ||
+        o->timeout_ms > 86400000) {
+        fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms (got %s)\n",
+                v ? v : "nothing");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_interval(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || parse_interval(v, &o->interval_ms) != 0) {
+        fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 (got %s)\n",
+                v ? v : "nothing");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_report(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || v[0] == '\0') {
+        fprintf(stderr, "warm: --report: want a file name\n");
+        return -1;
+    }
+    o->report_path = v;
+    return 0;
+}
+
+/* In the order they are tried: "-g" before "-j", as ever. */
+static const struct value_opt {
+    const char *sopt, *lopt;
+    int (*set)(struct warm_opts *o, const char *v);
+} value_opts[] = {
+    {"-g", "--gateway", set_gateway},
+    {"-j", "--concurrency", set_jobs},
+    {NULL, "--from-api", set_api},
+    {NULL, "--timeout", set_timeout},
+    {NULL, "--progress-interval", set_interval},
+    {NULL, "--report", set_report},
+};
+
+/* argv[*i], an option with a value or else an unknown one: 0, or -1 with a message printed. */
+static int value_option(struct warm_opts *o, int argc, char **argv, int *i)
+{
+    for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
+        int matched;
+        const char *v =
+            opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
+        if (matched) return value_opts[k].set(o, v);
+    }
+    fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", argv[*i]);
+    return -1;
+}
+
+/*
+ * Each step of gw_warm_main returns WARM_GO_ON, or the exit status to stop
+ * with (its message printed).
+ */
+#define WARM_GO_ON (-1)
+
+/*
+ * argv into *o.  Arguments that are not options, and all after "--", are
+ * list files; with neither a file nor --from-api the list is stdin ("-").
+ * WARM_GO_ON, 0 after --help, 2 on bad usage.
+ */
+static int parse_args(struct warm_opts *o, int argc, char **argv)
+{
+    int only_files = 0;
+    o->files = gw_calloc((size_t)argc + 1, sizeof(*o->files));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_files || a[0] != '-' || a[1] == '\0') {
+            o->files[o->nfiles++] = a;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "--via-get") == 0) {
+            o->via_get = 1;
+        } else if (strcmp(a, "--summary-json") == 0) {
+            o->summary_json = 1;
+        } else if (value_option(o, argc, argv, &i) != 0) {
+            return 2;
+        }
+    }
+    if (o->base == NULL) o->base = gw_strdup(WARM_DEFAULT_GATEWAY);
+    if (o->nfiles == 0 && o->api == NULL) o->files[o->nfiles++] = "-";
+    return WARM_GO_ON;
+}
+
+/* The terminal, the signals, libcurl.  WARM_GO_ON, or 1 (then libcurl is not set up). */
+static int setup(struct warm *w)
+{
+    w->tty = isatty(STDERR_FILENO);
+    if (w->opt.interval_ms < 0)
+        w->opt.interval_ms = w->tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
+    if (signals_install() != 0) {
+        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "warm: curl_global_init failed\n");
+        return 1;
+    }
+    return WARM_GO_ON;
+}
+
+/*
+ * The whole list first, the files and then the API: progress needs the
+ * total.  A signal stops the reading and goes on to the summary.
+ * WARM_GO_ON, 2 for a file that cannot be read, 1 when the listing failed.
+ */
+static int read_lists(struct warm *w)
+{
+    const struct warm_opts *o = &w->opt;
+    for (int i = 0; i < o->nfiles && !warm_signalled(); i++)
+        if (read_file(&w->list, o, o->files[i]) != 0) return 2;
+    if (o->api != NULL && !warm_signalled() && api_list(&w->list, o, o->api) != 0 &&
+        !warm_signalled())
+        return 1;
+    return WARM_GO_ON;
+}
+
+static int open_report(struct warm *w)
+{
+    if (w->opt.report_path != NULL && (w->report = fopen(w->opt.report_path, "w")) == NULL) {
+        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
+        return 2;
+    }
+    return WARM_GO_ON;
+}
+
+/* The line before the run: how many, how many at a time, what and where to. */
+static void announce(const struct warm *w)
+{
+    char target[512];
+    if (w->opt.gateway != NULL)
+        shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
+    else
+        snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
+                 WARM_DEFAULT_GATEWAY);
+    if (!warm_signalled())
+        fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
+                        "%d at a time, %s to %s\n",
+                w->list.nitems, (unsigned long long)w->list.duplicates,
+                (unsigned long long)w->list.bad_lines, w->opt.jobs,
+                w->opt.via_get ? "plain GETs" : "warm requests", target);
+    fflush(stderr);
+}
+
+/*
+ * Warm the list (unless a signal came first), print the summary and close
+ * the report.  The exit status: 1 when the run broke down, else 128 + the
+ * signal, else 1 when anything was bad, not found or failed, else 0; a
+ * report that cannot be written turns 0 into 1.
+ */
+static int warm_all(struct warm *w)
+{
+    announce(w);
+    w->t0 = gw_now_ms();
+    int rc = warm_signalled() ? 0 : run(w);
+    if (w->t_end == 0) w->t_end = gw_now_ms();
+    summary(w);
+    int status, sig;
+    if (rc != 0)
+        status = 1;
+    else if ((sig = warm_signalled()) != 0)
+        status = 128 + sig;
+    else
+        status = w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] || w->list.bad_lines ? 1 : 0;
+    if (w->report && fclose(w->report) != 0) {
+        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
+        if (status == 0) status = 1;
+    }
+    w->report = NULL;
+    return status;
+}
+
 int gw_warm_main(int argc, char **argv)
 {
     struct warm w;
@@ -990,162 +1247,28 @@ int gw_warm_main(int argc, char **argv)
     w.opt.jobs = WARM_DEFAULT_JOBS;
     w.opt.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
     w.opt.interval_ms = -1;
-    const char *api = NULL;
-    const char **files = gw_calloc((size_t)argc + 1, sizeof(*files));
-    int nfiles = 0, status = 2, curl_ready = 0, only_files = 0, sig;
+    int curl_ready = 0, sig;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int m;
-        if (!only_files && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-            usage(stdout);
-            status = 0;
-            goto leave;
-        } else if (!only_files && strcmp(a, "--") == 0) {
-            only_files = 1;
-        } else if (!only_files && strcmp(a, "--via-get") == 0) {
-            w.opt.via_get = 1;
-        } else if (!only_files && strcmp(a, "--summary-json") == 0) {
-            w.opt.summary_json = 1;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, "-g", "--gateway", &m), m)) {
-            char *b = v ? base_url(v) : NULL;
-            if (b == NULL) {
-                fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
-                        v ? "something else" : "nothing");
-                goto leave;
-            }
-            free(w.opt.base);
-            w.opt.base = b;
-            w.opt.gateway = v;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, "-j", "--concurrency", &m), m)) {
-            uint64_t j;
-            if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
-                fprintf(stderr, "warm: -j: want a number from 1 to %d (got %s)\n",
-                        WARM_MAX_JOBS, v ? v : "nothing");
-                goto leave;
-            }
-            w.opt.jobs = (int)j;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--from-api", &m), m)) {
-            char *b = v ? base_url(v) : NULL;
-            if (b == NULL) {
-                fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
-                        v ? "something else" : "nothing");
-                goto leave;
-            }
-            free(b);
-            api = v;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--timeout", &m), m)) {
-            if (v == NULL || gw_parse_duration_ms(v, &w.opt.timeout_ms) != 0 ||
-                w.opt.timeout_ms == 0 || w.opt.timeout_ms > 86400000) {
-                fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms "
-                                "(got %s)\n", v ? v : "nothing");
-                goto leave;
-            }
-        } else if (!only_files &&
-                   (v = opt_value(argc, argv, &i, NULL, "--progress-interval", &m), m)) {
-            if (v == NULL || parse_interval(v, &w.opt.interval_ms) != 0) {
-                fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 "
-                                "(got %s)\n", v ? v : "nothing");
-                goto leave;
-            }
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--report", &m), m)) {
-            if (v == NULL || v[0] == '\0') {
-                fprintf(stderr, "warm: --report: want a file name\n");
-                goto leave;
-            }
-            w.opt.report_path = v;
-        } else if (!only_files && a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", a);
-            goto leave;
-        } else {
-            files[nfiles++] = a;
-        }
-    }
-    if (w.opt.base == NULL) w.opt.base = gw_strdup(WARM_DEFAULT_GATEWAY);
-    if (nfiles == 0 && api == NULL) files[nfiles++] = "-";
-
-    w.tty = isatty(STDERR_FILENO);
-    if (w.opt.interval_ms < 0)
-        w.opt.interval_ms = w.tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
-    if (signals_install() != 0) {
-        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
-        status = 1;
-        goto leave;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "warm: curl_global_init failed\n");
-        status = 1;
-        goto leave;
-    }
+    int status = parse_args(&w.opt, argc, argv);
+    if (status != WARM_GO_ON) goto leave;
+    if ((status = setup(&w)) != WARM_GO_ON) goto leave;
     curl_ready = 1;
-
-    /* The whole list first: progress needs the total. */
-    for (int i = 0; i < nfiles && !warm_signalled(); i++) {
-        int is_stdin = strcmp(files[i], "-") == 0;
-        const char *src = is_stdin ? "stdin" : files[i];
-        FILE *f = is_stdin ? stdin : fopen(files[i], "r");
-        if (f == NULL) {
-            fprintf(stderr, "warm: %s: %s\n", files[i], strerror(errno));
-            goto leave;
-        }
-        if (is_stdin && isatty(STDIN_FILENO))
-            fprintf(stderr, "warm: reading the list from the terminal; end it with Ctrl-D\n");
-        int rc = read_list(&w.list, &w.opt, f, src);
-        if (!is_stdin) fclose(f);
-        if (rc != 0) {
-            fprintf(stderr, "warm: %s: %s\n", src, strerror(-rc));
-            goto leave;
-        }
-    }
-    if (api != NULL && !warm_signalled() && api_list(&w.list, &w.opt, api) != 0 &&
-        !warm_signalled()) {
-        status = 1;
-        goto leave;
-    }
-    if (w.opt.report_path != NULL && (w.report = fopen(w.opt.report_path, "w")) == NULL) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.opt.report_path, strerror(errno));
-        goto leave;
-    }
-
-    char target[512];
-    if (w.opt.gateway != NULL)
-        shown(target, sizeof(target), w.opt.base, strlen(w.opt.base));
-    else
-        snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
-                 WARM_DEFAULT_GATEWAY);
-    if (!warm_signalled())
-        fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
-                        "%d at a time, %s to %s\n",
-                w.list.nitems, (unsigned long long)w.list.duplicates,
-                (unsigned long long)w.list.bad_lines,
-                w.opt.jobs, w.opt.via_get ? "plain GETs" : "warm requests", target);
-    fflush(stderr);
-    w.t0 = gw_now_ms();
-    int rc = warm_signalled() ? 0 : run(&w);
-    if (w.t_end == 0) w.t_end = gw_now_ms();
-    summary(&w);
-    if (rc != 0)
-        status = 1;
-    else if ((sig = warm_signalled()) != 0)
-        status = 128 + sig;
-    else
-        status = w.count[OUT_NOT_FOUND] || w.count[OUT_FAILED] || w.list.bad_lines ? 1 : 0;
-    if (w.report && fclose(w.report) != 0) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.opt.report_path, strerror(errno));
-        if (status == 0) status = 1;
-    }
-    w.report = NULL;
+    if ((status = read_lists(&w)) != WARM_GO_ON) goto leave;
+    if ((status = open_report(&w)) != WARM_GO_ON) goto leave;
+    status = warm_all(&w);
 
 leave:
+    /*
+     * After a signal, a file that could not be opened or read (EINTR,
+     * perhaps) ends the command with the signal's status, as a run would.
+     */
     if ((sig = warm_signalled()) != 0 && status == 2) status = 128 + sig;
     run_free(&w);
     if (w.report) fclose(w.report);
     if (curl_ready) curl_global_cleanup();
     signals_remove();
-    for (size_t i = 0; i < w.list.nitems; i++) free(w.list.items[i].url);
-    free(w.list.items);
-    free(w.list.set);
+    list_free(&w.list);
     free(w.opt.base);
-    free(files);
+    free(w.opt.files);
     return status;
 }
