@@ -22,6 +22,9 @@
  * handler only sets a flag and writes a byte to a pipe that
  * curl_multi_poll() watches, so a signal is never lost between the flag
  * test and the wait.  Nothing printed holds a URL's user:password.
+ *
+ * The list is read by warm_list.c; warm_int.h is what the files of the
+ * command share.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +45,7 @@
 #include "origin.h"
 #include "util.h"
 #include "warm.h"
+#include "warm_int.h"
 
 #define WARM_DEFAULT_GATEWAY "http://127.0.0.1:8080"
 #define WARM_DEFAULT_JOBS 8
@@ -49,26 +53,8 @@
 #define WARM_DEFAULT_TIMEOUT_MS 60000
 #define WARM_TTY_INTERVAL_MS 250
 #define WARM_PLAIN_INTERVAL_MS 2000
-#define WARM_FAILURES_SHOWN 10      /* on stderr; all of them go to --report */
-#define WARM_API_PAGE_SIZE 100      /* the Fractals API's cap */
-#define WARM_API_MAX_PAGES 1000000
-#define WARM_API_MAX_BODY (16u << 20)
 #define WARM_BODY_KEEP 160          /* bytes of an error body kept for the reason */
 #define SLOT_MAGIC 0x5741524du      /* "WARM" */
-
-enum warm_outcome {
-    OUT_WARMED,         /* MISS or REVALIDATED: the gateway fetched it now */
-    OUT_CACHED,         /* HIT: it was in the cache and fresh */
-    OUT_UNCACHEABLE,    /* PASS: the gateway cannot cache it (e.g. too large) */
-    OUT_NOT_FOUND,      /* 404 */
-    OUT_FAILED,         /* anything else, STALE included */
-    OUT_N
-};
-
-struct warm_item {
-    char *url;          /* the request URL, owned */
-    char uuid[37];
-};
 
 struct warm_slot {
     unsigned magic;     /* SLOT_MAGIC: reached through CURLOPT_PRIVATE */
@@ -81,49 +67,6 @@ struct warm_slot {
     char body[WARM_BODY_KEEP + 1];
     size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
-};
-
-/* The options: set from the command line (and the terminal) before the lists are read. */
-struct warm_opts {
-    const char *gateway;        /* -g as given, NULL when not given */
-    char *base;                 /* -g or the default, without a trailing '/'; owned */
-    int jobs;
-    int via_get;
-    uint64_t timeout_ms;
-    int64_t interval_ms;        /* progress; -1 = the default for the output, 0 = none */
-    const char *report_path;
-    int summary_json;
-    const char *api;            /* --from-api as given, NULL when not given */
-    const char **files;         /* the list files, "-" for stdin; the array is owned */
-    int nfiles;
-};
-
-/* The list: filled from the files and the API before the run, then only read. */
-struct warm_list {
-    struct warm_item *items;
-    size_t nitems, cap;
-    size_t *set;                /* open addressing over items by URL; SIZE_MAX = empty */
-    size_t set_cap;             /* a power of two */
-    uint64_t bad_lines, duplicates;
-};
-
-struct warm {
-    struct warm_opts opt;
-    struct warm_list list;
-
-    /* the run */
-    int tty;
-    FILE *report;
-    CURLM *multi;
-    struct curl_slist *headers;
-    struct warm_slot *slots;
-    size_t next, inflight, done, cancelled;
-    uint64_t count[OUT_N];
-    uint64_t bytes;             /* body bytes of the 2xx answers */
-    uint64_t t0, t_end;         /* gw_now_ms() */
-    unsigned failures_shown;
-    int progress_shown;         /* a \r line is on the terminal */
-    int bodies_seen;            /* a warm request was answered with a body */
 };
 
 /* ---- signals ---- */
@@ -140,8 +83,7 @@ static atomic_int warm_signal;
 static atomic_int sigpipe_w = -1;
 static int warm_sigpipe[2] = {-1, -1};
 
-/* The signal that stops the run, 0 while none came. */
-static int warm_signalled(void)
+int gw_warm_signal(void)
 {
     return atomic_load(&warm_signal);
 }
@@ -191,11 +133,7 @@ static void signals_remove(void)
 
 /* ---- text ---- */
 
-/*
- * s[0..n) for a message: printable ASCII as is, other bytes as \xNN, a
- * URL's user:password as "***", at most about 100 characters.
- */
-static void shown(char *out, size_t cap, const char *s, size_t n)
+void gw_warm_shown(char *out, size_t cap, const char *s, size_t n)
 {
     size_t o = 0, hide_from = SIZE_MAX, hide_to = 0;
     const char *sep = memmem(s, n, "://", 3);
@@ -225,332 +163,6 @@ static void shown(char *out, size_t cap, const char *s, size_t n)
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
     }
     out[o < cap ? o : cap - 1] = '\0';
-}
-
-static int has_prefix_ci(const char *s, size_t n, const char *p)
-{
-    size_t pl = strlen(p);
-    return n >= pl && strncasecmp(s, p, pl) == 0;
-}
-
-/* ---- the list ---- */
-
-enum { ENTRY_UUID, ENTRY_PATH, ENTRY_URL };
-
-/*
- * One trimmed, non-empty line: a uuid, "/fractal/<uuid>" or
- * "http[s]://authority/fractal/<uuid>", the last two optionally followed by
- * ?query or #fragment (dropped: the gateway ignores a query).  Returns the
- * ENTRY_ kind with the uuid copied out (and, for a URL, the length of its
- * "scheme://authority" in *origin_len), or -1.
- */
-static int parse_entry(const char *s, size_t n, char uuid[37], size_t *origin_len)
-{
-    static const char pfx[] = "/fractal/";
-    const size_t pl = sizeof(pfx) - 1;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) return -1;
-    if (n == 36) {
-        if (!gw_route_is_uuid(s, 36)) return -1;
-        memcpy(uuid, s, 36);
-        uuid[36] = '\0';
-        return ENTRY_UUID;
-    }
-    int kind = ENTRY_PATH;
-    size_t p = 0;
-    if (has_prefix_ci(s, n, "http://"))
-        p = 7;
-    else if (has_prefix_ci(s, n, "https://"))
-        p = 8;
-    if (p > 0) {
-        size_t a = p;
-        while (a < n && s[a] != '/' && s[a] != '?' && s[a] != '#') a++;
-        if (a == p) return -1;
-        *origin_len = a;
-        kind = ENTRY_URL;
-        p = a;
-    }
-    if (n - p < pl + 36 || memcmp(s + p, pfx, pl) != 0) return -1;
-    p += pl;
-    if (!gw_route_is_uuid(s + p, 36)) return -1;
-    memcpy(uuid, s + p, 36);
-    uuid[36] = '\0';
-    p += 36;
-    if (p < n && s[p] != '?' && s[p] != '#') return -1;
-    return kind;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static void set_grow(struct warm_list *l)
-{
-    size_t cap = l->set_cap ? l->set_cap * 2 : 1024;
-    size_t *set = gw_malloc(cap * sizeof(*set));
-    for (size_t i = 0; i < cap; i++) set[i] = SIZE_MAX;
-    for (size_t i = 0; i < l->nitems; i++) {
-        size_t j = (size_t)hash_str(l->items[i].url) & (cap - 1);
-        while (set[j] != SIZE_MAX) j = (j + 1) & (cap - 1);
-        set[j] = i;
-    }
-    free(l->set);
-    l->set = set;
-    l->set_cap = cap;
-}
-
-/* Add url (taken over) for uuid, unless the list has it: then count a duplicate. */
-static void add_item(struct warm_list *l, char *url, const char *uuid)
-{
-    if ((l->nitems + 1) * 2 > l->set_cap) set_grow(l);
-    size_t j = (size_t)hash_str(url) & (l->set_cap - 1);
-    while (l->set[j] != SIZE_MAX) {
-        if (strcmp(l->items[l->set[j]].url, url) == 0) {
-            l->duplicates++;
-            free(url);
-            return;
-        }
-        j = (j + 1) & (l->set_cap - 1);
-    }
-    if (l->nitems == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 1024;
-        l->items = gw_realloc(l->items, l->cap * sizeof(*l->items));
-    }
-    l->set[j] = l->nitems;
-    struct warm_item *it = &l->items[l->nitems++];
-    it->url = url;
-    memcpy(it->uuid, uuid, 37);
-}
-
-/*
- * Where a fractal is requested: -g wins over a URL line's own host; without
- * -g, a URL line keeps its scheme and host and anything else goes to the
- * default gateway.
- */
-static void add_uuid(struct warm_list *l, const struct warm_opts *o, const char *uuid,
-                     const char *origin, size_t origin_len)
-{
-    char *url;
-    if (origin != NULL && o->gateway == NULL)
-        url = gw_asprintf("%.*s/fractal/%s", (int)origin_len, origin, uuid);
-    else
-        url = gw_asprintf("%s/fractal/%s", o->base, uuid);
-    add_item(l, url, uuid);
-}
-
-static void add_line(struct warm_list *l, const struct warm_opts *o, char *s, size_t n,
-                     const char *src, uint64_t lineno)
-{
-    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    if (n == 0 || s[0] == '#') return;
-    char uuid[37];
-    size_t origin_len = 0;
-    int kind = parse_entry(s, n, uuid, &origin_len);
-    if (kind < 0) {
-        char buf[512];
-        shown(buf, sizeof(buf), s, n);
-        fprintf(stderr, "warm: %s:%llu: not a fractal URL, path or uuid: %s\n", src,
-                (unsigned long long)lineno, buf);
-        l->bad_lines++;
-        return;
-    }
-    add_uuid(l, o, uuid, kind == ENTRY_URL ? s : NULL, origin_len);
-}
-
-/* Read one list; 0, or -errno when reading failed (the lines read so far stay). */
-static int read_list(struct warm_list *l, const struct warm_opts *o, FILE *f, const char *src)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    uint64_t lineno = 0;
-    int rc = 0;
-    errno = 0;
-    while (!warm_signalled() && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        add_line(l, o, line, (size_t)len, src, lineno);
-    }
-    if (ferror(f) && !warm_signalled()) rc = errno ? -errno : -EIO;
-    free(line);
-    return rc;
-}
-
-/* One list file, "-" for stdin: 0, or -1 with a message printed. */
-static int read_file(struct warm_list *l, const struct warm_opts *o, const char *name)
-{
-    int is_stdin = strcmp(name, "-") == 0;
-    const char *src = is_stdin ? "stdin" : name;
-    FILE *f = is_stdin ? stdin : fopen(name, "r");
-    if (f == NULL) {
-        fprintf(stderr, "warm: %s: %s\n", name, strerror(errno));
-        return -1;
-    }
-    if (is_stdin && isatty(STDIN_FILENO))
-        fprintf(stderr, "warm: reading the list from the terminal; end it with Ctrl-D\n");
-    int rc = read_list(l, o, f, src);
-    if (!is_stdin) fclose(f);
-    if (rc != 0) {
-        fprintf(stderr, "warm: %s: %s\n", src, strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
-static void list_free(struct warm_list *l)
-{
-    for (size_t i = 0; i < l->nitems; i++) free(l->items[i].url);
-    free(l->items);
-    free(l->set);
-    memset(l, 0, sizeof(*l));
-}
-
-/* ---- the Fractals API ---- */
-
-struct api_buf {
-    char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t api_write(char *p, size_t size, size_t n, void *ud)
-{
-    struct api_buf *b = ud;
-    size_t k = size * n;
-    if (b->len + k > WARM_API_MAX_BODY) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->data = gw_realloc(b->data, b->len + k + 1);
-    memcpy(b->data + b->len, p, k);
-    b->len += k;
-    b->data[b->len] = '\0';
-    return k;
-}
-
-static int api_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)ud, (void)a, (void)b, (void)c, (void)d;
-    return warm_signalled() ? 1 : 0; /* non-zero aborts the transfer */
-}
-
-/* One page of the listing; 0 or -1 with a message printed. */
-static int api_page(struct warm_list *l, const struct warm_opts *o, CURL *e,
-                    const char *shown_url, const char *url, long page, long *total_pages)
-{
-    struct api_buf b = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    json_t *root = NULL;
-    int rc = -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, api_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode cc = curl_easy_perform(e);
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (warm_signalled()) goto leave;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "warm: %s: page %ld: %s\n", shown_url, page,
-                b.too_big ? "listing larger than 16 MB" : errbuf[0] ? errbuf
-                                                                   : curl_easy_strerror(cc));
-        goto leave;
-    }
-    if (status != 200) {
-        fprintf(stderr, "warm: %s: page %ld: HTTP %ld\n", shown_url, page, status);
-        goto leave;
-    }
-    json_error_t jerr;
-    root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
-    if (root == NULL) {
-        fprintf(stderr, "warm: %s: page %ld: not JSON: %s (line %d)\n", shown_url, page,
-                jerr.text, jerr.line);
-        goto leave;
-    }
-    json_t *objects = json_object_get(root, "objects");
-    json_t *tp = json_object_get(root, "total_pages");
-    if (!json_is_array(objects) || !json_is_integer(tp) || json_integer_value(tp) < 0) {
-        fprintf(stderr, "warm: %s: page %ld: not a Flask-Restless listing "
-                        "(want \"objects\" and \"total_pages\")\n", shown_url, page);
-        goto leave;
-    }
-    json_int_t t = json_integer_value(tp);
-    *total_pages = t > WARM_API_MAX_PAGES ? WARM_API_MAX_PAGES : (long)t;
-    size_t i;
-    json_t *obj;
-    json_array_foreach(objects, i, obj) {
-        const char *u = json_string_value(json_object_get(obj, "uuid"));
-        if (u == NULL || strlen(u) != 36 || !gw_route_is_uuid(u, 36)) {
-            char buf[512];
-            if (u) shown(buf, sizeof(buf), u, strlen(u));
-            fprintf(stderr, "warm: %s: page %ld: object %zu: %s%s\n", shown_url, page, i + 1,
-                    u ? "not a uuid: " : "no \"uuid\" string", u ? buf : "");
-            l->bad_lines++;
-            continue;
-        }
-        add_uuid(l, o, u, NULL, 0);
-    }
-    rc = 0;
-leave:
-    json_decref(root);
-    free(b.data);
-    return rc;
-}
-
-/*
- * Every page of GET <api>/v1/fractal, results_per_page=100 (the API's cap),
- * until total_pages.  0, or -1 with a message printed (or after a signal).
- */
-static int api_list(struct warm_list *l, const struct warm_opts *o, const char *api)
-{
-    char *base = gw_strdup(api);
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') base[--n] = '\0';
-    if (n < 11 || strcmp(base + n - 11, "/v1/fractal") != 0) {
-        char *b2 = gw_asprintf("%s/v1/fractal", base);
-        free(base);
-        base = b2;
-    }
-    char shown_url[512];
-    shown(shown_url, sizeof(shown_url), base, strlen(base));
-    CURL *e = curl_easy_init();
-    if (e == NULL) {
-        fprintf(stderr, "warm: curl_easy_init failed\n");
-        free(base);
-        return -1;
-    }
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, api_progress);
-    size_t before = l->nitems;
-    uint64_t dup_before = l->duplicates;
-    long total = 1, page = 1;
-    int rc = 0;
-    for (; page <= total && rc == 0 && !warm_signalled(); page++) {
-        char *url = gw_asprintf("%s%cpage=%ld&results_per_page=%d", base,
-                                strchr(base, '?') ? '&' : '?', page, WARM_API_PAGE_SIZE);
-        rc = api_page(l, o, e, shown_url, url, page, &total);
-        free(url);
-    }
-    if (rc == 0 && !warm_signalled())
-        fprintf(stderr, "warm: %s: %zu fractals in %ld pages\n", shown_url,
-                l->nitems - before + (size_t)(l->duplicates - dup_before), total);
-    curl_easy_cleanup(e);
-    curl_slist_free_all(h);
-    free(base);
-    return rc == 0 && !warm_signalled() ? 0 : -1;
 }
 
 /* ---- progress ---- */
@@ -617,7 +229,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         sl->xcache[0] = '\0'; /* a new response (after a 1xx) */
-    } else if (has_prefix_ci(p, len, "x-cache:")) {
+    } else if (warm_has_prefix_ci(p, len, "x-cache:")) {
         size_t i = 8, k = 0;
         while (i < len && (p[i] == ' ' || p[i] == '\t')) i++;
         while (i < len && k + 1 < sizeof(sl->xcache) && !isspace((unsigned char)p[i]))
@@ -801,12 +413,12 @@ static int run(struct warm *w)
     uint64_t next_tick = w->t0 + interval;
     struct curl_waitfd wfd = {.fd = warm_sigpipe[0], .events = CURL_WAIT_POLLIN};
     for (;;) {
-        for (int i = 0; i < w->opt.jobs && w->next < w->list.nitems && !warm_signalled(); i++) {
+        for (int i = 0; i < w->opt.jobs && w->next < w->list.nitems && !gw_warm_signal(); i++) {
             if (w->slots[i].busy) continue;
             if ((rc = slot_start(w, &w->slots[i], w->next)) != 0) goto leave;
             w->next++;
         }
-        if (warm_signalled() || (w->inflight == 0 && w->next == w->list.nitems)) break;
+        if (gw_warm_signal() || (w->inflight == 0 && w->next == w->list.nitems)) break;
         int running;
         CURLMcode mc = curl_multi_perform(w->multi, &running);
         if (mc != CURLM_OK) {
@@ -831,7 +443,7 @@ static int run(struct warm *w)
         }
     }
 leave:
-    if (warm_signalled() || rc != 0) cancel_all(w);
+    if (gw_warm_signal() || rc != 0) cancel_all(w);
     w->t_end = gw_now_ms();
     return rc;
 }
@@ -872,7 +484,7 @@ static void summary(struct warm *w)
             (unsigned long long)c[OUT_FAILED], (unsigned long long)w->list.bad_lines,
             (unsigned long long)w->list.duplicates, w->done, w->list.nitems, s,
             s > 0 ? (double)w->done / s : 0.0, extra);
-    int sig = warm_signalled();
+    int sig = gw_warm_signal();
     if (sig)
         fprintf(stderr, "warm: interrupted by %s: %zu requests cancelled, %zu not started\n",
                 strsignal(sig), w->cancelled, w->list.nitems - w->done - w->cancelled);
@@ -976,9 +588,9 @@ static int parse_interval(const char *s, int64_t *out)
 static char *base_url(const char *s)
 {
     size_t n = strlen(s), p;
-    if (has_prefix_ci(s, n, "http://"))
+    if (warm_has_prefix_ci(s, n, "http://"))
         p = 7;
-    else if (has_prefix_ci(s, n, "https://"))
+    else if (warm_has_prefix_ci(s, n, "https://"))
         p = 8;
     else
         return NULL;
@@ -1053,7 +665,7 @@ static int set_api(struct warm_opts *o, const char *v)
                 v ? "something else" : "nothing");
         return -1;
     }
-    free(b); /* only checked: api_list() makes its own URL of v */
+    free(b); /* only checked: gw_warm_api_list() makes its own URL of v */
     o->api = v;
     return 0;
 }
@@ -1177,10 +789,10 @@ static int setup(struct warm *w)
 static int read_lists(struct warm *w)
 {
     const struct warm_opts *o = &w->opt;
-    for (int i = 0; i < o->nfiles && !warm_signalled(); i++)
-        if (read_file(&w->list, o, o->files[i]) != 0) return 2;
-    if (o->api != NULL && !warm_signalled() && api_list(&w->list, o, o->api) != 0 &&
-        !warm_signalled())
+    for (int i = 0; i < o->nfiles && !gw_warm_signal(); i++)
+        if (gw_warm_read_file(&w->list, o, o->files[i]) != 0) return 2;
+    if (o->api != NULL && !gw_warm_signal() && gw_warm_api_list(&w->list, o, o->api) != 0 &&
+        !gw_warm_signal())
         return 1;
     return WARM_GO_ON;
 }
@@ -1199,11 +811,11 @@ static void announce(const struct warm *w)
 {
     char target[512];
     if (w->opt.gateway != NULL)
-        shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
+        gw_warm_shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
     else
         snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
                  WARM_DEFAULT_GATEWAY);
-    if (!warm_signalled())
+    if (!gw_warm_signal())
         fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
                         "%d at a time, %s to %s\n",
                 w->list.nitems, (unsigned long long)w->list.duplicates,
@@ -1222,13 +834,13 @@ static int warm_all(struct warm *w)
 {
     announce(w);
     w->t0 = gw_now_ms();
-    int rc = warm_signalled() ? 0 : run(w);
+    int rc = gw_warm_signal() ? 0 : run(w);
     if (w->t_end == 0) w->t_end = gw_now_ms();
     summary(w);
     int status, sig;
     if (rc != 0)
         status = 1;
-    else if ((sig = warm_signalled()) != 0)
+    else if ((sig = gw_warm_signal()) != 0)
         status = 128 + sig;
     else
         status = w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] || w->list.bad_lines ? 1 : 0;
@@ -1262,12 +874,12 @@ leave:
      * After a signal, a file that could not be opened or read (EINTR,
      * perhaps) ends the command with the signal's status, as a run would.
      */
-    if ((sig = warm_signalled()) != 0 && status == 2) status = 128 + sig;
+    if ((sig = gw_warm_signal()) != 0 && status == 2) status = 128 + sig;
     run_free(&w);
     if (w.report) fclose(w.report);
     if (curl_ready) curl_global_cleanup();
     signals_remove();
-    list_free(&w.list);
+    gw_warm_list_free(&w.list);
     free(w.opt.base);
     free(w.opt.files);
     return status;
