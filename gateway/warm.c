@@ -23,8 +23,8 @@
  * curl_multi_poll() watches, so a signal is never lost between the flag
  * test and the wait.  Nothing printed holds a URL's user:password.
  *
- * The list is read by warm_list.c; warm_int.h is what the files of the
- * command share.
+ * The list is read by warm_list.c, and warm_out.c prints; warm_int.h is
+ * what the files of the command share.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -131,95 +131,6 @@ static void signals_remove(void)
     }
 }
 
-/* ---- text ---- */
-
-void gw_warm_shown(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0, hide_from = SIZE_MAX, hide_to = 0;
-    const char *sep = memmem(s, n, "://", 3);
-    if (sep != NULL) {
-        size_t a = (size_t)(sep - s) + 3, e = a;
-        while (e < n && s[e] != '/' && s[e] != '?' && s[e] != '#') e++;
-        const char *at = memrchr(s + a, '@', e - a);
-        if (at != NULL) {
-            hide_from = a;
-            hide_to = (size_t)(at - s);
-        }
-    }
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        if (i == hide_from) {
-            o += (size_t)snprintf(out + o, cap - o, "***");
-            i = hide_to - 1;
-            continue;
-        }
-        if (o >= 100) {
-            o += (size_t)snprintf(out + o, cap - o, "...");
-            break;
-        }
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f)
-            out[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-    }
-    out[o < cap ? o : cap - 1] = '\0';
-}
-
-/* ---- progress ---- */
-
-static double elapsed_s(const struct warm *w)
-{
-    uint64_t end = w->t_end ? w->t_end : gw_now_ms();
-    return (double)(end - w->t0) / 1000.0;
-}
-
-static void fmt_duration(char *out, size_t cap, double s)
-{
-    unsigned long t = (unsigned long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(out, cap, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(out, cap, "%lu:%02lu", t / 60, t % 60);
-}
-
-static void progress_text(const struct warm *w, char *out, size_t cap)
-{
-    double s = elapsed_s(w);
-    double rate = s > 0 ? (double)w->done / s : 0;
-    char eta[32] = "-";
-    if (rate > 0) fmt_duration(eta, sizeof(eta), (double)(w->list.nitems - w->done) / rate);
-    int o = snprintf(out, cap, "%zu/%zu (%d%%), %.1f objects/s", w->done, w->list.nitems,
-                     w->list.nitems ? (int)(100 * w->done / w->list.nitems) : 100, rate);
-    if (w->opt.via_get && o > 0 && (size_t)o < cap)
-        o += snprintf(out + o, cap - (size_t)o, ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
-                      s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
-    if (o > 0 && (size_t)o < cap)
-        snprintf(out + o, cap - (size_t)o, ", ETA %s, %llu failed", eta,
-                 (unsigned long long)(w->count[OUT_NOT_FOUND] + w->count[OUT_FAILED]));
-}
-
-/* Take the live line off the terminal before printing anything else. */
-static void progress_clear(struct warm *w)
-{
-    if (w->progress_shown) {
-        fputs("\r\033[K", stderr);
-        w->progress_shown = 0;
-    }
-}
-
-static void progress_print(struct warm *w)
-{
-    char line[256];
-    progress_text(w, line, sizeof(line));
-    if (w->tty) {
-        fprintf(stderr, "\rwarm: %s\033[K", line);
-        w->progress_shown = 1;
-    } else {
-        fprintf(stderr, "warm: %s\n", line);
-    }
-    fflush(stderr);
-}
-
 /* ---- transfers ---- */
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -288,23 +199,13 @@ static int slot_start(struct warm *w, struct warm_slot *sl, size_t item)
     return 0;
 }
 
+/* The one outcome of an item; one not found or failed is shown and reported. */
 static void record(struct warm *w, const struct warm_item *it, enum warm_outcome o,
                    const char *reason)
 {
     w->count[o]++;
     w->done++;
-    if (o != OUT_NOT_FOUND && o != OUT_FAILED) return;
-    if (w->report) fprintf(w->report, "%s: %s\n", it->uuid, reason);
-    if (w->failures_shown < WARM_FAILURES_SHOWN) {
-        progress_clear(w);
-        fprintf(stderr, "warm: %s: %s\n", it->uuid, reason);
-    } else if (w->failures_shown == WARM_FAILURES_SHOWN) {
-        progress_clear(w);
-        fprintf(stderr, "warm: further failures not shown here%s%s\n",
-                w->report ? "; all are in " : " (--report FILE lists all)",
-                w->report ? w->opt.report_path : "");
-    }
-    if (w->failures_shown <= WARM_FAILURES_SHOWN) w->failures_shown++;
+    if (o == OUT_NOT_FOUND || o == OUT_FAILED) gw_warm_failure(w, it->uuid, reason);
 }
 
 /* The start of an error body as one printable line. */
@@ -429,7 +330,7 @@ static int run(struct warm *w)
         size_t finished = drain(w);
         uint64_t now = gw_now_ms();
         if (interval > 0 && now >= next_tick) {
-            progress_print(w);
+            gw_warm_progress(w);
             next_tick = now + interval;
         }
         if (finished > 0) continue; /* start the next ones before waiting */
@@ -462,58 +363,6 @@ static void run_free(struct warm *w)
     }
     if (w->multi) curl_multi_cleanup(w->multi);
     curl_slist_free_all(w->headers);
-}
-
-/* ---- summary ---- */
-
-static void summary(struct warm *w)
-{
-    double s = elapsed_s(w);
-    progress_clear(w);
-    uint64_t *c = w->count;
-    char extra[160] = "";
-    if (w->opt.via_get)
-        snprintf(extra, sizeof(extra), ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
-                 s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
-    fprintf(stderr,
-            "warm: summary: warmed %llu, already cached %llu, uncacheable %llu, "
-            "not found %llu, failed %llu, bad lines %llu, duplicates %llu\n"
-            "warm: %zu of %zu objects in %.2f s, %.1f objects/s%s\n",
-            (unsigned long long)c[OUT_WARMED], (unsigned long long)c[OUT_CACHED],
-            (unsigned long long)c[OUT_UNCACHEABLE], (unsigned long long)c[OUT_NOT_FOUND],
-            (unsigned long long)c[OUT_FAILED], (unsigned long long)w->list.bad_lines,
-            (unsigned long long)w->list.duplicates, w->done, w->list.nitems, s,
-            s > 0 ? (double)w->done / s : 0.0, extra);
-    int sig = gw_warm_signal();
-    if (sig)
-        fprintf(stderr, "warm: interrupted by %s: %zu requests cancelled, %zu not started\n",
-                strsignal(sig), w->cancelled, w->list.nitems - w->done - w->cancelled);
-    if (w->bodies_seen)
-        fprintf(stderr, "warm: the server sent bodies to warm requests: it does not know "
-                        "X-Swiftgate-Warm (--via-get is meant for other caches)\n");
-    if (w->report && (c[OUT_NOT_FOUND] || c[OUT_FAILED]))
-        fprintf(stderr, "warm: failures listed in %s\n", w->opt.report_path);
-    if (w->opt.summary_json) {
-        json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:b}",
-                              "warmed", (json_int_t)c[OUT_WARMED],
-                              "cached", (json_int_t)c[OUT_CACHED],
-                              "uncacheable", (json_int_t)c[OUT_UNCACHEABLE],
-                              "not_found", (json_int_t)c[OUT_NOT_FOUND],
-                              "failed", (json_int_t)c[OUT_FAILED],
-                              "bad_lines", (json_int_t)w->list.bad_lines,
-                              "duplicates", (json_int_t)w->list.duplicates,
-                              "total", (json_int_t)w->list.nitems,
-                              "done", (json_int_t)w->done,
-                              "seconds", s,
-                              "bytes", (json_int_t)w->bytes,
-                              "interrupted", sig != 0);
-        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (text) printf("%s\n", text);
-        fflush(stdout);
-        free(text);
-        json_decref(j);
-    }
-    fflush(stderr);
 }
 
 /* ---- command line ---- */
@@ -836,7 +685,7 @@ static int warm_all(struct warm *w)
     w->t0 = gw_now_ms();
     int rc = gw_warm_signal() ? 0 : run(w);
     if (w->t_end == 0) w->t_end = gw_now_ms();
-    summary(w);
+    gw_warm_summary(w);
     int status, sig;
     if (rc != 0)
         status = 1;

@@ -6,9 +6,10 @@
  *
  * Who writes what: the command line (warm.c) fills struct warm_opts, and
  * warm_list.c fills struct warm_list, both before the first request; from
- * then on both are only read.  warm.c owns the transfers, the tally and
- * the terminal.  All of it runs on one thread; a signal handler only
- * records the signal (gw_warm_signal()).
+ * then on both are only read.  warm.c owns the transfers and counts the
+ * outcomes; warm_out.c owns the terminal (the progress line, the failures
+ * shown) and prints the summary.  All of it runs on one thread; a signal
+ * handler only records the signal (gw_warm_signal()).
  */
 #ifndef GW_WARM_INT_H
 #define GW_WARM_INT_H
@@ -73,14 +74,14 @@ struct warm {
     struct warm_slot *slots;    /* opt.jobs of them */
     size_t next, inflight, cancelled;
 
-    /* the tally */
+    /* the tally: counted by warm.c, printed by warm_out.c */
     size_t done;
     uint64_t count[OUT_N];
     uint64_t bytes;             /* body bytes of the 2xx answers */
     uint64_t t0, t_end;         /* gw_now_ms() */
     int bodies_seen;            /* a warm request was answered with a body */
 
-    /* the output */
+    /* the output: tty and report set up by warm.c, the rest warm_out.c's */
     int tty;                    /* stderr is a terminal */
     FILE *report;               /* --report, NULL without it */
     unsigned failures_shown;
@@ -91,13 +92,6 @@ struct warm {
 
 /* The signal (SIGINT or SIGTERM) that stops the command, 0 while none came. */
 int gw_warm_signal(void);
-
-/*
- * s[0..n) for a message, into out (cap bytes, NUL-terminated): printable
- * ASCII as is, other bytes as \xNN, a URL's user:password as "***", at
- * most about 100 characters.
- */
-void gw_warm_shown(char *out, size_t cap, const char *s, size_t n);
 
 /* ---- warm_list.c ---- */
 
@@ -118,6 +112,30 @@ int gw_warm_api_list(struct warm_list *l, const struct warm_opts *o, const char 
 
 /* Free the items and the set; *l is empty after. */
 void gw_warm_list_free(struct warm_list *l);
+
+/* ---- warm_out.c ---- */
+
+/*
+ * s[0..n) for a message, into out (cap bytes, NUL-terminated): printable
+ * ASCII as is, other bytes as \xNN, a URL's user:password as "***", at
+ * most about 100 characters.
+ */
+void gw_warm_shown(char *out, size_t cap, const char *s, size_t n);
+
+/* The progress line: rewritten in place on a terminal, else a line each time. */
+void gw_warm_progress(struct warm *w);
+
+/*
+ * A fractal not found or failed: "<uuid>: <reason>" into the report, and
+ * onto stderr while fewer than WARM_FAILURES_SHOWN were shown there.
+ */
+void gw_warm_failure(struct warm *w, const char *uuid, const char *reason);
+
+/*
+ * The summary on stderr, the progress line taken off first, timed from
+ * w->t0 to w->t_end; with --summary-json, one JSON object on stdout too.
+ */
+void gw_warm_summary(struct warm *w);
 
 /* ---- helpers ---- */
 
