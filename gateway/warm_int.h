@@ -6,8 +6,8 @@
  *
  * Who writes what: the command line (warm.c) fills struct warm_opts, and
  * warm_list.c fills struct warm_list, both before the first request; from
- * then on both are only read.  warm.c owns the transfers and counts the
- * outcomes; warm_out.c owns the terminal (the progress line, the failures
+ * then on both are only read.  warm_run.c owns the transfers and counts
+ * the outcomes; warm_out.c owns the terminal (the progress line, the failures
  * shown) and prints the summary.  All of it runs on one thread; a signal
  * handler only records the signal (gw_warm_signal()).
  */
@@ -62,19 +62,19 @@ struct warm_list {
     uint64_t bad_lines, duplicates;
 };
 
-struct warm_slot;               /* one transfer in flight */
+struct warm_slot;               /* one transfer in flight; warm_run.c's */
 
 struct warm {
     struct warm_opts opt;
     struct warm_list list;
 
-    /* the transfers */
+    /* the transfers: warm_run.c's */
     CURLM *multi;
     struct curl_slist *headers;
     struct warm_slot *slots;    /* opt.jobs of them */
     size_t next, inflight, cancelled;
 
-    /* the tally: counted by warm.c, printed by warm_out.c */
+    /* the tally: counted by warm_run.c, printed by warm_out.c */
     size_t done;
     uint64_t count[OUT_N];
     uint64_t bytes;             /* body bytes of the 2xx answers */
@@ -92,6 +92,9 @@ struct warm {
 
 /* The signal (SIGINT or SIGTERM) that stops the command, 0 while none came. */
 int gw_warm_signal(void);
+
+/* The read end of a pipe that gets a byte for each such signal; for the run's wait. */
+int gw_warm_signal_fd(void);
 
 /* ---- warm_list.c ---- */
 
@@ -112,6 +115,22 @@ int gw_warm_api_list(struct warm_list *l, const struct warm_opts *o, const char 
 
 /* Free the items and the set; *l is empty after. */
 void gw_warm_list_free(struct warm_list *l);
+
+/* ---- warm_run.c ---- */
+
+/*
+ * Request every item of w->list, opt.jobs at a time, counting each outcome
+ * in w->count and w->done (a failure also goes to gw_warm_failure()), with
+ * the progress line every opt.interval_ms from w->t0.  Returns when the
+ * list is done, or after a signal with the transfers in flight cancelled,
+ * and then sets w->t_end.  0, or GW_ELIMIT when libcurl's handles could
+ * not be made (t_end left alone) or its loop failed (message printed).
+ * What it makes stays until gw_warm_run_free().
+ */
+int gw_warm_run(struct warm *w);
+
+/* Free the handles gw_warm_run() made, whether or not it ran or finished. */
+void gw_warm_run_free(struct warm *w);
 
 /* ---- warm_out.c ---- */
 
