@@ -1,46 +1,45 @@
 /*
  * warm.c - `swiftgate warm`: fill the cache of a gateway, or of a fleet
- * behind a balancer, from a list of fractals.
+ * behind a balancer, from a list of fractals.  This file has the command
+ * line, the order of the steps, the exit status and the signals.
  *
  * The list comes from files (or stdin), one fractal a line as a full URL,
  * a /fractal/<uuid> path or a bare uuid, and/or from the Fractals API's
- * paged listing.  The whole list is read first, so that progress can say
- * how much is left; each target URL is kept once (duplicates are counted,
- * not requested).  Then one libcurl multi handle, driven by
- * curl_multi_poll() in a plain loop (this is a CLI, not the gateway's event
- * loop), keeps at most `jobs` transfers in flight on reused connections.
- * Each request is a GET of /fractal/<uuid> with "X-Swiftgate-Warm: 1", which
- * a gateway answers 204 once the object is in its cache, X-Cache saying
- * what it did; through a balancer hashing on the URI it reaches the gateway
- * that owns the object.  With --via-get the requests are plain GETs and the
- * bodies are counted and dropped, which warms any HTTP cache.
+ * paged listing (warm_list.c).  The whole list is read first, so that
+ * progress can say how much is left; each target URL is kept once
+ * (duplicates are counted, not requested).  Then at most `jobs` requests
+ * are in flight on reused connections (warm_run.c), each a GET of
+ * /fractal/<uuid> with "X-Swiftgate-Warm: 1", which a gateway answers 204
+ * once the object is in its cache, X-Cache saying what it did; through a
+ * balancer hashing on the URI it reaches the gateway that owns the object.
+ * With --via-get the requests are plain GETs and the bodies are counted and
+ * dropped, which warms any HTTP cache.  Progress, failures and the summary
+ * are printed by warm_out.c; warm_int.h is what these files share.
  *
  * Invariants: every listed fractal ends in exactly one outcome (warmed,
  * already cached, uncacheable, not found, failed) or, after SIGINT or
- * SIGTERM, is counted as cancelled or never started; only the main loop
- * adds and removes easy handles, never a curl callback.  The signal
- * handler only sets a flag and writes a byte to a pipe that
- * curl_multi_poll() watches, so a signal is never lost between the flag
- * test and the wait.  Nothing printed holds a URL's user:password.
+ * SIGTERM, is counted as cancelled or never started; once the list is read
+ * and the report open, the summary is printed, a signal or not.  The
+ * signal handler only stores the signal in a lock-free atomic and writes a
+ * byte to a pipe that the run's wait watches, so a signal is never lost
+ * between the flag test and the wait.  What the steps make is freed in one
+ * place, behind gw_warm_main()'s leave label.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
 
 #include "conf.h"
-#include "route.h"
-#include "origin.h"
 #include "util.h"
 #include "warm.h"
+#include "warm_int.h"
 
 #define WARM_DEFAULT_GATEWAY "http://127.0.0.1:8080"
 #define WARM_DEFAULT_JOBS 8
@@ -48,84 +47,38 @@
 #define WARM_DEFAULT_TIMEOUT_MS 60000
 #define WARM_TTY_INTERVAL_MS 250
 #define WARM_PLAIN_INTERVAL_MS 2000
-#define WARM_FAILURES_SHOWN 10      /* on stderr; all of them go to --report */
-#define WARM_API_PAGE_SIZE 100      /* the Fractals API's cap */
-#define WARM_API_MAX_PAGES 1000000
-#define WARM_API_MAX_BODY (16u << 20)
-#define WARM_BODY_KEEP 160          /* bytes of an error body kept for the reason */
-#define SLOT_MAGIC 0x5741524du      /* "WARM" */
-
-enum warm_outcome {
-    OUT_WARMED,         /* MISS or REVALIDATED: the gateway fetched it now */
-    OUT_CACHED,         /* HIT: it was in the cache and fresh */
-    OUT_UNCACHEABLE,    /* PASS: the gateway cannot cache it (e.g. too large) */
-    OUT_NOT_FOUND,      /* 404 */
-    OUT_FAILED,         /* anything else, STALE included */
-    OUT_N
-};
-
-struct warm_item {
-    char *url;          /* the request URL, owned */
-    char uuid[37];
-};
-
-struct warm_slot {
-    unsigned magic;     /* SLOT_MAGIC: reached through CURLOPT_PRIVATE */
-    struct warm *w;
-    CURL *easy;
-    size_t item;        /* index into w->items while busy */
-    int busy;
-    uint64_t bytes;     /* body bytes of this transfer, counted if it succeeds */
-    char xcache[16];    /* the first word of X-Cache, "" if none */
-    char body[WARM_BODY_KEEP + 1];
-    size_t body_len;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-struct warm {
-    /* options */
-    const char *gateway;        /* -g as given, NULL when not given */
-    char *base;                 /* -g or the default, without a trailing '/' */
-    int jobs;
-    int via_get;
-    uint64_t timeout_ms;
-    int64_t interval_ms;        /* progress; -1 = the default for the output, 0 = none */
-    const char *report_path;
-    int summary_json;
-
-    /* the list */
-    struct warm_item *items;
-    size_t nitems, cap;
-    size_t *set;                /* open addressing over items by URL; SIZE_MAX = empty */
-    size_t set_cap;             /* a power of two */
-    uint64_t bad_lines, duplicates;
-
-    /* the run */
-    int tty;
-    FILE *report;
-    CURLM *multi;
-    struct curl_slist *headers;
-    struct warm_slot *slots;
-    size_t next, inflight, done, cancelled;
-    uint64_t count[OUT_N];
-    uint64_t bytes;             /* body bytes of the 2xx answers */
-    uint64_t t0, t_end;         /* gw_now_ms() */
-    unsigned failures_shown;
-    int progress_shown;         /* a \r line is on the terminal */
-    int bodies_seen;            /* a warm request was answered with a body */
-};
 
 /* ---- signals ---- */
 
-static volatile sig_atomic_t warm_signal;
+/*
+ * What the handler touches is lock-free atomic, the only kind of object
+ * with static storage a C11 signal handler may read as well as write:
+ * warm_signal, the number of the last SIGINT or SIGTERM caught (0 before
+ * any, never reset), and sigpipe_w, the pipe's write end (-1 while there
+ * is no pipe).  The main thread keeps both ends in warm_sigpipe.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler needs a lock-free atomic_int");
+static atomic_int warm_signal;
+static atomic_int sigpipe_w = -1;
 static int warm_sigpipe[2] = {-1, -1};
+
+int gw_warm_signal(void)
+{
+    return atomic_load(&warm_signal);
+}
+
+int gw_warm_signal_fd(void)
+{
+    return warm_sigpipe[0];
+}
 
 static void on_signal(int signum)
 {
     int saved = errno;
-    warm_signal = signum;
-    if (warm_sigpipe[1] >= 0) {
-        ssize_t rc = write(warm_sigpipe[1], "", 1);
+    atomic_store(&warm_signal, signum);
+    int fd = atomic_load(&sigpipe_w);
+    if (fd >= 0) {
+        ssize_t rc = write(fd, "", 1);
         (void)rc; /* a full pipe already wakes the loop */
     }
     errno = saved;
@@ -139,6 +92,7 @@ static void on_signal(int signum)
 static int signals_install(void)
 {
     if (pipe2(warm_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
+    atomic_store(&sigpipe_w, warm_sigpipe[1]);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -154,693 +108,11 @@ static void signals_remove(void)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    atomic_store(&sigpipe_w, -1); /* no handler runs now: closing is safe */
     for (int i = 0; i < 2; i++) {
         if (warm_sigpipe[i] >= 0) close(warm_sigpipe[i]);
         warm_sigpipe[i] = -1;
     }
-}
-
-/* ---- text ---- */
-
-/*
- * s[0..n) for a message: printable ASCII as is, other bytes as \xNN, a
- * URL's user:password as "***", at most about 100 characters.
- */
-static void shown(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0, hide_from = SIZE_MAX, hide_to = 0;
-    const char *sep = memmem(s, n, "://", 3);
-    if (sep != NULL) {
-        size_t a = (size_t)(sep - s) + 3, e = a;
-        while (e < n && s[e] != '/' && s[e] != '?' && s[e] != '#') e++;
-        const char *at = memrchr(s + a, '@', e - a);
-        if (at != NULL) {
-            hide_from = a;
-            hide_to = (size_t)(at - s);
-        }
-    }
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        if (i == hide_from) {
-            o += (size_t)snprintf(out + o, cap - o, "***");
-            i = hide_to - 1;
-            continue;
-        }
-        if (o >= 100) {
-            o += (size_t)snprintf(out + o, cap - o, "...");
-            break;
-        }
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f)
-            out[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-    }
-    out[o < cap ? o : cap - 1] = '\0';
-}
-
-static int has_prefix_ci(const char *s, size_t n, const char *p)
-{
-    size_t pl = strlen(p);
-    return n >= pl && strncasecmp(s, p, pl) == 0;
-}
-
-/* ---- the list ---- */
-
-enum { ENTRY_UUID, ENTRY_PATH, ENTRY_URL };
-
-/*
- * One trimmed, non-empty line: a uuid, "/fractal/<uuid>" or
- * "http[s]://authority/fractal/<uuid>", the last two optionally followed by
- * ?query or #fragment (dropped: the gateway ignores a query).  Returns the
- * ENTRY_ kind with the uuid copied out (and, for a URL, the length of its
- * "scheme://authority" in *origin_len), or -1.
- */
-static int parse_entry(const char *s, size_t n, char uuid[37], size_t *origin_len)
-{
-    static const char pfx[] = "/fractal/";
-    const size_t pl = sizeof(pfx) - 1;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f) return -1;
-    if (n == 36) {
-        if (!gw_route_is_uuid(s, 36)) return -1;
-        memcpy(uuid, s, 36);
-        uuid[36] = '\0';
-        return ENTRY_UUID;
-    }
-    int kind = ENTRY_PATH;
-    size_t p = 0;
-    if (has_prefix_ci(s, n, "http://"))
-        p = 7;
-    else if (has_prefix_ci(s, n, "https://"))
-        p = 8;
-    if (p > 0) {
-        size_t a = p;
-        while (a < n && s[a] != '/' && s[a] != '?' && s[a] != '#') a++;
-        if (a == p) return -1;
-        *origin_len = a;
-        kind = ENTRY_URL;
-        p = a;
-    }
-    if (n - p < pl + 36 || memcmp(s + p, pfx, pl) != 0) return -1;
-    p += pl;
-    if (!gw_route_is_uuid(s + p, 36)) return -1;
-    memcpy(uuid, s + p, 36);
-    uuid[36] = '\0';
-    p += 36;
-    if (p < n && s[p] != '?' && s[p] != '#') return -1;
-    return kind;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static void set_grow(struct warm *w)
-{
-    size_t cap = w->set_cap ? w->set_cap * 2 : 1024;
-    size_t *set = gw_malloc(cap * sizeof(*set));
-    for (size_t i = 0; i < cap; i++) set[i] = SIZE_MAX;
-    for (size_t i = 0; i < w->nitems; i++) {
-        size_t j = (size_t)hash_str(w->items[i].url) & (cap - 1);
-        while (set[j] != SIZE_MAX) j = (j + 1) & (cap - 1);
-        set[j] = i;
-    }
-    free(w->set);
-    w->set = set;
-    w->set_cap = cap;
-}
-
-/* Add url (taken over) for uuid, unless the list has it: then count a duplicate. */
-static void add_item(struct warm *w, char *url, const char *uuid)
-{
-    if ((w->nitems + 1) * 2 > w->set_cap) set_grow(w);
-    size_t j = (size_t)hash_str(url) & (w->set_cap - 1);
-    while (w->set[j] != SIZE_MAX) {
-        if (strcmp(w->items[w->set[j]].url, url) == 0) {
-            w->duplicates++;
-            free(url);
-            return;
-        }
-        j = (j + 1) & (w->set_cap - 1);
-    }
-    if (w->nitems == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 1024;
-        w->items = gw_realloc(w->items, w->cap * sizeof(*w->items));
-    }
-    w->set[j] = w->nitems;
-    struct warm_item *it = &w->items[w->nitems++];
-    it->url = url;
-    memcpy(it->uuid, uuid, 37);
-}
-
-/*
- * Where a fractal is requested: -g wins over a URL line's own host; without
- * -g, a URL line keeps its scheme and host and anything else goes to the
- * default gateway.
- */
-static void add_uuid(struct warm *w, const char *uuid, const char *origin, size_t origin_len)
-{
-    char *url;
-    if (origin != NULL && w->gateway == NULL)
-        url = gw_asprintf("%.*s/fractal/%s", (int)origin_len, origin, uuid);
-    else
-        url = gw_asprintf("%s/fractal/%s", w->base, uuid);
-    add_item(w, url, uuid);
-}
-
-static void add_line(struct warm *w, char *s, size_t n, const char *src, uint64_t lineno)
-{
-    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    while (n > 0 && isspace((unsigned char)*s)) {
-        s++;
-        n--;
-    }
-    if (n == 0 || s[0] == '#') return;
-    char uuid[37];
-    size_t origin_len = 0;
-    int kind = parse_entry(s, n, uuid, &origin_len);
-    if (kind < 0) {
-        char buf[512];
-        shown(buf, sizeof(buf), s, n);
-        fprintf(stderr, "warm: %s:%llu: not a fractal URL, path or uuid: %s\n", src,
-                (unsigned long long)lineno, buf);
-        w->bad_lines++;
-        return;
-    }
-    add_uuid(w, uuid, kind == ENTRY_URL ? s : NULL, origin_len);
-}
-
-/* Read one list; 0, or -errno when reading failed (the lines read so far stay). */
-static int read_list(struct warm *w, FILE *f, const char *src)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    uint64_t lineno = 0;
-    int rc = 0;
-    errno = 0;
-    while (!warm_signal && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        add_line(w, line, (size_t)len, src, lineno);
-    }
-    if (ferror(f) && !warm_signal) rc = errno ? -errno : -EIO;
-    free(line);
-    return rc;
-}
-
-/* ---- the Fractals API ---- */
-
-struct api_buf {
-    char *data;
-    size_t len;
-    int too_big;
-};
-
-static size_t api_write(char *p, size_t size, size_t n, void *ud)
-{
-    struct api_buf *b = ud;
-    size_t k = size * n;
-    if (b->len + k > WARM_API_MAX_BODY) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->data = gw_realloc(b->data, b->len + k + 1);
-    memcpy(b->data + b->len, p, k);
-    b->len += k;
-    b->data[b->len] = '\0';
-    return k;
-}
-
-static int api_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)ud, (void)a, (void)b, (void)c, (void)d;
-    return warm_signal ? 1 : 0; /* non-zero aborts the transfer */
-}
-
-/* One page of the listing; 0 or -1 with a message printed. */
-static int api_page(struct warm *w, CURL *e, const char *shown_url, const char *url, long page,
-                    long *total_pages)
-{
-    struct api_buf b = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    json_t *root = NULL;
-    int rc = -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, api_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode cc = curl_easy_perform(e);
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (warm_signal) goto leave;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "warm: %s: page %ld: %s\n", shown_url, page,
-                b.too_big ? "listing larger than 16 MB" : errbuf[0] ? errbuf
-                                                                   : curl_easy_strerror(cc));
-        goto leave;
-    }
-    if (status != 200) {
-        fprintf(stderr, "warm: %s: page %ld: HTTP %ld\n", shown_url, page, status);
-        goto leave;
-    }
-    json_error_t jerr;
-    root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
-    if (root == NULL) {
-        fprintf(stderr, "warm: %s: page %ld: not JSON: %s (line %d)\n", shown_url, page,
-                jerr.text, jerr.line);
-        goto leave;
-    }
-    json_t *objects = json_object_get(root, "objects");
-    json_t *tp = json_object_get(root, "total_pages");
-    if (!json_is_array(objects) || !json_is_integer(tp) || json_integer_value(tp) < 0) {
-        fprintf(stderr, "warm: %s: page %ld: not a Flask-Restless listing "
-                        "(want \"objects\" and \"total_pages\")\n", shown_url, page);
-        goto leave;
-    }
-    json_int_t t = json_integer_value(tp);
-    *total_pages = t > WARM_API_MAX_PAGES ? WARM_API_MAX_PAGES : (long)t;
-    size_t i;
-    json_t *o;
-    json_array_foreach(objects, i, o) {
-        const char *u = json_string_value(json_object_get(o, "uuid"));
-        if (u == NULL || strlen(u) != 36 || !gw_route_is_uuid(u, 36)) {
-            char buf[512];
-            if (u) shown(buf, sizeof(buf), u, strlen(u));
-            fprintf(stderr, "warm: %s: page %ld: object %zu: %s%s\n", shown_url, page, i + 1,
-                    u ? "not a uuid: " : "no \"uuid\" string", u ? buf : "");
-            w->bad_lines++;
-            continue;
-        }
-        add_uuid(w, u, NULL, 0);
-    }
-    rc = 0;
-leave:
-    json_decref(root);
-    free(b.data);
-    return rc;
-}
-
-/*
- * Every page of GET <api>/v1/fractal, results_per_page=100 (the API's cap),
- * until total_pages.  0, or -1 with a message printed (or after a signal).
- */
-static int api_list(struct warm *w, const char *api)
-{
-    char *base = gw_strdup(api);
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') base[--n] = '\0';
-    if (n < 11 || strcmp(base + n - 11, "/v1/fractal") != 0) {
-        char *b2 = gw_asprintf("%s/v1/fractal", base);
-        free(base);
-        base = b2;
-    }
-    char shown_url[512];
-    shown(shown_url, sizeof(shown_url), base, strlen(base));
-    CURL *e = curl_easy_init();
-    if (e == NULL) {
-        fprintf(stderr, "warm: curl_easy_init failed\n");
-        free(base);
-        return -1;
-    }
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, api_progress);
-    size_t before = w->nitems;
-    uint64_t dup_before = w->duplicates;
-    long total = 1, page = 1;
-    int rc = 0;
-    for (; page <= total && rc == 0 && !warm_signal; page++) {
-        char *url = gw_asprintf("%s%cpage=%ld&results_per_page=%d", base,
-                                strchr(base, '?') ? '&' : '?', page, WARM_API_PAGE_SIZE);
-        rc = api_page(w, e, shown_url, url, page, &total);
-        free(url);
-    }
-    if (rc == 0 && !warm_signal)
-        fprintf(stderr, "warm: %s: %zu fractals in %ld pages\n", shown_url,
-                w->nitems - before + (size_t)(w->duplicates - dup_before), total);
-    curl_easy_cleanup(e);
-    curl_slist_free_all(h);
-    free(base);
-    return rc == 0 && !warm_signal ? 0 : -1;
-}
-
-/* ---- progress ---- */
-
-static double elapsed_s(const struct warm *w)
-{
-    uint64_t end = w->t_end ? w->t_end : gw_now_ms();
-    return (double)(end - w->t0) / 1000.0;
-}
-
-static void fmt_duration(char *out, size_t cap, double s)
-{
-    unsigned long t = (unsigned long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(out, cap, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(out, cap, "%lu:%02lu", t / 60, t % 60);
-}
-
-static void progress_text(const struct warm *w, char *out, size_t cap)
-{
-    double s = elapsed_s(w);
-    double rate = s > 0 ? (double)w->done / s : 0;
-    char eta[32] = "-";
-    if (rate > 0) fmt_duration(eta, sizeof(eta), (double)(w->nitems - w->done) / rate);
-    int o = snprintf(out, cap, "%zu/%zu (%d%%), %.1f objects/s", w->done, w->nitems,
-                     w->nitems ? (int)(100 * w->done / w->nitems) : 100, rate);
-    if (w->via_get && o > 0 && (size_t)o < cap)
-        o += snprintf(out + o, cap - (size_t)o, ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
-                      s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
-    if (o > 0 && (size_t)o < cap)
-        snprintf(out + o, cap - (size_t)o, ", ETA %s, %llu failed", eta,
-                 (unsigned long long)(w->count[OUT_NOT_FOUND] + w->count[OUT_FAILED]));
-}
-
-/* Take the live line off the terminal before printing anything else. */
-static void progress_clear(struct warm *w)
-{
-    if (w->progress_shown) {
-        fputs("\r\033[K", stderr);
-        w->progress_shown = 0;
-    }
-}
-
-static void progress_print(struct warm *w)
-{
-    char line[256];
-    progress_text(w, line, sizeof(line));
-    if (w->tty) {
-        fprintf(stderr, "\rwarm: %s\033[K", line);
-        w->progress_shown = 1;
-    } else {
-        fprintf(stderr, "warm: %s\n", line);
-    }
-    fflush(stderr);
-}
-
-/* ---- transfers ---- */
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct warm_slot *sl = ud;
-    GW_CHECK_MAGIC(sl, SLOT_MAGIC);
-    size_t len = size * n;
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        sl->xcache[0] = '\0'; /* a new response (after a 1xx) */
-    } else if (has_prefix_ci(p, len, "x-cache:")) {
-        size_t i = 8, k = 0;
-        while (i < len && (p[i] == ' ' || p[i] == '\t')) i++;
-        while (i < len && k + 1 < sizeof(sl->xcache) && !isspace((unsigned char)p[i]))
-            sl->xcache[k++] = p[i++];
-        sl->xcache[k] = '\0';
-    }
-    return len;
-}
-
-/* The body is dropped; its length counts, and its start is kept for a reason. */
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct warm_slot *sl = ud;
-    GW_CHECK_MAGIC(sl, SLOT_MAGIC);
-    size_t len = size * n;
-    sl->bytes += len;
-    if (sl->body_len < WARM_BODY_KEEP) {
-        size_t k = WARM_BODY_KEEP - sl->body_len < len ? WARM_BODY_KEEP - sl->body_len : len;
-        memcpy(sl->body + sl->body_len, p, k);
-        sl->body_len += k;
-    }
-    return len;
-}
-
-static int slot_init(struct warm *w, struct warm_slot *sl)
-{
-    sl->magic = SLOT_MAGIC;
-    sl->w = w;
-    sl->easy = curl_easy_init();
-    if (sl->easy == NULL) return GW_ELIMIT;
-    CURL *e = sl->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, sl);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, sl);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
-    gw_origin_easy_defaults(e);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
-    if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
-    return 0;
-}
-
-static int slot_start(struct warm *w, struct warm_slot *sl, size_t item)
-{
-    sl->item = item;
-    sl->bytes = 0;
-    sl->xcache[0] = '\0';
-    sl->body_len = 0;
-    sl->errbuf[0] = '\0';
-    curl_easy_setopt(sl->easy, CURLOPT_URL, w->items[item].url);
-    if (curl_multi_add_handle(w->multi, sl->easy) != CURLM_OK) return GW_ELIMIT;
-    sl->busy = 1;
-    w->inflight++;
-    return 0;
-}
-
-static void record(struct warm *w, const struct warm_item *it, enum warm_outcome o,
-                   const char *reason)
-{
-    w->count[o]++;
-    w->done++;
-    if (o != OUT_NOT_FOUND && o != OUT_FAILED) return;
-    if (w->report) fprintf(w->report, "%s: %s\n", it->uuid, reason);
-    if (w->failures_shown < WARM_FAILURES_SHOWN) {
-        progress_clear(w);
-        fprintf(stderr, "warm: %s: %s\n", it->uuid, reason);
-    } else if (w->failures_shown == WARM_FAILURES_SHOWN) {
-        progress_clear(w);
-        fprintf(stderr, "warm: further failures not shown here%s%s\n",
-                w->report ? "; all are in " : " (--report FILE lists all)",
-                w->report ? w->report_path : "");
-    }
-    if (w->failures_shown <= WARM_FAILURES_SHOWN) w->failures_shown++;
-}
-
-/* The start of an error body as one printable line. */
-static void body_reason(const struct warm_slot *sl, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < sl->body_len && o + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)sl->body[i];
-        if (ch == '\r' || ch == '\n') break;
-        out[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[o] = '\0';
-}
-
-static void slot_done(struct warm *w, struct warm_slot *sl, CURLcode res)
-{
-    const struct warm_item *it = &w->items[sl->item];
-    long status = 0;
-    curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
-    char reason[CURL_ERROR_SIZE + 64] = "";
-    enum warm_outcome o;
-    if (res != CURLE_OK) {
-        o = OUT_FAILED;
-        if (res == CURLE_OPERATION_TIMEDOUT)
-            snprintf(reason, sizeof(reason), "timed out after %.3g s",
-                     (double)w->timeout_ms / 1000.0);
-        else
-            snprintf(reason, sizeof(reason), "%s",
-                     sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(res));
-    } else if (status >= 200 && status < 300) {
-        /* Object bytes only: an error body (a 404's text) does not count. */
-        w->bytes += sl->bytes;
-        if (!w->via_get && status != 204) w->bodies_seen = 1;
-        if (strcasecmp(sl->xcache, "HIT") == 0) {
-            o = OUT_CACHED;
-        } else if (strcasecmp(sl->xcache, "PASS") == 0) {
-            o = OUT_UNCACHEABLE;
-        } else if (strcasecmp(sl->xcache, "STALE") == 0) {
-            o = OUT_FAILED;
-            snprintf(reason, sizeof(reason),
-                     "X-Cache: STALE: Swift failed; the gateway still has an expired copy");
-        } else {
-            o = OUT_WARMED; /* MISS, REVALIDATED, or a cache that does not say */
-        }
-    } else if (status == 404) {
-        o = OUT_NOT_FOUND;
-        snprintf(reason, sizeof(reason), "not found (HTTP 404)");
-    } else {
-        o = OUT_FAILED;
-        char body[WARM_BODY_KEEP + 1];
-        body_reason(sl, body, sizeof(body));
-        snprintf(reason, sizeof(reason), "HTTP %ld%s%s", status, body[0] ? ": " : "", body);
-    }
-    record(w, it, o, reason);
-}
-
-/* Take every finished transfer off the multi handle; returns how many. */
-static size_t drain(struct warm *w)
-{
-    size_t n = 0;
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE) continue;
-        char *priv = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        struct warm_slot *sl = (struct warm_slot *)(void *)priv;
-        GW_CHECK_MAGIC(sl, SLOT_MAGIC);
-        gw_assert(sl->busy);
-        CURLcode res = m->data.result; /* m is invalid after the remove */
-        curl_multi_remove_handle(w->multi, sl->easy);
-        sl->busy = 0;
-        w->inflight--;
-        slot_done(w, sl, res);
-        n++;
-    }
-    return n;
-}
-
-/* SIGINT/SIGTERM: take what is in flight off, unfinished. */
-static void cancel_all(struct warm *w)
-{
-    for (int i = 0; i < w->jobs; i++) {
-        struct warm_slot *sl = &w->slots[i];
-        if (!sl->busy) continue;
-        curl_multi_remove_handle(w->multi, sl->easy);
-        sl->busy = 0;
-        w->inflight--;
-        w->cancelled++;
-    }
-}
-
-static int run(struct warm *w)
-{
-    int rc = 0;
-    w->multi = curl_multi_init();
-    if (w->multi == NULL) return GW_ELIMIT;
-    /* Keep one idle connection per slot, so each transfer reuses one. */
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->jobs);
-    if (!w->via_get) w->headers = curl_slist_append(NULL, "X-Swiftgate-Warm: 1");
-    w->slots = gw_calloc((size_t)w->jobs, sizeof(*w->slots));
-    for (int i = 0; i < w->jobs; i++)
-        if ((rc = slot_init(w, &w->slots[i])) != 0) return rc;
-
-    uint64_t interval = (uint64_t)w->interval_ms;
-    uint64_t next_tick = w->t0 + interval;
-    struct curl_waitfd wfd = {.fd = warm_sigpipe[0], .events = CURL_WAIT_POLLIN};
-    for (;;) {
-        for (int i = 0; i < w->jobs && w->next < w->nitems && !warm_signal; i++) {
-            if (w->slots[i].busy) continue;
-            if ((rc = slot_start(w, &w->slots[i], w->next)) != 0) goto leave;
-            w->next++;
-        }
-        if (warm_signal || (w->inflight == 0 && w->next == w->nitems)) break;
-        int running;
-        CURLMcode mc = curl_multi_perform(w->multi, &running);
-        if (mc != CURLM_OK) {
-            fprintf(stderr, "warm: curl_multi_perform: %s\n", curl_multi_strerror(mc));
-            rc = GW_ELIMIT;
-            goto leave;
-        }
-        size_t finished = drain(w);
-        uint64_t now = gw_now_ms();
-        if (interval > 0 && now >= next_tick) {
-            progress_print(w);
-            next_tick = now + interval;
-        }
-        if (finished > 0) continue; /* start the next ones before waiting */
-        long wait = 1000;
-        if (interval > 0 && next_tick - now < (uint64_t)wait) wait = (long)(next_tick - now);
-        mc = curl_multi_poll(w->multi, &wfd, 1, (int)wait, NULL);
-        if (mc != CURLM_OK) {
-            fprintf(stderr, "warm: curl_multi_poll: %s\n", curl_multi_strerror(mc));
-            rc = GW_ELIMIT;
-            goto leave;
-        }
-    }
-leave:
-    if (warm_signal || rc != 0) cancel_all(w);
-    w->t_end = gw_now_ms();
-    return rc;
-}
-
-static void run_free(struct warm *w)
-{
-    if (w->slots) {
-        for (int i = 0; i < w->jobs; i++) {
-            struct warm_slot *sl = &w->slots[i];
-            if (sl->easy == NULL) continue;
-            if (sl->busy) curl_multi_remove_handle(w->multi, sl->easy);
-            curl_easy_cleanup(sl->easy);
-            sl->magic = 0;
-        }
-        free(w->slots);
-    }
-    if (w->multi) curl_multi_cleanup(w->multi);
-    curl_slist_free_all(w->headers);
-}
-
-/* ---- summary ---- */
-
-static void summary(struct warm *w)
-{
-    double s = elapsed_s(w);
-    progress_clear(w);
-    uint64_t *c = w->count;
-    char extra[160] = "";
-    if (w->via_get)
-        snprintf(extra, sizeof(extra), ", %.1f MB, %.2f MB/s", (double)w->bytes / 1e6,
-                 s > 0 ? (double)w->bytes / 1e6 / s : 0.0);
-    fprintf(stderr,
-            "warm: summary: warmed %llu, already cached %llu, uncacheable %llu, "
-            "not found %llu, failed %llu, bad lines %llu, duplicates %llu\n"
-            "warm: %zu of %zu objects in %.2f s, %.1f objects/s%s\n",
-            (unsigned long long)c[OUT_WARMED], (unsigned long long)c[OUT_CACHED],
-            (unsigned long long)c[OUT_UNCACHEABLE], (unsigned long long)c[OUT_NOT_FOUND],
-            (unsigned long long)c[OUT_FAILED], (unsigned long long)w->bad_lines,
-            (unsigned long long)w->duplicates, w->done, w->nitems, s,
-            s > 0 ? (double)w->done / s : 0.0, extra);
-    if (warm_signal)
-        fprintf(stderr, "warm: interrupted by %s: %zu requests cancelled, %zu not started\n",
-                strsignal(warm_signal), w->cancelled, w->nitems - w->done - w->cancelled);
-    if (w->bodies_seen)
-        fprintf(stderr, "warm: the server sent bodies to warm requests: it does not know "
-                        "X-Swiftgate-Warm (--via-get is meant for other caches)\n");
-    if (w->report && (c[OUT_NOT_FOUND] || c[OUT_FAILED]))
-        fprintf(stderr, "warm: failures listed in %s\n", w->report_path);
-    if (w->summary_json) {
-        json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:b}",
-                              "warmed", (json_int_t)c[OUT_WARMED],
-                              "cached", (json_int_t)c[OUT_CACHED],
-                              "uncacheable", (json_int_t)c[OUT_UNCACHEABLE],
-                              "not_found", (json_int_t)c[OUT_NOT_FOUND],
-                              "failed", (json_int_t)c[OUT_FAILED],
-                              "bad_lines", (json_int_t)w->bad_lines,
-                              "duplicates", (json_int_t)w->duplicates,
-                              "total", (json_int_t)w->nitems,
-                              "done", (json_int_t)w->done,
-                              "seconds", s,
-                              "bytes", (json_int_t)w->bytes,
-                              "interrupted", warm_signal != 0);
-        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (text) printf("%s\n", text);
-        fflush(stdout);
-        free(text);
-        json_decref(j);
-    }
-    fflush(stderr);
 }
 
 /* ---- command line ---- */
@@ -915,9 +187,9 @@ static int parse_interval(const char *s, int64_t *out)
 static char *base_url(const char *s)
 {
     size_t n = strlen(s), p;
-    if (has_prefix_ci(s, n, "http://"))
+    if (warm_has_prefix_ci(s, n, "http://"))
         p = 7;
-    else if (has_prefix_ci(s, n, "https://"))
+    else if (warm_has_prefix_ci(s, n, "https://"))
         p = 8;
     else
         return NULL;
@@ -954,166 +226,260 @@ static const char *opt_value(int argc, char **argv, int *i, const char *sopt, co
     return NULL;
 }
 
+/*
+ * The options that take a value.  A setter gets the value, NULL when the
+ * option came last without one, and returns 0, or -1 with a message printed.
+ */
+static int set_gateway(struct warm_opts *o, const char *v)
+{
+    char *b = v ? base_url(v) : NULL;
+    if (b == NULL) {
+        fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
+                v ? "something else" : "nothing");
+        return -1;
+    }
+    free(o->base);
+    o->base = b;
+    o->gateway = v;
+    return 0;
+}
+
+static int set_jobs(struct warm_opts *o, const char *v)
+{
+    uint64_t j;
+    if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
+        fprintf(stderr, "warm: -j: want a number from 1 to %d (got %s)\n", WARM_MAX_JOBS,
+                v ? v : "nothing");
+        return -1;
+    }
+    o->jobs = (int)j;
+    return 0;
+}
+
+static int set_api(struct warm_opts *o, const char *v)
+{
+    char *b = v ? base_url(v) : NULL;
+    if (b == NULL) {
+        fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
+                v ? "something else" : "nothing");
+        return -1;
+    }
+    free(b); /* only checked: gw_warm_api_list() makes its own URL of v */
+    o->api = v;
+    return 0;
+}
+
+static int set_timeout(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || gw_parse_duration_ms(v, &o->timeout_ms) != 0 || o->timeout_ms == 0 ||
+        o->timeout_ms > 86400000) {
+        fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms (got %s)\n",
+                v ? v : "nothing");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_interval(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || parse_interval(v, &o->interval_ms) != 0) {
+        fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 (got %s)\n",
+                v ? v : "nothing");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_report(struct warm_opts *o, const char *v)
+{
+    if (v == NULL || v[0] == '\0') {
+        fprintf(stderr, "warm: --report: want a file name\n");
+        return -1;
+    }
+    o->report_path = v;
+    return 0;
+}
+
+/* The options that take a value, tried in this order. */
+static const struct value_opt {
+    const char *sopt, *lopt;
+    int (*set)(struct warm_opts *o, const char *v);
+} value_opts[] = {
+    {"-g", "--gateway", set_gateway},
+    {"-j", "--concurrency", set_jobs},
+    {NULL, "--from-api", set_api},
+    {NULL, "--timeout", set_timeout},
+    {NULL, "--progress-interval", set_interval},
+    {NULL, "--report", set_report},
+};
+
+/* argv[*i], an option with a value or else an unknown one: 0, or -1 with a message printed. */
+static int value_option(struct warm_opts *o, int argc, char **argv, int *i)
+{
+    for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
+        int matched;
+        const char *v =
+            opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
+        if (matched) return value_opts[k].set(o, v);
+    }
+    fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", argv[*i]);
+    return -1;
+}
+
+/*
+ * Each step of gw_warm_main returns WARM_GO_ON, or the exit status to stop
+ * with (its message printed).
+ */
+#define WARM_GO_ON (-1)
+
+/*
+ * argv into *o.  Arguments that are not options, and all after "--", are
+ * list files; with neither a file nor --from-api the list is stdin ("-").
+ * WARM_GO_ON, 0 after --help, 2 on bad usage.
+ */
+static int parse_args(struct warm_opts *o, int argc, char **argv)
+{
+    int only_files = 0;
+    o->files = gw_calloc((size_t)argc + 1, sizeof(*o->files));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_files || a[0] != '-' || a[1] == '\0') {
+            o->files[o->nfiles++] = a;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "--via-get") == 0) {
+            o->via_get = 1;
+        } else if (strcmp(a, "--summary-json") == 0) {
+            o->summary_json = 1;
+        } else if (value_option(o, argc, argv, &i) != 0) {
+            return 2;
+        }
+    }
+    if (o->base == NULL) o->base = gw_strdup(WARM_DEFAULT_GATEWAY);
+    if (o->nfiles == 0 && o->api == NULL) o->files[o->nfiles++] = "-";
+    return WARM_GO_ON;
+}
+
+/* The terminal, the signals, libcurl.  WARM_GO_ON, or 1 (then libcurl is not set up). */
+static int setup(struct warm *w)
+{
+    w->tty = isatty(STDERR_FILENO);
+    if (w->opt.interval_ms < 0)
+        w->opt.interval_ms = w->tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
+    if (signals_install() != 0) {
+        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "warm: curl_global_init failed\n");
+        return 1;
+    }
+    return WARM_GO_ON;
+}
+
+/*
+ * The whole list first, the files and then the API: progress needs the
+ * total.  A signal stops the reading and goes on to the summary.
+ * WARM_GO_ON, 2 for a file that cannot be read, 1 when the listing failed.
+ */
+static int read_lists(struct warm *w)
+{
+    const struct warm_opts *o = &w->opt;
+    for (int i = 0; i < o->nfiles && !gw_warm_signal(); i++)
+        if (gw_warm_read_file(&w->list, o, o->files[i]) != 0) return 2;
+    if (o->api != NULL && !gw_warm_signal() && gw_warm_api_list(&w->list, o, o->api) != 0 &&
+        !gw_warm_signal())
+        return 1;
+    return WARM_GO_ON;
+}
+
+static int open_report(struct warm *w)
+{
+    if (w->opt.report_path != NULL && (w->report = fopen(w->opt.report_path, "w")) == NULL) {
+        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
+        return 2;
+    }
+    return WARM_GO_ON;
+}
+
+/* The line before the run: how many, how many at a time, what and where to. */
+static void announce(const struct warm *w)
+{
+    char target[512];
+    if (w->opt.gateway != NULL)
+        gw_warm_shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
+    else
+        snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
+                 WARM_DEFAULT_GATEWAY);
+    if (!gw_warm_signal())
+        fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
+                        "%d at a time, %s to %s\n",
+                w->list.nitems, (unsigned long long)w->list.duplicates,
+                (unsigned long long)w->list.bad_lines, w->opt.jobs,
+                w->opt.via_get ? "plain GETs" : "warm requests", target);
+    fflush(stderr);
+}
+
+/*
+ * Warm the list (unless a signal came first), print the summary and close
+ * the report.  The exit status: 1 when the run broke down, else 128 + the
+ * signal, else 1 when anything was bad, not found or failed, else 0; a
+ * report that cannot be written turns 0 into 1.
+ */
+static int warm_all(struct warm *w)
+{
+    announce(w);
+    w->t0 = gw_now_ms();
+    int rc = gw_warm_signal() ? 0 : gw_warm_run(w);
+    if (w->t_end == 0) w->t_end = gw_now_ms();
+    gw_warm_summary(w);
+    int status, sig;
+    if (rc != 0)
+        status = 1;
+    else if ((sig = gw_warm_signal()) != 0)
+        status = 128 + sig;
+    else
+        status = w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] || w->list.bad_lines ? 1 : 0;
+    if (w->report && fclose(w->report) != 0) {
+        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
+        if (status == 0) status = 1;
+    }
+    w->report = NULL;
+    return status;
+}
+
 int gw_warm_main(int argc, char **argv)
 {
     struct warm w;
     memset(&w, 0, sizeof(w));
-    w.jobs = WARM_DEFAULT_JOBS;
-    w.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
-    w.interval_ms = -1;
-    const char *api = NULL;
-    const char **files = gw_calloc((size_t)argc + 1, sizeof(*files));
-    int nfiles = 0, status = 2, curl_ready = 0, only_files = 0;
+    w.opt.jobs = WARM_DEFAULT_JOBS;
+    w.opt.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
+    w.opt.interval_ms = -1;
+    int curl_ready = 0, sig;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int m;
-        if (!only_files && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-            usage(stdout);
-            status = 0;
-            goto leave;
-        } else if (!only_files && strcmp(a, "--") == 0) {
-            only_files = 1;
-        } else if (!only_files && strcmp(a, "--via-get") == 0) {
-            w.via_get = 1;
-        } else if (!only_files && strcmp(a, "--summary-json") == 0) {
-            w.summary_json = 1;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, "-g", "--gateway", &m), m)) {
-            char *b = v ? base_url(v) : NULL;
-            if (b == NULL) {
-                fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
-                        v ? "something else" : "nothing");
-                goto leave;
-            }
-            free(w.base);
-            w.base = b;
-            w.gateway = v;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, "-j", "--concurrency", &m), m)) {
-            uint64_t j;
-            if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
-                fprintf(stderr, "warm: -j: want a number from 1 to %d (got %s)\n",
-                        WARM_MAX_JOBS, v ? v : "nothing");
-                goto leave;
-            }
-            w.jobs = (int)j;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--from-api", &m), m)) {
-            char *b = v ? base_url(v) : NULL;
-            if (b == NULL) {
-                fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
-                        v ? "something else" : "nothing");
-                goto leave;
-            }
-            free(b);
-            api = v;
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--timeout", &m), m)) {
-            if (v == NULL || gw_parse_duration_ms(v, &w.timeout_ms) != 0 || w.timeout_ms == 0 ||
-                w.timeout_ms > 86400000) {
-                fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms "
-                                "(got %s)\n", v ? v : "nothing");
-                goto leave;
-            }
-        } else if (!only_files &&
-                   (v = opt_value(argc, argv, &i, NULL, "--progress-interval", &m), m)) {
-            if (v == NULL || parse_interval(v, &w.interval_ms) != 0) {
-                fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 "
-                                "(got %s)\n", v ? v : "nothing");
-                goto leave;
-            }
-        } else if (!only_files && (v = opt_value(argc, argv, &i, NULL, "--report", &m), m)) {
-            if (v == NULL || v[0] == '\0') {
-                fprintf(stderr, "warm: --report: want a file name\n");
-                goto leave;
-            }
-            w.report_path = v;
-        } else if (!only_files && a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", a);
-            goto leave;
-        } else {
-            files[nfiles++] = a;
-        }
-    }
-    if (w.base == NULL) w.base = gw_strdup(WARM_DEFAULT_GATEWAY);
-    if (nfiles == 0 && api == NULL) files[nfiles++] = "-";
-
-    w.tty = isatty(STDERR_FILENO);
-    if (w.interval_ms < 0) w.interval_ms = w.tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
-    if (signals_install() != 0) {
-        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
-        status = 1;
-        goto leave;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "warm: curl_global_init failed\n");
-        status = 1;
-        goto leave;
-    }
+    int status = parse_args(&w.opt, argc, argv);
+    if (status != WARM_GO_ON) goto leave;
+    if ((status = setup(&w)) != WARM_GO_ON) goto leave;
     curl_ready = 1;
-
-    /* The whole list first: progress needs the total. */
-    for (int i = 0; i < nfiles && !warm_signal; i++) {
-        int is_stdin = strcmp(files[i], "-") == 0;
-        const char *src = is_stdin ? "stdin" : files[i];
-        FILE *f = is_stdin ? stdin : fopen(files[i], "r");
-        if (f == NULL) {
-            fprintf(stderr, "warm: %s: %s\n", files[i], strerror(errno));
-            goto leave;
-        }
-        if (is_stdin && isatty(STDIN_FILENO))
-            fprintf(stderr, "warm: reading the list from the terminal; end it with Ctrl-D\n");
-        int rc = read_list(&w, f, src);
-        if (!is_stdin) fclose(f);
-        if (rc != 0) {
-            fprintf(stderr, "warm: %s: %s\n", src, strerror(-rc));
-            goto leave;
-        }
-    }
-    if (api != NULL && !warm_signal && api_list(&w, api) != 0 && !warm_signal) {
-        status = 1;
-        goto leave;
-    }
-    if (w.report_path != NULL && (w.report = fopen(w.report_path, "w")) == NULL) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.report_path, strerror(errno));
-        goto leave;
-    }
-
-    char target[512];
-    if (w.gateway != NULL)
-        shown(target, sizeof(target), w.base, strlen(w.base));
-    else
-        snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
-                 WARM_DEFAULT_GATEWAY);
-    if (!warm_signal)
-        fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
-                        "%d at a time, %s to %s\n",
-                w.nitems, (unsigned long long)w.duplicates, (unsigned long long)w.bad_lines,
-                w.jobs, w.via_get ? "plain GETs" : "warm requests", target);
-    fflush(stderr);
-    w.t0 = gw_now_ms();
-    int rc = warm_signal ? 0 : run(&w);
-    if (w.t_end == 0) w.t_end = gw_now_ms();
-    summary(&w);
-    if (rc != 0)
-        status = 1;
-    else if (warm_signal)
-        status = 128 + warm_signal;
-    else
-        status = w.count[OUT_NOT_FOUND] || w.count[OUT_FAILED] || w.bad_lines ? 1 : 0;
-    if (w.report && fclose(w.report) != 0) {
-        fprintf(stderr, "warm: --report %s: %s\n", w.report_path, strerror(errno));
-        if (status == 0) status = 1;
-    }
-    w.report = NULL;
+    if ((status = read_lists(&w)) != WARM_GO_ON) goto leave;
+    if ((status = open_report(&w)) != WARM_GO_ON) goto leave;
+    status = warm_all(&w);
 
 leave:
-    if (warm_signal && status == 2) status = 128 + warm_signal;
-    run_free(&w);
+    /*
+     * After a signal, a file that could not be opened or read (EINTR,
+     * perhaps) ends the command with the signal's status, as a run would.
+     */
+    if ((sig = gw_warm_signal()) != 0 && status == 2) status = 128 + sig;
+    gw_warm_run_free(&w);
     if (w.report) fclose(w.report);
     if (curl_ready) curl_global_cleanup();
     signals_remove();
-    for (size_t i = 0; i < w.nitems; i++) free(w.items[i].url);
-    free(w.items);
-    free(w.set);
-    free(w.base);
-    free(files);
+    gw_warm_list_free(&w.list);
+    free(w.opt.base);
+    free(w.opt.files);
     return status;
 }
