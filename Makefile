@@ -15,7 +15,6 @@ PYTHON    := /usr/bin/python3
 LLHTTP    := /usr/share/llhttp
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wcast-qual -Wwrite-strings -Werror
-PKGS      := libuv libcurl
 DEFS      := -std=c11 -D_GNU_SOURCE -Igateway -Icache -I/usr/share/include/llhttp
 LIBS      := -luv -lcurl -llmdb -ljansson -linih -lcrypto -lpthread
 
