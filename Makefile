@@ -15,8 +15,11 @@ PYTHON    := /usr/bin/python3
 LLHTTP    := /usr/share/llhttp
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wcast-qual -Wwrite-strings -Werror
-PKGS      := libuv libcurl
-DEFS      := -std=c11 -D_GNU_SOURCE -Igateway -Icache -I/usr/share/include/llhttp
+STD       := -std=c11 -D_GNU_SOURCE
+DEFS      := $(STD) -Igateway -Icache -I/usr/share/include/llhttp
+# cache/ is compiled seeing only its own headers, so that it cannot come to
+# depend on gateway/; gateway/ and the tests see both.
+CACHE_DEFS := $(STD) -Icache
 LIBS      := -luv -lcurl -llmdb -ljansson -linih -lcrypto -lpthread
 
 ifdef SANITIZE
@@ -49,6 +52,10 @@ $(BIN): $(GW_OBJ) $(LL_OBJ)
 $(BUILD)/%.o: %.c $(wildcard gateway/*.h cache/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(DEFS) $(CFLAGS) $(SANFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/cache/%.o: cache/%.c $(wildcard cache/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CACHE_DEFS) $(CFLAGS) $(SANFLAGS) $(WARN) -c -o $@ $<
 
 # llhttp is Debian's (node-llhttp), compiled as it is, without our warnings.
 $(BUILD)/llhttp/%.o: $(LLHTTP)/%.c
@@ -91,6 +98,10 @@ $(BUILD)/tests/test_fuzz_http: tests/fuzz/fuzz_http.c
 $(FUZZ_BUILD)/%.o: %.c $(wildcard gateway/*.h cache/*.h)
 	@mkdir -p $(dir $@)
 	clang $(DEFS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c -o $@ $<
+
+$(FUZZ_BUILD)/cache/%.o: cache/%.c $(wildcard cache/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CACHE_DEFS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c -o $@ $<
 
 $(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP)/%.c
 	@mkdir -p $(dir $@)

@@ -1,654 +1,34 @@
 /*
  * conf.c - load swiftgate's configuration: defaults, then the INI file (read
  * by inih), then SWIFTGATE_<SECTION>_<KEY> environment overrides, then the
- * checks that involve more than one key.
+ * checks that involve more than one key; and print the result for
+ * check-config.
  *
- * Everything is driven by the keys[] table below: one row per key gives its
- * section, name, type, default, bounds and where it lands in struct
- * gw_conf, so adding a key is adding a row.  Defaults are strings parsed by
- * the same code as file and environment values, so a default can never be
- * something the file could not say.  Invariants: after gw_conf_load() every
- * string field (and path) is a heap string, never NULL, whatever the
- * result; only the first error is reported, and it names where the bad value
- * came from (file and line, environment variable, or missing key).  There is
- * no mutable global state: inih's runtime options are left at their
- * defaults and all per-load state lives in a struct loader on the stack.
+ * Every step walks the key table of conf_keys.c and sets values through
+ * gw_conf_set_value(), so the defaults, the file and the environment cannot
+ * disagree about what a key accepts; this file adds the order of the steps,
+ * where each value came from, and the messages that say so.  Invariants:
+ * after gw_conf_load() every string field (and path) is a heap string,
+ * never NULL, whatever the result; only the first error is reported, and it
+ * names where the bad value came from (file and line, environment variable,
+ * or missing key).  There is no mutable global state: inih's runtime
+ * options are left at their defaults and all per-load state lives in a
+ * struct loader on the stack.
  */
-#include "conf.h"
+#include "conf_int.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <ini.h>
 
 extern char **environ;
-
-/* ------------------------------------------------------------------------ */
-/* Value parsers                                                             */
-/* ------------------------------------------------------------------------ */
-
-/*
- * The parsers tell a malformed value (-1) from one that is well formed but
- * does not fit in 64 bits (-2), so that the error message can say which.
- * The exported wrappers fold both into -1 as conf.h promises.
- */
-enum { BAD = -1, OVERFLOW = -2 };
-
-/* Reads one or more decimal digits at *sp; no sign, no spaces. */
-static int parse_digits(const char **sp, uint64_t *out)
-{
-    const char *s = *sp;
-    uint64_t v = 0;
-
-    if (!isdigit((unsigned char)*s)) return BAD;
-    for (; isdigit((unsigned char)*s); s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10) return OVERFLOW;
-        v = v * 10 + d;
-    }
-    *sp = s;
-    *out = v;
-    return 0;
-}
-
-static int scale(uint64_t v, uint64_t mult, uint64_t *out)
-{
-    if (mult != 0 && v > UINT64_MAX / mult) return OVERFLOW;
-    *out = v * mult;
-    return 0;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    uint64_t v, mult = 1;
-    int rc = parse_digits(&s, &v);
-    if (rc != 0) return rc;
-
-    switch (*s) {
-    case 'k': case 'K': mult = UINT64_C(1) << 10; s++; break;
-    case 'm': case 'M': mult = UINT64_C(1) << 20; s++; break;
-    case 'g': case 'G': mult = UINT64_C(1) << 30; s++; break;
-    case 't': case 'T': mult = UINT64_C(1) << 40; s++; break;
-    default: break;
-    }
-    if (*s == 'b' || *s == 'B') s++;
-    if (*s != '\0') return BAD;
-    return scale(v, mult, out);
-}
-
-static int parse_duration(const char *s, uint64_t *out)
-{
-    static const struct { const char *unit; uint64_t ms; } units[] = {
-        /* "ms" comes before "m" so that it is not read as minutes. */
-        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-        {"d", 86400000}, {"", 1000},
-    };
-    uint64_t v;
-    int rc = parse_digits(&s, &v);
-    if (rc != 0) return rc;
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (strcasecmp(s, units[i].unit) == 0) return scale(v, units[i].ms, out);
-    return BAD;
-}
-
-int gw_parse_size(const char *s, uint64_t *out)
-{
-    return parse_size(s, out) == 0 ? 0 : -1;
-}
-
-int gw_parse_duration_ms(const char *s, uint64_t *out)
-{
-    return parse_duration(s, out) == 0 ? 0 : -1;
-}
-
-int gw_parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"yes", "true", "on", "1"};
-    static const char *const no[] = {"no", "false", "off", "0"};
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return 0; }
-        if (strcasecmp(s, no[i]) == 0) { *out = 0; return 0; }
-    }
-    return -1;
-}
-
-/*
- * A host name is checked loosely (letters, digits, '-', '.', '_'): the
- * resolver has the last word.  Something that looks like a dotted quad,
- * though, must be a valid IPv4 address, so that "10.0.0.256" is caught here
- * rather than sent to DNS.
- */
-static int valid_hostname(const char *h, size_t n)
-{
-    int numeric = 1;
-
-    if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-') return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)h[i];
-        if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_') return 0;
-        if (ch == '.' && i + 1 < n && h[i + 1] == '.') return 0;
-        if (!isdigit(ch) && ch != '.') numeric = 0;
-    }
-    if (numeric) {
-        char buf[16];
-        struct in_addr a;
-        if (n >= sizeof(buf)) return 0;
-        memcpy(buf, h, n);
-        buf[n] = '\0';
-        return inet_pton(AF_INET, buf, &a) == 1;
-    }
-    return 1;
-}
-
-/* The inside of "[...]": an IPv6 address, optionally with a "%zone". */
-static int valid_ipv6(const char *h, size_t n)
-{
-    char buf[64];
-    struct in6_addr a;
-    const char *pct = memchr(h, '%', n);
-    size_t addrlen = pct ? (size_t)(pct - h) : n;
-
-    if (addrlen == 0 || addrlen >= sizeof(buf)) return 0;
-    memcpy(buf, h, addrlen);
-    buf[addrlen] = '\0';
-    if (inet_pton(AF_INET6, buf, &a) != 1) return 0;
-    if (pct != NULL) {
-        size_t zlen = n - addrlen - 1;
-        if (zlen == 0) return 0;
-        for (size_t i = 0; i < zlen; i++) {
-            unsigned char ch = (unsigned char)pct[1 + i];
-            if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.') return 0;
-        }
-    }
-    return 1;
-}
-
-int gw_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-    const char *h, *hend, *p;
-    uint64_t portnum;
-
-    if (s[0] == '[') {
-        /* A bracketed IPv6 address; the brackets are not part of the host. */
-        h = s + 1;
-        hend = strchr(h, ']');
-        if (hend == NULL || hend[1] != ':') return -1;
-        if (!valid_ipv6(h, (size_t)(hend - h))) return -1;
-        p = hend + 2;
-    } else {
-        /* Unbracketed, the host must not hold a ':' or "::1:80" would be
-         * ambiguous. */
-        hend = strchr(s, ':');
-        if (hend == NULL || strchr(hend + 1, ':') != NULL) return -1;
-        h = s;
-        if (!valid_hostname(h, (size_t)(hend - h))) return -1;
-        p = hend + 1;
-    }
-
-    if (strlen(p) > 5 || parse_digits(&p, &portnum) != 0 || *p != '\0') return -1;
-    if (portnum > 65535) return -1;
-    if ((size_t)(hend - h) >= hostlen) return -1;
-
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = '\0';
-    *port = (int)portnum;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The key table                                                             */
-/* ------------------------------------------------------------------------ */
-
-enum type {
-    T_STR,      /* char *, any text, optionally vetted by check() */
-    T_WORD,     /* char *, one of choices[], stored in its canonical spelling */
-    T_INT,      /* int: one of choices[], or a number in min..max if max > 0 */
-    T_COUNT,    /* uint64_t: a plain number in min..max (max 0: no limit) */
-    T_SIZE,     /* uint64_t bytes, "512K" etc., min..max (max 0: no limit) */
-    T_DURATION, /* uint64_t milliseconds, "30s" etc., min..max as above */
-    T_BOOL,     /* int 0/1 */
-};
-
-enum {
-    F_SECRET = 1 << 0,     /* never printed, only "(set)" */
-    F_REQ_V1 = 1 << 1,     /* must be non-empty when auth_version = 1 */
-    F_REQ_V3 = 1 << 2,     /* ... = 3 */
-    F_REQ_STATIC = 1 << 3, /* ... = static */
-};
-
-struct choice {
-    const char *word;
-    int value;
-};
-
-struct key {
-    const char *section;
-    const char *name;
-    enum type type;
-    const char *def;                     /* NULL: empty string */
-    size_t off;                          /* into struct gw_conf */
-    uint64_t min, max;
-    const struct choice *choices;        /* ends with a NULL word */
-    const char *(*check)(const char *v); /* NULL if fine, else the reason */
-    unsigned flags;
-};
-
-/*
- * FIELD() is offsetof() that also refuses to compile when the member does
- * not have the type the row's kind implies, so a row can never write an int
- * into a char * or the like.
- */
-#define FIELD(member, ctype)                                                \
-    _Generic(((struct gw_conf *)0)->member,                                 \
-             ctype: offsetof(struct gw_conf, member))
-
-#define STR(m) .off = FIELD(m, char *)
-#define INT(m) .off = FIELD(m, int)
-#define U64(m) .off = FIELD(m, uint64_t)
-#define MS(m) .off = FIELD(m##_ms, uint64_t)
-
-#define KiB (UINT64_C(1) << 10)
-#define MiB (UINT64_C(1) << 20)
-
-static const char *check_listen(const char *v);
-static const char *check_listen_or_empty(const char *v);
-static const char *check_url(const char *v);
-static const char *check_container(const char *v);
-static const char *check_header_value(const char *v);
-
-static const struct choice workers_choices[] = {{"auto", 0}, {NULL, 0}};
-static const struct choice log_levels[] = {
-    {"debug", GW_LOG_DEBUG}, {"info", GW_LOG_INFO},
-    {"warning", GW_LOG_WARNING}, {"error", GW_LOG_ERROR}, {NULL, 0},
-};
-static const struct choice auth_versions[] = {
-    {"1", GW_AUTH_V1}, {"3", GW_AUTH_V3}, {"static", GW_AUTH_STATIC}, {NULL, 0},
-};
-static const struct choice interfaces[] = {
-    {"public", 0}, {"internal", 1}, {"admin", 2}, {NULL, 0},
-};
-
-static const struct key keys[] = {
-    {"server", "listen", T_STR, "0.0.0.0:8080", STR(listen), .check = check_listen},
-    {"server", "workers", T_INT, "auto", INT(workers), .min = 1, .max = 256,
-     .choices = workers_choices},
-    {"server", "admin_listen", T_STR, "127.0.0.1:8081", STR(admin_listen),
-     .check = check_listen_or_empty},
-    {"server", "admin_token", T_STR, "", STR(admin_token), .flags = F_SECRET},
-    {"server", "access_log", T_STR, "-", STR(access_log)},
-    {"server", "log_level", T_WORD, "info", STR(log_level), .choices = log_levels},
-    {"server", "max_connections", T_COUNT, "10000", U64(max_connections), .min = 1},
-    {"server", "max_header_size", T_SIZE, "16K", U64(max_header_size),
-     .min = KiB, .max = MiB},
-    {"server", "max_headers", T_COUNT, "100", U64(max_headers), .min = 1, .max = 1000},
-    /* The upper bound of max_url_size is max_header_size: see cross_check(). */
-    {"server", "max_url_size", T_SIZE, "8K", U64(max_url_size), .min = 256, .max = MiB},
-    {"server", "header_timeout", T_DURATION, "30s", MS(header_timeout), .min = 1},
-    {"server", "keepalive_timeout", T_DURATION, "75s", MS(keepalive_timeout), .min = 1},
-    {"server", "send_timeout", T_DURATION, "60s", MS(send_timeout), .min = 1},
-    {"server", "shutdown_grace", T_DURATION, "30s", MS(shutdown_grace)},
-    {"server", "drain_delay", T_DURATION, "0s", MS(drain_delay)},
-    {"server", "lingering_timeout", T_DURATION, "5s", MS(lingering_timeout)},
-    {"server", "max_body_size", T_SIZE, "64K", U64(max_body_size), .max = 64 * MiB},
-    {"server", "write_buffer", T_SIZE, "256K", U64(write_buffer),
-     .min = 4 * KiB, .max = 64 * MiB},
-
-    {"swift", "auth_version", T_INT, "1", INT(auth_version), .choices = auth_versions},
-    {"swift", "auth_url", T_STR, NULL, STR(auth_url), .check = check_url,
-     .flags = F_REQ_V1 | F_REQ_V3},
-    {"swift", "user", T_STR, NULL, STR(user), .flags = F_REQ_V1 | F_REQ_V3},
-    {"swift", "key", T_STR, NULL, STR(key), .flags = F_SECRET | F_REQ_V1 | F_REQ_V3},
-    {"swift", "user_domain", T_STR, "Default", STR(user_domain)},
-    {"swift", "project", T_STR, NULL, STR(project), .flags = F_REQ_V3},
-    {"swift", "project_domain", T_STR, "Default", STR(project_domain)},
-    {"swift", "region", T_STR, NULL, STR(region)},
-    {"swift", "interface", T_WORD, "public", STR(interface), .choices = interfaces},
-    {"swift", "storage_url", T_STR, NULL, STR(storage_url), .check = check_url,
-     .flags = F_REQ_STATIC},
-    {"swift", "token", T_STR, NULL, STR(token), .flags = F_SECRET | F_REQ_STATIC},
-    {"swift", "container", T_STR, "fractals", STR(container), .check = check_container},
-    {"swift", "ca_path", T_STR, NULL, STR(ca_path)},
-    {"swift", "tls_verify", T_BOOL, "yes", INT(tls_verify)},
-    {"swift", "connect_timeout", T_DURATION, "5s", MS(connect_timeout), .min = 1},
-    {"swift", "first_byte_timeout", T_DURATION, "30s", MS(first_byte_timeout), .min = 1},
-    {"swift", "stall_timeout", T_DURATION, "30s", MS(stall_timeout), .min = 1},
-    {"swift", "segment_parallelism", T_COUNT, "4", U64(segment_parallelism), .min = 1,
-     .max = 64},
-
-    {"cache", "dir", T_STR, "/var/cache/swiftgate", STR(dir)},
-    {"cache", "max_size", T_SIZE, "10G", U64(max_size)},
-    {"cache", "ttl", T_DURATION, "1h", MS(ttl)},
-    {"cache", "negative_ttl", T_DURATION, "10s", MS(negative_ttl)},
-    {"cache", "stale_if_error", T_DURATION, "1d", MS(stale_if_error)},
-    {"cache", "cache_control", T_STR, "public, max-age=3600", STR(cache_control),
-     .check = check_header_value},
-    {"cache", "range_passthrough", T_SIZE, "8M", U64(range_passthrough)},
-    {"cache", "range_fill", T_BOOL, "yes", INT(range_fill)},
-    {"cache", "max_entries", T_COUNT, "1000000", U64(max_entries), .min = 1},
-    {"cache", "index_size", T_SIZE, "1G", U64(index_size), .min = MiB},
-};
-
-#define NKEYS (sizeof(keys) / sizeof(keys[0]))
-
-static const char *check_listen(const char *v)
-{
-    char host[256];
-    int port;
-    if (gw_parse_hostport(v, host, sizeof(host), &port) != 0)
-        return "must be host:port, e.g. 0.0.0.0:8080 or [::1]:8080";
-    return NULL;
-}
-
-static const char *check_listen_or_empty(const char *v)
-{
-    return v[0] == '\0' ? NULL : check_listen(v);
-}
-
-/* Empty is let through here: whether the key is needed at all depends on
- * auth_version, which check_required() looks at once everything is read. */
-static const char *check_url(const char *v)
-{
-    if (v[0] == '\0') return NULL;
-    if ((strncasecmp(v, "http://", 7) == 0 && v[7] != '\0') ||
-        (strncasecmp(v, "https://", 8) == 0 && v[8] != '\0'))
-        return NULL;
-    return "must start with http:// or https://";
-}
-
-static const char *check_header_value(const char *v)
-{
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "must be printable text on one line";
-    return NULL;
-}
-
-static const char *check_container(const char *v)
-{
-    if (v[0] == '\0') return "must not be empty";
-    if (strlen(v) > 256) return "must be at most 256 bytes";
-    if (strchr(v, '/') != NULL) return "must not contain '/'";
-    return NULL;
-}
-
-static char **str_field(struct gw_conf *c, const struct key *k)
-{
-    return (char **)(void *)((char *)c + k->off);
-}
-
-static int *int_field(struct gw_conf *c, const struct key *k)
-{
-    return (int *)(void *)((char *)c + k->off);
-}
-
-static uint64_t *u64_field(struct gw_conf *c, const struct key *k)
-{
-    return (uint64_t *)(void *)((char *)c + k->off);
-}
-
-static const void *const_field(const struct gw_conf *c, const struct key *k)
-{
-    return (const char *)c + k->off;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Formatting values and reasons                                             */
-/* ------------------------------------------------------------------------ */
-
-/* The largest unit that divides the value exactly, so it reads back as is. */
-static void fmt_size(uint64_t v, char *buf, size_t len)
-{
-    static const char units[] = "TGMK";
-    for (int i = 0; i < 4; i++) {
-        uint64_t m = UINT64_C(1) << (10 * (4 - i));
-        if (v != 0 && v % m == 0) {
-            snprintf(buf, len, "%" PRIu64 "%c", v / m, units[i]);
-            return;
-        }
-    }
-    snprintf(buf, len, "%" PRIu64, v);
-}
-
-static void fmt_duration(uint64_t ms, char *buf, size_t len)
-{
-    static const struct { const char *unit; uint64_t ms; } units[] = {
-        {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000},
-    };
-    if (ms == 0) {
-        snprintf(buf, len, "0s");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (ms % units[i].ms == 0) {
-            snprintf(buf, len, "%" PRIu64 "%s", ms / units[i].ms, units[i].unit);
-            return;
-        }
-    }
-    snprintf(buf, len, "%" PRIu64 "ms", ms);
-}
-
-/* "a, b or c", each word quoted if quote is set. */
-static void fmt_choices(const struct choice *ch, int quote, char *buf, size_t len)
-{
-    size_t n = 0, off = 0;
-    while (ch[n].word != NULL) n++;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && off < len; i++) {
-        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
-        int w = snprintf(buf + off, len - off, quote ? "%s\"%s\"" : "%s%s", sep, ch[i].word);
-        if (w < 0) break;
-        off += (size_t)w;
-    }
-}
-
-/*
- * What a key accepts, as the reason part of an error message.  The bounds
- * are spelled in the key's own units so the user can paste them back.
- */
-static void expected(const struct key *k, int rc, char *why, size_t len)
-{
-    char lo[32], hi[32], words[128];
-
-    switch (k->type) {
-    case T_STR:
-        snprintf(why, len, "bad value");
-        break;
-    case T_WORD:
-        fmt_choices(k->choices, 0, words, sizeof(words));
-        snprintf(why, len, "must be %s", words);
-        break;
-    case T_INT:
-        if (k->max > 0) {
-            fmt_choices(k->choices, 1, words, sizeof(words));
-            snprintf(why, len, "must be %s or a number from %" PRIu64 " to %" PRIu64,
-                     words, k->min, k->max);
-        } else {
-            fmt_choices(k->choices, 0, words, sizeof(words));
-            snprintf(why, len, "must be %s", words);
-        }
-        break;
-    case T_COUNT:
-        if (k->max > 0)
-            snprintf(why, len, "must be a number from %" PRIu64 " to %" PRIu64, k->min, k->max);
-        else if (rc == OVERFLOW)
-            snprintf(why, len, "is too large");
-        else if (k->min > 0)
-            snprintf(why, len, "must be a number of at least %" PRIu64, k->min);
-        else
-            snprintf(why, len, "must be a number");
-        break;
-    case T_SIZE:
-        fmt_size(k->min, lo, sizeof(lo));
-        fmt_size(k->max, hi, sizeof(hi));
-        if (k->max > 0)
-            snprintf(why, len, "must be a size from %s to %s", lo, hi);
-        else if (rc == OVERFLOW)
-            snprintf(why, len, "is too large");
-        else if (k->min > 0)
-            snprintf(why, len, "must be a size of at least %s", lo);
-        else
-            snprintf(why, len, "must be a size such as 512K, 10M or 10G");
-        break;
-    case T_DURATION:
-        fmt_duration(k->min, lo, sizeof(lo));
-        fmt_duration(k->max, hi, sizeof(hi));
-        if (k->max > 0)
-            snprintf(why, len, "must be a duration from %s to %s", lo, hi);
-        else if (rc == OVERFLOW)
-            snprintf(why, len, "is too large");
-        else if (k->min > 0)
-            snprintf(why, len, "must be a duration above 0, such as 250ms, 30s or 5m");
-        else
-            snprintf(why, len, "must be a duration such as 250ms, 30s, 5m or 1h");
-        break;
-    case T_BOOL:
-        snprintf(why, len, "must be yes or no (or true/false, on/off, 1/0)");
-        break;
-    }
-}
-
-/* A key's value in the form the parser reads back; secrets hidden. */
-static void fmt_value(const struct gw_conf *c, const struct key *k, char *buf, size_t len)
-{
-    const void *f = const_field(c, k);
-
-    switch (k->type) {
-    case T_STR:
-    case T_WORD: {
-        const char *s = *(char *const *)f;
-        if (s == NULL) s = "";
-        if ((k->flags & F_SECRET) && s[0] != '\0') s = "(set)";
-        snprintf(buf, len, "%s", s);
-        break;
-    }
-    case T_INT: {
-        int v = *(const int *)f;
-        for (const struct choice *ch = k->choices; ch->word != NULL; ch++) {
-            if (ch->value == v) {
-                snprintf(buf, len, "%s", ch->word);
-                return;
-            }
-        }
-        snprintf(buf, len, "%d", v);
-        break;
-    }
-    case T_COUNT:
-        snprintf(buf, len, "%" PRIu64, *(const uint64_t *)f);
-        break;
-    case T_SIZE:
-        fmt_size(*(const uint64_t *)f, buf, len);
-        break;
-    case T_DURATION:
-        fmt_duration(*(const uint64_t *)f, buf, len);
-        break;
-    case T_BOOL:
-        snprintf(buf, len, "%s", *(const int *)f ? "yes" : "no");
-        break;
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Setting one key                                                           */
-/* ------------------------------------------------------------------------ */
-
-static int in_bounds(const struct key *k, uint64_t v)
-{
-    return v >= k->min && (k->max == 0 || v <= k->max);
-}
-
-/*
- * Parse v as key k's type and store it in c.  On error c is untouched and
- * why says what was expected.  This is the one path for defaults, the file
- * and the environment alike.
- */
-static int set_value(struct gw_conf *c, const struct key *k, const char *v,
-                     char *why, size_t whylen)
-{
-    uint64_t u = 0;
-    int rc = 0, b;
-
-    switch (k->type) {
-    case T_STR: {
-        const char *reason = k->check ? k->check(v) : NULL;
-        if (reason != NULL) {
-            snprintf(why, whylen, "%s", reason);
-            return -1;
-        }
-        char **p = str_field(c, k);
-        free(*p);
-        *p = gw_strdup(v);
-        return 0;
-    }
-    case T_WORD:
-        for (const struct choice *ch = k->choices; ch->word != NULL; ch++) {
-            if (strcasecmp(v, ch->word) == 0) {
-                char **p = str_field(c, k);
-                free(*p);
-                *p = gw_strdup(ch->word);
-                return 0;
-            }
-        }
-        break;
-    case T_INT:
-        for (const struct choice *ch = k->choices; ch->word != NULL; ch++) {
-            if (strcasecmp(v, ch->word) == 0) {
-                *int_field(c, k) = ch->value;
-                return 0;
-            }
-        }
-        if (k->max > 0 && k->max <= INT32_MAX) {
-            const char *s = v;
-            rc = parse_digits(&s, &u);
-            if (rc == 0 && *s == '\0' && in_bounds(k, u)) {
-                *int_field(c, k) = (int)u;
-                return 0;
-            }
-        }
-        break;
-    case T_COUNT: {
-        const char *s = v;
-        rc = parse_digits(&s, &u);
-        if (rc == 0 && *s != '\0') rc = BAD;
-        if (rc == 0 && in_bounds(k, u)) {
-            *u64_field(c, k) = u;
-            return 0;
-        }
-        break;
-    }
-    case T_SIZE:
-        rc = parse_size(v, &u);
-        if (rc == 0 && in_bounds(k, u)) {
-            *u64_field(c, k) = u;
-            return 0;
-        }
-        break;
-    case T_DURATION:
-        rc = parse_duration(v, &u);
-        if (rc == 0 && in_bounds(k, u)) {
-            *u64_field(c, k) = u;
-            return 0;
-        }
-        break;
-    case T_BOOL:
-        if (gw_parse_bool(v, &b) == 0) {
-            *int_field(c, k) = b;
-            return 0;
-        }
-        break;
-    }
-    expected(k, rc, why, whylen);
-    return -1;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Loading                                                                   */
@@ -672,7 +52,7 @@ struct loader {
     int failed;          /* an error is in msg; stop reading */
     int failed_line;     /* the line that failed, 0 if not in the file */
     char msg[512];
-    struct origin origin[NKEYS];
+    struct origin origin[GW_CONF_NKEYS];
 };
 
 static void fail(struct loader *ld, int line, const char *fmt, ...)
@@ -692,16 +72,17 @@ static void fail(struct loader *ld, int line, const char *fmt, ...)
 
 static int section_exists(const char *section)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, section) == 0) return 1;
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++)
+        if (strcmp(gw_conf_keys[i].section, section) == 0) return 1;
     return 0;
 }
 
-static const struct key *find_key(const char *section, const char *name)
+static const struct gw_conf_key *find_key(const char *section, const char *name)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
-            return &keys[i];
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++)
+        if (strcmp(gw_conf_keys[i].section, section) == 0 &&
+            strcmp(gw_conf_keys[i].name, name) == 0)
+            return &gw_conf_keys[i];
     return NULL;
 }
 
@@ -709,10 +90,10 @@ static const struct key *find_key(const char *section, const char *name)
  * How a key is named in a file error: the bare name, unless another section
  * has a key of the same name, in which case "[section] name".
  */
-static void key_label(const struct key *k, char *buf, size_t len)
+static void key_label(const struct gw_conf_key *k, char *buf, size_t len)
 {
-    for (size_t i = 0; i < NKEYS; i++) {
-        if (&keys[i] != k && strcmp(keys[i].name, k->name) == 0) {
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        if (&gw_conf_keys[i] != k && strcmp(gw_conf_keys[i].name, k->name) == 0) {
             snprintf(buf, len, "[%s] %s", k->section, k->name);
             return;
         }
@@ -721,7 +102,7 @@ static void key_label(const struct key *k, char *buf, size_t len)
 }
 
 /* "SWIFTGATE_SWIFT_AUTH_URL" for [swift] auth_url. */
-static void env_name(const struct key *k, char *buf, size_t len)
+static void env_name(const struct gw_conf_key *k, char *buf, size_t len)
 {
     size_t off = 0;
     int n = snprintf(buf, len, "SWIFTGATE_%s_%s", k->section, k->name);
@@ -734,9 +115,9 @@ static void env_name(const struct key *k, char *buf, size_t len)
  * The "where" part of a message about key k, from where its value came:
  * "FILE:LINE: key", "env SWIFTGATE_X_Y" or, for a default, "FILE: [s] key".
  */
-static void where(const struct loader *ld, const struct key *k, char *buf, size_t len)
+static void where(const struct loader *ld, const struct gw_conf_key *k, char *buf, size_t len)
 {
-    const struct origin *o = &ld->origin[k - keys];
+    const struct origin *o = &ld->origin[k - gw_conf_keys];
     char label[128];
 
     switch (o->kind) {
@@ -822,7 +203,7 @@ static char *read_line(char *str, int num, void *stream)
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct loader *ld = user;
-    const struct key *k;
+    const struct gw_conf_key *k;
     char why[256], label[128];
 
     if (ld->failed) return 1;
@@ -843,13 +224,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     key_label(k, label, sizeof(label));
 
-    struct origin *o = &ld->origin[k - keys];
+    struct origin *o = &ld->origin[k - gw_conf_keys];
     if (o->kind == FROM_FILE) {
         fail(ld, ld->lineno, "%s:%d: %s: duplicate key (first set on line %d)", ld->path,
              ld->lineno, label, o->line);
         return 0;
     }
-    if (set_value(ld->c, k, value, why, sizeof(why)) != 0) {
+    if (gw_conf_set_value(ld->c, k, value, why, sizeof(why)) != 0) {
         fail(ld, ld->lineno, "%s:%d: %s: %s", ld->path, ld->lineno, label, why);
         return 0;
     }
@@ -901,7 +282,7 @@ static void load_env(struct loader *ld)
         const char *var = *e;
         const char *eq = strchr(var, '=');
         const char *rest;
-        const struct key *k = NULL;
+        const struct gw_conf_key *k = NULL;
         const char *section = NULL;
         size_t namelen;
 
@@ -909,21 +290,21 @@ static void load_env(struct loader *ld)
         rest = var + 10;
         namelen = (size_t)(eq - var);
 
-        for (size_t i = 0; i < NKEYS && section == NULL; i++) {
-            size_t sl = strlen(keys[i].section);
+        for (size_t i = 0; i < GW_CONF_NKEYS && section == NULL; i++) {
+            size_t sl = strlen(gw_conf_keys[i].section);
             if (sl >= sizeof(section_up)) continue;
             for (size_t j = 0; j <= sl; j++)
-                section_up[j] = (char)toupper((unsigned char)keys[i].section[j]);
+                section_up[j] = (char)toupper((unsigned char)gw_conf_keys[i].section[j]);
             if (strncmp(rest, section_up, sl) == 0 && rest[sl] == '_')
-                section = keys[i].section;
+                section = gw_conf_keys[i].section;
         }
         if (section == NULL) continue;
 
-        for (size_t i = 0; i < NKEYS; i++) {
-            if (strcmp(keys[i].section, section) != 0) continue;
-            env_name(&keys[i], want, sizeof(want));
+        for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+            if (strcmp(gw_conf_keys[i].section, section) != 0) continue;
+            env_name(&gw_conf_keys[i], want, sizeof(want));
             if (strlen(want) == namelen && strncmp(want, var, namelen) == 0) {
-                k = &keys[i];
+                k = &gw_conf_keys[i];
                 break;
             }
         }
@@ -931,33 +312,33 @@ static void load_env(struct loader *ld)
             fail(ld, 0, "env %.*s: unknown key", (int)namelen, var);
             return;
         }
-        if (set_value(ld->c, k, eq + 1, why, sizeof(why)) != 0) {
+        if (gw_conf_set_value(ld->c, k, eq + 1, why, sizeof(why)) != 0) {
             fail(ld, 0, "env %.*s: %s", (int)namelen, var, why);
             return;
         }
-        ld->origin[k - keys].kind = FROM_ENV;
+        ld->origin[k - gw_conf_keys].kind = FROM_ENV;
     }
 }
 
 /* Rules between keys, which no single row can express. */
 static void cross_check(struct loader *ld)
 {
-    const struct key *url = find_key("server", "max_url_size");
-    const struct key *head = find_key("server", "max_header_size");
+    const struct gw_conf_key *url = find_key("server", "max_url_size");
+    const struct gw_conf_key *head = find_key("server", "max_header_size");
     struct gw_conf *c = ld->c;
     char at[256], lim[32];
 
     gw_assert(url != NULL && head != NULL);
     if (c->max_url_size > c->max_header_size) {
         /* Blame whichever of the two the user actually set. */
-        if (ld->origin[url - keys].kind != FROM_DEFAULT ||
-            ld->origin[head - keys].kind == FROM_DEFAULT) {
+        if (ld->origin[url - gw_conf_keys].kind != FROM_DEFAULT ||
+            ld->origin[head - gw_conf_keys].kind == FROM_DEFAULT) {
             where(ld, url, at, sizeof(at));
-            fmt_size(c->max_header_size, lim, sizeof(lim));
+            gw_conf_fmt_size(c->max_header_size, lim, sizeof(lim));
             fail(ld, 0, "%s: must not exceed max_header_size (%s)", at, lim);
         } else {
             where(ld, head, at, sizeof(at));
-            fmt_size(c->max_url_size, lim, sizeof(lim));
+            gw_conf_fmt_size(c->max_url_size, lim, sizeof(lim));
             fail(ld, 0, "%s: must be at least max_url_size (%s)", at, lim);
         }
     }
@@ -965,23 +346,29 @@ static void cross_check(struct loader *ld)
 
 static void check_required(struct loader *ld)
 {
-    const struct key *av = find_key("swift", "auth_version");
+    const struct gw_conf_key *av = find_key("swift", "auth_version");
     char version[32];
     unsigned need;
 
     gw_assert(av != NULL);
     switch (ld->c->auth_version) {
-    case GW_AUTH_V1: need = F_REQ_V1; break;
-    case GW_AUTH_V3: need = F_REQ_V3; break;
-    default: need = F_REQ_STATIC; break;
+    case GW_AUTH_V1: need = GW_CONF_REQ_V1; break;
+    case GW_AUTH_V3: need = GW_CONF_REQ_V3; break;
+    default: need = GW_CONF_REQ_STATIC; break;
     }
-    fmt_value(ld->c, av, version, sizeof(version));
-    for (size_t i = 0; i < NKEYS && !ld->failed; i++) {
-        const struct key *k = &keys[i];
-        if ((k->flags & need) && (*str_field(ld->c, k))[0] == '\0')
+    gw_conf_fmt_value(ld->c, av, version, sizeof(version));
+    for (size_t i = 0; i < GW_CONF_NKEYS && !ld->failed; i++) {
+        const struct gw_conf_key *k = &gw_conf_keys[i];
+        if ((k->flags & need) && (*gw_conf_str_field(ld->c, k))[0] == '\0')
             fail(ld, 0, "%s: [%s] %s: required when %s = %s", ld->path, k->section,
                  k->name, av->name, version);
     }
+}
+
+/* The rows whose field is a heap string, which load allocates and free frees. */
+static int is_string(const struct gw_conf_key *k)
+{
+    return k->type == GW_CONF_STR || k->type == GW_CONF_WORD;
 }
 
 int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
@@ -997,11 +384,11 @@ int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
 
     /* Strings start as "" so that a row with no default, or a load that
      * stops early, still leaves every field a heap string. */
-    for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].type == T_STR || keys[i].type == T_WORD)
-            *str_field(c, &keys[i]) = gw_strdup("");
-    for (size_t i = 0; i < NKEYS; i++) {
-        int rc = set_value(c, &keys[i], keys[i].def ? keys[i].def : "", why, sizeof(why));
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++)
+        if (is_string(&gw_conf_keys[i])) *gw_conf_str_field(c, &gw_conf_keys[i]) = gw_strdup("");
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        const struct gw_conf_key *k = &gw_conf_keys[i];
+        int rc = gw_conf_set_value(c, k, k->def ? k->def : "", why, sizeof(why));
         gw_assert(rc == 0);
     }
 
@@ -1016,9 +403,9 @@ int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
 
 void gw_conf_free(struct gw_conf *c)
 {
-    for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].type == T_STR || keys[i].type == T_WORD) {
-            char **p = str_field(c, &keys[i]);
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        if (is_string(&gw_conf_keys[i])) {
+            char **p = gw_conf_str_field(c, &gw_conf_keys[i]);
             free(*p);
             *p = NULL;
         }
@@ -1026,6 +413,10 @@ void gw_conf_free(struct gw_conf *c)
     free(c->path);
     c->path = NULL;
 }
+
+/* ------------------------------------------------------------------------ */
+/* check-config                                                              */
+/* ------------------------------------------------------------------------ */
 
 void gw_conf_dump(const struct gw_conf *c)
 {
@@ -1035,13 +426,13 @@ void gw_conf_dump(const struct gw_conf *c)
     printf("# swiftgate %s effective configuration%s%s\n", GW_VERSION,
            c->path != NULL && c->path[0] != '\0' ? " from " : "",
            c->path != NULL ? c->path : "");
-    for (size_t i = 0; i < NKEYS; i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        const struct gw_conf_key *k = &gw_conf_keys[i];
         if (section == NULL || strcmp(section, k->section) != 0) {
             section = k->section;
             printf("\n[%s]\n", section);
         }
-        fmt_value(c, k, value, sizeof(value));
+        gw_conf_fmt_value(c, k, value, sizeof(value));
         printf("%s = %s\n", k->name, value);
     }
 }

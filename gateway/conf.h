@@ -2,7 +2,7 @@
  * conf.h - swiftgate's configuration: an INI file read with inih, then
  * SWIFTGATE_<SECTION>_<KEY> environment overrides, then validation.
  *
- * Every key has one row in the table in conf.c (section, name, type,
+ * Every key has one row in the table in conf_keys.c (section, name, type,
  * default, where it lands in struct gw_conf); conf/swiftgate.conf documents
  * each of them with its default.  Errors name where the bad value came from:
  * "FILE:LINE: key: reason" for the file, "env SWIFTGATE_X_Y: reason" for the
@@ -93,8 +93,9 @@ void gw_conf_free(struct gw_conf *c);
 void gw_conf_dump(const struct gw_conf *c);
 
 /*
- * Value parsers, shared with the command line.  Each returns 0 or -1 and
- * leaves *out alone on error.
+ * Value parsers (conf_value.c), shared with the rest of the gateway (the
+ * listeners, the warm command line).  Each returns 0 or -1 and leaves *out
+ * alone on error.
  *   size:     "1048576", "512K", "10M", "10G", "1T" (binary units, B optional)
  *   duration: "250ms", "10s", "5m", "1h", "1d"; a bare number is seconds
  *   bool:     yes/no, true/false, on/off, 1/0
