@@ -1,7 +1,7 @@
 /*
  * blobmap.c - one shared, read-only mapping per cached blob.
  *
- * Hits are written straight from these mappings (gw_conn_write_ref), so the
+ * Hits are written straight from these mappings (gw_sink_write_ref), so the
  * body is never copied into the heap.  Every request of every worker that
  * sends the same blob shares one mapping: the pages are mapped once (the
  * process's RSS counts each mapping of a page, so a mapping per request
