@@ -18,12 +18,14 @@ import time
 import fixtures
 import gateway
 import httputil
+from answers import assert_object, describe, get, gw_stderr
+from waits import wait_until
 
 CONTAINER = "fractals"
 CACHE_RESULTS = ("MISS", "HIT", "REVALIDATED", "STALE", "PASS")
 
 
-# -- helpers (test_faults.py uses them too) ---------------------------------
+# -- helpers ------------------------------------------------------------------
 
 def swift_path_re(name, container=CONTAINER):
     """Regex of the proxy-log path of an object, with or without a query
@@ -41,90 +43,8 @@ def swift_count(ctx, name, method="GET", status=None):
     return ctx.saio.proxy_log_count(method, path)
 
 
-def get(gw, name, method="GET", timeout=30.0):
-    return httputil.request(method, gw.url + "/fractal/" + name,
-                            timeout=timeout)
-
-
 def xcache(resp):
     return resp.headers.get("X-Cache")
-
-
-def describe(resp):
-    """A response in one line, for failure messages."""
-    h = resp.headers
-    return ("%d %s X-Cache=%s Age=%s ETag=%s Content-Length=%s body=%d bytes "
-            "md5=%s" % (resp.status, resp.reason, h.get("X-Cache"),
-                        h.get("Age"), h.get("ETag"), h.get("Content-Length"),
-                        len(resp.body), fixtures.md5_hex(resp.body)))
-
-
-def gw_stderr(gw, pattern=r"error|warn|fail|cache|fill|evict|sweep",
-              lines=25):
-    """The gateway's stderr lines matching pattern (for failure messages)."""
-    text = gw.stderr_text().splitlines()
-    hits = [ln for ln in text if re.search(pattern, ln, re.I)]
-    return "\n    gateway stderr:\n    " + "\n    ".join(
-        (hits or text)[-lines:])
-
-
-def assert_object(resp, data, want_cache, gw=None, method="GET",
-                  content_type=None):
-    """resp is a 200 for data, X-Cache want_cache (a word or a tuple),
-    with Age on answers from the cache."""
-    where = gw_stderr(gw) if gw is not None else ""
-    want = (want_cache,) if isinstance(want_cache, str) else want_cache
-    assert resp.status == 200, "want 200, got %s%s" % (describe(resp), where)
-    h = resp.headers
-    assert h.get("X-Cache") in want, "want X-Cache %s, got %s%s" % (
-        "|".join(want), describe(resp), where)
-    assert h.get("Content-Length") == str(len(data)), (
-        "Content-Length: want %d, got %s" % (len(data), describe(resp)))
-    assert h.get("ETag") == '"%s"' % fixtures.md5_hex(data), (
-        "ETag: want \"%s\", got %s" % (fixtures.md5_hex(data),
-                                       describe(resp)))
-    if content_type is not None:
-        assert h.get("Content-Type") == content_type, h
-    if method == "GET":
-        assert resp.body == data, "body differs: want %d bytes md5 %s, got " \
-            "%s%s" % (len(data), fixtures.md5_hex(data), describe(resp),
-                      where)
-    else:
-        assert resp.body == b"", "HEAD with a body: %s" % describe(resp)
-    if h.get("X-Cache") in ("HIT", "REVALIDATED", "STALE"):
-        age = h.get("Age")
-        assert age is not None and re.fullmatch(r"\d+", age), (
-            "an answer from the cache needs Age: %s" % describe(resp))
-
-
-def metrics(gw):
-    """The admin /metrics as {"name{labels}": float}."""
-    r = httputil.get(gw.admin_url + "/metrics", timeout=10)
-    assert r.status == 200, "GET /metrics: %r" % r
-    out = {}
-    for line in r.body.decode("utf-8", "replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.rpartition(" ")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            pass
-    return out
-
-
-def error_count(gw, kind):
-    return metrics(gw).get('swiftgate_errors_total{kind="%s"}' % kind, 0.0)
-
-
-def wait_until(pred, timeout, step=0.05):
-    """Poll pred() until true or timeout; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 def purge(gw, name):
@@ -484,7 +404,7 @@ def test_eviction_keeps_under_max_size(ctx):
         "cache (limit %d; peak seen %d)%s" % (total, files, limit, peak,
                                              gw_stderr(gw)))
     assert files > 0, "nothing cached at all"
-    m = metrics(gw)
+    m = gw.metrics()
     if "swiftgate_cache_bytes" in m:
         assert m["swiftgate_cache_bytes"] <= limit, (
             "swiftgate_cache_bytes %d > %d" % (m["swiftgate_cache_bytes"],
