@@ -76,6 +76,25 @@ def cache_dir(ctx, name="cache"):
     return os.path.join(ctx.tmpdir, name)
 
 
+def fsck_summary(cache_dir, rc, out, err, where):
+    """(entries, bad, orphans) from the last line fsck printed:
+    "<dir>: N entries checked, N bad, N orphan files".  The line must be
+    there, name cache_dir, and agree with the exit status (0 when nothing
+    is bad and nothing orphaned, else 1)."""
+    lines = out.rstrip("\n").splitlines()
+    m = re.fullmatch(r"(.*): (\d+) entries checked, (\d+) bad, "
+                     r"(\d+) orphan files", lines[-1] if lines else "")
+    assert m, "%s: no fsck summary line (rc %d):\n%s%s" % (
+        where, rc, out[-3000:], err[-1000:])
+    assert m.group(1) == cache_dir, "%s: fsck checked %s, not %s" % (
+        where, m.group(1), cache_dir)
+    entries, bad, orphans = (int(g) for g in m.group(2, 3, 4))
+    want_rc = 0 if bad == 0 and orphans == 0 else 1
+    assert rc == want_rc, "%s: fsck exited %d after %r, want %d:\n%s%s" % (
+        where, rc, lines[-1], want_rc, out[-3000:], err[-1000:])
+    return entries, bad, orphans
+
+
 # -- hits ---------------------------------------------------------------------
 
 def test_second_get_is_a_hit(ctx):
@@ -295,6 +314,7 @@ def test_sigkill_during_fills(ctx):
     d = cache_dir(ctx)
     rounds = 10
     summary = []
+    kept = set()    # hits of the last round that were not purged after it
     for rnd in range(rounds):
         where = "round %d (seed %d)" % (rnd + 1, seed)
         gw = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
@@ -332,21 +352,28 @@ def test_sigkill_during_fills(ctx):
         # Right after SIGKILL, before any sweep: the index may only point
         # at complete blobs (temp files and orphans are allowed here).
         rc, fout, ferr = fsck(ctx, gw.conf_path)
-        m = re.search(r"(\d+) bad", fout)
-        assert rc in (0, 1) and (m is None or m.group(1) == "0"), (
-            "%s: fsck right after SIGKILL found bad entries (rc %d):\n%s%s"
-            % (where, rc, fout[-3000:], ferr[-1000:]))
-        # Start (sweeps), stop cleanly: then fsck must find nothing.
+        entries, bad, _ = fsck_summary(
+            d, rc, fout, ferr, where + ", fsck right after SIGKILL")
+        assert bad == 0, (
+            "%s: fsck right after SIGKILL found %d bad entries:\n%s%s"
+            % (where, bad, fout[-3000:], ferr[-1000:]))
+        # Start (sweeps), stop cleanly: then fsck must find nothing, and
+        # every entry is still there (none was bad, so none was dropped).
         sweeper = ctx.gateway(cache={"dir": d})
         sweeper.stop()
         rc, fout, ferr = fsck(ctx, sweeper.conf_path)
-        assert rc == 0, ("%s: fsck after the start-up sweep exited %d, want "
-                         "0:\n%s%s%s" % (where, rc, fout[-3000:],
-                                         ferr[-1000:],
-                                         gw_stderr(sweeper)))
-        # Every object is served whole and right.
+        swept, bad, orphans = fsck_summary(
+            d, rc, fout, ferr, where + ", fsck after the start-up sweep")
+        assert (swept, bad, orphans) == (entries, 0, 0), (
+            "%s: after the start-up sweep fsck says %d entries, %d bad, %d "
+            "orphan files; want %d, 0, 0:\n%s%s%s" % (
+                where, swept, bad, orphans, entries, fout[-3000:],
+                ferr[-1000:], gw_stderr(sweeper)))
+        # Every object is served whole and right: a HIT exactly for each
+        # entry of the index, among them every object kept from the last
+        # round's hits; a MISS for the others, each one fetch from Swift.
         check = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
-        hits = 0
+        seen = {}
         for name, resp in _parallel_gets(check, names, 8):
             assert isinstance(resp, httputil.Response), (
                 "%s: GET %s after restart failed: %r%s" % (where, name, resp,
@@ -357,12 +384,34 @@ def test_sigkill_during_fills(ctx):
                         where, name, describe(resp), objects[name],
                         gw_stderr(check)))
             assert xcache(resp) in ("MISS", "HIT"), describe(resp)
-            hits += xcache(resp) == "HIT"
-        # Purge most of them so the next round has fills to interrupt.
+            seen[name] = xcache(resp)
+        hit_names = {n for n, x in seen.items() if x == "HIT"}
+        hits = len(hit_names)
+        assert hits == swept, (
+            "%s: %d hits after restart, but the index holds %d entries%s"
+            % (where, hits, swept, gw_stderr(check)))
+        assert kept <= hit_names, (
+            "%s: objects cached before the round and never purged were not "
+            "hits: %s" % (where, sorted(kept - hit_names)))
+        m = check.metrics()
+        counted = tuple(int(m.get(k, 0)) for k in (
+            'swiftgate_requests_total{status="200",cache="HIT"}',
+            'swiftgate_requests_total{status="200",cache="MISS"}',
+            'swiftgate_origin_requests_total{kind="object",class="2xx"}'))
+        want = (hits, len(names) - hits, len(names) - hits)
+        assert counted == want, (
+            "%s: the gateway counted %d HIT, %d MISS and %d object fetches "
+            "from Swift; want %d, %d, %d" % ((where,) + counted + want))
+        # Purge most of them so the next round has fills to interrupt; an
+        # object that was a hit is in the index, so its purge finds it.
+        kept = set()
         for i, name in enumerate(names):
             if i % 5 != rnd % 5:
                 r = purge(check, name)
-                assert r.status in (200, 404), (where, name, r)
+                want = (200,) if name in hit_names else (200, 404)
+                assert r.status in want, (where, name, seen[name], r)
+            elif name in hit_names:
+                kept.add(name)
         check.stop()
         summary.append("%d/%d" % (complete, hits))
     print("rounds (complete bodies before SIGKILL / hits after restart): %s"
