@@ -24,6 +24,7 @@ import time
 import fixtures
 import fractal
 import httputil
+from waits import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(os.path.dirname(HERE), "browser")
@@ -258,12 +259,9 @@ def _ranges(browser, gw, name, data, where, ranges):
 
 
 def _wait_hit(gw, name, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httputil.head(gw.url + "/fractal/" + name).headers.get("X-Cache") == "HIT":
-            return
-        time.sleep(0.1)
-    raise AssertionError("%s not a hit after %.0f s" % (name, timeout))
+    wait_until(lambda: httputil.head(gw.url + "/fractal/" + name)
+               .headers.get("X-Cache") == "HIT", timeout,
+               "%s to be a hit" % name, step=0.1)
 
 
 def test_browser_renders_revalidates_and_seeks(ctx):

@@ -18,12 +18,14 @@ import time
 import fixtures
 import gateway
 import httputil
+from answers import assert_object, describe, get, gw_stderr
+from waits import wait_until
 
 CONTAINER = "fractals"
 CACHE_RESULTS = ("MISS", "HIT", "REVALIDATED", "STALE", "PASS")
 
 
-# -- helpers (test_faults.py uses them too) ---------------------------------
+# -- helpers ------------------------------------------------------------------
 
 def swift_path_re(name, container=CONTAINER):
     """Regex of the proxy-log path of an object, with or without a query
@@ -41,90 +43,8 @@ def swift_count(ctx, name, method="GET", status=None):
     return ctx.saio.proxy_log_count(method, path)
 
 
-def get(gw, name, method="GET", timeout=30.0):
-    return httputil.request(method, gw.url + "/fractal/" + name,
-                            timeout=timeout)
-
-
 def xcache(resp):
     return resp.headers.get("X-Cache")
-
-
-def describe(resp):
-    """A response in one line, for failure messages."""
-    h = resp.headers
-    return ("%d %s X-Cache=%s Age=%s ETag=%s Content-Length=%s body=%d bytes "
-            "md5=%s" % (resp.status, resp.reason, h.get("X-Cache"),
-                        h.get("Age"), h.get("ETag"), h.get("Content-Length"),
-                        len(resp.body), fixtures.md5_hex(resp.body)))
-
-
-def gw_stderr(gw, pattern=r"error|warn|fail|cache|fill|evict|sweep",
-              lines=25):
-    """The gateway's stderr lines matching pattern (for failure messages)."""
-    text = gw.stderr_text().splitlines()
-    hits = [ln for ln in text if re.search(pattern, ln, re.I)]
-    return "\n    gateway stderr:\n    " + "\n    ".join(
-        (hits or text)[-lines:])
-
-
-def assert_object(resp, data, want_cache, gw=None, method="GET",
-                  content_type=None):
-    """resp is a 200 for data, X-Cache want_cache (a word or a tuple),
-    with Age on answers from the cache."""
-    where = gw_stderr(gw) if gw is not None else ""
-    want = (want_cache,) if isinstance(want_cache, str) else want_cache
-    assert resp.status == 200, "want 200, got %s%s" % (describe(resp), where)
-    h = resp.headers
-    assert h.get("X-Cache") in want, "want X-Cache %s, got %s%s" % (
-        "|".join(want), describe(resp), where)
-    assert h.get("Content-Length") == str(len(data)), (
-        "Content-Length: want %d, got %s" % (len(data), describe(resp)))
-    assert h.get("ETag") == '"%s"' % fixtures.md5_hex(data), (
-        "ETag: want \"%s\", got %s" % (fixtures.md5_hex(data),
-                                       describe(resp)))
-    if content_type is not None:
-        assert h.get("Content-Type") == content_type, h
-    if method == "GET":
-        assert resp.body == data, "body differs: want %d bytes md5 %s, got " \
-            "%s%s" % (len(data), fixtures.md5_hex(data), describe(resp),
-                      where)
-    else:
-        assert resp.body == b"", "HEAD with a body: %s" % describe(resp)
-    if h.get("X-Cache") in ("HIT", "REVALIDATED", "STALE"):
-        age = h.get("Age")
-        assert age is not None and re.fullmatch(r"\d+", age), (
-            "an answer from the cache needs Age: %s" % describe(resp))
-
-
-def metrics(gw):
-    """The admin /metrics as {"name{labels}": float}."""
-    r = httputil.get(gw.admin_url + "/metrics", timeout=10)
-    assert r.status == 200, "GET /metrics: %r" % r
-    out = {}
-    for line in r.body.decode("utf-8", "replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.rpartition(" ")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            pass
-    return out
-
-
-def error_count(gw, kind):
-    return metrics(gw).get('swiftgate_errors_total{kind="%s"}' % kind, 0.0)
-
-
-def wait_until(pred, timeout, step=0.05):
-    """Poll pred() until true or timeout; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 def purge(gw, name):
@@ -154,6 +74,25 @@ def blob_bytes(cache_dir):
 
 def cache_dir(ctx, name="cache"):
     return os.path.join(ctx.tmpdir, name)
+
+
+def fsck_summary(cache_dir, rc, out, err, where):
+    """(entries, bad, orphans) from the last line fsck printed:
+    "<dir>: N entries checked, N bad, N orphan files".  The line must be
+    there, name cache_dir, and agree with the exit status (0 when nothing
+    is bad and nothing orphaned, else 1)."""
+    lines = out.rstrip("\n").splitlines()
+    m = re.fullmatch(r"(.*): (\d+) entries checked, (\d+) bad, "
+                     r"(\d+) orphan files", lines[-1] if lines else "")
+    assert m, "%s: no fsck summary line (rc %d):\n%s%s" % (
+        where, rc, out[-3000:], err[-1000:])
+    assert m.group(1) == cache_dir, "%s: fsck checked %s, not %s" % (
+        where, m.group(1), cache_dir)
+    entries, bad, orphans = (int(g) for g in m.group(2, 3, 4))
+    want_rc = 0 if bad == 0 and orphans == 0 else 1
+    assert rc == want_rc, "%s: fsck exited %d after %r, want %d:\n%s%s" % (
+        where, rc, lines[-1], want_rc, out[-3000:], err[-1000:])
+    return entries, bad, orphans
 
 
 # -- hits ---------------------------------------------------------------------
@@ -375,6 +314,7 @@ def test_sigkill_during_fills(ctx):
     d = cache_dir(ctx)
     rounds = 10
     summary = []
+    kept = set()    # hits of the last round that were not purged after it
     for rnd in range(rounds):
         where = "round %d (seed %d)" % (rnd + 1, seed)
         gw = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
@@ -412,21 +352,28 @@ def test_sigkill_during_fills(ctx):
         # Right after SIGKILL, before any sweep: the index may only point
         # at complete blobs (temp files and orphans are allowed here).
         rc, fout, ferr = fsck(ctx, gw.conf_path)
-        m = re.search(r"(\d+) bad", fout)
-        assert rc in (0, 1) and (m is None or m.group(1) == "0"), (
-            "%s: fsck right after SIGKILL found bad entries (rc %d):\n%s%s"
-            % (where, rc, fout[-3000:], ferr[-1000:]))
-        # Start (sweeps), stop cleanly: then fsck must find nothing.
+        entries, bad, _ = fsck_summary(
+            d, rc, fout, ferr, where + ", fsck right after SIGKILL")
+        assert bad == 0, (
+            "%s: fsck right after SIGKILL found %d bad entries:\n%s%s"
+            % (where, bad, fout[-3000:], ferr[-1000:]))
+        # Start (sweeps), stop cleanly: then fsck must find nothing, and
+        # every entry is still there (none was bad, so none was dropped).
         sweeper = ctx.gateway(cache={"dir": d})
         sweeper.stop()
         rc, fout, ferr = fsck(ctx, sweeper.conf_path)
-        assert rc == 0, ("%s: fsck after the start-up sweep exited %d, want "
-                         "0:\n%s%s%s" % (where, rc, fout[-3000:],
-                                         ferr[-1000:],
-                                         gw_stderr(sweeper)))
-        # Every object is served whole and right.
+        swept, bad, orphans = fsck_summary(
+            d, rc, fout, ferr, where + ", fsck after the start-up sweep")
+        assert (swept, bad, orphans) == (entries, 0, 0), (
+            "%s: after the start-up sweep fsck says %d entries, %d bad, %d "
+            "orphan files; want %d, 0, 0:\n%s%s%s" % (
+                where, swept, bad, orphans, entries, fout[-3000:],
+                ferr[-1000:], gw_stderr(sweeper)))
+        # Every object is served whole and right: a HIT exactly for each
+        # entry of the index, among them every object kept from the last
+        # round's hits; a MISS for the others, each one fetch from Swift.
         check = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
-        hits = 0
+        seen = {}
         for name, resp in _parallel_gets(check, names, 8):
             assert isinstance(resp, httputil.Response), (
                 "%s: GET %s after restart failed: %r%s" % (where, name, resp,
@@ -437,12 +384,34 @@ def test_sigkill_during_fills(ctx):
                         where, name, describe(resp), objects[name],
                         gw_stderr(check)))
             assert xcache(resp) in ("MISS", "HIT"), describe(resp)
-            hits += xcache(resp) == "HIT"
-        # Purge most of them so the next round has fills to interrupt.
+            seen[name] = xcache(resp)
+        hit_names = {n for n, x in seen.items() if x == "HIT"}
+        hits = len(hit_names)
+        assert hits == swept, (
+            "%s: %d hits after restart, but the index holds %d entries%s"
+            % (where, hits, swept, gw_stderr(check)))
+        assert kept <= hit_names, (
+            "%s: objects cached before the round and never purged were not "
+            "hits: %s" % (where, sorted(kept - hit_names)))
+        m = check.metrics()
+        counted = tuple(int(m.get(k, 0)) for k in (
+            'swiftgate_requests_total{status="200",cache="HIT"}',
+            'swiftgate_requests_total{status="200",cache="MISS"}',
+            'swiftgate_origin_requests_total{kind="object",class="2xx"}'))
+        want = (hits, len(names) - hits, len(names) - hits)
+        assert counted == want, (
+            "%s: the gateway counted %d HIT, %d MISS and %d object fetches "
+            "from Swift; want %d, %d, %d" % ((where,) + counted + want))
+        # Purge most of them so the next round has fills to interrupt; an
+        # object that was a hit is in the index, so its purge finds it.
+        kept = set()
         for i, name in enumerate(names):
             if i % 5 != rnd % 5:
                 r = purge(check, name)
-                assert r.status in (200, 404), (where, name, r)
+                want = (200,) if name in hit_names else (200, 404)
+                assert r.status in want, (where, name, seen[name], r)
+            elif name in hit_names:
+                kept.add(name)
         check.stop()
         summary.append("%d/%d" % (complete, hits))
     print("rounds (complete bodies before SIGKILL / hits after restart): %s"
@@ -484,7 +453,7 @@ def test_eviction_keeps_under_max_size(ctx):
         "cache (limit %d; peak seen %d)%s" % (total, files, limit, peak,
                                              gw_stderr(gw)))
     assert files > 0, "nothing cached at all"
-    m = metrics(gw)
+    m = gw.metrics()
     if "swiftgate_cache_bytes" in m:
         assert m["swiftgate_cache_bytes"] <= limit, (
             "swiftgate_cache_bytes %d > %d" % (m["swiftgate_cache_bytes"],

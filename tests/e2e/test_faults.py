@@ -7,14 +7,12 @@ The gateway runs in static auth mode against the fault origin.
 """
 
 import hashlib
-import http.client
 import time
 
 import faultorigin
 import fixtures
-import httputil
-from test_cache import (assert_object, describe, error_count, get,
-                        gw_stderr, metrics, wait_until)
+from answers import assert_object, describe, fetch, get, gw_stderr
+from waits import wait_until
 
 CONTAINER = "fractals"
 
@@ -24,46 +22,12 @@ def _gateway(ctx, origin, swift=None, **sections):
     return ctx.gateway(swift=conf, **sections)
 
 
-def _fetch(gw, name, timeout=15.0, headers=None):
-    """GET over http.client, keeping what arrives if the body is cut.
-    Returns (status, headers, body, error): error is None for a body that
-    ended where its framing said, else what happened."""
-    sent = headers or {}
-    host, port, _ = httputil.split_url(gw.url)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    chunks = []
-    error = None
-    status = headers = None
-    try:
-        conn.request("GET", "/fractal/" + name, headers=sent)
-        resp = conn.getresponse()
-        status, headers = resp.status, httputil.Headers(resp.getheaders())
-        for _ in range(100000):
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except http.client.IncompleteRead as e:
-        chunks.append(e.partial)
-        error = "IncompleteRead"
-    except (OSError, http.client.HTTPException) as e:
-        error = "%s: %s" % (type(e).__name__, e)
-    finally:
-        conn.close()
-    body = b"".join(chunks)
-    # read(n) returns b"" at an early EOF rather than raising.
-    length = headers.get("Content-Length") if headers is not None else None
-    if error is None and length is not None and len(body) != int(length):
-        error = "closed after %d of %s bytes" % (len(body), length)
-    return status, headers, body, error
-
-
 def _assert_cut_short(gw, name, data, what, may_refuse=False):
     """A GET of name never passes off a bad body as whole: it is a 200 for
     data that ends short of its Content-Length with only true bytes, or,
     with may_refuse (the failure was known before the head went out), a
     502."""
-    status, headers, body, error = _fetch(gw, name)
+    status, headers, body, error = fetch(gw, name)
     if may_refuse and status == 502:
         return headers, body, error
     assert status == 200, "%s: want a 200 head%s, got %s (%s)%s" % (
@@ -95,10 +59,10 @@ def _verification_failure(ctx, fault, kind, seed):
                    fault=[fault, "trickle=2000000"])
         gw = _gateway(ctx, origin)
         _assert_cut_short(gw, name, data, "GET 1 (%s, trickled)" % fault)
-        n = wait_until(lambda: error_count(gw, kind) >= 1, 3.0)
+        n = wait_until(lambda: gw.error_count(kind) >= 1, 3.0)
         assert n, "after a %s body, swiftgate_errors_total{kind=\"%s\"} is " \
-            "%s; errors: %s" % (fault, kind, error_count(gw, kind), {
-                k: v for k, v in metrics(gw).items() if "errors" in k})
+            "%s; errors: %s" % (fault, kind, gw.error_count(kind), {
+                k: v for k, v in gw.metrics().items() if "errors" in k})
         # Nothing was cached: the next GET goes to the origin again.
         origin.set_fault(CONTAINER, name, fault)
         _assert_cut_short(gw, name, data, "GET 2 (%s)" % fault,
@@ -106,9 +70,9 @@ def _verification_failure(ctx, fault, kind, seed):
         c = origin.count("GET", name)
         assert c >= 2, "GET 2 after a %s body did not reach the origin " \
             "(%d GETs): something was cached" % (fault, c)
-        assert wait_until(lambda: error_count(gw, kind) >= 2, 3.0), \
+        assert wait_until(lambda: gw.error_count(kind) >= 2, 3.0), \
             "the second %s body was not counted (%s = %s)" % (
-                fault, kind, error_count(gw, kind))
+                fault, kind, gw.error_count(kind))
         # The origin heals: the object is fetched whole, then cached.
         origin.set_fault(CONTAINER, name, None)
         before = origin.count("GET", name)
@@ -171,7 +135,7 @@ def test_no_content_length_is_pass(ctx):
         origin.put(CONTAINER, name, data, "image/png", fault="no_length")
         gw = _gateway(ctx, origin)
         for i in range(2):
-            status, headers, body, error = _fetch(gw, name)
+            status, headers, body, error = fetch(gw, name)
             assert status == 200 and error is None, (
                 "GET %d of a chunked object: %s %s%s" % (i + 1, status, error,
                                                          gw_stderr(gw)))

@@ -4,7 +4,6 @@ balancer lands each object where it will be asked for, and a gateway that
 drains is taken out by HAProxy's health check without a failed request."""
 
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -13,6 +12,7 @@ import time
 import fixtures
 import httputil
 import procs
+from waits import wait_until
 
 HAPROXY = "/usr/sbin/haproxy"
 
@@ -37,15 +37,13 @@ def _haproxy(ctx, backends):
     log = open(os.path.join(ctx.tmpdir, "haproxy.log"), "wb")
     proc = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdout=log, stderr=log)
     url = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def up():
         try:
-            if httputil.get(url + "/healthz", timeout=2).status == 200:
-                break
+            return httputil.get(url + "/healthz", timeout=2).status == 200
         except OSError:
-            pass
-        time.sleep(0.1)
-    else:
+            return False
+    if not wait_until(up, 10.0, step=0.1):
         proc.kill()
         raise AssertionError("haproxy did not come up")
     time.sleep(0.6)  # both servers seen up by the checks (rise 2)
@@ -62,9 +60,8 @@ def _stop(proc):
 
 
 def _worker_requests(gw):
-    text = httputil.get(gw.admin_url + "/metrics").body.decode()
-    return sum(int(v) for v in re.findall(r'^swiftgate_worker_requests_total\{[^}]*\} (\d+)$',
-                                           text, re.M))
+    return sum(int(v) for k, v in gw.metrics().items()
+               if k.startswith("swiftgate_worker_requests_total{"))
 
 
 def _objects(ctx, n, seed):

@@ -20,6 +20,7 @@ import time
 import fixtures
 import fractal
 import httputil
+from waits import wait_until
 
 # -- a raw HTTP/1.1 client ----------------------------------------------------
 
@@ -152,19 +153,6 @@ def addr_of(url):
     return host, port
 
 
-def metrics(gw, token=None):
-    """The admin /metrics as {name_with_labels: float}."""
-    hdrs = {"Authorization": "Bearer " + token} if token else None
-    resp = httputil.get(gw.admin_url + "/metrics", headers=hdrs)
-    assert resp.status == 200, resp
-    out = {}
-    for line in resp.body.decode().splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
-
-
 def rss_kib(pid, field="VmRSS"):
     """VmRSS (or RssAnon...) of a process, in KiB."""
     with open("/proc/%d/status" % pid) as f:
@@ -179,26 +167,15 @@ def swift_requests(ctx):
     return ctx.saio.proxy_log_count(r"\S+", r"/v1/\S*")
 
 
-def wait_until(pred, timeout, what, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def expect_refused(addr, timeout=3.0):
     """The listener is closed: a connect is refused (within timeout)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def refused():
         try:
-            s = socket.create_connection(addr, timeout=1)
+            socket.create_connection(addr, timeout=1).close()
         except ConnectionRefusedError:
-            return
-        s.close()
-        time.sleep(0.05)
-    raise AssertionError("still accepting connections")
+            return True
+        return False
+    wait_until(refused, timeout, "%s:%d to refuse connections" % addr)
 
 
 IMF_DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
@@ -434,7 +411,7 @@ def test_max_connections(ctx):
             with Raw(gw.url) as c:
                 return c.request("GET", "/healthz").status == 200
         wait_until(admitted, 5, "a free connection slot")
-        m = metrics(gw)
+        m = gw.metrics()
         assert m['swiftgate_errors_total{kind="connection_limit"}'] >= 3, m
     finally:
         for c in conns:
@@ -512,7 +489,7 @@ def test_malformed_and_smuggling_400(ctx):
         assert r.status == 200, r
         assert c.request("GET", "/healthz").status == 200
     assert swift_requests(ctx) == before, "a smuggled request reached Swift"
-    m = metrics(gw)
+    m = gw.metrics()
     assert m['swiftgate_errors_total{kind="client_bad_request"}'] >= \
         len(cases), m
 
@@ -594,7 +571,7 @@ def test_slow_readers_bounded_memory(ctx):
             peak = max(peak, rss_kib(pid))
             peak_held = max(peak_held, held())
             time.sleep(0.3)
-        m = metrics(gw)
+        m = gw.metrics()
         out = m["swiftgate_response_body_bytes_total"]
         growth = (peak - before) / 1024.0
         growth_held = (peak_held - before_held) / 1024.0
@@ -637,7 +614,7 @@ def test_send_timeout_closes_stalled_reader(ctx):
         assert slow.read_response(head=True).status == 200
 
         def cut():
-            m = metrics(gw)
+            m = gw.metrics()
             return m['swiftgate_errors_total{kind="client_timeout"}'] >= 1 \
                 and m["swiftgate_connections_open"] == 0
         wait_until(cut, 6, "the send timeout", step=0.1)
@@ -677,7 +654,7 @@ def test_healthz_and_metrics(ctx):
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or \
             re.match(r'^[a-z_0-9]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? '
                      r'[0-9.e+-]+$', line), line
-    m = metrics(gw, token)
+    m = gw.metrics(token)
     assert m['swiftgate_requests_total{status="200",cache="MISS"}'] >= 1, m
     assert m['swiftgate_requests_total{status="404",cache="MISS"}'] >= 1, m
     assert m['swiftgate_requests_total{status="400",cache="NONE"}'] >= 1, m
@@ -688,7 +665,7 @@ def test_healthz_and_metrics(ctx):
     assert m['swiftgate_errors_total{kind="client_bad_request"}'] >= 1, m
     with Raw(gw.url) as c:                    # open connections are counted
         assert c.request("GET", "/healthz").status == 200
-        assert metrics(gw, token)["swiftgate_connections_open"] >= 1
+        assert gw.metrics(token)["swiftgate_connections_open"] >= 1
     r = httputil.get(gw.admin_url + "/healthz",
                      headers={"Authorization": "Bearer " + token})
     assert r.status == 200, r
@@ -880,14 +857,12 @@ def test_two_workers_share_connections(ctx):
             assert r.status == 200, r
     # A request is counted right after its answer is written: the client
     # may read the last answer a moment before the count.
-    deadline = time.monotonic() + 2
-    while True:
-        m = metrics(gw)
-        w0 = m['swiftgate_worker_requests_total{worker="0"}']
-        w1 = m['swiftgate_worker_requests_total{worker="1"}']
-        if w0 + w1 >= 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    def served(m):
+        return (m['swiftgate_worker_requests_total{worker="0"}'],
+                m['swiftgate_worker_requests_total{worker="1"}'])
+    wait_until(lambda: sum(served(gw.metrics())) >= 200, 2.0)
+    m = gw.metrics()
+    w0, w1 = served(m)
     print("     worker 0: %d requests, worker 1: %d" % (w0, w1))
     assert w0 > 0 and w1 > 0 and w0 + w1 == 200, (w0, w1)
     assert m['swiftgate_worker_connections_total{worker="0"}'] > 0
@@ -913,7 +888,7 @@ def test_1000_keepalive_connections(ctx):
         for c in conns:                        # ...and every one is answered
             r = c.read_response()
             assert r.status == 200 and r.body == b"200 ok\n", r
-        assert metrics(gw)["swiftgate_connections_open"] >= 1000
+        assert gw.metrics()["swiftgate_connections_open"] >= 1000
         for c in conns:                        # kept alive: a second round
             c.send(req_bytes("HEAD", "/healthz"))
         for c in conns:
@@ -950,16 +925,14 @@ def test_client_gone_mid_answer_is_logged_and_counted(ctx):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
         time.sleep(0.3)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = [l for l in gw.access_log_lines() if name in l]
-        if len(lines) >= 2:
-            break
-        time.sleep(0.2)
+    def logged():
+        return [l for l in gw.access_log_lines() if name in l]
+    wait_until(lambda: len(logged()) >= 2, 5.0, step=0.2)
+    lines = logged()
     # Both answers are logged, whether the kernel had taken every byte
     # before the reset (a whole 200) or the gateway saw the reset (short,
     # counted as client_abort).
     assert len(lines) >= 2, gw.access_log_lines()
     short = [l for l in lines if int(l.split('" ')[1].split()[1]) < len(data)]
-    m = metrics(gw)
-    assert m.get('swiftgate_errors_total{kind="client_abort"}', 0) == len(short), (m, lines)
+    m = gw.metrics()
+    assert m['swiftgate_errors_total{kind="client_abort"}'] == len(short), (m, lines)

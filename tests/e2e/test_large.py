@@ -29,7 +29,6 @@ import saio
 from largeobj import (data_part, manifest_gets, object_requests, put_dlo,
                       put_segments, put_slo, seg_part, segment_gets,
                       sub_slo_part)
-from test_cache import metrics
 
 FRACTALS = "fractals"
 SEGMENTS = "fractals_segments"
@@ -61,7 +60,7 @@ def _since(swift, before):
 
 def _origin(gw, kind):
     """swiftgate_origin_requests_total of one kind, over every class."""
-    return sum(v for k, v in metrics(gw).items()
+    return sum(v for k, v in gw.metrics().items()
                if k.startswith("swiftgate_origin_requests_total{")
                and 'kind="%s"' % kind in k)
 
@@ -349,8 +348,8 @@ def test_libcloud_multipart_upload_dlo(ctx):
     assert 1 <= n <= 2, "%d listings for one page: %r" % (n, reqs)
     _assert_segment_gets(reqs, {k: 1 for k in dlo.keys()}, "first GET")
     _assert_fetched_whole(reqs, dlo, dlo.keys(), "first GET")
-    assert _origin(gw, "segment") == 5, metrics(gw)
-    assert _origin(gw, "listing") == n, metrics(gw)
+    assert _origin(gw, "segment") == 5, gw.metrics()
+    assert _origin(gw, "listing") == n, gw.metrics()
     # Swift 2.30's DLO answers a multi-range request with the whole object.
     _check_ranges(ctx, dlo, lambda header: "," not in header)
     _check_passed_ranges(ctx, dlo, lambda header: "," not in header)
@@ -389,8 +388,8 @@ def test_dlo_listing_spans_pages(ctx):
             n, largeobj.mentioning(reqs, uid))
         assert manifest_gets(reqs, name) == 1, reqs
         _assert_segment_gets(reqs, {k: 1 for k in dlo.keys()}, "first GET")
-        assert _origin(gw, "listing") == n, metrics(gw)
-        assert _origin(gw, "segment") == 11, metrics(gw)
+        assert _origin(gw, "listing") == n, gw.metrics()
+        assert _origin(gw, "segment") == 11, gw.metrics()
         again = _get(gw, name)
         reqs, before = _since(swift, before)
         _assert_whole(again, dlo, gw, cache="HIT")
@@ -416,8 +415,8 @@ def test_slo_of_20_segments(ctx):
                   [seg_part(s) for s in segs])
     gw = ctx.gateway()
     _slo_first_get(ctx, gw, slo)
-    assert _origin(gw, "segment") == 20, metrics(gw)
-    assert _origin(gw, "manifest") == 0, metrics(gw)
+    assert _origin(gw, "segment") == 20, gw.metrics()
+    assert _origin(gw, "manifest") == 0, gw.metrics()
     _check_ranges(ctx, slo, lambda header: True)
     _check_passed_ranges(ctx, slo, lambda header: True)
 
@@ -477,8 +476,8 @@ def test_nested_slo(ctx):
     assert len(outer.keys()) == 7, outer.keys()
     gw = ctx.gateway()
     _slo_first_get(ctx, gw, outer, nested=(inner1.name, inner2.name))
-    assert _origin(gw, "manifest") == 2, metrics(gw)
-    assert _origin(gw, "segment") == 7, metrics(gw)
+    assert _origin(gw, "manifest") == 2, gw.metrics()
+    assert _origin(gw, "segment") == 7, gw.metrics()
     _check_ranges(ctx, outer, lambda header: True)
 
 
@@ -572,7 +571,7 @@ def test_shared_segments_fetched_once(ctx):
     reqs, before = _since(ctx.saio, before)
     _assert_segment_gets(reqs, {s.key: 1 for s in segs},
                          "two SLOs and a DLO")
-    assert _origin(gw, "segment") == 9, metrics(gw)
+    assert _origin(gw, "segment") == 9, gw.metrics()
     for obj in (slo_a, slo_b, dlo):
         _assert_whole(_get(gw, obj.name), obj, gw, cache="HIT")
     reqs, before = _since(ctx.saio, before)

@@ -15,6 +15,7 @@ import time
 import faultorigin
 import fixtures
 import httputil
+from waits import wait_until
 
 SIZE = 300000
 
@@ -193,12 +194,11 @@ def test_far_cold_range_goes_to_swift_and_fills_behind(ctx):
     _check("far", r, 206, data, headers, etag)
     assert r.headers.get("X-Cache") == "PASS", r.headers
     # The whole object was filled behind it: soon a hit.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def hit():
         h = httputil.get(gw.url + "/fractal/" + name, headers)
-        if h.headers.get("X-Cache") == "HIT":
-            break
-        time.sleep(0.1)
+        return h if h.headers.get("X-Cache") == "HIT" else None
+    h = wait_until(hit, 5.0, "the far range to be a HIT once filled",
+                   step=0.1)
     _check("far then hit", h, 206, data, headers, etag)
     assert h.headers.get("X-Cache") == "HIT", h.headers
     after = ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/fractals/" + name)

@@ -26,11 +26,11 @@ import struct
 import threading
 import time
 
+import answers
 import faultorigin
 import fixtures
 import httputil
-import test_faults
-from test_cache import error_count, metrics, wait_until
+from waits import wait_until
 
 CONTAINER = "fractals"
 SEGMENTS = "fractals_segments"
@@ -107,7 +107,7 @@ class _Result:
 
 def _fetch(gw, name, timeout=20.0, headers=None):
     """GET over http.client, keeping what arrives if the body is cut."""
-    return _Result(*test_faults._fetch(gw, name, timeout, headers))
+    return _Result(*answers.fetch(gw, name, timeout, headers))
 
 
 def _describe(res):
@@ -180,7 +180,7 @@ def _check_failed(gw, slo, span, res, label, mode, why=None, limit=None,
 
 
 def _fills(gw):
-    return metrics(gw).get("swiftgate_fills_in_flight", 0.0)
+    return gw.metrics()["swiftgate_fills_in_flight"]
 
 
 def _settle(gw, what, timeout=15.0):
@@ -226,10 +226,10 @@ def _assert_whole(gw, slo, label, cache, origin=None):
 
 
 def _wait_error(gw, kind, want, what):
-    got = wait_until(lambda: error_count(gw, kind) >= want, 3.0)
+    got = wait_until(lambda: gw.error_count(kind) >= want, 3.0)
     assert got, "after %s, swiftgate_errors_total{kind=\"%s\"} is %s, want " \
-        ">= %s; errors: %s" % (what, kind, error_count(gw, kind), want, {
-            k: v for k, v in metrics(gw).items() if "errors" in k})
+        ">= %s; errors: %s" % (what, kind, gw.error_count(kind), want, {
+            k: v for k, v in gw.metrics().items() if "errors" in k})
 
 
 def _fault_cycle(gw, origin, slo, bad, label, mode, metric, fails=1,
@@ -242,7 +242,7 @@ def _fault_cycle(gw, origin, slo, bad, label, mode, metric, fails=1,
     origin for nothing; every good segment and the manifest were fetched
     once."""
     c0, o0 = slo.segments[bad]
-    before = error_count(gw, metric)
+    before = gw.error_count(metric)
     outcomes = []
     for i in range(fails):
         res = _fetch(gw, slo.name)
@@ -369,7 +369,7 @@ def _manifest_cycle(gw, origin, slo, label, metric, fails, head=False):
     """`fails` GETs while the manifest (or, with head, the HEAD) is bad:
     each a 502 that asked for the manifest again and for no segment; then
     whole, then a HIT that reaches the origin for nothing."""
-    before = error_count(gw, metric)
+    before = gw.error_count(metric)
     for i in range(fails):
         res = _fetch(gw, slo.name)
         where = "%s, GET %d: %s%s" % (label, i + 1, _describe(res),
@@ -478,7 +478,7 @@ def test_ranged_inline_and_nested_entries(ctx):
                 d_start = _bounds(slo, 3)[0] + sub.entries[0]["bytes"]
                 span, limit = (d_start, len(slo.data)), d_start
             label = "segment %s %s" % (key, fault)
-            before = error_count(gw, metric)
+            before = gw.error_count(metric)
             res = _fetch(gw, slo.name)
             outcome = _check_failed(gw, slo, span, res, label, "either",
                                     limit=limit)
@@ -533,7 +533,7 @@ def _range_gets(origin, obj):
 
 
 def _errors(gw):
-    return sum(v for k, v in metrics(gw).items()
+    return sum(v for k, v in gw.metrics().items()
                if k.startswith("swiftgate_errors_total{"))
 
 
@@ -606,7 +606,7 @@ def test_far_ranged_entry_corrupt(ctx):
         slo, b = _far_slo(origin, 411, "corrupt=150000")
         span = _bounds(slo, 1)
         label = "far range, segment corrupt inside the range"
-        before = error_count(gw, "digest_mismatch")
+        before = gw.error_count("digest_mismatch")
         got = []
         for i in range(2):
             got.append(_fetch(gw, slo.name))

@@ -23,6 +23,7 @@ import fixtures
 import fractals_api
 import gateway
 import httputil
+from waits import wait_until
 
 CORPUS_SIZE = 2000
 # Every object GET the gateway makes, with or without ?multipart-manifest=get.
@@ -345,12 +346,10 @@ def test_via_get_counts_bytes(ctx):
     # The gateway sent whole bodies (200), not warm answers (204).  A
     # line is written as its answer ends, which may be a moment after the
     # client read the last byte.
-    deadline = time.monotonic() + 3.0
-    while True:
-        codes = [ln for ln in gw.access_log_lines() if "/fractal/" in ln]
-        if len(codes) >= 300 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    def logged():
+        return [ln for ln in gw.access_log_lines() if "/fractal/" in ln]
+    wait_until(lambda: len(logged()) >= 300, 3.0)
+    codes = logged()
     assert len(codes) == 300 and all(" 200 " in ln for ln in codes), \
         codes[:3]
     rc, out, err, _ = warm(ctx, ["-g", gw.url, "-j", "8", "--via-get",

@@ -10,8 +10,10 @@
  * an error ends the stream with its answer.  Each input is fed three ways:
  * whole, one byte at a time (inputs up to 4 KiB), and cut at pseudo-random
  * points derived from the input, the way reads from a socket cut it.  All
- * three must see the same requests and agree on whether the stream ends in
- * an error.
+ * three must see the same requests, route them the same way and agree on
+ * how the stream ends: on the input's verdict (fuzz_http.h), which
+ * fuzz_http_verdict() returns and the corpus replay checks against the name
+ * of each corpus file.
  *
  * Invariants (abort on violation, so libFuzzer reports a crash):
  *   - a route to an object (FRACTAL, PURGE) carries exactly the 36 bytes of
@@ -25,13 +27,14 @@
  *
  * Built with clang -fsanitize=fuzzer by `make fuzz`; the corpus in
  * tests/fuzz/corpus is replayed by tests/unit/test_fuzz_http.c in
- * `make test`, which includes this file.
+ * `make test`, which links this file in.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_http.h"
 #include "http.h"
 #include "route.h"
 #include "util.h"
@@ -53,10 +56,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                       \
     } while (0)
 
+/* Room for the verdict of any corpus file; a longer one is cut short. */
+#define FZ_VERDICT_MAX 512
+
+/* The admin token the routing is tried with; the seeds that reach the
+ * admin routes carry it. */
+#define FZ_ADMIN_TOKEN "s3cr3t"
+
 struct fz_run {
     unsigned nreq;
     uint64_t digest;  /* of every request's method, URL and routing */
-    int error;        /* the stream ended in an error answer */
+    int error;        /* 0, or the status of the error answer ending the stream */
+    int pending;      /* the input ended inside a request */
+    char verdict[FZ_VERDICT_MAX]; /* one word per request so far */
+    size_t vlen;
+    int vfull;        /* a word did not fit: the verdict is cut short */
 };
 
 static uint64_t mix(uint64_t h, const void *p, size_t n)
@@ -64,6 +78,31 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
     return h;
+}
+
+/* Append one word to the verdict, after a '.' unless it is the first. */
+static void verdict_word(struct fz_run *run, const char *word)
+{
+    size_t n = strlen(word) + (run->vlen > 0);
+    if (run->vfull || run->vlen + n >= sizeof(run->verdict)) {
+        run->vfull = 1;
+        return;
+    }
+    if (run->vlen > 0) run->verdict[run->vlen++] = '.';
+    memcpy(run->verdict + run->vlen, word, strlen(word) + 1);
+    run->vlen += strlen(word);
+}
+
+/* A route in the verdict's words: fractal, purge, metrics or the status. */
+static void route_word(const struct gw_route *d, char *out, size_t len)
+{
+    switch (d->kind) {
+    case GW_ROUTE_FRACTAL: snprintf(out, len, "fractal"); break;
+    case GW_ROUTE_PURGE: snprintf(out, len, "purge"); break;
+    case GW_ROUTE_METRICS: snprintf(out, len, "metrics"); break;
+    case GW_ROUTE_SIMPLE: snprintf(out, len, "%d", d->status); break;
+    default: FZ_CHECK(!"unknown route kind");
+    }
 }
 
 /* A response as the gateway would send it: check its shape. */
@@ -130,7 +169,8 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
     run->nreq++;
     run->digest = mix(run->digest, &r->method, sizeof(r->method));
     run->digest = mix(run->digest, url, ulen);
-    static const char *const tokens[] = {"", "s3cr3t"};
+    static const char *const tokens[] = {"", FZ_ADMIN_TOKEN};
+    char pub[16] = "", adm[16] = "";
     for (int admin = 0; admin < 2; admin++)
         for (int draining = 0; draining < 2; draining++)
             for (int t = 0; t < 2; t++) {
@@ -138,6 +178,10 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
                 struct gw_route d;
                 gw_route_decide(r, &ctx, &d);
                 run->digest = mix(run->digest, &d.kind, sizeof(d.kind));
+                /* The verdict: the public listener, and the admin one with
+                 * a token configured, neither draining. */
+                if (!draining && t == admin)
+                    route_word(&d, admin ? adm : pub, admin ? sizeof(adm) : sizeof(pub));
                 FZ_CHECK(d.head_only == (r->method == HTTP_HEAD));
                 switch (d.kind) {
                 case GW_ROUTE_FRACTAL:
@@ -162,6 +206,9 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
                     FZ_CHECK(!"unknown route kind");
                 }
             }
+    char word[sizeof(pub) + sizeof(adm) + 1];
+    snprintf(word, sizeof(word), "%s+%s", pub, adm);
+    verdict_word(run, word);
 }
 
 /*
@@ -186,6 +233,7 @@ static void feed(const uint8_t *data, size_t size, size_t (*cut)(uint64_t *), ui
         const char *buf = (const char *)data + off;
         size_t used = 0;
         enum gw_http_feed_result rc = gw_http_feed(&p, &r, buf, n, &used);
+        run->pending = rc == GW_HTTP_MORE;
         if (rc == GW_HTTP_MORE) {
             off += n;
             continue;
@@ -194,7 +242,7 @@ static void feed(const uint8_t *data, size_t size, size_t (*cut)(uint64_t *), ui
             FZ_CHECK(r.error_status >= 400 && r.error_reason != NULL);
             check_answer(r.error_status, r.error_reason, NULL, 0, r.http_minor,
                          r.method_known && r.method == HTTP_HEAD);
-            run->error = 1;
+            run->error = r.error_status;
             break;
         }
         FZ_CHECK(rc == GW_HTTP_REQUEST && used <= n);
@@ -202,7 +250,23 @@ static void feed(const uint8_t *data, size_t size, size_t (*cut)(uint64_t *), ui
         off += used;
         gw_http_next(&p, &r);
     }
+    /* Every byte is consumed unless an error ended the stream. */
+    FZ_CHECK(run->error || off == size);
     gw_http_req_free(&r);
+}
+
+/* The verdict's last word: how the stream ended. */
+static void verdict_end(struct fz_run *run)
+{
+    char word[16];
+    if (run->error) {
+        snprintf(word, sizeof(word), "x%d", run->error);
+        verdict_word(run, word);
+    } else if (run->pending) {
+        verdict_word(run, "more");
+    } else if (run->vlen == 0) {
+        verdict_word(run, "none");
+    }
 }
 
 static size_t cut_one(uint64_t *seed)
@@ -217,17 +281,39 @@ static size_t cut_random(uint64_t *seed)
     return 1 + (size_t)((*seed >> 33) % 97);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/*
+ * Two feeds of the same input saw the same requests, routed the same way,
+ * and the stream ended the same way.  Not compared: which status rejects a
+ * stream, which can depend on where the reads cut it (a request line
+ * without a version is a 505 from llhttp when it comes in one read, a 400
+ * from the head scanner when it comes in pieces); the verdict takes the
+ * whole feed's.
+ */
+static void check_same(const struct fz_run *a, const struct fz_run *b)
+{
+    FZ_CHECK(a->nreq == b->nreq && a->digest == b->digest);
+    FZ_CHECK((a->error != 0) == (b->error != 0) && a->pending == b->pending);
+    FZ_CHECK(a->vfull == b->vfull && strcmp(a->verdict, b->verdict) == 0);
+}
+
+int fuzz_http_verdict(const uint8_t *data, size_t size, char *out, size_t len)
 {
     struct fz_run whole, bytes, pieces;
     feed(data, size, NULL, 0, &whole);
     feed(data, size, cut_random, mix(0, data, size < 64 ? size : 64), &pieces);
-    FZ_CHECK(pieces.nreq == whole.nreq && pieces.digest == whole.digest &&
-             pieces.error == whole.error);
+    check_same(&pieces, &whole);
     if (size <= 4096) {
         feed(data, size, cut_one, 0, &bytes);
-        FZ_CHECK(bytes.nreq == whole.nreq && bytes.digest == whole.digest &&
-                 bytes.error == whole.error);
+        check_same(&bytes, &whole);
     }
+    verdict_end(&whole);
+    if (len > 0) snprintf(out, len, "%s", whole.verdict);
+    return whole.vfull || whole.vlen >= len ? -1 : (int)whole.vlen;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char verdict[FZ_VERDICT_MAX];
+    fuzz_http_verdict(data, size, verdict, sizeof(verdict));
     return 0;
 }

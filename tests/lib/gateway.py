@@ -4,6 +4,7 @@
                  auth_url=saio.auth_url)
     gw.start()            # waits for "ready listen=HOST:PORT admin=HOST:PORT"
     httputil.get(gw.url + "/fractal/" + uuid)
+    gw.metrics()          # the admin /metrics as {"name{labels}": value}
     gw.stop()             # SIGTERM; exit 0 and no sanitizer report, or raise
 
 A config is a dict of sections ({"server": {...}, "swift": {...}}) laid
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 
+import httputil
 import procs
 
 START_TIMEOUT = 20.0
@@ -237,6 +239,38 @@ class Gateway:
         if self.returncode != 0:
             raise GatewayError("swiftgate exited %s, not 0\n%s"
                                % (self.returncode, tail(err)))
+
+    # -- admin listener --------------------------------------------------
+
+    def metrics(self, token=None, timeout=10.0):
+        """The admin listener's /metrics as {"name{labels}": value}, e.g.
+        m['swiftgate_errors_total{kind="origin_connect"}'].  token: the
+        admin_token, sent as a bearer.  Raises AssertionError unless the
+        answer is a 200 whose every line is a comment or `name value`."""
+        headers = {"Authorization": "Bearer " + token} if token else None
+        r = httputil.get(self.admin_url + "/metrics", headers=headers,
+                         timeout=timeout)
+        assert r.status == 200, "GET /metrics: %r %r" % (r, r.body[:200])
+        out = {}
+        for line in r.body.decode("utf-8", "replace").splitlines():
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise AssertionError("GET /metrics: not a sample: %r"
+                                     % line) from None
+        return out
+
+    def error_count(self, kind):
+        """swiftgate_errors_total{kind=KIND}; every kind is always shown, so
+        a kind /metrics does not know fails."""
+        key = 'swiftgate_errors_total{kind="%s"}' % kind
+        m = self.metrics()
+        assert key in m, "no %s in /metrics; kinds: %s" % (key, sorted(
+            k for k in m if k.startswith("swiftgate_errors_total{")))
+        return m[key]
 
     def kill9(self):
         """SIGKILL and reap, no checks."""
