@@ -114,6 +114,10 @@ def test_second_get_is_a_hit(ctx):
                 field, first.headers.get(field), second.headers.get(field)))
     assert_object(head, data, "HIT", gw, method="HEAD",
                   content_type="image/png")
+    # The cache gauges the README promises: one entry of the object's size.
+    m = gw.metrics()
+    assert m["swiftgate_cache_entries"] == 1, m.get("swiftgate_cache_entries")
+    assert m["swiftgate_cache_bytes"] == len(data), m.get("swiftgate_cache_bytes")
 
 
 def test_restart_keeps_hits(ctx):
@@ -454,10 +458,8 @@ def test_eviction_keeps_under_max_size(ctx):
                                              gw_stderr(gw)))
     assert files > 0, "nothing cached at all"
     m = gw.metrics()
-    if "swiftgate_cache_bytes" in m:
-        assert m["swiftgate_cache_bytes"] <= limit, (
-            "swiftgate_cache_bytes %d > %d" % (m["swiftgate_cache_bytes"],
-                                               limit))
+    assert m["swiftgate_cache_bytes"] <= limit, (
+        "swiftgate_cache_bytes %d > %d" % (m["swiftgate_cache_bytes"], limit))
     # The most recently fetched object is still cached.
     last = names[-1]
     r = get(gw, last)
