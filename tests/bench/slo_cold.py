@@ -249,9 +249,11 @@ def _median(rows, key):
 class _Gate:
     """The swiftgate under test, restarted (bounded) if it dies."""
 
-    def __init__(self, bench, base, swift_conf, extra):
+    def __init__(self, bench, base, swift_conf, extra,
+                 what="cold 64 MiB SLO"):
         self.bench, self.base = bench, base
         self.swift_conf, self.extra = swift_conf, extra
+        self.what = what
         self.sg = None
         self.starts = 0
         self.dead_note = None
@@ -266,8 +268,8 @@ class _Gate:
         # Token and connections to Swift in place before anything is timed.
         r = load.timed_get(sg.port, sg.path(small_path), timeout=30)
         if r["status"] != 200:
-            self.bench.problem("cold 64 MiB SLO: swiftgate warm-up GET "
-                               "answered %d" % r["status"])
+            self.bench.problem("%s: swiftgate warm-up GET answered %d"
+                               % (self.what, r["status"]))
         return sg
 
     def _stop(self, sg, report=True):
@@ -276,8 +278,8 @@ class _Gate:
             self.bench.live.remove(sg)
         bad = sg.exit_problem()
         if bad and report:
-            self.bench.problem("cold 64 MiB SLO: swiftgate did not exit "
-                               "cleanly: %s" % bad.splitlines()[0])
+            self.bench.problem("%s: swiftgate did not exit cleanly: %s"
+                               % (self.what, bad.splitlines()[0]))
 
     def stop_all(self):
         if self.sg is not None:
@@ -293,7 +295,7 @@ class _Gate:
             self.dead_note = "swiftgate exited %s: %s" % (
                 self.sg.proc.returncode,
                 " | ".join(self.sg.stderr_tail(5).splitlines()))
-            self.bench.problem("cold 64 MiB SLO: " + self.dead_note)
+            self.bench.problem("%s: %s" % (self.what, self.dead_note))
             self._stop(self.sg, report=False)
             self.sg = None
         if self.starts > MAX_RESTARTS:
@@ -302,11 +304,161 @@ class _Gate:
             return self.start(small_path)
         except Exception as e:  # noqa: BLE001 - reported
             lines = [x for x in str(e).splitlines() if x.strip()]
-            self.bench.problem("cold 64 MiB SLO: swiftgate did not start "
-                               "(attempt %d of %d): %s"
-                               % (self.starts, MAX_RESTARTS + 1,
+            self.bench.problem("%s: swiftgate did not start (attempt %d "
+                               "of %d): %s"
+                               % (self.what, self.starts, MAX_RESTARTS + 1,
                                   " | ".join(lines[:1] + lines[-3:])))
             return None
+
+
+class Scene:
+    """What one round needs: the Swift, the gateway, where the SLOs live.
+
+    what: the scenario's name in log and problem lines.  groups: more
+    processes to charge CPU time to ({name: [pid, ...]}).  counters: None,
+    or a function returning {name: number} (read before and after each
+    timed GET; each row gets the differences under those names)."""
+
+    def __init__(self, bench, sw, gate, token, small, what="cold 64 MiB SLO",
+                 groups=None, counters=None):
+        self.bench, self.sw, self.gate = bench, sw, gate
+        self.small, self.what = small, what
+        self.prefix = urllib.parse.urlparse(sw.storage_url).path + "/" + \
+            CONTAINER
+        self.direct_port = sw.ports["proxy"]
+        self.direct_hdr = {"X-Auth-Token": token}
+        self.groups = groups or {}
+        self.counters = counters
+
+    def cpu_groups(self, sg):
+        return dict(cpu_groups(self.sw, sg), **self.groups)
+
+    def timed(self, fn, sg):
+        """timed() with this scene's CPU groups and counters."""
+        c0 = self.counters() if self.counters else {}
+        r = timed(fn, self.cpu_groups(sg))
+        if self.counters:
+            c1 = self.counters()
+            r["counters"] = {k: c1[k] - c0.get(k, 0) for k in c1}
+        return r
+
+    def direct_get(self, obj, timeout=GET_TIMEOUT, digest=True):
+        return load.timed_get_body(
+            self.direct_port, "%s/%s" % (self.prefix, obj["name"]),
+            self.direct_hdr, timeout=timeout, digest=digest)
+
+
+def _with_counters(row, r):
+    row.update(r.get("counters") or {})
+    return row
+
+
+def warm_round(scene, rnd):
+    """An untimed round on a small SLO: Swift's container and account info
+    in memcache, its slo code paths run once, swiftgate's too."""
+    warm = upload_slo(scene.sw, rnd, segments=4)
+    said = {"swift": check(scene.direct_get(warm), warm)}
+    sg = scene.gate.usable(scene.small)
+    if sg is not None:
+        r = load.timed_get_body(sg.port, sg.path(warm["name"]),
+                                timeout=GET_TIMEOUT)
+        said["swiftgate"] = check(r, warm)
+    log("%s: untimed 4 MiB SLO first: %s"
+        % (scene.what, ", ".join("%s %s" % (k, v or "ok")
+                                 for k, v in said.items())))
+
+
+def one_round(scene, rnd, i):
+    """Upload a fresh SLO and GET it from Swift and cold through swiftgate
+    (who goes first alternates with i), then warm through swiftgate.
+    Returns the round's row; every failed GET is a problem of the bench."""
+    bench, sw, gate = scene.bench, scene.sw, scene.gate
+    obj = upload_slo(sw, rnd)
+    rnd_row = {"round": i + 1, "name": obj["name"],
+               "md5": obj["md5"], "etag": obj["etag"],
+               "upload_s": obj["upload_s"]}
+    order = ["swiftgate", "swift"] if i % 2 == 0 \
+        else ["swift", "swiftgate"]
+    rnd_row["order"] = order
+    rnd_row["waited_quiet_s"] = wait_quiet(bench)
+    for who in order:
+        if who == "swift":
+            r = scene.timed(lambda: scene.direct_get(obj, digest=False),
+                            gate.sg)
+            rnd_row["swift"] = _with_counters(_row(r, obj), r)
+            continue
+        sg = gate.usable(scene.small)
+        if sg is None:
+            rnd_row["swiftgate cold"] = {
+                "ok": False, "error": "no swiftgate: %s"
+                % (gate.dead_note or "it did not start")}
+            continue
+        seg_re = "/v1/AUTH_test/%s/%s/\\S*" % (SEG_CONTAINER, obj["name"])
+        segs0 = sw.proxy_log_count("GET", seg_re, settle=0.05)
+        m0 = sg.metrics()
+        r = scene.timed(lambda: load.timed_get_body(
+            sg.port, sg.path(obj["name"]), timeout=GET_TIMEOUT,
+            digest=False), sg)
+        row = _with_counters(_row(r, obj, sg), r)
+        if row["cache"] and row["cache"].upper().startswith("HIT"):
+            row["ok"] = False
+            row["error"] = "X-Cache %s on a fresh object: not " \
+                           "a cold GET" % row["cache"]
+        row["origin_requests"] = int(_origin_requests(sg.metrics())
+                                     - _origin_requests(m0))
+        row["segment_gets"] = sw.proxy_log_count("GET", seg_re) - segs0
+        rnd_row["swiftgate cold"] = row
+    # The second GET through swiftgate, for reference.
+    sg = gate.usable(scene.small)
+    if sg is not None:
+        time.sleep(0.5)     # index commits are batched
+        r = scene.timed(lambda: load.timed_get_body(
+            sg.port, sg.path(obj["name"]), timeout=GET_TIMEOUT,
+            digest=False), sg)
+        rnd_row["swiftgate warm"] = _with_counters(_row(r, obj, sg), r)
+    else:
+        rnd_row["swiftgate warm"] = {"ok": False, "error": "no swiftgate"}
+    # The same ETag from both (each was checked against the SLO's).
+    a = _etag({"etag": (rnd_row.get("swift") or {}).get("etag")})
+    b = _etag({"etag": (rnd_row.get("swiftgate cold") or {}).get("etag")})
+    rnd_row["same_etag"] = a is not None and a == b
+    for k in ("swift", "swiftgate cold", "swiftgate warm"):
+        row = rnd_row.get(k) or {}
+        if not row.get("ok"):
+            bench.problem("%s round %d, %s: %s"
+                          % (scene.what, i + 1, k, row.get("error")))
+    log("%s round %d: %s" % (scene.what, i + 1, json.dumps(
+        {k: (v.get("total_ms"), v.get("cache"), v.get("error"))
+         for k, v in rnd_row.items()
+         if k in ("swift", "swiftgate cold", "swiftgate warm")})))
+    return rnd_row
+
+
+def play(scene, out, rounds, rnd, budget, t_start):
+    """The untimed round, then up to `rounds` rounds into out["rounds"],
+    none started once `budget` seconds have passed since t_start (a
+    time.monotonic() reading)."""
+    warm_round(scene, rnd)
+    for i in range(rounds):
+        if time.monotonic() - t_start > budget:
+            scene.bench.problem("%s: stopped after %d of %d rounds: the "
+                                "scenario's %.0f s were used up"
+                                % (scene.what, i, rounds, budget))
+            break
+        out["rounds"].append(one_round(scene, rnd, i))
+
+
+def report_noise(bench, out, what):
+    """A problem line naming the GETs that other processes disturbed."""
+    noisy = ["round %d %s: %.2f CPU-s" % (r["round"], k, r[k]["foreign_cpu_s"])
+             for r in out["rounds"] for k in ("swift", "swiftgate cold",
+                                              "swiftgate warm")
+             if (r.get(k) or {}).get("disturbed")]
+    if noisy:
+        bench.problem("%s: %d of %d GETs shared the machine with other "
+                      "processes using more than %d%% of its CPU (%s)"
+                      % (what, len(noisy), 3 * len(out["rounds"]),
+                         NOISE_SHARE * 100, "; ".join(noisy)))
 
 
 def run(bench, rounds, parallelism=None, swift_workers=0):
@@ -339,129 +491,40 @@ def run(bench, rounds, parallelism=None, swift_workers=0):
         sw.wait_ready()
         for c in (CONTAINER, SEG_CONTAINER):
             sw.put_container(c)
-        storage_url, token = sw.auth()
-        prefix = urllib.parse.urlparse(storage_url).path + "/" + CONTAINER
+        _, token = sw.auth()
         rnd = random.Random(6464)
         small = str(uuid.uuid4())
         sw.put_object(CONTAINER, small, rnd.randbytes(4096), "image/png")
-        extra = {}
-        if parallelism and reassembles:
-            extra = {"swift": {"segment_parallelism": str(parallelism)}}
-        gate = _Gate(bench, base, {"auth_version": "1",
-                                   "auth_url": sw.auth_url,
-                                   "user": saio.USER, "key": saio.KEY,
-                                   "container": CONTAINER}, extra)
+        gate = _Gate(bench, base, gateway_conf(sw),
+                     gateway_extra(parallelism, reassembles))
         gate.usable(small)
-        direct_port = sw.ports["proxy"]
-        direct_hdr = {"X-Auth-Token": token}
-
-        # An untimed round on a small SLO: Swift's container and account
-        # info in memcache, its slo code paths run once, swiftgate's too.
-        warm = upload_slo(sw, rnd, segments=4)
-        r = load.timed_get_body(direct_port, "%s/%s" % (prefix,
-                                                        warm["name"]),
-                                direct_hdr, timeout=GET_TIMEOUT)
-        said = {"swift": check(r, warm)}
-        sg = gate.usable(small)
-        if sg is not None:
-            r = load.timed_get_body(sg.port, sg.path(warm["name"]),
-                                    timeout=GET_TIMEOUT)
-            said["swiftgate"] = check(r, warm)
-        log("cold 64 MiB SLO: untimed 4 MiB SLO first: %s"
-            % ", ".join("%s %s" % (k, v or "ok") for k, v in said.items()))
-
-        for i in range(rounds):
-            if time.monotonic() - t_start > budget:
-                bench.problem("cold 64 MiB SLO: stopped after %d of %d "
-                              "rounds: the scenario's %.0f s were used up"
-                              % (i, rounds, budget))
-                break
-            obj = upload_slo(sw, rnd)
-            rnd_row = {"round": i + 1, "name": obj["name"],
-                       "md5": obj["md5"], "etag": obj["etag"],
-                       "upload_s": obj["upload_s"]}
-            order = ["swiftgate", "swift"] if i % 2 == 0 \
-                else ["swift", "swiftgate"]
-            rnd_row["order"] = order
-            rnd_row["waited_quiet_s"] = wait_quiet(bench)
-            for who in order:
-                if who == "swift":
-                    r = timed(lambda: load.timed_get_body(
-                        direct_port, "%s/%s" % (prefix, obj["name"]),
-                        direct_hdr, timeout=GET_TIMEOUT, digest=False),
-                        cpu_groups(sw, gate.sg))
-                    rnd_row["swift"] = _row(r, obj)
-                    continue
-                sg = gate.usable(small)
-                if sg is None:
-                    rnd_row["swiftgate cold"] = {
-                        "ok": False, "error": "no swiftgate: %s"
-                        % (gate.dead_note or "it did not start")}
-                    continue
-                seg_re = "/v1/AUTH_test/%s/%s/\\S*" % (SEG_CONTAINER,
-                                                       obj["name"])
-                segs0 = sw.proxy_log_count("GET", seg_re, settle=0.05)
-                m0 = sg.metrics()
-                r = timed(lambda: load.timed_get_body(
-                    sg.port, sg.path(obj["name"]), timeout=GET_TIMEOUT,
-                    digest=False),
-                    cpu_groups(sw, sg))
-                row = _row(r, obj, sg)
-                if row["cache"] and row["cache"].upper().startswith("HIT"):
-                    row["ok"] = False
-                    row["error"] = "X-Cache %s on a fresh object: not " \
-                                   "a cold GET" % row["cache"]
-                row["origin_requests"] = int(_origin_requests(sg.metrics())
-                                             - _origin_requests(m0))
-                row["segment_gets"] = sw.proxy_log_count(
-                    "GET", seg_re) - segs0
-                rnd_row["swiftgate cold"] = row
-            # The second GET through swiftgate, for reference.
-            sg = gate.usable(small)
-            if sg is not None:
-                time.sleep(0.5)     # index commits are batched
-                r = timed(lambda: load.timed_get_body(
-                    sg.port, sg.path(obj["name"]), timeout=GET_TIMEOUT,
-                    digest=False),
-                    cpu_groups(sw, sg))
-                rnd_row["swiftgate warm"] = _row(r, obj, sg)
-            else:
-                rnd_row["swiftgate warm"] = {"ok": False,
-                                             "error": "no swiftgate"}
-            # The same ETag from both (each was checked against the SLO's).
-            a = _etag({"etag": (rnd_row.get("swift") or {}).get("etag")})
-            b = _etag({"etag": (rnd_row.get("swiftgate cold")
-                                or {}).get("etag")})
-            rnd_row["same_etag"] = a is not None and a == b
-            out["rounds"].append(rnd_row)
-            for k in ("swift", "swiftgate cold", "swiftgate warm"):
-                row = rnd_row.get(k) or {}
-                if not row.get("ok"):
-                    bench.problem("cold 64 MiB SLO round %d, %s: %s"
-                                  % (i + 1, k, row.get("error")))
-            log("cold 64 MiB SLO round %d: %s" % (i + 1, json.dumps(
-                {k: (v.get("total_ms"), v.get("cache"), v.get("error"))
-                 for k, v in rnd_row.items()
-                 if k in ("swift", "swiftgate cold", "swiftgate warm")})))
+        play(Scene(bench, sw, gate, token, small), out, rounds, rnd, budget,
+             t_start)
     finally:
         if gate is not None:
             gate.stop_all()
         sw.cleanup()
         summarise(out)
-    noisy = ["round %d %s: %.2f CPU-s" % (r["round"], k, r[k]["foreign_cpu_s"])
-             for r in out["rounds"] for k in ("swift", "swiftgate cold",
-                                              "swiftgate warm")
-             if (r.get(k) or {}).get("disturbed")]
-    if noisy:
-        bench.problem("cold 64 MiB SLO: %d of %d GETs shared the machine with "
-                      "other processes using more than %d%% of its CPU (%s)"
-                      % (len(noisy), 3 * len(out["rounds"]),
-                         NOISE_SHARE * 100, "; ".join(noisy)))
+    report_noise(bench, out, "cold 64 MiB SLO")
     return out
 
 
-def summarise(out):
-    """Medians over the rounds whose GET passed every check."""
+def gateway_conf(sw):
+    """swiftgate's [swift] section for this Swift (TempAuth)."""
+    return {"auth_version": "1", "auth_url": sw.auth_url,
+            "user": saio.USER, "key": saio.KEY, "container": CONTAINER}
+
+
+def gateway_extra(parallelism, reassembles):
+    """More config for swiftgate: segment_parallelism when asked for."""
+    if parallelism and reassembles:
+        return {"swift": {"segment_parallelism": str(parallelism)}}
+    return {}
+
+
+def summarise(out, counts=("origin_requests", "segment_gets")):
+    """Medians over the rounds whose GET passed every check; counts: the
+    per-GET counts to take medians of (over every GET that has them)."""
     rows = out.get("rounds") or []
     med = {}
     ok = {}
@@ -478,11 +541,11 @@ def summarise(out):
         caches = sorted(set(str(r.get("cache")) for r in rs
                             if "cache" in r))
         med["%s cache" % k] = ",".join(caches) if caches else None
-        for key in ("origin_requests", "segment_gets"):
+        for key in counts:
             xs = [r[key] for r in rs if r.get(key) is not None]
             if xs:
                 med["%s %s" % (k, key)] = statistics.median(xs)
-        for g in ("client", "swift proxy", "swift object", "swiftgate"):
+        for g in sorted(set(g for r in used for g in r.get("cpu_s") or {})):
             xs = [r["cpu_s"][g] for r in used
                   if g in (r.get("cpu_s") or {})]
             if xs:
