@@ -7,14 +7,17 @@
     BENCH_PASSES=3    passes over the hit cases (default 3; quick: 1)
     BENCH_KEEP=1      keep the temp dir (configs, logs) for inspection
     BENCH_PHASES=...  run only these phases, comma-separated, of
-                      hits,warm,pinned,swift,slo,slow (default: all);
-                      the same as --phases
+                      hits,warm,pinned,swift,slo,distance,slow (default:
+                      all); the same as --phases
     BENCH_SLO_ROUNDS=N  rounds of the cold 64 MiB SLO (default 5; quick:
                       2); the same as --slo-rounds
     --slo-parallelism N   [swift] segment_parallelism for that scenario
                       (default: the gateway's own)
     --slo-swift-workers N  Swift's workers for it (default 0: one process
                       per Swift server, as everywhere else in the bench)
+    BENCH_DISTANCE_ROUNDS=N  rounds of the same SLO with the object
+                      server 2 ms away (default 5; quick: 2); the same as
+                      --distance-rounds
     BENCH_RESULTS=DIR where to write the results (default
                       tests/bench/results, or tests/bench/results/partial
                       when only some phases run, so that a partial run
@@ -23,6 +26,10 @@
 Only the cold 64 MiB SLO, against a freshly built gateway:
 
     /usr/bin/python3 tests/bench/bench.py --bin ./swiftgate --phases slo
+
+The same with Swift's object server 2 ms away:
+
+    /usr/bin/python3 tests/bench/bench.py --bin ./swiftgate --phases distance
 
 Phases (all on 127.0.0.1, every server our own process on a free port):
 
@@ -37,7 +44,10 @@ Phases (all on 127.0.0.1, every server our own process on a free port):
  5. cold 64 MiB SLO (slo_cold.py): one GET of a never-read SLO of 64 x
     1 MiB segments, swiftgate reassembling it from an empty cache against
     Swift's own reassembly; a fresh object every round.
- 6. 50 clients on one cold object behind an origin that takes 7 s
+ 6. distance (distance.py): the same, with the object server reached
+    through a relay (relay.py) that holds each of its answers 2 ms, as a
+    disk seek and a network hop would; the relay's delay checked first.
+ 7. 50 clients on one cold object behind an origin that takes 7 s
     (tests/lib/faultorigin.py with delay=7).
 
 Results: tests/bench/results/latest.md (+ a timestamped copy),
@@ -71,6 +81,7 @@ import procs  # noqa: E402
 import report  # noqa: E402
 import saio  # noqa: E402
 import servers  # noqa: E402
+import distance  # noqa: E402
 import slo_cold  # noqa: E402
 
 MiB = 1 << 20
@@ -86,7 +97,7 @@ HIT_CASES = [
 SIZES = {"hot4k": 4 * KiB, "hot100k": 100 * KiB, "hot1m": MiB,
          "hot16m": 16 * MiB}
 SERVER_ORDER = ["swiftgate", "nginx", "varnish", "origin"]
-PHASES = ("hits", "warm", "pinned", "swift", "slo", "slow")
+PHASES = ("hits", "warm", "pinned", "swift", "slo", "distance", "slow")
 PINNED_SERVER_CPU = {0}
 PINNED_WRK_CPU = {1}
 
@@ -128,7 +139,7 @@ class Bench:
         self.results = {
             "meta": {}, "hits": {}, "memory": {}, "warm": {},
             "miss_single": {}, "coalesce": {}, "slo": {}, "slo_cold": {},
-            "problems": [],
+            "distance": {}, "problems": [],
         }
         self.objects = {}       # key -> [uuid, ...]
         self.noisy = []         # runs other processes disturbed
@@ -140,6 +151,9 @@ class Bench:
         self.slo_rounds = int(args.slo_rounds or
                               os.environ.get("BENCH_SLO_ROUNDS") or
                               (2 if self.quick else 5))
+        self.distance_rounds = int(args.distance_rounds or
+                                   os.environ.get("BENCH_DISTANCE_ROUNDS") or
+                                   (2 if self.quick else 5))
         self.slo_parallelism = args.slo_parallelism
         self.slo_swift_workers = args.slo_swift_workers
         partial = bool(self.only) and set(self.only) != set(PHASES)
@@ -857,6 +871,8 @@ class Bench:
             ("slo", lambda: slo_cold.run(self, self.slo_rounds,
                                          self.slo_parallelism,
                                          self.slo_swift_workers)),
+            ("distance", lambda: distance.run(self, self.distance_rounds,
+                                              self.slo_parallelism)),
             ("slow", self.slow_origin_phase),
         ]
         only = self.only
@@ -923,6 +939,10 @@ def main():
     ap.add_argument("--slo-swift-workers", type=int, default=0,
                     help="Swift's workers for the cold SLO (default 0: one "
                     "process per Swift server, as in the other phases)")
+    ap.add_argument("--distance-rounds", type=int, default=None,
+                    help="rounds of the cold SLO with the object server "
+                    "2 ms away, 1 to %d (default: $BENCH_DISTANCE_ROUNDS, "
+                    "else 5; quick: 2)" % slo_cold.MAX_ROUNDS)
     ap.add_argument("--results", default=None,
                     help="where to write latest.* (default: $BENCH_RESULTS, "
                     "else tests/bench/results, or tests/bench/results/"
