@@ -7,8 +7,8 @@
     BENCH_PASSES=3    passes over the hit cases (default 3; quick: 1)
     BENCH_KEEP=1      keep the temp dir (configs, logs) for inspection
     BENCH_PHASES=...  run only these phases, comma-separated, of
-                      hits,warm,pinned,swift,slo,distance,slow (default:
-                      all); the same as --phases
+                      hits,syscalls,warm,pinned,swift,slo,distance,slow
+                      (default: all); the same as --phases
     BENCH_SLO_ROUNDS=N  rounds of the cold 64 MiB SLO (default 5; quick:
                       2); the same as --slo-rounds
     --slo-parallelism N   [swift] segment_parallelism for that scenario
@@ -39,6 +39,12 @@ Phases (all on 127.0.0.1, every server our own process on a free port):
     the servers taking turns; the origin itself as the "no proxy" row.
  2. memory: swiftgate (and the peers) with 1,000 and 5,000 slow readers
     of 16 MiB objects.
+    syscalls (syscalls.py): for each hit case and each of swiftgate, nginx
+    and Varnish, a 2 s wrk run of its own with `strace -c -f` attached to
+    every process and thread of the server: syscalls per request.  Done
+    on the servers of the unpinned hit phase when that runs too (after
+    its timed runs, so their figures stay clean), else on servers of its
+    own.
  3. `swiftgate warm` throughput at -j 1, 8, 32, if the command exists.
  4. misses and SLO against the real test Swift (tests/lib/saio.py).
  5. cold 64 MiB SLO (slo_cold.py): one GET of a never-read SLO of 64 x
@@ -83,6 +89,7 @@ import saio  # noqa: E402
 import servers  # noqa: E402
 import distance  # noqa: E402
 import slo_cold  # noqa: E402
+import syscalls  # noqa: E402
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -97,9 +104,12 @@ HIT_CASES = [
 SIZES = {"hot4k": 4 * KiB, "hot100k": 100 * KiB, "hot1m": MiB,
          "hot16m": 16 * MiB}
 SERVER_ORDER = ["swiftgate", "nginx", "varnish", "origin"]
-PHASES = ("hits", "warm", "pinned", "swift", "slo", "distance", "slow")
+PHASES = ("hits", "syscalls", "warm", "pinned", "swift", "slo", "distance",
+          "slow")
 PINNED_SERVER_CPU = {0}
 PINNED_WRK_CPU = {1}
+SYSCALL_RUN_S = 2.0         # each wrk run under strace
+SYSCALL_SERVERS = ("swiftgate", "nginx", "varnish")
 
 
 def log(msg):
@@ -139,7 +149,7 @@ class Bench:
         self.results = {
             "meta": {}, "hits": {}, "memory": {}, "warm": {},
             "miss_single": {}, "coalesce": {}, "slo": {}, "slo_cold": {},
-            "distance": {}, "problems": [],
+            "distance": {}, "syscalls": {}, "problems": [],
         }
         self.objects = {}       # key -> [uuid, ...]
         self.noisy = []         # runs other processes disturbed
@@ -434,10 +444,76 @@ class Bench:
                                            self.duration)
                         out.setdefault(case, {}).setdefault(name, []) \
                             .append(run)
+            if variant == "unpinned" and self.wanted("syscalls"):
+                self.syscall_runs(srvs, cases)
             if variant == "unpinned":
                 self.memory_phase(srvs)
         finally:
             self.stop_servers("hits %s" % variant)
+
+    # ---- syscalls per request ------------------------------------------------
+
+    def wanted(self, phase):
+        return not self.only or phase in self.only
+
+    def syscall_runs(self, srvs, cases):
+        """A wrk run of SYSCALL_RUN_S per case and server with strace
+        attached; results["syscalls"]["cases"][case][server]."""
+        out = self.results["syscalls"]
+        out.update({"duration_s": SYSCALL_RUN_S, "strace": syscalls.version(),
+                    "cases": out.get("cases") or {}})
+        work = os.path.join(self.tmp, "strace")
+        os.makedirs(work, exist_ok=True)
+        for case, _ in HIT_CASES:
+            if case not in cases:
+                continue
+            for name in SYSCALL_SERVERS:
+                srv = srvs[name]
+                url, paths = self.wrk_target(srv, case)
+                srv.refresh()
+                try:
+                    row = syscalls.measure(srv.pids(), url, paths,
+                                           SYSCALL_RUN_S, work,
+                                           "%s-%s" % (case, name))
+                except (syscalls.StraceError, load.LoadError, OSError) as e:
+                    row = {"error": str(e)[:300]}
+                    self.problem("syscalls %s %s: %s" % (case, name,
+                                                         row["error"]))
+                out["cases"].setdefault(case, {})[name] = row
+                if "error" not in row:
+                    log("syscalls %-9s %-9s %7.1f per request (%d in %d "
+                        "requests, %d of %d threads attached); top: %s"
+                        % (case, name, row["per_request"] or -1,
+                           row["syscalls"], row["requests"],
+                           row["attached"], row["threads"],
+                           ", ".join("%s %.2f" % (n, per or 0)
+                                     for n, _, per in row["top"][:5])))
+                    if row["wrk_errors"]:
+                        self.problem("syscalls %s %s: wrk counted errors %s "
+                                     "of %d requests" % (
+                                         case, name, row["wrk_errors"],
+                                         row["requests"]))
+                if not srv.alive():
+                    self.problem("syscalls %s: %s died (exit %s)"
+                                 % (case, name, srv.proc.returncode))
+                    return
+
+    def syscall_phase(self):
+        """The syscalls phase on servers of its own, unless the hit phase
+        has already measured it on its servers."""
+        if self.results["syscalls"].get("cases"):
+            log("syscalls: measured in the hit phase")
+            return
+        log("syscalls: starting servers")
+        srvs = self.start_hit_servers("syscalls")
+        try:
+            for name in SYSCALL_SERVERS:
+                self.warm_up(srvs[name], "syscalls")
+            os.sync()
+            time.sleep(1.0)
+            self.syscall_runs(srvs, [c for c, _ in HIT_CASES])
+        finally:
+            self.stop_servers("syscalls")
 
     # ---- memory ------------------------------------------------------------
 
@@ -857,11 +933,13 @@ class Bench:
         self.meta()
         log("quick=%s duration=%.0fs passes=%d tmp=%s"
             % (self.quick, self.duration, self.passes, self.tmp))
-        if not self.only or {"hits", "warm", "pinned"} & set(self.only):
+        if not self.only or {"hits", "syscalls", "warm",
+                             "pinned"} & set(self.only):
             self.make_objects()     # the nginx static origin's files
         phases = [
             ("hits", lambda: self.hit_phase(
                 "unpinned", self.passes, [c for c, _ in HIT_CASES])),
+            ("syscalls", self.syscall_phase),
             ("warm", self.warm_phase),
             # Quick mode pins only the two cases the goals weigh most.
             ("pinned", lambda: self.hit_phase(
