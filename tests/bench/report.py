@@ -282,8 +282,8 @@ def partial(res):
     """The phases run, when only some of them ran (BENCH_PHASES,
     --phases); else None."""
     ran = (res.get("meta") or {}).get("phases")
-    if not ran or set(ran) >= set(("hits", "warm", "pinned", "swift", "slo",
-                                   "slow")):
+    if not ran or set(ran) >= set(("hits", "syscalls", "warm", "pinned",
+                                   "swift", "slo", "distance", "slow")):
         return None
     return set(ran)
 
@@ -295,6 +295,8 @@ SECTION_PHASES = [
     ("Miss:", {"swift"}),
     ("50 clients", {"swift", "slow"}),
     ("Cold 64 MiB SLO", {"slo"}),
+    ("Storage at a distance", {"distance"}),
+    ("Syscalls per request", {"syscalls"}),
     ("Segmented", {"swift"}),
     ("Memory", {"hits"}),
     ("Warm:", {"warm"}),
@@ -440,10 +442,21 @@ def slo_cold_text(res):
 
 
 CPU_GROUPS = ("swift proxy", "swift object", "swiftgate", "client")
+CPU_LABELS = {"swift proxy": "Swift proxy server",
+              "swift object": "Swift object server",
+              "relay": "the relay (2 ms before each object-server answer)",
+              "swiftgate": "swiftgate",
+              "client": "the client (the bench, reading)"}
 
 
 def slo_cold_table(res):
-    sc = res.get("slo_cold") or {}
+    return cold_slo_table(res, res.get("slo_cold") or {}, CPU_GROUPS)
+
+
+def cold_slo_table(res, sc, groups, over_swift=False):
+    """The table of a cold-SLO scenario's rounds (slo_cold or distance).
+    groups: the CPU groups to list, in order.  over_swift: the ratio
+    columns are swiftgate ÷ Swift (else Swift ÷ swiftgate)."""
     if not sc.get("rounds"):
         return "not measured%s" % (": " + sc["status"]
                                    if sc.get("status") else "")
@@ -451,19 +464,24 @@ def slo_cold_table(res):
     ok = sc.get("ok_rounds") or {}
     n = sc.get("rounds_run") or 0
     cols = ("swift", "swiftgate cold", "swiftgate warm")
+    heads = ("swiftgate cold ÷ Swift", "swiftgate warm ÷ Swift") \
+        if over_swift else ("Swift ÷ swiftgate cold", "Swift ÷ swiftgate warm")
     lines = ["| metric (median of the verified, undisturbed GETs; %d "
              "round(s)) | Swift's own reassembly | swiftgate, cold (empty "
-             "cache) | swiftgate, warm (second GET) | Swift ÷ swiftgate "
-             "cold | Swift ÷ swiftgate warm |" % n, "|---|---|---|---|---|---|"]
+             "cache) | swiftgate, warm (second GET) | %s | %s |"
+             % ((n,) + heads), "|---|---|---|---|---|---|"]
     for key, label, times in (("total_ms", "total ms", True),
                               ("ttfb_ms", "first byte ms", True),
                               ("mbps", "MB/s", False)):
         v = [m.get("%s %s" % (c, key)) for c in cols]
+        if over_swift:
+            r1, r2 = ratio(v[1], v[0]), ratio(v[2], v[0])
+        else:
+            r1, r2 = ratio(v[0], v[1]), ratio(v[0], v[2])
         lines.append("| %s | %s | %s | %s | %s | %s |" % (
             label, *(fmt(x) + ("†" if x is not None and m.get(
                 "%s all_disturbed" % c) else "") for x, c in zip(v, cols)),
-            ratio(v[0], v[1]) if times else "",
-            ratio(v[0], v[2]) if times else ""))
+            r1 if times else "", r2 if times else ""))
     lines.append("| verified GETs (200, all bytes, MD5, ETag) | %s | %s | "
                  "%s | | |" % tuple("%d/%d" % (ok.get(c, 0), n)
                                      for c in cols))
@@ -471,21 +489,20 @@ def slo_cold_table(res):
                  "machine) | %s | %s | %s | | |"
                  % ((NOISE_SHARE * 100,) + tuple(
                      count(m.get("%s disturbed" % c)) for c in cols)))
-    for g, label in zip(CPU_GROUPS, ("Swift proxy server",
-                                     "Swift object server", "swiftgate",
-                                     "the client (the bench, reading)")):
+    for g in groups:
         v = [m.get("%s cpu_s %s" % (c, g)) for c in cols]
         if any(x is not None for x in v):
             lines.append("| CPU s during the GET: %s | %s | %s | %s | | |"
-                         % ((label,) + tuple(fmt(x) for x in v)))
+                         % ((CPU_LABELS[g],) + tuple(fmt(x) for x in v)))
     tot = [None if all(m.get("%s cpu_s %s" % (c, g)) is None
-                       for g in CPU_GROUPS)
+                       for g in groups)
            else sum(m.get("%s cpu_s %s" % (c, g)) or 0.0
-                    for g in CPU_GROUPS) for c in cols]
+                    for g in groups) for c in cols]
     if any(x is not None for x in tot):
         cpus = (res.get("meta") or {}).get("cpus") or CPUS[0]
-        lines.append("| CPU s in all (the four above) | %s | %s | %s | | |"
-                     % tuple(fmt(x) for x in tot))
+        said = {4: "four", 5: "five"}.get(len(groups), str(len(groups)))
+        lines.append("| CPU s in all (the %s above) | %s | %s | %s | | |"
+                     % ((said,) + tuple(fmt(x) for x in tot)))
         lines.append("| the same ÷ %d CPUs: the least wall time that CPU "
                      "work allows, ms | %s | %s | %s | | |"
                      % ((cpus,) + tuple(fmt(x * 1000 / cpus)
@@ -500,6 +517,11 @@ def slo_cold_table(res):
     lines.append("| segment GETs in Swift's log (client requests, not the "
                  "slo middleware's) | | %s | | | |"
                  % count(m.get("swiftgate cold segment_gets")))
+    if any(m.get("%s relay_answers" % c) is not None for c in cols):
+        lines.append("| object-server answers the relay held (median per "
+                     "GET) | %s | %s | %s | | |"
+                     % tuple(count(m.get("%s relay_answers" % c))
+                             for c in cols))
     per = []
     for r in sc["rounds"]:
         cells = []
@@ -514,6 +536,107 @@ def slo_cold_table(res):
               "Medians leave the disturbed GETs out where an undisturbed "
               "one of the same column exists; † marks a median made only "
               "of disturbed GETs."]
+    return "\n".join(lines)
+
+
+DISTANCE_GROUPS = ("swift proxy", "swift object", "relay", "swiftgate",
+                   "client")
+
+
+def distance_text(res):
+    """What the storage-at-a-distance table is about, and the relay's
+    check."""
+    dc = res.get("distance") or {}
+    delay = dc.get("delay_ms", 2)
+    text = ("The cold 64 MiB SLO scenario (slo_cold.py: a fresh 64 x "
+            "1 MiB SLO each round, the same checks) again, on a Swift of its own whose object "
+            "ring names a relay instead of the object server: the Swift "
+            "proxy reaches the object server only through that relay "
+            "(tests/bench/relay.py, a process of its own on 127.0.0.1), "
+            "which holds the first bytes of every answer %s ms, as a disk "
+            "seek and a network hop do in a real cluster, and passes the "
+            "rest on at once. Swift's own reassembly fetches the segments "
+            "one after another, so it pays the delay once per segment in "
+            "turn; swiftgate (`segment_parallelism` = %s) has several in "
+            "flight. The goal's ratio is swiftgate ÷ Swift (below 1 is "
+            "better for swiftgate)." % ("%g" % delay,
+                                         dc.get("segment_parallelism")))
+    ck = dc.get("relay") or {}
+    if ck:
+        text += (" **Relay check:** a backend GET of a 4 KiB object "
+                 "straight from the object server, new connection each, "
+                 "alternating with the same GET through the relay (%d of "
+                 "each): first byte %s ms direct, %s ms through the relay, "
+                 "so the relay adds **%s ms** (whole answer: +%s ms) for "
+                 "the %s ms it is set to, the rest being its own copying "
+                 "and second connection; it held %d answers for %d GETs "
+                 "through it. %s" % (
+                     ck.get("gets", 0), fmt(ck.get("direct_ttfb_ms")),
+                     fmt(ck.get("relay_ttfb_ms")),
+                     fmt(ck.get("added_ttfb_ms")),
+                     fmt(ck.get("added_total_ms")),
+                     "%g" % ck.get("delay_ms", delay),
+                     ck.get("relay_answers", 0), ck.get("relay_ok", 0),
+                     "Check passed." if ck.get("ok") else
+                     "**Check failed** (less than 90% of the delay, or an "
+                     "answer not held): the figures below are not those of "
+                     "storage at a distance."))
+    return text
+
+
+def distance_table(res):
+    return cold_slo_table(res, res.get("distance") or {}, DISTANCE_GROUPS,
+                          over_swift=True)
+
+
+SYSCALL_NAMES = ("swiftgate", "nginx", "varnish")
+
+
+def syscall_text(res):
+    sy = res.get("syscalls") or {}
+    return ("For each case and server, a wrk run of its own (%g s, `wrk "
+            "-t2 -c64` as in the timed runs, the same warmed servers) with "
+            "`strace -c -f` attached to every process and thread of the "
+            "server (%s): the system calls counted from attach to detach "
+            "divided by the requests wrk completed. The count includes the "
+            "64 connections' accept and close and the responses still in "
+            "flight when wrk stops, which weigh only where few requests "
+            "complete (16 MiB). strace stops the server at every system "
+            "call, so these runs are slow (the requests they completed are "
+            "in brackets; they are not throughput) and kept apart from the "
+            "timed runs, whose figures stay clean."
+            % (sy.get("duration_s") or 0, sy.get("strace") or "strace"))
+
+
+def syscall_table(res):
+    cases = (res.get("syscalls") or {}).get("cases") or {}
+    if not cases:
+        return "not measured"
+    lines = ["| case | swiftgate | nginx proxy_cache | Varnish | sg/nginx | "
+             "sg/Varnish | swiftgate's top 5 (calls per request) |",
+             "|---|---|---|---|---|---|---|"]
+    for case, title in CASES:
+        row = cases.get(case)
+        if not row:
+            continue
+        per = {s: (row.get(s) or {}).get("per_request")
+               for s in SYSCALL_NAMES}
+        cells = []
+        for s in SYSCALL_NAMES:
+            r = row.get(s) or {}
+            if r.get("error"):
+                cells.append("failed")
+            elif per[s] is None:
+                cells.append("n/a")
+            else:
+                cells.append("%s (%s req)" % (fmt(per[s]),
+                                              "{:,}".format(r["requests"])))
+        top = ", ".join("%s %s" % (name, fmt(p)) for name, _, p in
+                        ((row.get("swiftgate") or {}).get("top") or [])[:5]
+                        if p is not None)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            title, *cells, ratio(per["swiftgate"], per["nginx"]),
+            ratio(per["swiftgate"], per["varnish"]), top or "n/a"))
     return "\n".join(lines)
 
 
@@ -680,6 +803,12 @@ def markdown(res):
         "",
         hit_table(res.get("hits") or {}, "pinned"),
         "",
+        "## Syscalls per request on cache hits (strace, runs of their own)",
+        "",
+        syscall_text(res),
+        "",
+        syscall_table(res),
+        "",
         "## Miss: one cold 16 MiB object (real Swift on loopback)",
         "",
         "One client, a new connection per GET, servers and Swift direct "
@@ -704,6 +833,14 @@ def markdown(res):
         slo_cold_text(res),
         "",
         slo_cold_table(res),
+        "",
+        "## Storage at a distance: cold 64 MiB SLO with Swift's object "
+        "server %g ms away" % ((res.get("distance") or {}).get(
+            "delay_ms", 2.0)),
+        "",
+        distance_text(res),
+        "",
+        distance_table(res),
         "",
         "## Segmented: 64 MiB SLO (64 x 1 MiB) through every server",
         "",
