@@ -147,94 +147,157 @@ def _median_field(rows, key):
     return statistics.median(xs) if xs else None
 
 
+def verdict(ok):
+    if ok is None:
+        return "not measured"
+    return "met" if ok else "**not met**"
+
+
 def goals(res):
     """[(goal, measured, verdict)] against the issue's targets."""
     out = []
-    hits = (res.get("hits") or {}).get("unpinned") or {}
+    all_hits = res.get("hits") or {}
 
-    def m(case, server, key):
-        return med((hits.get(case) or {}).get(server), key)
+    def m(variant, case, server, key):
+        return med(((all_hits.get(variant) or {}).get(case) or {})
+                   .get(server), key)
 
-    def verdict(ok):
-        if ok is None:
-            return "not measured"
-        return "met" if ok else "**not met**"
-
-    for case, title in (("hot100k", "100 KiB hot"),
-                        ("many100k", "1,000 x 100 KiB random")):
-        sg, ng, va = (m(case, s, "rps") for s in ("swiftgate", "nginx",
-                                                  "varnish"))
-        p_sg, p_ng = m(case, "swiftgate", "p99_ms"), m(case, "nginx",
-                                                       "p99_ms")
+    # 100 KiB hot, unpinned and pinned.
+    for variant in ("unpinned", "pinned"):
+        sg, ng, va = (m(variant, "hot100k", s, "rps")
+                      for s in ("swiftgate", "nginx", "varnish"))
+        c_sg, c_ng = (m(variant, "hot100k", s, "cpu_s_per_gb")
+                      for s in ("swiftgate", "nginx"))
+        p_sg, p_ng = (m(variant, "hot100k", s, "p99_ms")
+                      for s in ("swiftgate", "nginx"))
         ok = None
-        if None not in (sg, ng, va, p_sg, p_ng):
-            ok = sg >= 1.2 * ng and sg >= 1.5 * va and p_sg <= p_ng
-        out.append(("%s: req/s ≥ 1.2× nginx and ≥ 1.5× Varnish, p99 ≤ "
-                    "nginx's" % title,
-                    "%s× nginx, %s× Varnish; p99 %s vs %s ms"
-                    % (ratio(sg, ng)[:-1], ratio(sg, va)[:-1], fmt(p_sg),
-                       fmt(p_ng)), verdict(ok)))
-    sg, ng, va = (m("hot4k", s, "rps") for s in ("swiftgate", "nginx",
-                                                 "varnish"))
+        if None not in (sg, ng, va, c_sg, c_ng, p_sg, p_ng):
+            ok = (sg >= 1.05 * ng and sg >= 1.3 * va and c_sg <= c_ng
+                  and p_sg <= p_ng)
+        out.append(("100 KiB hot, %s: req/s ≥ 1.05× nginx proxy_cache and "
+                    "≥ 1.3× Varnish, server CPU s/GB ≤ nginx's, p99 ≤ "
+                    "nginx's" % variant,
+                    "%s nginx, %s Varnish; CPU %s vs %s s/GB; p99 %s vs %s ms"
+                    % (ratio(sg, ng), ratio(sg, va), fmt(c_sg), fmt(c_ng),
+                       fmt(p_sg), fmt(p_ng)), verdict(ok)))
+    sg, ng = (m("unpinned", "many100k", s, "rps") for s in ("swiftgate",
+                                                            "nginx"))
+    out.append(("1,000 x 100 KiB random: req/s ≥ 1.05× nginx proxy_cache",
+                "%s (%s vs %s req/s)" % (ratio(sg, ng), fmt(sg), fmt(ng)),
+                verdict(None if None in (sg, ng) else sg >= 1.05 * ng)))
+    sg, ng, va = (m("unpinned", "hot4k", s, "rps")
+                  for s in ("swiftgate", "nginx", "varnish"))
     best = max(x for x in (ng, va) if x is not None) \
         if (ng or va) else None
     out.append(("4 KiB hot: req/s ≥ 1.1× the best peer",
-                "%s× the best peer (%s req/s)" % (ratio(sg, best)[:-1],
-                                                  fmt(best)),
+                "%s the best peer (%s req/s)" % (ratio(sg, best), fmt(best)),
                 verdict(None if None in (sg, best) else sg >= 1.1 * best)))
-    for case, title in (("hot1m", "1 MiB hot"), ("hot16m", "16 MiB hot")):
-        sg, og = m(case, "swiftgate", "rps"), m(case, "origin", "rps")
-        out.append(("%s: req/s ≥ 0.95× nginx static origin (no proxy)"
-                    % title, "%s×" % ratio(sg, og)[:-1],
-                    verdict(None if None in (sg, og) else sg >= 0.95 * og)))
+    sg, og = (m("unpinned", "hot1m", s, "rps") for s in ("swiftgate",
+                                                         "origin"))
+    out.append(("1 MiB hot: req/s ≥ 0.95× nginx static origin (no proxy)",
+                ratio(sg, og),
+                verdict(None if None in (sg, og) else sg >= 0.95 * og)))
+    p_sg, p_ng = (m("unpinned", "hot16m", s, "p99_ms")
+                  for s in ("swiftgate", "nginx"))
+    out.append(("16 MiB hot: p99 ≤ 1.5× nginx's",
+                "%s (%s vs %s ms)" % (ratio(p_sg, p_ng), fmt(p_sg), fmt(p_ng)),
+                verdict(None if None in (p_sg, p_ng)
+                        else p_sg <= 1.5 * p_ng)))
+    out.append(memory_goal(res))
+    out.append(miss_goal(res))
+    out.extend(herd_goals(res))
+    out.append(slo_cold_goal(res))
+    out.append(distance_goal(res))
+    return out
+
+
+def memory_goal(res):
+    goal = "1,000 slow readers of 16 MiB objects: VmRSS < 64 MiB"
+    mem = ((res.get("memory") or {}).get("1000") or {}).get("swiftgate")
+    if not mem or mem.get("rss_kib") is None:
+        return (goal, "n/a", verdict(None))
+    return (goal, "VmRSS %s MiB (anonymous %s, mapped blobs and binary %s), "
+            "Pss %s MiB; %d/1000 readers served"
+            % (fmt(mem["rss_kib"] / 1024),
+               fmt((mem.get("anon_kib") or 0) / 1024),
+               fmt((mem.get("file_kib") or 0) / 1024),
+               fmt((mem.get("pss_kib") or 0) / 1024), mem["reading"]),
+            verdict(mem["rss_kib"] < 64 * 1024 and mem["reading"] == 1000))
+
+
+def miss_goal(res):
+    """One cold 16 MiB object from the Swift phase, total time."""
+    goal = ("one cold 16 MiB object, one client: total ≤ 1.0× nginx "
+            "proxy_cache's")
+    ms = res.get("miss_single") or {}
+
+    def total(name):
+        rows = [r for r in ms.get(name) or [] if r.get("status") == 200]
+        return _median_field(rows, "total_ms"), len(rows), \
+            len(ms.get(name) or [])
+    sg, n_sg, all_sg = total("swiftgate")
+    ng, n_ng, all_ng = total("nginx")
+    if None in (sg, ng):
+        return (goal, "n/a", verdict(None))
+    return (goal, "%s (swiftgate %s vs nginx %s ms, medians of %d/%d and "
+            "%d/%d GETs answered 200)" % (ratio(sg, ng), fmt(sg), fmt(ng), n_sg,
+                                          all_sg, n_ng, all_ng),
+            verdict(sg <= ng and n_sg == all_sg))
+
+
+def herd_goals(res):
+    """50 clients on one cold object: the fast origin (Swift) as before;
+    the 7 s origin as the issue states it."""
     co = res.get("coalesce") or {}
-    for kind, title in (("fast", "fast origin (Swift)"),
-                        ("slow", "origin taking 7 s")):
-        row = (co.get(kind) or {}).get("swiftgate")
-        if not row:
-            out.append(("50 clients on one cold object, %s: 1 origin "
-                        "request, first bytes within 10 ms" % title, "n/a",
-                        verdict(None)))
-            continue
+    out = []
+    row = (co.get("fast") or {}).get("swiftgate")
+    goal = ("50 clients on one cold object, fast origin (Swift): 1 origin "
+            "request, every first byte within 10 ms of the first")
+    if not row:
+        out.append((goal, "n/a", verdict(None)))
+    else:
         ok = (row["origin_requests"] == 1 and row["ok"] == row["clients"]
               and row["ttfb_spread_ms"] is not None
               and row["ttfb_spread_ms"] <= 10)
-        w1 = (co.get(kind) or {}).get("swiftgate-w1")
+        w1 = (co.get("fast") or {}).get("swiftgate-w1")
         more = ""
         if w1:
             more = "; with workers = 1: %d origin request(s), spread %s ms" \
                 % (w1["origin_requests"], fmt(w1["ttfb_spread_ms"]))
-        out.append(("50 clients on one cold object, %s: 1 origin request, "
-                    "every first byte within 10 ms of the first" % title,
-                    "%d origin request(s), first-byte spread %s ms, %d/%d "
-                    "complete%s" % (row["origin_requests"],
-                                    fmt(row["ttfb_spread_ms"]), row["ok"],
-                                    row["clients"], more), verdict(ok)))
-    out.append(slo_cold_goal(res, verdict))
-    mem = ((res.get("memory") or {}).get("1000") or {}).get("swiftgate")
-    if mem:
-        out.append(("RSS < 64 MiB with 1,000 slow readers",
-                    "RSS %s MiB (anonymous %s, mapped blobs and binary %s), "
-                    "Pss %s MiB; %d/1000 readers served"
-                    % (fmt(mem["rss_kib"] / 1024),
-                       fmt((mem.get("anon_kib") or 0) / 1024),
-                       fmt((mem.get("file_kib") or 0) / 1024),
-                       fmt(mem["pss_kib"] / 1024), mem["reading"]),
-                    verdict(mem["rss_kib"] < 64 * 1024
-                            and mem["reading"] == 1000)))
-    else:
-        out.append(("RSS < 64 MiB with 1,000 slow readers", "n/a",
+        out.append((goal, "%d origin request(s), first-byte spread %s ms, "
+                    "%d/%d complete%s" % (row["origin_requests"],
+                                          fmt(row["ttfb_spread_ms"]),
+                                          row["ok"], row["clients"], more),
+                    verdict(ok)))
+    # The slow-origin phase runs swiftgate with workers = auto, one worker
+    # per CPU it may use: 2 on the 2-CPU machine the goal is stated for.
+    goal = ("50 clients on one cold 16 MiB object, 7 s origin, workers = 2: "
+            "first-byte spread ≤ 10 ms")
+    row = (co.get("slow") or {}).get("swiftgate")
+    cpus = (res.get("meta") or {}).get("cpus")
+    if not row:
+        out.append((goal, "n/a", verdict(None)))
+    elif cpus != 2:
+        out.append((goal, "workers = auto is %s here, not 2: first-byte "
+                    "spread %s ms" % (cpus, fmt(row["ttfb_spread_ms"])),
                     verdict(None)))
+    else:
+        ok = (row["ttfb_spread_ms"] is not None
+              and row["ttfb_spread_ms"] <= 10 and row["ok"] == row["clients"])
+        out.append((goal, "first-byte spread %s ms (workers = auto = 2), "
+                    "%d/%d complete, %d origin request(s)"
+                    % (fmt(row["ttfb_spread_ms"]), row["ok"], row["clients"],
+                       row["origin_requests"]), verdict(ok)))
     return out
 
 
-SLO_GOAL = ("cold 64 MiB SLO: swiftgate putting it together from an empty "
-            "cache ≥ 2× faster than Swift's own reassembly (Swift's time ÷ "
-            "swiftgate's ≥ 2; nginx and Varnish n/a: they do not "
+SLO_GOAL = ("cold 64 MiB SLO on loopback: total ≤ 0.9× Swift's own, first "
+            "byte ≤ 1.5× Swift's (swiftgate from an empty cache against "
+            "Swift's own reassembly; nginx and Varnish n/a: they do not "
             "reassemble SLOs)")
 
 
-def slo_cold_goal(res, verdict):
+def slo_cold_goal(res):
     """The goal row of the cold 64 MiB SLO scenario (slo_cold.py); from
     the Swift phase's SLO samples when that scenario did not run."""
     sc = res.get("slo_cold") or {}
@@ -242,31 +305,63 @@ def slo_cold_goal(res, verdict):
         slo = res.get("slo") or {}
         d = _median_field(slo.get("direct"), "total_ms")
         s = _median_field(slo.get("swiftgate cold"), "total_ms")
-        if None in (d, s):
+        d1 = _median_field(slo.get("direct"), "ttfb_ms")
+        s1 = _median_field(slo.get("swiftgate cold"), "ttfb_ms")
+        if None in (d, s, d1, s1):
             why = sc.get("status") or "n/a"
             return (SLO_GOAL, why, verdict(None))
-        return (SLO_GOAL, "%s× (swiftgate %s vs Swift %s ms, the Swift "
-                "phase's SLO samples)" % (ratio(d, s)[:-1], fmt(s), fmt(d)),
-                verdict(d >= 2 * s))
+        return (SLO_GOAL, "total %s, first byte %s (swiftgate %s vs Swift "
+                "%s ms; first byte %s vs %s ms; the Swift phase's SLO "
+                "samples)" % (ratio(s, d), ratio(s1, d1), fmt(s), fmt(d), fmt(s1),
+                              fmt(d1)),
+                verdict(s <= 0.9 * d and s1 <= 1.5 * d1))
+    return cold_slo_goal(SLO_GOAL, sc, 0.9, 1.5)
+
+
+DISTANCE_GOAL = ("cold 64 MiB SLO, storage 2 ms away: total ≤ 0.5× Swift's "
+                 "own")
+
+
+def distance_goal(res):
+    dc = res.get("distance") or {}
+    if not dc.get("rounds"):
+        return (DISTANCE_GOAL, dc.get("status") or "n/a", verdict(None))
+    goal, text, v = cold_slo_goal(DISTANCE_GOAL, dc, 0.5, None)
+    check = dc.get("relay") or {}
+    if check:
+        text += "; the relay adds %s ms to a backend GET's first byte " \
+            "(check %s)" % (fmt(check.get("added_ttfb_ms")),
+                            "passed" if check.get("ok") else "FAILED")
+        if not check.get("ok"):
+            v = verdict(None)
+    return goal, text, v
+
+
+def cold_slo_goal(goal, sc, total_max, ttfb_max):
+    """(goal, measured, verdict) of a cold-SLO scenario's rounds (slo_cold
+    or distance): swiftgate's median total (and first byte, unless
+    ttfb_max is None) at most that many times Swift's, every GET of every
+    round verified."""
     m = sc.get("median") or {}
     ok = sc.get("ok_rounds") or {}
     n = sc.get("rounds_run") or 0
     s, g = m.get("swift total_ms"), m.get("swiftgate cold total_ms")
-    r = sc.get("ratio_swift_over_swiftgate")
-    text = "%s (swiftgate %s vs Swift %s ms, medians; %d/%d swiftgate " \
-        "and %d/%d Swift GETs verified; X-Cache %s)" % (
-            "%s×" % fmt(r) if r is not None else "n/a", fmt(g), fmt(s),
+    s1, g1 = m.get("swift ttfb_ms"), m.get("swiftgate cold ttfb_ms")
+    text = "total %s (swiftgate %s vs Swift %s ms), first byte %s (%s vs " \
+        "%s ms); medians; %d/%d swiftgate and %d/%d Swift GETs verified; " \
+        "X-Cache %s" % (
+            ratio(g, s), fmt(g), fmt(s), ratio(g1, s1), fmt(g1), fmt(s1),
             ok.get("swiftgate cold", 0), n, ok.get("swift", 0), n,
             m.get("swiftgate cold cache") or "n/a")
     if not sc.get("gateway_reassembles"):
         text += "; this swiftgate does not reassemble SLOs (no " \
             "`segment_parallelism`): Swift's reassembly passed through"
-    if r is None:
+    if None in (s, g) or (ttfb_max is not None and None in (s1, g1)):
         # It ran, and one side has no verified GET at all.
-        return (SLO_GOAL, text + "; " + str(sc.get("status")),
-                verdict(False))
+        return (goal, text + "; " + str(sc.get("status")), verdict(False))
     every = ok.get("swiftgate cold", 0) == n and ok.get("swift", 0) == n
-    return (SLO_GOAL, text, verdict(r >= 2 and every))
+    met = g <= total_max * s and (ttfb_max is None or g1 <= ttfb_max * s1)
+    return (goal, text, verdict(met and every))
 
 
 def goals_table(res):
