@@ -22,9 +22,10 @@ first alternating, every GET checked for status, bytes, MD5 and ETag), on
 a Swift cluster of their own.  Before them the relay is checked: a backend
 GET of a 4 KiB object straight from the object server and through the
 relay (alternating, a new connection each), whose difference in time to
-first byte is what the relay adds.  Each GET also records how many answers
-the relay held back meanwhile (relay_answers): the object-server requests
-the GET cost.
+first byte is what the relay adds; the same with a 1 MiB object shows
+what its copying adds to a whole segment.  Each GET also records how
+many answers the relay held back meanwhile (relay_answers): the
+object-server requests the GET cost.
 
     run(bench, rounds[, parallelism]) -> fills bench.results["distance"]
 """
@@ -163,10 +164,10 @@ def backend_path(sw, name):
                          "%d partitions" % (name, PARTITIONS))
 
 
-def relay_check(sw, relay, name, size, n=CHECK_GETS):
-    """Backend GETs of one small object straight from the object server and
-    through the relay, alternating, a new connection each: what the relay
-    adds to the first byte and to the whole answer (medians)."""
+def compare(sw, relay, name, size, n=CHECK_GETS):
+    """Backend GETs of one object straight from the object server and
+    through the relay, alternating, a new connection each: medians of the
+    first byte and the whole answer, each way, and the differences."""
     path = backend_path(sw, name)
     hdr = {"X-Backend-Storage-Policy-Index": "0"}
     ports = {"direct": sw.ports["object"], "relay": relay.port}
@@ -181,9 +182,9 @@ def relay_check(sw, relay, name, size, n=CHECK_GETS):
                                                   r["bytes"]))
             continue
         rows[kind].append((r["ttfb_s"] * 1000, r["total_s"] * 1000))
-    answers = relay.stats()["answers"] - a0
-    out = {"delay_ms": relay.delay_ms, "gets": n, "bytes": size,
-           "relay_answers": answers, "errors": bad[:5]}
+    out = {"gets": n, "bytes": size,
+           "relay_answers": relay.stats()["answers"] - a0,
+           "errors": bad[:5]}
     for kind in rows:
         xs = rows[kind]
         out["%s_ttfb_ms" % kind] = statistics.median(
@@ -191,21 +192,34 @@ def relay_check(sw, relay, name, size, n=CHECK_GETS):
         out["%s_total_ms" % kind] = statistics.median(
             x[1] for x in xs) if xs else None
         out["%s_ok" % kind] = len(xs)
-    d, r = out["direct_ttfb_ms"], out["relay_ttfb_ms"]
-    out["added_ttfb_ms"] = round(r - d, 3) if None not in (d, r) else None
-    dt, rt = out["direct_total_ms"], out["relay_total_ms"]
-    out["added_total_ms"] = round(rt - dt, 3) if None not in (dt, rt) \
-        else None
-    # The delay is really there: at least 90% of it on the first byte, and
-    # one held answer per GET that went through the relay.
+    for key in ("ttfb_ms", "total_ms"):
+        d, r = out["direct_" + key], out["relay_" + key]
+        out["added_" + key] = round(r - d, 3) if None not in (d, r) else None
+    return out
+
+
+def relay_check(sw, relay, small, small_size, segment, segment_size):
+    """Does the relay add its delay?  compare() on a small object: at
+    least 90% of the delay on the first byte, one held answer per GET
+    through the relay, no failed GET.  compare() on a segment-sized object
+    too, for what the relay's copying adds to a whole segment."""
+    out = compare(sw, relay, small, small_size)
+    out["delay_ms"] = relay.delay_ms
     out["ok"] = (out["added_ttfb_ms"] is not None
                  and out["added_ttfb_ms"] >= 0.9 * relay.delay_ms
-                 and answers == out["relay_ok"] and not bad)
-    log("%s: relay check: first byte %.2f ms direct, %.2f ms through the "
-        "relay (+%.2f ms, delay %.1f ms); %d answers held for %d GETs%s"
-        % (WHAT, d or -1, r or -1, out["added_ttfb_ms"] or -1,
-           relay.delay_ms, answers, out["relay_ok"],
-           "; errors %s" % bad[:3] if bad else ""))
+                 and out["relay_answers"] == out["relay_ok"]
+                 and not out["errors"])
+    out["segment"] = seg = compare(sw, relay, segment, segment_size)
+    log("%s: relay check: %d-byte object, first byte %.2f ms direct, %.2f ms "
+        "through the relay (+%.2f ms, delay %.1f ms), %d answers held for %d "
+        "GETs%s; %d-byte object, whole answer %.2f ms direct, %.2f ms "
+        "through the relay (+%.2f ms)"
+        % (WHAT, small_size, out["direct_ttfb_ms"] or -1,
+           out["relay_ttfb_ms"] or -1, out["added_ttfb_ms"] or -1,
+           relay.delay_ms, out["relay_answers"], out["relay_ok"],
+           "; errors %s" % out["errors"][:3] if out["errors"] else "",
+           segment_size, seg["direct_total_ms"] or -1,
+           seg["relay_total_ms"] or -1, seg["added_total_ms"] or -1))
     return out
 
 
@@ -245,7 +259,12 @@ def run(bench, rounds, parallelism=None):
         small = str(uuid.uuid4())
         sw.put_object(slo_cold.CONTAINER, small, rnd.randbytes(4096),
                       "image/png")
-        out["relay"] = relay_check(sw, relay, small, 4096)
+        seg = str(uuid.uuid4())
+        sw.put_object(slo_cold.CONTAINER, seg,
+                      rnd.randbytes(slo_cold.SEGMENT_BYTES),
+                      "application/octet-stream")
+        out["relay"] = relay_check(sw, relay, small, 4096, seg,
+                                   slo_cold.SEGMENT_BYTES)
         if not out["relay"]["ok"]:
             bench.problem("%s: the relay check failed: %s" % (WHAT, {
                 k: v for k, v in out["relay"].items()

@@ -665,18 +665,30 @@ def distance_text(res):
                  "so the relay adds **%s ms** (whole answer: +%s ms) for "
                  "the %s ms it is set to, the rest being its own copying "
                  "and second connection; it held %d answers for %d GETs "
-                 "through it. %s" % (
+                 "through it.%s %s" % (
                      ck.get("gets", 0), fmt(ck.get("direct_ttfb_ms")),
                      fmt(ck.get("relay_ttfb_ms")),
                      fmt(ck.get("added_ttfb_ms")),
                      fmt(ck.get("added_total_ms")),
                      "%g" % ck.get("delay_ms", delay),
                      ck.get("relay_answers", 0), ck.get("relay_ok", 0),
+                     segment_check(ck.get("segment")),
                      "Check passed." if ck.get("ok") else
                      "**Check failed** (less than 90% of the delay, or an "
                      "answer not held): the figures below are not those of "
                      "storage at a distance."))
     return text
+
+
+def segment_check(seg):
+    """The relay check's 1 MiB GETs, as a sentence (with a leading space)."""
+    if not seg or seg.get("added_total_ms") is None:
+        return ""
+    return (" A whole 1 MiB answer (one segment) took %s ms direct and %s ms "
+            "through the relay (+%s ms), so each segment fetched through it "
+            "costs that much more, not only the delay."
+            % (fmt(seg["direct_total_ms"]), fmt(seg["relay_total_ms"]),
+               fmt(seg["added_total_ms"])))
 
 
 def distance_table(res):
