@@ -18,6 +18,9 @@
     BENCH_DISTANCE_ROUNDS=N  rounds of the same SLO with the object
                       server 2 ms away (default 5; quick: 2); the same as
                       --distance-rounds
+    BENCH_DISTANCE_HOLD=answer|request  what the relay holds 2 ms: the
+                      first bytes of each answer (default) or of each
+                      request; the same as --distance-hold
     BENCH_RESULTS=DIR where to write the results (default
                       tests/bench/results, or tests/bench/results/partial
                       when only some phases run, so that a partial run
@@ -164,6 +167,12 @@ class Bench:
         self.distance_rounds = int(args.distance_rounds or
                                    os.environ.get("BENCH_DISTANCE_ROUNDS") or
                                    (2 if self.quick else 5))
+        self.distance_hold = (args.distance_hold
+                              or os.environ.get("BENCH_DISTANCE_HOLD")
+                              or "answer")
+        if self.distance_hold not in distance.HOLDS:
+            raise SystemExit("BENCH_DISTANCE_HOLD=%s: one of %s"
+                             % (self.distance_hold, ", ".join(distance.HOLDS)))
         self.slo_parallelism = args.slo_parallelism
         self.slo_swift_workers = args.slo_swift_workers
         partial = bool(self.only) and set(self.only) != set(PHASES)
@@ -950,7 +959,8 @@ class Bench:
                                          self.slo_parallelism,
                                          self.slo_swift_workers)),
             ("distance", lambda: distance.run(self, self.distance_rounds,
-                                              self.slo_parallelism)),
+                                              self.slo_parallelism,
+                                              self.distance_hold)),
             ("slow", self.slow_origin_phase),
         ]
         only = self.only
@@ -1021,6 +1031,10 @@ def main():
                     help="rounds of the cold SLO with the object server "
                     "2 ms away, 1 to %d (default: $BENCH_DISTANCE_ROUNDS, "
                     "else 5; quick: 2)" % slo_cold.MAX_ROUNDS)
+    ap.add_argument("--distance-hold", choices=distance.HOLDS, default=None,
+                    help="what the relay of the distance phase holds 2 ms: "
+                    "the first bytes of each answer, or of each request "
+                    "(default: $BENCH_DISTANCE_HOLD, else answer)")
     ap.add_argument("--results", default=None,
                     help="where to write latest.* (default: $BENCH_RESULTS, "
                     "else tests/bench/results, or tests/bench/results/"

@@ -6,9 +6,10 @@ what a real cluster charges for each object fetched: a disk seek and a
 network hop, a few milliseconds before the first byte.  Here the test
 Swift's object ring names the port of a relay (relay.py, its own process)
 instead of the object server's: the Swift proxy reaches the object server
-only through that relay, which holds the first bytes of every answer for
-DELAY_MS and forwards the rest at once.  Both sides of the comparison go
-through it:
+only through that relay, which holds every exchange DELAY_MS, either the
+first bytes of each answer (hold "answer", the default) or those of each
+request (hold "request": the whole answer shifts by the delay).  Both
+sides of the comparison go through it:
 
     Swift's own reassembly:  client -> Swift proxy (slo) -> relay -> object
     swiftgate, cold:         client -> swiftgate -> Swift proxy -> relay ->
@@ -24,10 +25,11 @@ GET of a 4 KiB object straight from the object server and through the
 relay (alternating, a new connection each), whose difference in time to
 first byte is what the relay adds; the same with a 1 MiB object shows
 what its copying adds to a whole segment.  Each GET also records how
-many answers the relay held back meanwhile (relay_answers): the
+many exchanges the relay held back meanwhile (relay_held): the
 object-server requests the GET cost.
 
-    run(bench, rounds[, parallelism]) -> fills bench.results["distance"]
+    run(bench, rounds[, parallelism, hold])
+        -> fills bench.results["distance"]
 """
 
 import os
@@ -47,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY = os.path.join(HERE, "relay.py")
 WHAT = "cold 64 MiB SLO, storage 2 ms away"
 DELAY_MS = 2.0
+HOLDS = ("answer", "request")
 CHECK_GETS = 15         # of each kind: direct, through the relay
 # The relay exits by itself after this long, whatever happens to the bench.
 RELAY_LIFETIME_S = 1800
@@ -66,14 +69,16 @@ class RelayError(RuntimeError):
 class Relay:
     """relay.py as a child process, driven over its stdin and stdout."""
 
-    def __init__(self, delay_ms=DELAY_MS):
+    def __init__(self, delay_ms=DELAY_MS, hold="answer"):
         self.delay_ms = delay_ms
+        self.hold = hold
         self.proc = None
         self.port = None
 
     def start(self):
         self.proc = subprocess.Popen(
             [saio.PYTHON, RELAY, "--delay-ms", str(self.delay_ms),
+             "--hold", self.hold,
              "--max-conns", str(RELAY_MAX_CONNS),
              "--lifetime", str(RELAY_LIFETIME_S)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -109,7 +114,7 @@ class Relay:
             raise RelayError("relay: target: %r" % said)
 
     def stats(self):
-        """{"conns", "answers", "up", "down", "active", "refused"}."""
+        """{"conns", "held", "up", "down", "active", "refused"}."""
         words = self.cmd("stats").split()
         return {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
 
@@ -173,7 +178,7 @@ def compare(sw, relay, name, size, n=CHECK_GETS):
     ports = {"direct": sw.ports["object"], "relay": relay.port}
     rows = {"direct": [], "relay": []}
     bad = []
-    a0 = relay.stats()["answers"]
+    h0 = relay.stats()["held"]
     for i in range(2 * n):
         kind = ("direct", "relay")[(i + i // 2) % 2]    # d r r d d r ...
         r = load.timed_get(ports[kind], path, hdr, timeout=10)
@@ -183,7 +188,7 @@ def compare(sw, relay, name, size, n=CHECK_GETS):
             continue
         rows[kind].append((r["ttfb_s"] * 1000, r["total_s"] * 1000))
     out = {"gets": n, "bytes": size,
-           "relay_answers": relay.stats()["answers"] - a0,
+           "relay_held": relay.stats()["held"] - h0,
            "errors": bad[:5]}
     for kind in rows:
         xs = rows[kind]
@@ -200,33 +205,34 @@ def compare(sw, relay, name, size, n=CHECK_GETS):
 
 def relay_check(sw, relay, small, small_size, segment, segment_size):
     """Does the relay add its delay?  compare() on a small object: at
-    least 90% of the delay on the first byte, one held answer per GET
-    through the relay, no failed GET.  compare() on a segment-sized object
+    least 90% of the delay on the first byte, one held exchange per
+    GET through the relay, no failed GET.  compare() on a segment-sized object
     too, for what the relay's copying adds to a whole segment."""
     out = compare(sw, relay, small, small_size)
     out["delay_ms"] = relay.delay_ms
+    out["hold"] = relay.hold
     out["ok"] = (out["added_ttfb_ms"] is not None
                  and out["added_ttfb_ms"] >= 0.9 * relay.delay_ms
-                 and out["relay_answers"] == out["relay_ok"]
+                 and out["relay_held"] == out["relay_ok"]
                  and not out["errors"])
     out["segment"] = seg = compare(sw, relay, segment, segment_size)
     log("%s: relay check: %d-byte object, first byte %.2f ms direct, %.2f ms "
-        "through the relay (+%.2f ms, delay %.1f ms), %d answers held for %d "
-        "GETs%s; %d-byte object, whole answer %.2f ms direct, %.2f ms "
+        "through the relay (+%.2f ms, delay %.1f ms), %d exchanges held for "
+        "%d GETs%s; %d-byte object, whole answer %.2f ms direct, %.2f ms "
         "through the relay (+%.2f ms)"
         % (WHAT, small_size, out["direct_ttfb_ms"] or -1,
            out["relay_ttfb_ms"] or -1, out["added_ttfb_ms"] or -1,
-           relay.delay_ms, out["relay_answers"], out["relay_ok"],
+           relay.delay_ms, out["relay_held"], out["relay_ok"],
            "; errors %s" % out["errors"][:3] if out["errors"] else "",
            segment_size, seg["direct_total_ms"] or -1,
            seg["relay_total_ms"] or -1, seg["added_total_ms"] or -1))
     return out
 
 
-def run(bench, rounds, parallelism=None):
+def run(bench, rounds, parallelism=None, hold="answer"):
     """Run the scenario; results go to bench.results["distance"].
     parallelism: `[swift] segment_parallelism` to set (None: the
-    gateway's default)."""
+    gateway's default).  hold: what the relay holds, of HOLDS."""
     rounds = max(1, min(slo_cold.MAX_ROUNDS, int(rounds)))
     out = bench.results.setdefault("distance", {})
     base = os.path.join(bench.tmp, "distance")
@@ -236,17 +242,19 @@ def run(bench, rounds, parallelism=None):
         "segments": slo_cold.SEGMENTS,
         "segment_bytes": slo_cold.SEGMENT_BYTES,
         "bytes": slo_cold.TOTAL_BYTES, "rounds_planned": rounds,
-        "delay_ms": DELAY_MS,
+        "delay_ms": DELAY_MS, "hold": hold,
         "gateway_reassembles": reassembles, "check_config": said,
         "segment_parallelism": parallelism if parallelism else
         "default (4)" if reassembles else "n/a",
         "swift_workers": 0, "rounds": [], "status": "running"})
-    log("%s: %d round(s); swiftgate %s segment_parallelism (%s)"
-        % (WHAT, rounds, "knows" if reassembles else "does not know", said))
+    log("%s: %d round(s), the relay holding each %s; swiftgate %s "
+        "segment_parallelism (%s)" % (WHAT, rounds, hold, "knows"
+                                      if reassembles else "does not know",
+                                      said))
     budget = slo_cold.BUDGET_QUICK_S if bench.quick else slo_cold.BUDGET_S
     t_start = time.monotonic()
     gate = sw = None
-    relay = Relay().start()
+    relay = Relay(hold=hold).start()
     try:
         sw = DistantSaio(relay.port, base_dir=bench.tmp)
         relay.target(sw.ports["object"])
@@ -276,7 +284,7 @@ def run(bench, rounds, parallelism=None):
         scene = slo_cold.Scene(
             bench, sw, gate, token, small, what=WHAT,
             groups={"relay": [relay.pid]},
-            counters=lambda: {"relay_answers": relay.stats()["answers"]})
+            counters=lambda: {"relay_held": relay.stats()["held"]})
         slo_cold.play(scene, out, rounds, rnd, budget, t_start)
         out["relay_stats"] = relay.stats()
     finally:
@@ -295,7 +303,7 @@ def summarise(out):
     swiftgate's time over Swift's, for the whole body and the first
     byte."""
     slo_cold.summarise(out, counts=("origin_requests", "segment_gets",
-                                    "relay_answers"))
+                                    "relay_held"))
     m = out["median"]
     for key, name in (("total_ms", "ratio_total"), ("ttfb_ms", "ratio_ttfb")):
         s, g = m.get("swift %s" % key), m.get("swiftgate cold %s" % key)

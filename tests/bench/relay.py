@@ -2,17 +2,27 @@
 """A TCP relay on 127.0.0.1 that puts a server "at a distance", for
 `make bench` (the distance phase, distance.py).
 
-    relay.py [--delay-ms 2] [--max-conns 256] [--lifetime 1800] [--idle 120]
+    relay.py [--delay-ms 2] [--hold answer|request] [--max-conns 256]
+             [--lifetime 1800] [--idle 120]
 
 It listens on a free 127.0.0.1 port and, once told where to (`target`),
 connects each client to 127.0.0.1:TARGET and copies bytes both ways with
-TCP_NODELAY on both sides.  Each answer of the server is held back: the
-first bytes the server sends after the client has sent anything (a
-request; a request body after "100 Continue") leave the relay delay-ms
-after they arrived, as a disk seek plus a network hop would hold them; the
-rest of that answer follows at once, as fast as the relay copies.  The
-relay adds its own copying cost on top (measured by the bench beside the
-delay).
+TCP_NODELAY on both sides.  Each exchange is held back once, in one of two
+ways:
+
+  answer   the first bytes the server sends after the client has sent
+           anything (a request; a request body after "100 Continue")
+           leave the relay delay-ms after they arrived; the rest of that
+           answer follows at once.  The server goes on sending into the
+           socket buffers meanwhile, so a long answer ends less than
+           delay-ms later than it would without the relay.
+  request  the first bytes the client sends after the server has sent
+           anything (or on a new connection) reach the server delay-ms
+           after they arrived: the whole answer starts, and ends, delay-ms
+           later, as behind a disk seek plus a network hop.
+
+The relay adds its own copying cost on top (measured by the bench beside
+the delay).
 
 It is bounded: at most --max-conns connections at once (more are accepted
 and closed at once, counted as refused), a connection idle for --idle
@@ -22,7 +32,8 @@ itself after --lifetime seconds or as soon as its stdin closes.
 Commands on stdin, one per line; each answer is one line on stdout:
 
     target PORT   -> "ok"      (connections before this are closed)
-    stats         -> "conns N answers N up BYTES down BYTES active N refused N"
+    stats         -> "conns N held N up BYTES down BYTES active N refused N"
+                     (held: the exchanges held back)
     quit          -> exits (so does end of input)
 
 The first line printed is "ready PORT".
@@ -39,13 +50,14 @@ BUF = 256 << 10
 
 
 class Relay:
-    def __init__(self, delay_s, max_conns, idle_s):
+    def __init__(self, delay_s, hold, max_conns, idle_s):
         self.delay_s = delay_s
+        self.hold_upstream = hold == "request"
         self.idle_s = idle_s
         self.target = None
         self.slots = threading.BoundedSemaphore(max_conns)
         self.lock = threading.Lock()
-        self.stats = {"conns": 0, "answers": 0, "up": 0, "down": 0,
+        self.stats = {"conns": 0, "held": 0, "up": 0, "down": 0,
                       "active": 0, "refused": 0}
         self.socks = set()      # every open socket, closed at the end
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -90,14 +102,14 @@ class Relay:
                 self.stats["conns"] += 1
                 self.stats["active"] += 1
             counted = True
-            # asked[0]: the client has sent something that the server has
-            # not answered yet; the next bytes from the server are held.
-            asked = [False]
+            # turn[0]: who sent bytes last, "client" or "server" (None
+            # before anyone has); a change of turn is a new exchange.
+            turn = [None]
             up = threading.Thread(target=self.pump,
-                                  args=(client, server, asked, True),
+                                  args=(client, server, turn, True),
                                   daemon=True)
             up.start()
-            self.pump(server, client, asked, False)
+            self.pump(server, client, turn, False)
             up.join(self.idle_s + 5)
         finally:
             with self.lock:
@@ -109,32 +121,30 @@ class Relay:
                         s.close()
             self.slots.release()
 
-    def pump(self, src, dst, asked, upstream):
+    def pump(self, src, dst, turn, upstream):
         """Copy src to dst until EOF, an error or the idle timeout; then
         pass the EOF on (shutdown for writing)."""
         buf = bytearray(BUF)
         view = memoryview(buf)
+        me = "client" if upstream else "server"
         try:
             while True:
                 n = src.recv_into(buf)
                 if n == 0:
                     break
-                if upstream:
-                    # Set before the bytes reach the server: its answer
-                    # cannot come back before this is seen.
-                    asked[0] = True
-                    self.add("up", n)
-                else:
-                    if asked[0]:
-                        asked[0] = False
-                        self.add("answers", 1)
-                        due = time.monotonic() + self.delay_s
+                due = time.monotonic() + self.delay_s
+                self.add("up" if upstream else "down", n)
+                if turn[0] != me:
+                    # Set before the bytes are passed on: the other side's
+                    # reply cannot come back before this is seen.
+                    turn[0] = me
+                    if upstream == self.hold_upstream:
+                        self.add("held", 1)
                         while True:
                             left = due - time.monotonic()
                             if left <= 0:
                                 break
                             time.sleep(left)
-                    self.add("down", n)
                 dst.sendall(view[:n])
         except OSError:
             # A reset or the idle timeout: end both directions.
@@ -166,12 +176,14 @@ class Relay:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--delay-ms", type=float, default=2.0)
+    ap.add_argument("--hold", choices=("answer", "request"), default="answer")
     ap.add_argument("--max-conns", type=int, default=256)
     ap.add_argument("--lifetime", type=float, default=1800.0)
     ap.add_argument("--idle", type=float, default=120.0)
     args = ap.parse_args()
     threading.stack_size(512 << 10)
-    relay = Relay(args.delay_ms / 1000.0, args.max_conns, args.idle)
+    relay = Relay(args.delay_ms / 1000.0, args.hold, args.max_conns,
+                  args.idle)
 
     def expire():
         sys.stderr.write("relay: lifetime of %.0f s over, exiting\n"
@@ -194,7 +206,7 @@ def main():
             elif words[0] == "stats":
                 with relay.lock:
                     st = dict(relay.stats)
-                print("conns %(conns)d answers %(answers)d up %(up)d down "
+                print("conns %(conns)d held %(held)d up %(up)d down "
                       "%(down)d active %(active)d refused %(refused)d" % st,
                       flush=True)
             elif words[0] == "quit":

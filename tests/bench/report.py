@@ -240,8 +240,8 @@ def miss_goal(res):
     if None in (sg, ng):
         return (goal, "n/a", verdict(None))
     return (goal, "%s (swiftgate %s vs nginx %s ms, medians of %d/%d and "
-            "%d/%d GETs answered 200)" % (ratio(sg, ng), fmt(sg), fmt(ng), n_sg,
-                                          all_sg, n_ng, all_ng),
+            "%d/%d GETs answered 200)"
+            % (ratio(sg, ng), fmt(sg), fmt(ng), n_sg, all_sg, n_ng, all_ng),
             verdict(sg <= ng and n_sg == all_sg))
 
 
@@ -312,8 +312,8 @@ def slo_cold_goal(res):
             return (SLO_GOAL, why, verdict(None))
         return (SLO_GOAL, "total %s, first byte %s (swiftgate %s vs Swift "
                 "%s ms; first byte %s vs %s ms; the Swift phase's SLO "
-                "samples)" % (ratio(s, d), ratio(s1, d1), fmt(s), fmt(d), fmt(s1),
-                              fmt(d1)),
+                "samples)" % (ratio(s, d), ratio(s1, d1), fmt(s), fmt(d),
+                              fmt(s1), fmt(d1)),
                 verdict(s <= 0.9 * d and s1 <= 1.5 * d1))
     return cold_slo_goal(SLO_GOAL, sc, 0.9, 1.5)
 
@@ -559,8 +559,10 @@ def cold_slo_table(res, sc, groups, over_swift=False):
     ok = sc.get("ok_rounds") or {}
     n = sc.get("rounds_run") or 0
     cols = ("swift", "swiftgate cold", "swiftgate warm")
-    heads = ("swiftgate cold ÷ Swift", "swiftgate warm ÷ Swift") \
-        if over_swift else ("Swift ÷ swiftgate cold", "Swift ÷ swiftgate warm")
+    if over_swift:
+        heads = ("swiftgate cold ÷ Swift", "swiftgate warm ÷ Swift")
+    else:
+        heads = ("Swift ÷ swiftgate cold", "Swift ÷ swiftgate warm")
     lines = ["| metric (median of the verified, undisturbed GETs; %d "
              "round(s)) | Swift's own reassembly | swiftgate, cold (empty "
              "cache) | swiftgate, warm (second GET) | %s | %s |"
@@ -612,10 +614,10 @@ def cold_slo_table(res, sc, groups, over_swift=False):
     lines.append("| segment GETs in Swift's log (client requests, not the "
                  "slo middleware's) | | %s | | | |"
                  % count(m.get("swiftgate cold segment_gets")))
-    if any(m.get("%s relay_answers" % c) is not None for c in cols):
-        lines.append("| object-server answers the relay held (median per "
+    if any(m.get("%s relay_held" % c) is not None for c in cols):
+        lines.append("| object-server exchanges the relay held (median per "
                      "GET) | %s | %s | %s | | |"
-                     % tuple(count(m.get("%s relay_answers" % c))
+                     % tuple(count(m.get("%s relay_held" % c))
                              for c in cols))
     per = []
     for r in sc["rounds"]:
@@ -638,24 +640,35 @@ DISTANCE_GROUPS = ("swift proxy", "swift object", "relay", "swiftgate",
                    "client")
 
 
+HOLD_TEXT = {
+    "answer": ("holds the first bytes of every answer %s ms and passes the "
+               "rest on at once (the object server goes on sending into the "
+               "socket buffers meanwhile, so a long answer ends less than "
+               "the delay later)"),
+    "request": ("holds the first bytes of every request %s ms before the "
+                "object server sees them, so each whole answer starts and "
+                "ends that much later"),
+}
+
+
 def distance_text(res):
     """What the storage-at-a-distance table is about, and the relay's
     check."""
     dc = res.get("distance") or {}
-    delay = dc.get("delay_ms", 2)
-    text = ("The cold 64 MiB SLO scenario (slo_cold.py: a fresh 64 x "
-            "1 MiB SLO each round, the same checks) again, on a Swift of its own whose object "
-            "ring names a relay instead of the object server: the Swift "
-            "proxy reaches the object server only through that relay "
-            "(tests/bench/relay.py, a process of its own on 127.0.0.1), "
-            "which holds the first bytes of every answer %s ms, as a disk "
-            "seek and a network hop do in a real cluster, and passes the "
-            "rest on at once. Swift's own reassembly fetches the segments "
-            "one after another, so it pays the delay once per segment in "
-            "turn; swiftgate (`segment_parallelism` = %s) has several in "
-            "flight. The goal's ratio is swiftgate ÷ Swift (below 1 is "
-            "better for swiftgate)." % ("%g" % delay,
-                                         dc.get("segment_parallelism")))
+    delay = "%g" % dc.get("delay_ms", 2)
+    text = ("The cold 64 MiB SLO scenario (slo_cold.py: a fresh 64 x 1 MiB "
+            "SLO each round, the same checks) again, on a Swift of its own "
+            "whose object ring names a relay instead of the object server: "
+            "the Swift proxy reaches the object server only through that "
+            "relay (tests/bench/relay.py, a process of its own on "
+            "127.0.0.1), which %s, as a disk seek and a network hop delay "
+            "each answer in a real cluster. Swift's own reassembly fetches "
+            "the segments one after another, so it pays the delay once per "
+            "segment in turn; swiftgate (`segment_parallelism` = %s) has "
+            "several in flight. The goal's ratio is swiftgate ÷ Swift "
+            "(below 1 is better for swiftgate)."
+            % (HOLD_TEXT[dc.get("hold") or "answer"] % delay,
+               dc.get("segment_parallelism")))
     ck = dc.get("relay") or {}
     if ck:
         text += (" **Relay check:** a backend GET of a 4 KiB object "
@@ -664,19 +677,18 @@ def distance_text(res):
                  "each): first byte %s ms direct, %s ms through the relay, "
                  "so the relay adds **%s ms** (whole answer: +%s ms) for "
                  "the %s ms it is set to, the rest being its own copying "
-                 "and second connection; it held %d answers for %d GETs "
+                 "and second connection; it held %d exchanges for %d GETs "
                  "through it.%s %s" % (
                      ck.get("gets", 0), fmt(ck.get("direct_ttfb_ms")),
                      fmt(ck.get("relay_ttfb_ms")),
                      fmt(ck.get("added_ttfb_ms")),
-                     fmt(ck.get("added_total_ms")),
-                     "%g" % ck.get("delay_ms", delay),
-                     ck.get("relay_answers", 0), ck.get("relay_ok", 0),
+                     fmt(ck.get("added_total_ms")), delay,
+                     ck.get("relay_held", 0), ck.get("relay_ok", 0),
                      segment_check(ck.get("segment")),
                      "Check passed." if ck.get("ok") else
                      "**Check failed** (less than 90% of the delay, or an "
-                     "answer not held): the figures below are not those of "
-                     "storage at a distance."))
+                     "exchange not held): the figures below are not those "
+                     "of storage at a distance."))
     return text
 
 
@@ -684,9 +696,8 @@ def segment_check(seg):
     """The relay check's 1 MiB GETs, as a sentence (with a leading space)."""
     if not seg or seg.get("added_total_ms") is None:
         return ""
-    return (" A whole 1 MiB answer (one segment) took %s ms direct and %s ms "
-            "through the relay (+%s ms), so each segment fetched through it "
-            "costs that much more, not only the delay."
+    return (" A whole 1 MiB answer (the size of a segment) took %s ms "
+            "direct and %s ms through the relay (+%s ms)."
             % (fmt(seg["direct_total_ms"]), fmt(seg["relay_total_ms"]),
                fmt(seg["added_total_ms"])))
 
