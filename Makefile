@@ -119,7 +119,7 @@ fuzz:
 	    -max_len=8192 -timeout=10 -print_final_stats=1 $(FUZZ_BUILD)/corpus tests/fuzz/corpus
 
 # ---- benchmarks: swiftgate beside nginx proxy_cache and Varnish ----
-# Not part of `make test`.  Installs nginx, varnish, wrk and gnuplot-nox if
+# Not part of `make test`.  Installs nginx, varnish, wrk, gnuplot-nox and strace if
 # missing; writes tests/bench/results/latest.{md,json,png}.  About 17 min;
 # BENCH_QUICK=1 is a smoke run of about 3 min.  BENCH_DURATION sets the
 # length of each wrk run (default 10s, quick 2s).
