@@ -21,6 +21,7 @@
 #include "cache.h"
 
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -145,6 +146,15 @@ typedef int (*gwc_walk_fn)(void *ud, int dirfd, const char *rel, const char *nam
                            const uint8_t *key, uint64_t id);
 int gwc_tmp_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud);
 int gwc_blob_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud);
+
+/* ---- thread.c ---------------------------------------------------------- */
+
+/*
+ * The calling thread's digest context, initialised for SHA-256 and ready
+ * for EVP_DigestUpdate().  Owned by the thread: use it before the next
+ * call from the same thread, never free it.
+ */
+EVP_MD_CTX *gwc_sha256_ctx(void);
 
 /* ---- evict.c ----------------------------------------------------------- */
 

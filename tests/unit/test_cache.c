@@ -285,6 +285,76 @@ START_TEST(test_key_is_sha256)
 }
 END_TEST
 
+/* SHA-256 of "container/object" in one call, as the key is defined. */
+static int oneshot_key(const char *container, const char *object, uint8_t key[GW_CACHE_KEY_LEN])
+{
+    size_t cl = strlen(container), ol = strlen(object);
+    char *name = malloc(cl + ol + 2);
+    unsigned int n = 0;
+    int ok;
+
+    memcpy(name, container, cl);
+    name[cl] = '/';
+    memcpy(name + cl + 1, object, ol + 1);
+    ok = EVP_Digest(name, cl + 1 + ol, key, &n, EVP_sha256(), NULL) == 1 && n == GW_CACHE_KEY_LEN;
+    free(name);
+    return ok;
+}
+
+/* Names of every length class, the empty ones and bytes above 0x7f. */
+static void key_case(unsigned i, char *container, char *object, size_t len)
+{
+    size_t olen = (size_t)(i * 37) % (len - 1);
+    snprintf(container, 64, "%s", i % 5 == 0 ? "" : i % 2 ? "fractals" : "c\xc3\xa9");
+    for (size_t j = 0; j < olen; j++) object[j] = (char)('a' + (i + j) % 26);
+    object[olen] = '\0';
+    if (i % 7 == 0 && olen > 0) object[0] = (char)0xe2;
+}
+
+/* Keys reuse a context per thread: each must still be the digest of its own name. */
+START_TEST(test_key_matches_oneshot)
+{
+    char container[64], object[4200];
+    uint8_t a[GW_CACHE_KEY_LEN], b[GW_CACHE_KEY_LEN];
+
+    for (unsigned i = 0; i < 300; i++) {
+        key_case(i, container, object, sizeof(object));
+        gw_cache_key(container, object, a);
+        ck_assert(oneshot_key(container, object, b));
+        ck_assert_msg(memcmp(a, b, sizeof(a)) == 0, "case %u", i);
+    }
+}
+END_TEST
+
+static void *key_thread(void *arg)
+{
+    char container[64], object[4200];
+    uint8_t a[GW_CACHE_KEY_LEN], b[GW_CACHE_KEY_LEN];
+    uintptr_t bad = 0;
+
+    for (unsigned i = 0; i < 2000; i++) {
+        key_case(i + (unsigned)(uintptr_t)arg * 1000, container, object, sizeof(object));
+        gw_cache_key(container, object, a);
+        if (!oneshot_key(container, object, b) || memcmp(a, b, sizeof(a)) != 0) bad++;
+    }
+    return (void *)bad;
+}
+
+/* Threads hashing at once share nothing; their contexts are freed when they exit. */
+START_TEST(test_key_threads)
+{
+    pthread_t th[8];
+    void *bad;
+
+    for (uintptr_t i = 0; i < 8; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, key_thread, (void *)i), 0);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(pthread_join(th[i], &bad), 0);
+        ck_assert_msg(bad == NULL, "thread %d: %lu wrong keys", i, (unsigned long)(uintptr_t)bad);
+    }
+}
+END_TEST
+
 /* The gateway prints the cache's errors with gw_strerror(): one table for both. */
 START_TEST(test_error_texts)
 {
@@ -1389,6 +1459,8 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_open_twice_is_busy);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_key_is_sha256);
+    tcase_add_test(tc, test_key_matches_oneshot);
+    tcase_add_test(tc, test_key_threads);
     tcase_add_test(tc, test_error_texts);
     tcase_add_test(tc, test_commit_get_roundtrip);
     tcase_add_test(tc, test_get_missing);
