@@ -23,7 +23,18 @@
  *    thread exits, by the destructor of a pthread key; a thread that never
  *    exits (the main thread) keeps its state reachable from a thread-local
  *    pointer, so a leak checker sees nothing lost.
- *  - Only its own thread uses a state; nothing here takes a lock.
+ *  - A thread's digest context and its list of readers are used by that
+ *    thread only, without a lock.  A reader is also on its cache's list;
+ *    that list, and a reader's cache pointer, change only under reg_lock.
+ *    A reader's transaction is used by its thread while the cache is open,
+ *    and ended under reg_lock by gw_cache_close() (which no call on the
+ *    same cache may overlap) or by the thread's destructor.
+ *  - Readers are matched to caches by an id never reused in the process,
+ *    not by address: a cache opened where a closed one was freed gets new
+ *    readers, never the closed one's.
+ *  - A reader whose cache closed (cache and transaction NULL) stays on its
+ *    thread's list until that thread next adds a reader or exits; the
+ *    thread that closes a cache frees its own reader of it at once.
  */
 #include "cache_int.h"
 
