@@ -22,7 +22,10 @@
  * Those marked BLOCKING write to disk (fsync, LMDB write transactions) and
  * must not run on an event-loop thread.  gw_cache_get(), gw_cache_touch(),
  * gw_cache_usage() and gw_cache_blob_path() are cheap and never block on a
- * write (LMDB readers never wait for writers).
+ * write (LMDB readers never wait for writers).  Each thread that calls
+ * gw_cache_get() keeps one LMDB reader slot of the cache (idle between
+ * calls, pinning nothing) until the thread exits or the cache is closed.
+ * gw_cache_close() must not overlap any other call on the same cache.
  *
  * Errors: 0, -errno, or one of the GW_CACHE_E* below.  Each is a code of
  * gateway/util.h's table under the cache's prefix (so cache/ needs nothing

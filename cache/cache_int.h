@@ -14,6 +14,9 @@
  *           what makes the in-memory totals change in the same order as
  *           the index does, so they always equal a rescan.
  *   tlock   the touch queue; never held while LMDB is called.
+ *   thread.c's reg_lock, process-wide: the lists of read transactions kept
+ *           per thread (c->readers); taken with none of the above held,
+ *           and nothing is taken under it.
  */
 #ifndef GW_CACHE_INT_H
 #define GW_CACHE_INT_H
@@ -21,6 +24,7 @@
 #include "cache.h"
 
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -59,6 +63,9 @@ struct gw_cache {
     uint8_t (*touchq)[GW_CACHE_KEY_LEN];    /* ring of GWC_TOUCH_QUEUE keys */
     size_t touch_head;          /* index of the oldest queued key */
     size_t touch_len;
+
+    uint64_t id;                /* unique in the process (thread.c's readers) */
+    struct gwc_reader *readers; /* the threads' read transactions (thread.c) */
 
     uint64_t sweep_tmp;         /* what the sweep at open removed */
     uint64_t sweep_orphans;
@@ -145,6 +152,29 @@ typedef int (*gwc_walk_fn)(void *ud, int dirfd, const char *rel, const char *nam
                            const uint8_t *key, uint64_t id);
 int gwc_tmp_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud);
 int gwc_blob_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud);
+
+/* ---- thread.c ---------------------------------------------------------- */
+
+/*
+ * The calling thread's digest context, initialised for SHA-256 and ready
+ * for EVP_DigestUpdate().  Owned by the thread: use it before the next
+ * call from the same thread, never free it.
+ */
+EVP_MD_CTX *gwc_sha256_ctx(void);
+
+/*
+ * The calling thread's read transaction on c, renewed to see the last
+ * commit: 0 and *txn, or an LMDB error.  The thread must hand it back with
+ * gwc_read_end() before it returns to its caller (a renewed transaction
+ * pins the pages of its snapshot) and must not begin another in between.
+ * Never abort or commit it: it lives until the thread exits or the cache
+ * closes.
+ */
+int gwc_read_begin(struct gw_cache *c, MDB_txn **txn);
+void gwc_read_end(MDB_txn *txn);
+/* c's id and empty list of readers (cache_new); abort them all (close). */
+void gwc_readers_init(struct gw_cache *c);
+void gwc_readers_close(struct gw_cache *c);
 
 /* ---- evict.c ----------------------------------------------------------- */
 

@@ -273,16 +273,14 @@ leave:
 
 void gw_cache_key(const char *container, const char *object, uint8_t key[GW_CACHE_KEY_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    /* A context and a digest kept per thread: nothing allocated or fetched per key. */
+    EVP_MD_CTX *ctx = gwc_sha256_ctx();
     unsigned int n = 0;
 
-    GWC_ASSERT(ctx != NULL);
-    GWC_ASSERT(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
     GWC_ASSERT(EVP_DigestUpdate(ctx, container, strlen(container)) == 1);
     GWC_ASSERT(EVP_DigestUpdate(ctx, "/", 1) == 1);
     GWC_ASSERT(EVP_DigestUpdate(ctx, object, strlen(object)) == 1);
     GWC_ASSERT(EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == GW_CACHE_KEY_LEN);
-    EVP_MD_CTX_free(ctx);
 }
 
 int gw_cache_get(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
@@ -293,13 +291,14 @@ int gw_cache_get(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
     int rc;
 
     GWC_CHECK(c);
-    rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    /* This thread's transaction, renewed: no allocation, no reader-table lock. */
+    rc = gwc_read_begin(c, &txn);
     if (rc != 0) return gwc_mdb_err(rc);
     rc = mdb_get(txn, c->dbi, &k, &v);
-    /* v points into the map and dies with the transaction: decode first. */
+    /* v points into the map and dies with the snapshot: decode first. */
     if (rc == 0) rc = gwc_rec_decode(&v, out);
     else rc = gwc_mdb_err(rc);
-    mdb_txn_abort(txn);
+    gwc_read_end(txn);
     if (rc == 0) memcpy(out->key, key, GW_CACHE_KEY_LEN);
     return rc;
 }

@@ -48,6 +48,8 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *a, con
 
 static void cache_free(struct gw_cache *c)
 {
+    /* The threads' read transactions must end before their environment. */
+    gwc_readers_close(c);
     if (c->env != NULL) mdb_env_close(c->env);
     if (c->lock_fd >= 0) close(c->lock_fd);
     pthread_mutex_destroy(&c->elock);
@@ -72,6 +74,7 @@ static struct gw_cache *cache_new(const struct gw_cache_options *o)
     GWC_ASSERT(c != NULL);
     c->magic = GWC_MAGIC;
     c->lock_fd = -1;
+    gwc_readers_init(c);
     pthread_mutex_init(&c->elock, NULL);
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->tlock, NULL);

@@ -5,9 +5,17 @@
  * status (the common codes each, the rest as "other") and cache result;
  * origin requests by kind and status class, with their latency in a
  * histogram of fixed buckets.  Per-worker counters show how the kernel's
- * SO_REUSEPORT spreads connections over the workers.  Every counter is a
- * C11 atomic updated with relaxed order: a scrape may see counters a
- * request apart, never a torn value.
+ * SO_REUSEPORT spreads connections over the workers.
+ *
+ * What every request and connection counts lives in one block per worker,
+ * each on cache lines of its own, written only by that worker's thread: a
+ * relaxed load and store, no read-modify-write, and no cache line that
+ * two workers write.  Calls from outside the workers (an id out of range)
+ * count into one more block shared by them, with atomic additions.  A
+ * scrape sums the blocks.  The rarer counters (origin requests, errors,
+ * fills) stay single and shared, updated with relaxed atomic additions.
+ * Every counter is a C11 atomic: a scrape may see counters a request
+ * apart, never a torn value.
  */
 #include "stats.h"
 
@@ -32,16 +40,20 @@ static const double buckets_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 typedef atomic_uint_least64_t counter_t;
 
-struct worker_stats {
-    counter_t requests;
-    counter_t conns_open;
+#define CACHE_LINE 64
+
+/* A worker's counters: requests by status and result, and its connections. */
+struct block {
+    _Alignas(CACHE_LINE) counter_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    counter_t bytes_out;
+    counter_t conns_open;       /* a gauge: wraps below zero, the sum does not */
     counter_t conns_total;
-    char pad[64 - 3 * sizeof(counter_t)];
 };
 
 static struct {
-    counter_t requests[NSTATUS][GW_CACHE_NRESULTS];
-    counter_t bytes_out;
+    struct block *workers;      /* nworkers blocks, one per worker */
+    int nworkers;
+    struct block outside;       /* calls with no worker of their own */
     counter_t origin[NKINDS][NCLASS];
     counter_t origin_hist[NKINDS][NBUCKETS + 1];
     counter_t origin_ms_sum[NKINDS];
@@ -49,13 +61,12 @@ static struct {
     atomic_int_least64_t fills;
     atomic_int cache_set;
     counter_t cache_entries, cache_bytes;
-    int nworkers;
-    struct worker_stats *workers;
 } st;
 
 #define ADD(p, n) atomic_fetch_add_explicit((p), (n), memory_order_relaxed)
-#define SUB(p, n) atomic_fetch_sub_explicit((p), (n), memory_order_relaxed)
 #define GET(p) atomic_load_explicit((p), memory_order_relaxed)
+/* A counter of the calling worker's own block: it is the only writer. */
+#define OWN_ADD(p, n) atomic_store_explicit((p), GET(p) + (n), memory_order_relaxed)
 
 static const char *const cache_names[] = {"NONE", "HIT", "MISS", "STALE", "REVALIDATED", "PASS"};
 
@@ -73,12 +84,17 @@ const char *gw_cache_result_name(enum gw_cache_result r)
 void gw_stats_init(int nworkers)
 {
     memset(&st, 0, sizeof(st));
+    if (nworkers <= 0) return;
+    /* Aligned, so that no two workers' counters share a cache line. */
+    st.workers = aligned_alloc(CACHE_LINE, (size_t)nworkers * sizeof(*st.workers));
+    gw_assert(st.workers != NULL);
+    memset(st.workers, 0, (size_t)nworkers * sizeof(*st.workers));
     st.nworkers = nworkers;
-    st.workers = gw_calloc((size_t)nworkers, sizeof(*st.workers));
 }
 
 void gw_stats_free(void)
 {
+    st.nworkers = 0;
     free(st.workers);
     st.workers = NULL;
 }
@@ -92,23 +108,31 @@ static size_t status_index(int status)
 
 void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes)
 {
+    size_t s = status_index(status);
+
     if ((unsigned)cache >= GW_CACHE_NRESULTS) cache = GW_CACHE_NONE;
-    ADD(&st.requests[status_index(status)][cache], 1);
-    ADD(&st.bytes_out, body_bytes);
-    if (worker >= 0 && worker < st.nworkers) ADD(&st.workers[worker].requests, 1);
+    if (worker >= 0 && worker < st.nworkers) {
+        struct block *b = &st.workers[worker];
+        OWN_ADD(&b->requests[s][cache], 1);
+        OWN_ADD(&b->bytes_out, body_bytes);
+    } else {
+        ADD(&st.outside.requests[s][cache], 1);
+        ADD(&st.outside.bytes_out, body_bytes);
+    }
 }
 
 void gw_stats_conn_open(int worker)
 {
     if (worker < 0 || worker >= st.nworkers) return;
-    ADD(&st.workers[worker].conns_open, 1);
-    ADD(&st.workers[worker].conns_total, 1);
+    OWN_ADD(&st.workers[worker].conns_open, 1);
+    OWN_ADD(&st.workers[worker].conns_total, 1);
 }
 
 void gw_stats_conn_close(int worker)
 {
     if (worker < 0 || worker >= st.nworkers) return;
-    SUB(&st.workers[worker].conns_open, 1);
+    /* Unsigned: adding the complement of 0 subtracts one. */
+    OWN_ADD(&st.workers[worker].conns_open, ~(uint64_t)0);
 }
 
 void gw_stats_origin(const char *kind, int status, uint64_t ms)
@@ -141,13 +165,37 @@ void gw_stats_set_cache(uint64_t entries, uint64_t bytes)
     atomic_store_explicit(&st.cache_set, 1, memory_order_release);
 }
 
-static void render_requests(struct gw_buf *b)
+/* What the blocks counted, summed for one scrape. */
+struct totals {
+    uint64_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    uint64_t bytes_out;
+    uint64_t conns_open;
+};
+
+static void totals_add(struct totals *t, struct block *b)
+{
+    for (size_t s = 0; s < NSTATUS; s++)
+        for (int c = 0; c < GW_CACHE_NRESULTS; c++) t->requests[s][c] += GET(&b->requests[s][c]);
+    t->bytes_out += GET(&b->bytes_out);
+    t->conns_open += GET(&b->conns_open);
+}
+
+/* The requests one block counted. */
+static uint64_t block_requests(struct block *b)
+{
+    uint64_t v = 0;
+    for (size_t s = 0; s < NSTATUS; s++)
+        for (int c = 0; c < GW_CACHE_NRESULTS; c++) v += GET(&b->requests[s][c]);
+    return v;
+}
+
+static void render_requests(struct gw_buf *b, const struct totals *t)
 {
     gw_buf_printf(b, "# HELP swiftgate_requests_total Responses by status and cache result.\n"
                      "# TYPE swiftgate_requests_total counter\n");
     for (size_t s = 0; s < NSTATUS; s++) {
         for (int c = 0; c < GW_CACHE_NRESULTS; c++) {
-            uint64_t v = GET(&st.requests[s][c]);
+            uint64_t v = t->requests[s][c];
             if (v == 0) continue;
             if (s < NSTATUS - 1)
                 gw_buf_printf(b, "swiftgate_requests_total{status=\"%d\",cache=\"%s\"} %llu\n",
@@ -160,16 +208,15 @@ static void render_requests(struct gw_buf *b)
     gw_buf_printf(b, "# HELP swiftgate_response_body_bytes_total Body bytes sent to clients.\n"
                      "# TYPE swiftgate_response_body_bytes_total counter\n"
                      "swiftgate_response_body_bytes_total %llu\n",
-                  (unsigned long long)GET(&st.bytes_out));
+                  (unsigned long long)t->bytes_out);
 }
 
-static void render_workers(struct gw_buf *b)
+static void render_workers(struct gw_buf *b, const struct totals *t)
 {
-    uint64_t open = 0;
-    for (int w = 0; w < st.nworkers; w++) open += GET(&st.workers[w].conns_open);
+    /* Only workers count connections: the outside block's stay 0. */
     gw_buf_printf(b, "# HELP swiftgate_connections_open Client connections open now.\n"
                      "# TYPE swiftgate_connections_open gauge\n"
-                     "swiftgate_connections_open %llu\n", (unsigned long long)open);
+                     "swiftgate_connections_open %llu\n", (unsigned long long)t->conns_open);
     gw_buf_printf(b, "# HELP swiftgate_worker_connections_total Connections accepted, by worker.\n"
                      "# TYPE swiftgate_worker_connections_total counter\n");
     for (int w = 0; w < st.nworkers; w++)
@@ -179,7 +226,7 @@ static void render_workers(struct gw_buf *b)
                      "# TYPE swiftgate_worker_requests_total counter\n");
     for (int w = 0; w < st.nworkers; w++)
         gw_buf_printf(b, "swiftgate_worker_requests_total{worker=\"%d\"} %llu\n", w,
-                      (unsigned long long)GET(&st.workers[w].requests));
+                      (unsigned long long)block_requests(&st.workers[w]));
 }
 
 static void render_origin(struct gw_buf *b)
@@ -240,8 +287,13 @@ static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
 
 void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
 {
-    render_requests(b);
-    render_workers(b);
+    struct totals t;
+
+    memset(&t, 0, sizeof(t));
+    totals_add(&t, &st.outside);
+    for (int w = 0; w < st.nworkers; w++) totals_add(&t, &st.workers[w]);
+    render_requests(b, &t);
+    render_workers(b, &t);
     render_origin(b);
     render_gauges(b, auth_requests);
 }

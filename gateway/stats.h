@@ -2,9 +2,10 @@
  * stats.h - counters and histograms, shown as Prometheus text on the admin
  * listener's /metrics.
  *
- * Counters are process-wide and updated with relaxed atomics from any
- * worker; a scrape reads them without stopping anyone, so related counters
- * may be a request apart.
+ * A worker counts its requests and connections in a block of its own (no
+ * cache line written by two workers); the rest are process-wide, updated
+ * with relaxed atomics from any thread.  A scrape sums the blocks without
+ * stopping anyone, so related counters may be a request apart.
  */
 #ifndef GW_STATS_H
 #define GW_STATS_H
@@ -49,9 +50,17 @@ enum gw_stats_error {
 
 const char *gw_cache_result_name(enum gw_cache_result r);
 
+/* Before any worker starts; after every worker stopped. */
 void gw_stats_init(int nworkers);
 void gw_stats_free(void);
 
+/*
+ * worker is the id, in [0, nworkers), of the worker whose thread calls:
+ * only that thread writes the worker's block, so two threads must never
+ * pass the same id.  Any other thread passes -1 (any id out of range):
+ * its requests are counted in the totals but by no worker, and its
+ * connections not at all.
+ */
 void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes);
 void gw_stats_conn_open(int worker);
 void gw_stats_conn_close(int worker);

@@ -285,6 +285,76 @@ START_TEST(test_key_is_sha256)
 }
 END_TEST
 
+/* SHA-256 of "container/object" in one call, as the key is defined. */
+static int oneshot_key(const char *container, const char *object, uint8_t key[GW_CACHE_KEY_LEN])
+{
+    size_t cl = strlen(container), ol = strlen(object);
+    char *name = malloc(cl + ol + 2);
+    unsigned int n = 0;
+    int ok;
+
+    memcpy(name, container, cl);
+    name[cl] = '/';
+    memcpy(name + cl + 1, object, ol + 1);
+    ok = EVP_Digest(name, cl + 1 + ol, key, &n, EVP_sha256(), NULL) == 1 && n == GW_CACHE_KEY_LEN;
+    free(name);
+    return ok;
+}
+
+/* Names of every length class, the empty ones and bytes above 0x7f. */
+static void key_case(unsigned i, char *container, char *object, size_t len)
+{
+    size_t olen = (size_t)(i * 37) % (len - 1);
+    snprintf(container, 64, "%s", i % 5 == 0 ? "" : i % 2 ? "fractals" : "c\xc3\xa9");
+    for (size_t j = 0; j < olen; j++) object[j] = (char)('a' + (i + j) % 26);
+    object[olen] = '\0';
+    if (i % 7 == 0 && olen > 0) object[0] = (char)0xe2;
+}
+
+/* Keys reuse a context per thread: each must still be the digest of its own name. */
+START_TEST(test_key_matches_oneshot)
+{
+    char container[64], object[4200];
+    uint8_t a[GW_CACHE_KEY_LEN], b[GW_CACHE_KEY_LEN];
+
+    for (unsigned i = 0; i < 300; i++) {
+        key_case(i, container, object, sizeof(object));
+        gw_cache_key(container, object, a);
+        ck_assert(oneshot_key(container, object, b));
+        ck_assert_msg(memcmp(a, b, sizeof(a)) == 0, "case %u", i);
+    }
+}
+END_TEST
+
+static void *key_thread(void *arg)
+{
+    char container[64], object[4200];
+    uint8_t a[GW_CACHE_KEY_LEN], b[GW_CACHE_KEY_LEN];
+    uintptr_t bad = 0;
+
+    for (unsigned i = 0; i < 2000; i++) {
+        key_case(i + (unsigned)(uintptr_t)arg * 1000, container, object, sizeof(object));
+        gw_cache_key(container, object, a);
+        if (!oneshot_key(container, object, b) || memcmp(a, b, sizeof(a)) != 0) bad++;
+    }
+    return (void *)bad;
+}
+
+/* Threads hashing at once share nothing; their contexts are freed when they exit. */
+START_TEST(test_key_threads)
+{
+    pthread_t th[8];
+    void *bad;
+
+    for (uintptr_t i = 0; i < 8; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, key_thread, (void *)i), 0);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(pthread_join(th[i], &bad), 0);
+        ck_assert_msg(bad == NULL, "thread %d: %lu wrong keys", i, (unsigned long)(uintptr_t)bad);
+    }
+}
+END_TEST
+
 /* The gateway prints the cache's errors with gw_strerror(): one table for both. */
 START_TEST(test_error_texts)
 {
@@ -1308,6 +1378,244 @@ START_TEST(test_threads)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Read transactions kept per thread                                         */
+
+struct readers {
+    int slots;                  /* reader slots in use */
+    int pinning;                /* of those, slots holding a snapshot */
+};
+
+static int reader_line(const char *msg, void *ctx)
+{
+    struct readers *r = ctx;
+    size_t n = strlen(msg);
+
+    if (strstr(msg, "pid") != NULL || strstr(msg, "no active readers") != NULL) return 0;
+    r->slots++;
+    /* A reset transaction's slot is listed with "-" for its snapshot. */
+    if (!(n >= 2 && msg[n - 2] == '-' && msg[n - 1] == '\n')) r->pinning++;
+    return 0;
+}
+
+static struct readers reader_slots(struct gw_cache *c)
+{
+    struct readers r = {0, 0};
+    ck_assert_int_ge(mdb_reader_list(c->env, reader_line, &r), 0);
+    return r;
+}
+
+/* A get sees what was committed after the thread's previous get. */
+START_TEST(test_get_sees_later_commits)
+{
+    char dir[512];
+    struct gw_cache_entry e, g;
+    uint8_t key[GW_CACHE_KEY_LEN];
+
+    new_cache_dir(dir, sizeof(dir));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    key_of("o", key);
+    ck_assert_int_eq(gw_cache_get(c, key, &g), GW_CACHE_ENOTFOUND);
+    for (unsigned i = 1; i <= 5; i++) {
+        ck_assert_int_eq(put_object(c, "o", 100 * i, i, i, &e), 0);
+        ck_assert_int_eq(gw_cache_get(c, key, &g), 0);
+        ck_assert_uint_eq(g.size, 100 * i);
+        ck_assert_uint_eq(g.blob_id, e.blob_id);
+        ck_assert_str_eq(g.md5, e.md5);
+    }
+    ck_assert_int_eq(gw_cache_refresh(c, key, 4242), 0);
+    ck_assert_int_eq(gw_cache_get(c, key, &g), 0);
+    ck_assert_int_eq(g.stored_at, 4242);
+    ck_assert_int_eq(gw_cache_remove(c, key), 0);
+    ck_assert_int_eq(gw_cache_get(c, key, &g), GW_CACHE_ENOTFOUND);
+    ck_assert_int_eq(put_negative(c, "o", 7), 0);
+    ck_assert_int_eq(gw_cache_get(c, key, &g), 0);
+    ck_assert_uint_eq(g.kind, GW_CACHE_KIND_NEGATIVE);
+
+    /* Between gets the thread's transaction holds its slot, not a snapshot. */
+    struct readers r = reader_slots(c);
+    ck_assert_int_eq(r.slots, 1);
+    ck_assert_int_eq(r.pinning, 0);
+    gw_cache_close(c);
+}
+END_TEST
+
+struct getter {
+    struct gw_cache *c;
+    pthread_barrier_t *gate;    /* crossed after the gets, and again before exiting */
+    int id;
+    int gets, hits, errors;
+    int64_t last_seen;          /* the largest stored_at of "shared" seen */
+};
+
+static void *getter_main(void *arg)
+{
+    struct getter *g = arg;
+    struct gw_cache_entry *e = malloc(sizeof(*e));
+    uint8_t key[GW_CACHE_KEY_LEN];
+    char obj[32];
+
+    for (int i = 0; i < 3000; i++) {
+        snprintf(obj, sizeof(obj), i % 3 == 0 ? "shared" : "o%d", (i * 7 + g->id) % 40);
+        key_of(obj, key);
+        int rc = gw_cache_get(g->c, key, e);
+        g->gets++;
+        if (rc == 0) {
+            g->hits++;
+            if (i % 3 == 0) {
+                /* Snapshots only move forward, whichever thread wrote last. */
+                if (e->stored_at < g->last_seen) g->errors++;
+                g->last_seen = e->stored_at;
+            }
+        } else if (rc != GW_CACHE_ENOTFOUND) {
+            g->errors++;
+        }
+    }
+    free(e);
+    pthread_barrier_wait(g->gate);
+    pthread_barrier_wait(g->gate);
+    return NULL;
+}
+
+/*
+ * Eight threads get while the main thread commits: each keeps one reader
+ * slot, reset between gets, and gives it back when it exits.
+ */
+START_TEST(test_get_threads_reader_slots)
+{
+    char dir[512];
+    struct getter g[8];
+    pthread_t th[8];
+    pthread_barrier_t gate;
+    MDB_envinfo info;
+    uint8_t key[GW_CACHE_KEY_LEN];
+
+    new_cache_dir(dir, sizeof(dir));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    for (int i = 0; i < 40; i += 2) {
+        char obj[16];
+        snprintf(obj, sizeof(obj), "o%d", i);
+        ck_assert_int_eq(put_object(c, obj, 64, (unsigned)i, 1, NULL), 0);
+    }
+    ck_assert_int_eq(put_object(c, "shared", 32, 1, 1, NULL), 0);   /* stored_at 1000 */
+    ck_assert_int_eq(pthread_barrier_init(&gate, NULL, 9), 0);
+    for (int i = 0; i < 8; i++) {
+        memset(&g[i], 0, sizeof(g[i]));
+        g[i].c = c;
+        g[i].gate = &gate;
+        g[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, getter_main, &g[i]), 0);
+    }
+    /* Meanwhile: new entries, and "shared" confirmed at growing times. */
+    key_of("shared", key);
+    for (int64_t i = 1; i <= 60; i++) {
+        char obj[16];
+        snprintf(obj, sizeof(obj), "o%d", (int)(2 * i + 1) % 40);
+        ck_assert_int_eq(put_object(c, obj, 64, (unsigned)i, 1, NULL), 0);
+        ck_assert_int_eq(gw_cache_refresh(c, key, 1000 + i), 0);
+    }
+    pthread_barrier_wait(&gate);
+
+    /* All got; all are alive: one slot each, none pinning a snapshot. */
+    struct readers r = reader_slots(c);
+    ck_assert_int_eq(r.slots, 8);
+    ck_assert_int_eq(r.pinning, 0);
+    ck_assert_int_eq(mdb_env_info(c->env, &info), 0);
+    ck_assert_uint_le(info.me_numreaders, 10);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(g[i].errors == 0, "thread %d: %d errors", i, g[i].errors);
+        ck_assert_int_eq(g[i].gets, 3000);
+        ck_assert_int_gt(g[i].hits, 0);
+    }
+    /* With every reader reset, rewriting one entry reuses freed pages. */
+    size_t last = info.me_last_pgno;
+    for (int64_t i = 0; i < 500; i++) ck_assert_int_eq(gw_cache_refresh(c, key, 2000 + i), 0);
+    ck_assert_int_eq(mdb_env_info(c->env, &info), 0);
+    ck_assert_msg(info.me_last_pgno <= last + 8, "map grew from page %zu to %zu", last,
+                  (size_t)info.me_last_pgno);
+
+    pthread_barrier_wait(&gate);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&gate);
+    /* Their exits gave the slots back. */
+    r = reader_slots(c);
+    ck_assert_int_eq(r.slots, 0);
+    gw_cache_close(c);
+}
+END_TEST
+
+/*
+ * The cache closes while threads that used it still live (as the thread
+ * pool's do): close ends their transactions; their later exits, and their
+ * gets on a cache opened afterwards (perhaps at the same address), work.
+ */
+static void *two_lives_main(void *arg)
+{
+    struct getter *g = arg;
+    struct gw_cache_entry *e = malloc(sizeof(*e));
+    uint8_t key[GW_CACHE_KEY_LEN];
+
+    key_of("o0", key);
+    for (int life = 0; life < 2; life++) {
+        for (int i = 0; i < 200; i++) {
+            int rc = gw_cache_get(g->c, key, e);
+            g->gets++;
+            if (rc == 0) g->hits++;
+            else g->errors++;
+        }
+        pthread_barrier_wait(g->gate);  /* done with this cache */
+        pthread_barrier_wait(g->gate);  /* g->c is the next one */
+    }
+    free(e);
+    return NULL;
+}
+
+START_TEST(test_close_with_live_readers)
+{
+    char dir[512], dir2[512];
+    struct getter g[4];
+    pthread_t th[4];
+    pthread_barrier_t gate;
+
+    new_cache_dir(dir, sizeof(dir));
+    new_cache_dir(dir2, sizeof(dir2));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(c, "o0", 10, 1, 1, NULL), 0);
+    ck_assert_int_eq(pthread_barrier_init(&gate, NULL, 5), 0);
+    for (int i = 0; i < 4; i++) {
+        memset(&g[i], 0, sizeof(g[i]));
+        g[i].c = c;
+        g[i].gate = &gate;
+        g[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, two_lives_main, &g[i]), 0);
+    }
+    pthread_barrier_wait(&gate);
+    ck_assert_int_eq(reader_slots(c).slots, 4);
+    gw_cache_close(c);
+
+    /* Another cache open beside this one; each has its own readers. */
+    struct gw_cache *other = open_cache(dir2, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(other, "o0", 20, 2, 1, NULL), 0);
+    c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(reader_slots(c).slots, 0);
+    for (int i = 0; i < 4; i++) g[i].c = i % 2 ? c : other;
+    pthread_barrier_wait(&gate);
+    pthread_barrier_wait(&gate);
+    ck_assert_int_eq(reader_slots(c).slots, 2);
+    ck_assert_int_eq(reader_slots(other).slots, 2);
+    gw_cache_close(other);
+    pthread_barrier_wait(&gate);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_msg(g[i].errors == 0, "thread %d: %d errors", i, g[i].errors);
+        ck_assert_int_eq(g[i].hits, 400);
+    }
+    pthread_barrier_destroy(&gate);
+    ck_assert_int_eq(reader_slots(c).slots, 0);
+    gw_cache_close(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* SIGKILL                                                                   */
 
 /* The child: commit, replace, remove as fast as it can until killed. */
@@ -1389,6 +1697,8 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_open_twice_is_busy);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_key_is_sha256);
+    tcase_add_test(tc, test_key_matches_oneshot);
+    tcase_add_test(tc, test_key_threads);
     tcase_add_test(tc, test_error_texts);
     tcase_add_test(tc, test_commit_get_roundtrip);
     tcase_add_test(tc, test_get_missing);
@@ -1416,6 +1726,9 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_corrupt_record_is_evicted_first);
     tcase_add_test(tc, test_index_map_full);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_get_sees_later_commits);
+    tcase_add_test(tc, test_get_threads_reader_slots);
+    tcase_add_test(tc, test_close_with_live_readers);
     tcase_add_test(tc, test_sigkill_mid_fill);
     suite_add_tcase(s, tc);
     return s;

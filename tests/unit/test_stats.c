@@ -1,0 +1,315 @@
+/*
+ * test_stats.c - the counters behind /metrics: the exact text a fixed
+ * series of calls renders (every metric name, label and value as exported,
+ * which tests and the README depend on), and sums across workers counting
+ * from their own threads at once, with calls from outside any worker.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "stats.h"
+#include "unit.h"
+
+static char *render(void)
+{
+    struct gw_buf b = {0};
+    gw_stats_render(&b, 3);
+    gw_buf_append(&b, "", 1);
+    return b.data;
+}
+
+/* The value of the line that starts with "<series> ", or -1. */
+static long long value_of(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    const char *p = text;
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtoll(p + n + 1, NULL, 10);
+        p = strchr(p, '\n');
+        if (p != NULL) p++;
+    }
+    return -1;
+}
+
+static const char golden[] =
+    "# HELP swiftgate_requests_total Responses by status and cache result.\n"
+    "# TYPE swiftgate_requests_total counter\n"
+    "swiftgate_requests_total{status=\"200\",cache=\"HIT\"} 3\n"
+    "swiftgate_requests_total{status=\"200\",cache=\"MISS\"} 1\n"
+    "swiftgate_requests_total{status=\"206\",cache=\"HIT\"} 1\n"
+    "swiftgate_requests_total{status=\"304\",cache=\"REVALIDATED\"} 1\n"
+    "swiftgate_requests_total{status=\"404\",cache=\"NONE\"} 1\n"
+    "swiftgate_requests_total{status=\"503\",cache=\"PASS\"} 1\n"
+    "swiftgate_requests_total{status=\"other\",cache=\"NONE\"} 1\n"
+    "swiftgate_requests_total{status=\"other\",cache=\"STALE\"} 1\n"
+    "# HELP swiftgate_response_body_bytes_total Body bytes sent to clients.\n"
+    "# TYPE swiftgate_response_body_bytes_total counter\n"
+    "swiftgate_response_body_bytes_total 1234567\n"
+    "# HELP swiftgate_connections_open Client connections open now.\n"
+    "# TYPE swiftgate_connections_open gauge\n"
+    "swiftgate_connections_open 2\n"
+    "# HELP swiftgate_worker_connections_total Connections accepted, by worker.\n"
+    "# TYPE swiftgate_worker_connections_total counter\n"
+    "swiftgate_worker_connections_total{worker=\"0\"} 2\n"
+    "swiftgate_worker_connections_total{worker=\"1\"} 0\n"
+    "swiftgate_worker_connections_total{worker=\"2\"} 1\n"
+    "# HELP swiftgate_worker_requests_total Requests answered, by worker.\n"
+    "# TYPE swiftgate_worker_requests_total counter\n"
+    "swiftgate_worker_requests_total{worker=\"0\"} 4\n"
+    "swiftgate_worker_requests_total{worker=\"1\"} 2\n"
+    "swiftgate_worker_requests_total{worker=\"2\"} 1\n"
+    "# HELP swiftgate_origin_requests_total Requests to Swift by kind and status class (0: no answer).\n"
+    "# TYPE swiftgate_origin_requests_total counter\n"
+    "swiftgate_origin_requests_total{kind=\"object\",class=\"none\"} 1\n"
+    "swiftgate_origin_requests_total{kind=\"object\",class=\"2xx\"} 2\n"
+    "swiftgate_origin_requests_total{kind=\"auth\",class=\"4xx\"} 1\n"
+    "swiftgate_origin_requests_total{kind=\"manifest\",class=\"5xx\"} 1\n"
+    "# HELP swiftgate_origin_duration_seconds Time to the first byte from Swift.\n"
+    "# TYPE swiftgate_origin_duration_seconds histogram\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.005\"} 2\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.01\"} 2\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.025\"} 2\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.05\"} 2\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.1\"} 2\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.25\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"0.5\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"1\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"2.5\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"5\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"10\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"object\",le=\"+Inf\"} 3\n"
+    "swiftgate_origin_duration_seconds_sum{kind=\"object\"} 0.124\n"
+    "swiftgate_origin_duration_seconds_count{kind=\"object\"} 3\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.005\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.01\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.025\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.05\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.25\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"0.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"2.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"10\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"auth\",le=\"+Inf\"} 1\n"
+    "swiftgate_origin_duration_seconds_sum{kind=\"auth\"} 12.000\n"
+    "swiftgate_origin_duration_seconds_count{kind=\"auth\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.005\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.01\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.025\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.05\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.25\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"0.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"2.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"10\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"segment\",le=\"+Inf\"} 0\n"
+    "swiftgate_origin_duration_seconds_sum{kind=\"segment\"} 0.000\n"
+    "swiftgate_origin_duration_seconds_count{kind=\"segment\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.005\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.01\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.025\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.05\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.25\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"0.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"1\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"2.5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"5\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"10\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"listing\",le=\"+Inf\"} 0\n"
+    "swiftgate_origin_duration_seconds_sum{kind=\"listing\"} 0.000\n"
+    "swiftgate_origin_duration_seconds_count{kind=\"listing\"} 0\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.005\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.01\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.025\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.05\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.1\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.25\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"0.5\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"1\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"2.5\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"5\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"10\"} 1\n"
+    "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"+Inf\"} 1\n"
+    "swiftgate_origin_duration_seconds_sum{kind=\"manifest\"} 0.005\n"
+    "swiftgate_origin_duration_seconds_count{kind=\"manifest\"} 1\n"
+    "# HELP swiftgate_auth_requests_total Token requests sent to Swift's auth.\n"
+    "# TYPE swiftgate_auth_requests_total counter\n"
+    "swiftgate_auth_requests_total 3\n"
+    "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
+    "# TYPE swiftgate_fills_in_flight gauge\n"
+    "swiftgate_fills_in_flight 1\n"
+    "# HELP swiftgate_cache_entries Objects in the cache index.\n"
+    "# TYPE swiftgate_cache_entries gauge\n"
+    "swiftgate_cache_entries 17\n"
+    "# HELP swiftgate_cache_bytes Bytes of the cached objects.\n"
+    "# TYPE swiftgate_cache_bytes gauge\n"
+    "swiftgate_cache_bytes 987654321\n"
+    "# HELP swiftgate_errors_total Errors by kind.\n"
+    "# TYPE swiftgate_errors_total counter\n"
+    "swiftgate_errors_total{kind=\"origin_connect\"} 0\n"
+    "swiftgate_errors_total{kind=\"origin_timeout\"} 2\n"
+    "swiftgate_errors_total{kind=\"origin_status\"} 0\n"
+    "swiftgate_errors_total{kind=\"origin_short_body\"} 0\n"
+    "swiftgate_errors_total{kind=\"digest_mismatch\"} 1\n"
+    "swiftgate_errors_total{kind=\"segment\"} 0\n"
+    "swiftgate_errors_total{kind=\"manifest\"} 0\n"
+    "swiftgate_errors_total{kind=\"cache_write\"} 0\n"
+    "swiftgate_errors_total{kind=\"auth\"} 0\n"
+    "swiftgate_errors_total{kind=\"client_bad_request\"} 0\n"
+    "swiftgate_errors_total{kind=\"client_timeout\"} 0\n"
+    "swiftgate_errors_total{kind=\"client_abort\"} 0\n"
+    "swiftgate_errors_total{kind=\"connection_limit\"} 1\n";
+
+/* One of every kind of call, some from outside any worker: the whole text. */
+START_TEST(test_render_exact)
+{
+    gw_stats_init(3);
+    gw_stats_request(0, 200, GW_CACHE_HIT, 1000000);
+    gw_stats_request(0, 200, GW_CACHE_HIT, 200000);
+    gw_stats_request(0, 206, GW_CACHE_HIT, 34567);
+    gw_stats_request(0, 404, GW_CACHE_NONE, 0);
+    gw_stats_request(1, 200, GW_CACHE_MISS, 0);
+    gw_stats_request(1, 304, GW_CACHE_REVALIDATED, 0);
+    gw_stats_request(2, 503, GW_CACHE_PASS, 0);
+    /* Outside the workers: counted, but by no worker. */
+    gw_stats_request(-1, 200, GW_CACHE_HIT, 0);
+    gw_stats_request(3, 299, GW_CACHE_STALE, 0);
+    gw_stats_request(-7, 600, (enum gw_cache_result)42, 0);
+    gw_stats_conn_open(0);
+    gw_stats_conn_open(0);
+    gw_stats_conn_open(2);
+    gw_stats_conn_close(0);
+    gw_stats_conn_open(-1);   /* no worker's: ignored, as is its close */
+    gw_stats_conn_close(5);
+    gw_stats_origin("object", 200, 3);
+    gw_stats_origin("object", 206, 120);
+    gw_stats_origin("object", 0, 1);
+    gw_stats_origin("auth", 401, 12000);
+    gw_stats_origin("manifest", 500, 5);
+    gw_stats_error(GW_ERR_ORIGIN_TIMEOUT);
+    gw_stats_error(GW_ERR_ORIGIN_TIMEOUT);
+    gw_stats_error(GW_ERR_DIGEST);
+    gw_stats_error(GW_ERR_CONN_LIMIT);
+    gw_stats_error(GW_ERR_NKINDS);
+    gw_stats_fills(1);
+    gw_stats_fills(1);
+    gw_stats_fills(-1);
+    gw_stats_set_cache(17, 987654321);
+
+    char *text = render();
+    ck_assert_str_eq(text, golden);
+    free(text);
+    gw_stats_free();
+}
+END_TEST
+
+/* The cache gauges are shown only once set. */
+START_TEST(test_render_before_cache_set)
+{
+    gw_stats_init(1);
+    char *text = render();
+    ck_assert_ptr_null(strstr(text, "swiftgate_cache_entries"));
+    ck_assert_int_eq(value_of(text, "swiftgate_worker_requests_total{worker=\"0\"}"), 0);
+    ck_assert_int_eq(value_of(text, "swiftgate_response_body_bytes_total"), 0);
+    ck_assert_ptr_null(strstr(text, "swiftgate_requests_total{"));
+    free(text);
+    gw_stats_free();
+}
+END_TEST
+
+#define NWORKERS 4
+#define PER_WORKER 200000
+#define PER_OUTSIDER 50000
+
+static pthread_barrier_t start;
+
+static void *worker_thread(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < PER_WORKER; i++) {
+        if (i % 1000 == 0) gw_stats_conn_open(w);
+        gw_stats_request(w, i % 2 ? 200 : 206, GW_CACHE_HIT, (uint64_t)w + 1);
+        if (i % 1000 == 999) gw_stats_conn_close(w);
+    }
+    /* One connection left open by each worker. */
+    gw_stats_conn_open(w);
+    return NULL;
+}
+
+static void *outsider_thread(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < PER_OUTSIDER; i++) gw_stats_request(-1, 200, GW_CACHE_HIT, 10);
+    return NULL;
+}
+
+/* Workers count into their own blocks at once; a scrape sums them exactly. */
+START_TEST(test_sums_across_workers)
+{
+    pthread_t th[NWORKERS + 2];
+    char series[128];
+
+    gw_stats_init(NWORKERS);
+    ck_assert_int_eq(pthread_barrier_init(&start, NULL, NWORKERS + 2), 0);
+    for (intptr_t w = 0; w < NWORKERS; w++)
+        ck_assert_int_eq(pthread_create(&th[w], NULL, worker_thread, (void *)w), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[NWORKERS + i], NULL, outsider_thread, NULL), 0);
+    /* A scrape while they count: the sums only grow. */
+    long long seen = 0;
+    for (int i = 0; i < 20; i++) {
+        char *text = render();
+        long long v = value_of(text, "swiftgate_requests_total{status=\"200\",cache=\"HIT\"}");
+        ck_assert_int_ge(v == -1 ? 0 : v, seen);
+        seen = v == -1 ? 0 : v;
+        free(text);
+    }
+    for (int i = 0; i < NWORKERS + 2; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+
+    char *text = render();
+    ck_assert_int_eq(value_of(text, "swiftgate_requests_total{status=\"200\",cache=\"HIT\"}"),
+                     NWORKERS * PER_WORKER / 2 + 2 * PER_OUTSIDER);
+    ck_assert_int_eq(value_of(text, "swiftgate_requests_total{status=\"206\",cache=\"HIT\"}"),
+                     NWORKERS * PER_WORKER / 2);
+    long long bytes = 2 * PER_OUTSIDER * 10;
+    for (int w = 0; w < NWORKERS; w++) bytes += (long long)PER_WORKER * (w + 1);
+    ck_assert_int_eq(value_of(text, "swiftgate_response_body_bytes_total"), bytes);
+    ck_assert_int_eq(value_of(text, "swiftgate_connections_open"), NWORKERS);
+    for (int w = 0; w < NWORKERS; w++) {
+        snprintf(series, sizeof(series), "swiftgate_worker_requests_total{worker=\"%d\"}", w);
+        ck_assert_int_eq(value_of(text, series), PER_WORKER);
+        snprintf(series, sizeof(series), "swiftgate_worker_connections_total{worker=\"%d\"}", w);
+        ck_assert_int_eq(value_of(text, series), PER_WORKER / 1000 + 1);
+    }
+    free(text);
+    gw_stats_free();
+}
+END_TEST
+
+static Suite *stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("render");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_render_exact);
+    tcase_add_test(tc, test_render_before_cache_set);
+    tcase_add_test(tc, test_sums_across_workers);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return unit_run(stats_suite()) == 0 ? 0 : 1;
+}
