@@ -3,10 +3,12 @@
  * it as the bytes arrive.
  *
  * A fill belongs to the worker whose request started it (its curl handle
- * runs on that loop); readers may be requests on any worker.  The fill
- * writes the body to a temp blob; every reader reads from that file at its
- * own pace, so a slow reader neither stalls the fetch nor other readers,
- * and costs only its own bounded send buffer.  Readers are woken on their
+ * runs on that loop, taking a bounded share of each of its turns, so the
+ * worker's other requests go on however fast Swift sends); readers may be
+ * requests on any worker.  The fill writes the body to a temp blob; every
+ * reader reads from that file at its own pace, so a slow reader neither
+ * stalls the fetch nor other readers, and costs only its own bounded send
+ * buffer.  Readers are woken on their
  * own loop (a uv_async per worker), never from another thread's stack.
  *
  * Nothing unverified is ever presented as whole: until the body's length

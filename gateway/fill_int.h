@@ -92,6 +92,9 @@ struct gw_fill {
     struct gw_sniff sniff;
     int owner_ref;                  /* the owner's reference is held */
     int owned;                      /* on the owner worker's list */
+    uint64_t turn_bytes;            /* body bytes taken since the fill last yielded */
+    struct gw_fill **plist;         /* the owner's paused list f is on, or NULL */
+    struct gw_fill *pnext, *pprev;
     uv_work_t work;
     struct gw_cache_entry *entry;   /* for the commit */
     int commit_rc;
