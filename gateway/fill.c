@@ -216,6 +216,7 @@ void fill_owner_release(struct gw_fill *f)
     f->owner_ref = 0;
     /* Nothing of the owner's may run for f any more. */
     pause_unlink(f);
+    fill_lo_stop(f);
     pthread_mutex_lock(&gw_fill_lock);
     table_remove(f);
     owned_remove(f->owner->fills, f);

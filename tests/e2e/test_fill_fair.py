@@ -1,5 +1,6 @@
 """A fill shares its worker: readers keep being answered while a fast
-origin pours a cold object in.
+origin pours a cold object in; and a cold SLO's HEAD does not wait for
+its manifest.
 
 A fill takes a bounded number of bytes per turn of its worker's loop, then
 pauses its transfer and resumes it on the next turn, so the worker's other
@@ -7,6 +8,11 @@ requests run in between.  Here one worker serves a client reading a cold
 64 MiB object from Swift and, beside it, a client asking for a cached
 100 KiB object over and over: the worst gap between the second client's
 answers must stay small, and every byte of both must be right.
+
+A cold SLO's HEAD is sent as soon as the object's own answer says it is
+an SLO, beside the manifest's body (not after it); a failure of either
+stops the other.  The fault origin shows it with a manifest that takes a
+second to come, and with a HEAD it holds back.
 """
 
 import hashlib
@@ -16,6 +22,7 @@ import threading
 import time
 
 import fixtures
+import largeobj
 from waits import wait_until
 
 BIG = 64 << 20
@@ -162,3 +169,139 @@ def test_readers_answered_during_fast_fill(ctx):
     assert again["got"] == BIG and again["md5"] == big_etag, again
 
 
+# -- a cold SLO ---------------------------------------------------------------
+
+def _fills(gw):
+    return gw.metrics()["swiftgate_fills_in_flight"]
+
+
+def _settle(gw, what):
+    assert wait_until(lambda: _fills(gw) == 0, 15.0), \
+        "%s: %d fills still running" % (what, _fills(gw))
+
+
+def _describe(resp):
+    h = resp.headers
+    return "%d X-Cache=%s ETag=%s Content-Type=%s body=%d bytes%s" % (
+        resp.status, h.get("X-Cache"), h.get("ETag"), h.get("Content-Type"),
+        len(resp.body), "" if resp.complete else " (cut short)")
+
+
+# -- the HEAD beside the manifest (the fault origin: a slow manifest) ---------
+
+SEGS = "fractals_segments"
+
+
+def _fault_slo(origin, seed, fault=None):
+    """An SLO of three segments on the fault origin; fault is the SLO's."""
+    uid = fixtures.new_uuid()
+    entries = []
+    for i, size in enumerate((70000, 50000, 33333)):
+        name = "%s/%08d" % (uid, i)
+        origin.put(SEGS, name, fixtures.random_bytes(size, seed=seed + i),
+                   "application/octet-stream")
+        entries.append((SEGS, name))
+    return origin.put_slo("fractals", fixtures.new_uuid(), entries,
+                          content_type="image/png", fault=fault)
+
+
+def _get_in_background(url):
+    out = {}
+
+    def run():
+        t0 = time.monotonic()
+        out["resp"] = largeobj.fetch(url, timeout=30)
+        out["took"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def _trickle_for(slo, seconds):
+    """A trickle rate that sends slo's manifest in about `seconds`."""
+    return "trickle=%d" % max(10, int(len(slo.manifest) / seconds))
+
+
+def test_slo_head_goes_while_the_manifest_comes(ctx):
+    """A manifest that takes about a second to arrive: the HEAD reaches the
+    origin long before it is whole (it is sent once the manifest's head
+    says SLO), and the answer is whole and right."""
+    import faultorigin
+    with faultorigin.FaultOrigin() as origin:
+        slo = _fault_slo(origin, 1420)
+        origin.set_fault("fractals", slo.name, _trickle_for(slo, 1.0))
+        gw = ctx.gateway(swift=origin.swift_conf())
+        t0 = time.monotonic()
+        t, out = _get_in_background(gw.url + "/fractal/" + slo.name)
+        seen = wait_until(lambda: origin.count("HEAD", slo.name) == 1, 5.0)
+        head_at = time.monotonic() - t0
+        t.join(30)
+        resp = out["resp"]
+        assert resp.status == 200 and resp.complete, _describe(resp)
+        assert resp.body == slo.data, _describe(resp)
+        assert resp.headers.get("ETag") == '"%s"' % slo.etag, _describe(resp)
+        assert resp.headers.get("Content-Type") == "image/png", \
+            _describe(resp)
+        print("HEAD at the origin %.0f ms after the GET; answer whole after "
+              "%.0f ms" % (head_at * 1000, out["took"] * 1000))
+        assert seen, "the HEAD never came"
+        assert head_at < 0.5 and head_at < out["took"] - 0.3, \
+            "the HEAD came %.0f ms after the GET (the answer after %.0f ms):" \
+            " it waited for the manifest" % (head_at * 1000,
+                                             out["took"] * 1000)
+        assert origin.count("GET", slo.name, manifest=True) == 1
+        assert origin.count("GET", slo.name, manifest=False) == 0
+
+
+def test_slo_head_failure_stops_the_manifest(ctx):
+    """The HEAD fails (503) while the manifest is still coming: a 502 at
+    once, without waiting for the manifest, nothing cached; healed, the
+    next GET is whole."""
+    import faultorigin
+    with faultorigin.FaultOrigin() as origin:
+        slo = _fault_slo(origin, 1430)
+        origin.set_fault("fractals", slo.name,
+                         [_trickle_for(slo, 2.0), "object_status=503"])
+        gw = ctx.gateway(swift=origin.swift_conf())
+        url = gw.url + "/fractal/" + slo.name
+        t0 = time.monotonic()
+        resp = largeobj.fetch(url, timeout=30)
+        took = time.monotonic() - t0
+        assert resp.status == 502, _describe(resp)
+        assert took < 1.5, "the 502 took %.0f ms: it waited for the " \
+            "manifest" % (took * 1000)
+        _settle(gw, "after the failed GET")
+        origin.set_fault("fractals", slo.name, None)
+        resp = largeobj.fetch(url, timeout=30)
+        assert resp.status == 200 and resp.complete, _describe(resp)
+        assert resp.headers.get("X-Cache") == "MISS", _describe(resp)
+        assert resp.body == slo.data, _describe(resp)
+        assert origin.count("GET", slo.name, manifest=True) == 2
+        assert origin.count("HEAD", slo.name) == 2
+
+
+def test_slo_manifest_failure_stops_the_head(ctx):
+    """The manifest is bad (its Etag is not its MD5) while the HEAD is
+    still on its way (the origin holds it back for 2 s): a 502 at once,
+    without waiting for the HEAD; healed, the next GET is whole."""
+    import faultorigin
+    with faultorigin.FaultOrigin() as origin:
+        slo = _fault_slo(origin, 1440)
+        origin.set_fault("fractals", slo.name, ["wrong_md5", "object_delay=2"])
+        gw = ctx.gateway(swift=origin.swift_conf())
+        url = gw.url + "/fractal/" + slo.name
+        t0 = time.monotonic()
+        resp = largeobj.fetch(url, timeout=30)
+        took = time.monotonic() - t0
+        assert resp.status == 502, _describe(resp)
+        assert took < 1.5, "the 502 took %.0f ms: it waited for the HEAD" % (
+            took * 1000)
+        # Stopped before it reached the origin, or there on its way.
+        assert origin.count("HEAD", slo.name) <= 1
+        _settle(gw, "after the failed GET")
+        origin.set_fault("fractals", slo.name, None)
+        resp = largeobj.fetch(url, timeout=30)
+        assert resp.status == 200 and resp.complete, _describe(resp)
+        assert resp.body == slo.data, _describe(resp)
+        assert origin.count("GET", slo.name, manifest=True) == 2
