@@ -269,7 +269,8 @@ static void commit_done(uv_work_t *req, int status)
         [FILL_COMMIT_NEGATIVE] = GW_FILL_NOT_FOUND, [FILL_COMMIT_REFRESH] = GW_FILL_NOT_MODIFIED,
         [FILL_COMMIT_MANIFEST] = GW_FILL_MANIFEST,
     };
-    fill_set_state(f, outcome[f->commit_kind], 0, NULL);
+    /* A plan went to the readers when it was verified (fill_lo.c). */
+    if (f->commit_kind != FILL_COMMIT_MANIFEST) fill_set_state(f, outcome[f->commit_kind], 0, NULL);
     fill_owner_release(f);
 }
 

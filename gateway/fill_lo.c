@@ -3,17 +3,20 @@
  *
  * fill.c asks Swift for every top-level object with
  * ?multipart-manifest=get; when the answer says SLO or DLO, the fill is
- * handed here and ends in state MANIFEST (its plan committed as a MANIFEST
- * entry when it can be) or FAILED with a reason.  An
- * SLO's JSON manifest is read (bounded), checked against its own ETag,
- * parsed, its nested SLOs fetched and expanded one by one (on the fill's
- * q).  Beside them, from the moment the object's answer says SLO, one HEAD
- * (on lo.head_q) gets the object's own Content-Type and an ETag that must
- * be the plan's; the plan is whole when both are in, whichever comes last,
+ * handed here and ends in state MANIFEST or FAILED with a reason.  An SLO's
+ * JSON manifest is read (bounded), checked against its own ETag, parsed,
+ * its nested SLOs fetched and expanded one by one (on the fill's q).
+ * Beside them, from the moment the object's answer says SLO, one HEAD (on
+ * lo.head_q) gets the object's own Content-Type and an ETag that must be
+ * the plan's; the plan is whole when both are in, whichever comes last,
  * and a failure of either stops the other.  A DLO's manifest object names
  * a container and prefix, whose JSON listing is read page by page (a page
  * shorter than the longest one, or empty, is the last).  The segments
  * themselves are fills of their own, started by the readers.
+ *
+ * A verified plan goes to the readers at once (MANIFEST); its MANIFEST
+ * entry is written and committed in the thread pool after, and the fill
+ * stays in the table until then, so a request in between joins it.
  *
  * Everything here runs on the owner's loop; what readers see is published
  * under gw_fill_lock.
@@ -235,7 +238,12 @@ static int plan_write(struct gw_fill *f, const unsigned char *buf, size_t len)
     return 0;
 }
 
-/* The plan is whole: encode it, write it to a temp blob and commit it. */
+/*
+ * The plan is whole and verified: encode it and hand it to the readers,
+ * then write it to a temp blob and commit it in the thread pool.  Readers
+ * need not wait for the commit: the plan is Swift's, and its segments are
+ * fills that verify themselves.
+ */
 static void lo_finish(struct gw_fill *f)
 {
     struct fill_lo *lo = &f->lo;
@@ -250,14 +258,14 @@ static void lo_finish(struct gw_fill *f)
     snprintf(f->info.etag, sizeof(f->info.etag), "%s", lo->plan.etag);
     pthread_mutex_unlock(&gw_fill_lock);
     gw_plan_free(&lo->plan);
+    fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
     if (plan_write(f, buf, len) == 0) {
-        fill_commit(f, FILL_COMMIT_MANIFEST);
+        fill_commit(f, FILL_COMMIT_MANIFEST); /* commit_done publishes nothing more */
         return;
     }
-    /* Not cached, but the plan is good: serve it all the same. */
+    /* Not cached, but the plan is good: the readers have it all the same. */
     gw_warn("fill", "%s/%s: manifest not cached: cannot write it", f->container, f->name);
     gw_stats_error(GW_ERR_CACHE_WRITE);
-    fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
     fill_owner_release(f);
 }
 

@@ -1,6 +1,6 @@
 """A fill shares its worker: readers keep being answered while a fast
-origin pours a cold object in; and a cold SLO's HEAD does not wait for
-its manifest.
+origin pours a cold object in; and a cold SLO's plan comes without
+waiting on what it need not wait on.
 
 A fill takes a bounded number of bytes per turn of its worker's loop, then
 pauses its transfer and resumes it on the next turn, so the worker's other
@@ -12,7 +12,9 @@ answers must stay small, and every byte of both must be right.
 A cold SLO's HEAD is sent as soon as the object's own answer says it is
 an SLO, beside the manifest's body (not after it); a failure of either
 stops the other.  The fault origin shows it with a manifest that takes a
-second to come, and with a HEAD it holds back.
+second to come, and with a HEAD it holds back.  Its plan goes to the
+readers once verified, before its commit to the index; against Swift, the
+MANIFEST entry is in the cache all the same once the fill is over.
 """
 
 import hashlib
@@ -23,6 +25,8 @@ import time
 
 import fixtures
 import largeobj
+from largeobj import manifest_gets, object_requests, put_segments, put_slo, \
+    seg_part, segment_gets
 from waits import wait_until
 
 BIG = 64 << 20
@@ -33,6 +37,7 @@ SMALL = 100 << 10
 # fills yielded, and 11 to 25 ms since: this bound catches a fill that
 # holds its loop for good, not those figures, which the test prints.
 MAX_GAP = 0.5
+SETTLE = 0.2      # Swift's proxy log settles (see test_large.py)
 
 
 def _split(gw):
@@ -185,6 +190,64 @@ def _describe(resp):
     return "%d X-Cache=%s ETag=%s Content-Type=%s body=%d bytes%s" % (
         resp.status, h.get("X-Cache"), h.get("ETag"), h.get("Content-Type"),
         len(resp.body), "" if resp.complete else " (cut short)")
+
+
+def _assert_as_swift(resp, theirs, slo, cache, where):
+    where = "%s: %s" % (where, _describe(resp))
+    assert resp.status == 200 and resp.complete, where
+    assert resp.headers.get("X-Cache") == cache, where
+    assert resp.body == slo.data, "body differs from the SLO's; " + where
+    assert theirs.status == 200 and theirs.body == slo.data, \
+        "Swift's own GET: %s" % _describe(theirs)
+    for field in ("ETag", "Content-Type", "Content-Length"):
+        assert resp.headers.get(field) == theirs.headers.get(field), \
+            "%s: Swift says %s; %s" % (field, theirs.headers.get(field), where)
+
+
+def test_cold_slo_head_and_manifest(ctx):
+    """A cold SLO: its manifest GET and its HEAD both reach Swift, once
+    each, with every segment once; the answer is Swift's own, byte for
+    byte; once the fill is over the plan is in the index as a MANIFEST
+    entry: a second GET (and one after a restart) is a HIT that asks
+    Swift for nothing."""
+    uid = fixtures.new_uuid()
+    segs = put_segments(ctx.saio, uid, [300000, 200000, 123457], seed=1410)
+    slo = put_slo(ctx.saio, fixtures.new_uuid(), [seg_part(s) for s in segs])
+    theirs = largeobj.swift_fetch(ctx.saio, slo.name)
+    cache_dir = ctx.tmpdir + "/cache-slo"
+    gw = ctx.gateway(cache={"dir": cache_dir})
+    url = gw.url + "/fractal/" + slo.name
+
+    before = ctx.saio.proxy_log_requests(settle=SETTLE)
+    first = largeobj.fetch(url)
+    reqs = ctx.saio.proxy_log_requests(settle=SETTLE)[len(before):]
+    _assert_as_swift(first, theirs, slo, "MISS", "first GET")
+    assert manifest_gets(reqs, slo.name) == 1, largeobj.mentioning(
+        reqs, slo.name)
+    assert object_requests(reqs, "HEAD", slo.name) == 1, \
+        largeobj.mentioning(reqs, slo.name)
+    assert object_requests(reqs, "GET", slo.name) == 1, \
+        "a GET of %s Swift would assemble: %r" % (slo.name, reqs)
+    for s in segs:
+        assert segment_gets(reqs, s.key) == 1, largeobj.mentioning(reqs, uid)
+
+    _settle(gw, "after the first GET")
+    m = gw.metrics()
+    assert m["swiftgate_cache_entries"] == len(segs) + 1, \
+        "cache entries %s, want %d segments and the manifest" % (
+            m["swiftgate_cache_entries"], len(segs))
+    before = ctx.saio.proxy_log_requests(settle=SETTLE)
+    second = largeobj.fetch(url)
+    _assert_as_swift(second, theirs, slo, "HIT", "second GET")
+    gw.stop()
+    gw2 = ctx.gateway(cache={"dir": cache_dir})
+    third = largeobj.fetch(gw2.url + "/fractal/" + slo.name)
+    _assert_as_swift(third, theirs, slo, "HIT", "GET after a restart")
+    reqs = ctx.saio.proxy_log_requests(settle=SETTLE)[len(before):]
+    assert not largeobj.mentioning(reqs, slo.name) and \
+        not largeobj.mentioning(reqs, uid), \
+        "a HIT reached Swift: %r" % reqs
+
 
 
 # -- the HEAD beside the manifest (the fault origin: a slow manifest) ---------
