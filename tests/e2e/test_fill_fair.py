@@ -174,6 +174,34 @@ def test_readers_answered_during_fast_fill(ctx):
     assert again["got"] == BIG and again["md5"] == big_etag, again
 
 
+def test_stop_during_fast_fill(ctx):
+    """The gateway is stopped while a fast fill runs (its client gone after
+    the first bytes): the fill, paused between two turns or not, is
+    dropped and the gateway exits cleanly (0, no sanitizer report), with
+    nothing of the object in the cache after a restart."""
+    big = fixtures.random_bytes(BIG, seed=1403)
+    name, etag = fixtures.upload(ctx.saio, big, "image/png")
+    del big
+    cache_dir = ctx.tmpdir + "/cache-stop"
+    gw = ctx.gateway(cache={"dir": cache_dir})
+    host, port = _split(gw)
+    s = socket.create_connection((host, port), timeout=30)
+    s.sendall(("GET /fractal/%s HTTP/1.1\r\nHost: x\r\n\r\n" % name).encode())
+    got = b""
+    while len(got) < (1 << 20):
+        piece = s.recv(65536)
+        assert piece, "the gateway closed after %d bytes" % len(got)
+        got += piece
+    s.close()
+    assert _fills(gw) == 1, "the fill is over already: nothing to stop"
+    gw.stop()   # raises unless it exited 0 without a sanitizer report
+    gw2 = ctx.gateway(cache={"dir": cache_dir})
+    out = {}
+    _fetch_raw(*_split(gw2), "/fractal/" + name, out)
+    assert out["status"] == 200 and out["x_cache"] == "MISS", out
+    assert out["got"] == BIG and out["md5"] == etag, out
+
+
 # -- a cold SLO ---------------------------------------------------------------
 
 def _fills(gw):
