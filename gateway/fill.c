@@ -23,6 +23,17 @@
  * Readers never see more than length - 1 bytes before VERIFIED (see
  * fill.h).  Readers are woken through their worker's uv_async: a fill
  * never calls into another worker's requests.
+ *
+ * A fill shares its loop with the worker's other requests.  curl goes on
+ * reading a socket as long as it is readable, and each chunk costs a
+ * pwrite, an MD5 update and a wake-up, so a fast Swift would hold the
+ * loop for tens of milliseconds at a time.  A fill therefore takes at
+ * most FILL_TURN_BUDGET body bytes per turn: past it, on_data pauses the
+ * transfer (curl keeps the refused bytes and hands them over again), and
+ * the worker's idle handle resumes every such fill on the next turn, so
+ * that the loop polls (readers' wake-ups, clients' sockets) between one
+ * share and the next.  A fill is on that list only while its owner holds
+ * it and its fetch runs: whatever ends the fetch takes it off first.
  */
 #include "fill_int.h"
 
@@ -41,12 +52,19 @@
 #define NBUCKETS 256
 /* Readers woken per turn of the loop; the rest wait for the next turn. */
 #define WAKE_BUDGET 100000
+/* Body bytes a fill takes per turn of its loop before it yields (about
+ * half a millisecond of pwrite and MD5). */
+#define FILL_TURN_BUDGET (256u << 10)
 
 struct gw_fill_worker {
     const struct gw_services *svc;
     uv_async_t async;                   /* fills wake this worker's readers */
+    uv_idle_t turn;                     /* resumes the fills that yielded */
+    int handles_open;                   /* freed when both are closed */
     struct gw_fill_reader *pending;     /* guarded by gw_fill_lock */
     struct gw_fill *owned;              /* the fills whose fetch runs here */
+    /* The loop's only: fills that yielded this turn, and those being resumed. */
+    struct gw_fill *paused, *resuming;
 };
 
 pthread_mutex_t gw_fill_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -76,7 +94,7 @@ static void table_remove(struct gw_fill *f)
 
 static void fill_free(struct gw_fill *f)
 {
-    gw_assert(f->refs == 0 && f->readers == NULL && !f->in_table);
+    gw_assert(f->refs == 0 && f->readers == NULL && !f->in_table && f->plist == NULL);
     if (f->fd >= 0) close(f->fd);
     /* A temp file still in tmp/ was never committed. */
     if (f->tmp[0]) unlink(f->tmp);
@@ -135,10 +153,70 @@ static void owned_remove(struct gw_fill_worker *fw, struct gw_fill *f)
     f->owned = 0;
 }
 
+/* ---- yielding the loop (the owner's loop only) ---- */
+
+static void pause_unlink(struct gw_fill *f)
+{
+    if (f->plist == NULL) return;
+    if (f->pprev)
+        f->pprev->pnext = f->pnext;
+    else
+        *f->plist = f->pnext;
+    if (f->pnext) f->pnext->pprev = f->pprev;
+    f->pnext = f->pprev = NULL;
+    f->plist = NULL;
+}
+
+static void pause_link(struct gw_fill **list, struct gw_fill *f)
+{
+    gw_assert(f->plist == NULL);
+    f->pprev = NULL;
+    f->pnext = *list;
+    if (*list) (*list)->pprev = f;
+    *list = f;
+    f->plist = list;
+}
+
+/*
+ * Once a turn, before the loop polls: resume the fills that yielded.  The
+ * list is moved aside first, so that a fill pausing again while it is
+ * resumed (curl_easy_pause hands the kept bytes over from inside) waits
+ * for the next turn.
+ */
+static void on_fill_turn(uv_idle_t *h)
+{
+    struct gw_fill_worker *fw = h->data;
+    uv_idle_stop(h);
+    gw_assert(fw->resuming == NULL);
+    struct gw_fill *f;
+    while ((f = fw->paused) != NULL) {
+        pause_unlink(f);
+        pause_link(&fw->resuming, f);
+    }
+    while ((f = fw->resuming) != NULL) {
+        GW_CHECK_MAGIC(f, FILL_MAGIC);
+        pause_unlink(f);
+        f->turn_bytes = 0;
+        gw_swift_req_resume(&f->q); /* may call on_data at once */
+    }
+}
+
+/* The fill has had its share of this turn: pause until the next one. */
+static int fill_yield(struct gw_fill *f)
+{
+    struct gw_fill_worker *fw = f->owner->fills;
+    if (f->plist == NULL) pause_link(&fw->paused, f);
+    uv_idle_start(&fw->turn, on_fill_turn); /* no-op when active */
+    return GW_FETCH_PAUSE;
+}
+
 void fill_owner_release(struct gw_fill *f)
 {
     if (!f->owner_ref) return;
     f->owner_ref = 0;
+    /* Nothing of the owner's may run for f any more. */
+    pause_unlink(f);
+    fill_lo_stop(f);
     pthread_mutex_lock(&gw_fill_lock);
     table_remove(f);
     owned_remove(f->owner->fills, f);
@@ -191,7 +269,8 @@ static void commit_done(uv_work_t *req, int status)
         [FILL_COMMIT_NEGATIVE] = GW_FILL_NOT_FOUND, [FILL_COMMIT_REFRESH] = GW_FILL_NOT_MODIFIED,
         [FILL_COMMIT_MANIFEST] = GW_FILL_MANIFEST,
     };
-    fill_set_state(f, outcome[f->commit_kind], 0, NULL);
+    /* A plan went to the readers when it was verified (fill_lo.c). */
+    if (f->commit_kind != FILL_COMMIT_MANIFEST) fill_set_state(f, outcome[f->commit_kind], 0, NULL);
     fill_owner_release(f);
 }
 
@@ -396,6 +475,7 @@ static int on_data(void *ud, const char *buf, size_t len)
     GW_CHECK_MAGIC(f, FILL_MAGIC);
     if (f->lo.kind == GW_PLAN_SLO) return fill_lo_data(f, buf, len);
     if (f->fd < 0) return 0; /* a 404 or 304 body, a DLO's manifest object */
+    if (f->turn_bytes >= FILL_TURN_BUDGET) return fill_yield(f);
     if (f->written + len > f->info.length) {
         gw_warn("fill", "%s: Swift sent more than its Content-Length", f->name);
         return GW_EORIGIN;
@@ -413,6 +493,7 @@ static int on_data(void *ud, const char *buf, size_t len)
     notify_locked(f);
     pthread_mutex_unlock(&gw_fill_lock);
     if (f->need_sniff && gw_sniff_full(&f->sniff)) publish_body(f);
+    f->turn_bytes += len;
     return 0;
 }
 
@@ -464,6 +545,7 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
 {
     struct gw_fill *f = ud;
     GW_CHECK_MAGIC(f, FILL_MAGIC);
+    pause_unlink(f); /* the fetch is over: nothing to resume */
     pthread_mutex_lock(&gw_fill_lock);
     enum gw_fill_state st = f->info.state;
     pthread_mutex_unlock(&gw_fill_lock);
@@ -701,12 +783,17 @@ struct gw_fill_worker *gw_fill_worker_new(const struct gw_services *svc)
     int rc = uv_async_init(svc->loop, &fw->async, on_fill_async);
     gw_assert(rc == 0);
     fw->async.data = fw;
+    rc = uv_idle_init(svc->loop, &fw->turn);
+    gw_assert(rc == 0);
+    fw->turn.data = fw;
+    fw->handles_open = 2;
     return fw;
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_worker_handle_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct gw_fill_worker *fw = h->data;
+    if (--fw->handles_open == 0) free(fw);
 }
 
 void gw_fill_worker_close(struct gw_fill_worker *fw)
@@ -724,5 +811,9 @@ void gw_fill_worker_close(struct gw_fill_worker *fw)
         }
         fill_fail(f, 503, NULL);
     }
-    uv_close((uv_handle_t *)&fw->async, on_async_closed);
+    /* Every fill that had yielded was released above. */
+    gw_assert(fw->paused == NULL && fw->resuming == NULL);
+    uv_idle_stop(&fw->turn);
+    uv_close((uv_handle_t *)&fw->async, on_worker_handle_closed);
+    uv_close((uv_handle_t *)&fw->turn, on_worker_handle_closed);
 }

@@ -3,18 +3,29 @@
  * it as the bytes arrive.
  *
  * A fill belongs to the worker whose request started it (its curl handle
- * runs on that loop); readers may be requests on any worker.  The fill
- * writes the body to a temp blob; every reader reads from that file at its
- * own pace, so a slow reader neither stalls the fetch nor other readers,
- * and costs only its own bounded send buffer.  Readers are woken on their
+ * runs on that loop, taking a bounded share of each of its turns, so the
+ * worker's other requests go on however fast Swift sends); readers may be
+ * requests on any worker.  The fill writes the body to a temp blob; every
+ * reader reads from that file at its own pace, so a slow reader neither
+ * stalls the fetch nor other readers, and costs only its own bounded send
+ * buffer.  Readers are woken on their
  * own loop (a uv_async per worker), never from another thread's stack.
  *
  * Nothing unverified is ever presented as whole: until the body's length
- * and MD5 match Swift's Content-Length and ETag, and the entry is committed
- * to the index, readers may take all but the last byte.  If verification
- * fails, every reader's connection is cut short, so no client can take the
- * body for a complete one.  Because the outcome is published only after the
- * commit, a client that has its whole answer finds the entry in the index.
+ * and MD5 match Swift's Content-Length and ETag, readers may take all but
+ * the last byte.  If verification fails, every reader's connection is cut
+ * short, so no client can take the body for a complete one.
+ *
+ * An object's outcome (VERIFIED, NOT_FOUND, NOT_MODIFIED) is published only
+ * once its entry is committed to the index, so a client that has its whole
+ * answer finds the entry there.  Two outcomes are published as soon as they
+ * are verified, their commit following in the thread pool: a segment's
+ * VERIFIED (nobody looks a segment up by its own name, and a large object's
+ * answer ends only with its last segment) and a large object's MANIFEST
+ * (its readers go on to the segments at once).  Such a fill stays in the
+ * table until its commit is over, so a request in between joins it and
+ * gets the same outcome; only a look at the index itself (a purge) may
+ * miss the entry for those few milliseconds.
  */
 #ifndef GW_FILL_H
 #define GW_FILL_H
@@ -32,14 +43,16 @@ struct gw_fill_worker;
 enum gw_fill_state {
     GW_FILL_HEAD,        /* waiting for Swift's answer */
     GW_FILL_BODY,        /* 200: head known, body arriving */
-    GW_FILL_VERIFIED,    /* whole body arrived, matched and is committed: all readable */
+    GW_FILL_VERIFIED,    /* whole body arrived and matched: all readable; committed
+                            (a segment: being committed) */
     GW_FILL_NOT_MODIFIED,/* revalidation: Swift said 304, the cached blob stands */
     GW_FILL_NOT_FOUND,   /* Swift said 404 */
     GW_FILL_UNCACHEABLE, /* cannot go through the cache (no space, no length):
                             each reader fetches on its own */
     GW_FILL_FAILED,      /* see error_status; readers past the head cut short */
-    GW_FILL_MANIFEST,    /* a large object: its segment plan is ready (gw_fill_plan),
-                            and committed as a MANIFEST entry if it could be */
+    GW_FILL_MANIFEST,    /* a large object: its segment plan is verified and ready
+                            (gw_fill_plan); committed as a MANIFEST entry after,
+                            if it can be */
 };
 
 /* What a reader needs to answer, fixed once the state leaves GW_FILL_HEAD. */

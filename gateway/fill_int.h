@@ -38,8 +38,11 @@ enum fill_commit {
     FILL_COMMIT_MANIFEST,   /* a large object's plan: MANIFEST */
 };
 
-/* What the large-object request running now is asking Swift. */
-enum fill_aux { AUX_NONE, AUX_SUB_SLO, AUX_LISTING, AUX_HEAD };
+/* What the large-object request running now (on the fill's q) is asking Swift. */
+enum fill_aux { AUX_NONE, AUX_SUB_SLO, AUX_LISTING };
+
+/* An SLO's HEAD, sent beside its manifests (on the large object's head_q). */
+enum fill_head { HEAD_NONE, HEAD_RUNNING, HEAD_OK };
 
 /* A large object's state while its plan is put together (owner's loop only). */
 struct fill_lo {
@@ -52,6 +55,14 @@ struct fill_lo {
     size_t aux_index;               /* the sub-SLO entry being fetched */
     struct gw_plan plan;
     char manifest_etag[80];         /* an SLO manifest's own ETag: revalidation */
+    /* An SLO's HEAD: its Content-Type, and an ETag the plan's must equal. */
+    struct gw_swift_req head_q;
+    enum fill_head head;
+    long head_status;
+    char head_etag[80];             /* "" when the HEAD did not say SLO */
+    char head_type[128];
+    char head_lm[64];
+    int manifests_done;             /* the plan is whole, waiting for the HEAD */
     char dlo_container[GW_CONTAINER_MAX + 1];
     char dlo_prefix[GW_OBJECT_MAX + 1];
     char marker[GW_OBJECT_MAX + 1];
@@ -92,6 +103,9 @@ struct gw_fill {
     struct gw_sniff sniff;
     int owner_ref;                  /* the owner's reference is held */
     int owned;                      /* on the owner worker's list */
+    uint64_t turn_bytes;            /* body bytes taken since the fill last yielded */
+    struct gw_fill **plist;         /* the owner's paused list f is on, or NULL */
+    struct gw_fill *pnext, *pprev;
     uv_work_t work;
     struct gw_cache_entry *entry;   /* for the commit */
     int commit_rc;
@@ -118,6 +132,8 @@ int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t le
 int fill_lo_data(struct gw_fill *f, const char *buf, size_t len);
 /* fill_lo.c: the object's own answer is in: go on to the plan. */
 void fill_lo_manifest_done(struct gw_fill *f);
+/* fill_lo.c: the owner lets go: stop the large object's own requests. */
+void fill_lo_stop(struct gw_fill *f);
 /* fill_lo.c: free what the large-object state holds. */
 void fill_lo_free(struct fill_lo *lo);
 

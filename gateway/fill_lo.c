@@ -3,14 +3,20 @@
  *
  * fill.c asks Swift for every top-level object with
  * ?multipart-manifest=get; when the answer says SLO or DLO, the fill is
- * handed here and ends in state MANIFEST (its plan committed as a MANIFEST
- * entry when it can be) or FAILED with a reason.  An SLO's JSON manifest
- * is read (bounded), checked against its own ETag, parsed, its nested SLOs
- * fetched and expanded one by one, then one HEAD gives the object's own
- * Content-Type and an ETag that must be the plan's.  A DLO's manifest
- * object names a container and prefix, whose JSON listing is read page by
- * page (a page shorter than the longest one, or empty, is the last).  The
- * segments themselves are fills of their own, started by the readers.
+ * handed here and ends in state MANIFEST or FAILED with a reason.  An SLO's
+ * JSON manifest is read (bounded), checked against its own ETag, parsed,
+ * its nested SLOs fetched and expanded one by one (on the fill's q).
+ * Beside them, from the moment the object's answer says SLO, one HEAD (on
+ * lo.head_q) gets the object's own Content-Type and an ETag that must be
+ * the plan's; the plan is whole when both are in, whichever comes last,
+ * and a failure of either stops the other.  A DLO's manifest object names
+ * a container and prefix, whose JSON listing is read page by page (a page
+ * shorter than the longest one, or empty, is the last).  The segments
+ * themselves are fills of their own, started by the readers.
+ *
+ * A verified plan goes to the readers at once (MANIFEST); its MANIFEST
+ * entry is written and committed in the thread pool after, and the fill
+ * stays in the table until then, so a request in between joins it.
  *
  * Everything here runs on the owner's loop; what readers see is published
  * under gw_fill_lock.
@@ -29,9 +35,12 @@
 
 static void lo_next(struct gw_fill *f);
 
-/* Give up on the large object: readers get status and why. */
+/* Give up on the large object: readers get status and why; whatever still
+ * asks Swift for it stops. */
 static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stats_error kind)
 {
+    gw_swift_req_cancel(&f->q);
+    gw_swift_req_cancel(&f->lo.head_q);
     gw_warn("fill", "%s/%s: large object: %s", f->container, f->name, why);
     gw_stats_error(kind);
     fill_set_state(f, GW_FILL_FAILED, status, why);
@@ -73,6 +82,88 @@ int fill_lo_data(struct gw_fill *f, const char *buf, size_t len)
     return body_append(&f->lo, buf, len);
 }
 
+void fill_lo_stop(struct gw_fill *f)
+{
+    /* Idle (or never set up) once the plan is whole: then a no-op. */
+    gw_swift_req_cancel(&f->lo.head_q);
+}
+
+/* ---- an SLO's HEAD, beside its manifests ---- */
+
+static void lo_plan_ready(struct gw_fill *f);
+
+static int head_on_headers(void *ud, struct gw_fetch *fe, long status)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    struct fill_lo *lo = &f->lo;
+    lo->head_status = status;
+    if (status != 200) return 0;
+    const char *slo = gw_fetch_header(fe, "X-Static-Large-Object");
+    const char *ct = gw_fetch_header(fe, "Content-Type");
+    const char *lm = gw_fetch_header(fe, "Last-Modified");
+    if (slo != NULL && strcasecmp(slo, "true") == 0)
+        gw_etag_unquote(lo->head_etag, sizeof(lo->head_etag), gw_fetch_header(fe, "ETag"));
+    else
+        lo->head_etag[0] = '\0'; /* no longer an SLO: no plan of ours is it */
+    snprintf(lo->head_type, sizeof(lo->head_type), "%s", ct ? ct : "");
+    snprintf(lo->head_lm, sizeof(lo->head_lm), "%s", lm ? lm : "");
+    return 0;
+}
+
+static int head_on_data(void *ud, const char *buf, size_t len)
+{
+    (void)ud, (void)buf, (void)len;
+    return 0; /* a HEAD has no body; a refusal's is not needed */
+}
+
+static void head_on_done(void *ud, struct gw_fetch *fe, int err)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    struct fill_lo *lo = &f->lo;
+    (void)fe;
+    if (err != 0) {
+        lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
+                err == GW_EAUTH ? "cannot authenticate with Swift" : "Swift failed on a manifest",
+                err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
+                : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        return;
+    }
+    if (lo->head_status != 200) {
+        lo_fail(f, 502,
+                lo->head_status == 401 ? "Swift refused the gateway's token"
+                                       : "unexpected answer from Swift on a manifest",
+                lo->head_status == 401 ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        return;
+    }
+    lo->head = HEAD_OK;
+    if (lo->manifests_done) lo_plan_ready(f);
+}
+
+static const struct gw_fetch_cbs head_cbs = {
+    .on_headers = head_on_headers,
+    .on_data = head_on_data,
+    .on_done = head_on_done,
+};
+
+/* The object is an SLO: ask for its HEAD now, while its manifest comes. */
+static int head_start(struct gw_fill *f)
+{
+    struct gw_swift_target t = {
+        .kind = "object",
+        .method = "HEAD",
+        .container = f->container,
+        .object = f->name,
+    };
+    struct fill_lo *lo = &f->lo;
+    gw_swift_req_cancel(&lo->head_q);
+    gw_swift_req_init(&lo->head_q, f->owner, &t, &head_cbs, f);
+    lo->head = HEAD_RUNNING;
+    lo->head_status = 0;
+    return gw_swift_req_start(&lo->head_q);
+}
+
 int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t length,
                     uint64_t ttfb)
 {
@@ -89,6 +180,12 @@ int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t le
         gw_etag_unquote(lo->manifest_etag, sizeof(lo->manifest_etag),
                         gw_fetch_header(fe, "ETag"));
         ct = NULL; /* "application/json": the object's own comes with the HEAD */
+        /* From inside a curl callback: origin.c adds the fetch from the loop. */
+        if (head_start(f) != 0) {
+            fill_set_state(f, GW_FILL_FAILED, 502, "cannot start a request to Swift");
+            gw_stats_error(GW_ERR_ORIGIN_CONNECT);
+            return GW_EORIGIN;
+        }
     } else {
         if (gw_dlo_manifest_parse(gw_fetch_header(fe, "X-Object-Manifest"), lo->dlo_container,
                                   sizeof(lo->dlo_container), lo->dlo_prefix,
@@ -115,16 +212,6 @@ static int aux_on_headers(void *ud, struct gw_fetch *fe, long status)
     struct fill_lo *lo = &f->lo;
     lo->aux_status = status;
     gw_etag_unquote(lo->aux_etag, sizeof(lo->aux_etag), gw_fetch_header(fe, "ETag"));
-    if (lo->aux == AUX_HEAD && status == 200) {
-        const char *ct = gw_fetch_header(fe, "Content-Type");
-        const char *lm = gw_fetch_header(fe, "Last-Modified");
-        const char *slo = gw_fetch_header(fe, "X-Static-Large-Object");
-        if (slo == NULL || strcasecmp(slo, "true") != 0) lo->aux_etag[0] = '\0';
-        pthread_mutex_lock(&gw_fill_lock);
-        if (ct) snprintf(f->info.content_type, sizeof(f->info.content_type), "%s", ct);
-        if (lm) snprintf(f->info.last_modified, sizeof(f->info.last_modified), "%s", lm);
-        pthread_mutex_unlock(&gw_fill_lock);
-    }
     return 0;
 }
 
@@ -151,7 +238,12 @@ static int plan_write(struct gw_fill *f, const unsigned char *buf, size_t len)
     return 0;
 }
 
-/* The plan is whole: encode it, write it to a temp blob and commit it. */
+/*
+ * The plan is whole and verified: encode it and hand it to the readers,
+ * then write it to a temp blob and commit it in the thread pool.  Readers
+ * need not wait for the commit: the plan is Swift's, and its segments are
+ * fills that verify themselves.
+ */
 static void lo_finish(struct gw_fill *f)
 {
     struct fill_lo *lo = &f->lo;
@@ -166,15 +258,34 @@ static void lo_finish(struct gw_fill *f)
     snprintf(f->info.etag, sizeof(f->info.etag), "%s", lo->plan.etag);
     pthread_mutex_unlock(&gw_fill_lock);
     gw_plan_free(&lo->plan);
+    fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
     if (plan_write(f, buf, len) == 0) {
-        fill_commit(f, FILL_COMMIT_MANIFEST);
+        fill_commit(f, FILL_COMMIT_MANIFEST); /* commit_done publishes nothing more */
         return;
     }
-    /* Not cached, but the plan is good: serve it all the same. */
+    /* Not cached, but the plan is good: the readers have it all the same. */
     gw_warn("fill", "%s/%s: manifest not cached: cannot write it", f->container, f->name);
     gw_stats_error(GW_ERR_CACHE_WRITE);
-    fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
     fill_owner_release(f);
+}
+
+/* An SLO: the manifests are in and the HEAD is; the plan must be the object. */
+static void lo_plan_ready(struct gw_fill *f)
+{
+    struct fill_lo *lo = &f->lo;
+    gw_assert(lo->manifests_done && lo->head == HEAD_OK);
+    if (strcasecmp(lo->head_etag, lo->plan.etag) != 0) {
+        /* Replaced between the requests: this plan is not the object. */
+        lo_fail(f, 502, "SLO changed while its manifest was read", GW_ERR_MANIFEST);
+        return;
+    }
+    pthread_mutex_lock(&gw_fill_lock);
+    if (lo->head_type[0])
+        snprintf(f->info.content_type, sizeof(f->info.content_type), "%s", lo->head_type);
+    if (lo->head_lm[0])
+        snprintf(f->info.last_modified, sizeof(f->info.last_modified), "%s", lo->head_lm);
+    pthread_mutex_unlock(&gw_fill_lock);
+    lo_finish(f);
 }
 
 /* A nested SLO's manifest is in: check it and put its segments in its place. */
@@ -262,14 +373,6 @@ static void aux_on_done(void *ud, struct gw_fetch *fe, int err)
     case AUX_LISTING:
         rc = listing_done(f);
         break;
-    case AUX_HEAD:
-        if (strcasecmp(lo->aux_etag, lo->plan.etag) != 0) {
-            /* Replaced between the two requests: this plan is not the object. */
-            lo_fail(f, 502, "SLO changed while its manifest was read", GW_ERR_MANIFEST);
-            return;
-        }
-        lo_finish(f);
-        return;
     case AUX_NONE:
         gw_assert(0);
     }
@@ -282,7 +385,8 @@ static const struct gw_fetch_cbs aux_cbs = {
     .on_done = aux_on_done,
 };
 
-/* The next request for the plan: a nested manifest, a listing page, the HEAD. */
+/* The next request for the plan: a nested manifest or a listing page; or,
+ * an SLO's manifests all in, the HEAD's answer. */
 static void lo_next(struct gw_fill *f)
 {
     struct fill_lo *lo = &f->lo;
@@ -306,11 +410,10 @@ static void lo_next(struct gw_fill *f)
             t.object = lo->plan.seg[i].object;
             t.query = "multipart-manifest=get";
         } else {
-            lo->aux = AUX_HEAD;
-            t.kind = "object";
-            t.method = "HEAD";
-            t.container = f->container;
-            t.object = f->name;
+            lo->aux = AUX_NONE;
+            lo->manifests_done = 1;
+            if (lo->head == HEAD_OK) lo_plan_ready(f);
+            return; /* else head_on_done goes on */
         }
     }
     gw_swift_req_cancel(&f->q);

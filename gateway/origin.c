@@ -295,7 +295,9 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     struct gw_fetch *f = userp;
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
     size_t len = size * n;
-    if (f->cancelled) return 0;
+    /* A callback asked to abort: curl may still hand over bytes it kept
+     * while paused (from inside curl_easy_pause); refuse them too. */
+    if (f->cancelled || f->abort_err) return 0;
     if (f->cbs->on_data == NULL) return len;
     int rc = f->cbs->on_data(f->ud, buf, len);
     if (f->cancelled) return 0;
@@ -472,8 +474,11 @@ void gw_fetch_resume(struct gw_fetch *f)
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
     if (!f->paused || f->cancelled || f->done) return;
     f->paused = 0;
-    /* This may call write_cb at once, and on_data may pause again. */
-    curl_easy_pause(f->easy, CURLPAUSE_CONT);
+    /* This may call write_cb at once, and on_data may pause again.  When
+     * on_data refuses those bytes, curl only says so here: the transfer
+     * fails with that error when curl next reads (write_cb refuses all). */
+    if (curl_easy_pause(f->easy, CURLPAUSE_CONT) != CURLE_OK && !f->abort_err)
+        f->abort_err = GW_EORIGIN;
 }
 
 void gw_fetch_cancel(struct gw_fetch *f)

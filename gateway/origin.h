@@ -66,6 +66,12 @@ void gw_fetch_add_header(struct gw_fetch *f, const char *line);
 void gw_fetch_set_body(struct gw_fetch *f, const char *data, size_t len);
 int gw_fetch_start(struct gw_fetch *f);
 
+/*
+ * After on_data returned GW_FETCH_PAUSE: the kept bytes come again, maybe
+ * before this returns (on_data may pause again).  A no-op when the fetch
+ * is not paused, is cancelled or is over.  Not from inside a callback of
+ * this fetch.
+ */
 void gw_fetch_resume(struct gw_fetch *f);
 /*
  * Hand the fetch to someone else: from now on cbs and ud get its callbacks.

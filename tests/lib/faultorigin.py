@@ -49,11 +49,17 @@ put_slo().  Faults for SLOs only:
     "slo_etag_mismatch"      HEAD and GET without the query answer another
                              SLO etag, as if the SLO were replaced between
                              the manifest and the HEAD
+    "object_status=N"        HEAD and GET without the query answer status N
+                             (as "status=N"); the manifest is served
+    "object_delay=S"         HEAD and GET without the query wait S s first
+                             (as "delay=S"); the manifest is served at once
 
 On an SLO, "wrong_md5" and "bad_manifest" concern only manifest requests
-and "slo_etag_mismatch" only the others: a request a fault does not concern
-neither sees it nor uses up one of its `times`.  Every other fault applies
-to both kinds of request.
+and "slo_etag_mismatch", "object_status" and "object_delay" only the
+others: a request a fault does not concern neither sees it nor uses up one
+of its `times`.  Every other fault applies to both kinds of request (on an
+object that is not an SLO, "object_status" and "object_delay" are
+"status" and "delay").
 
 A fault may be a string, a dict with one key ({"delay": 0.5}), or a list
 of them.  `times=N` applies it to the first N requests for the object only.
@@ -94,10 +100,10 @@ STOP_JOIN = 5.0         # how long stop() waits for handler threads
 
 _KNOWN = ("wrong_md5", "short", "reset", "status", "hang_before_headers",
           "delay", "trickle", "no_length", "corrupt", "bad_manifest",
-          "slo_etag_mismatch")
+          "slo_etag_mismatch", "object_status", "object_delay")
 # On an SLO: faults only of its manifest, and only of its other requests.
 _MANIFEST_FAULTS = ("wrong_md5", "bad_manifest")
-_OBJECT_FAULTS = ("slo_etag_mismatch",)
+_OBJECT_FAULTS = ("slo_etag_mismatch", "object_status", "object_delay")
 MANIFEST_CONTENT_TYPE = "application/json; charset=utf-8"
 BAD_MANIFEST = b'[{"name": "/not json'
 
@@ -122,9 +128,9 @@ def parse_fault(fault):
         if name not in _KNOWN:
             raise ValueError("unknown fault %r (known: %s)"
                              % (name, ", ".join(_KNOWN)))
-        if name == "status":
+        if name in ("status", "object_status"):
             value = int(value)
-        elif name in ("delay", "trickle"):
+        elif name in ("delay", "trickle", "object_delay"):
             value = float(value)
         elif name == "hang_before_headers":
             value = HANG_LIMIT if value is True else min(float(value),
@@ -349,6 +355,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._simple(204, b"", head_only=head_only)
             return
         obj, fault = origin._take(parts[3], parts[4], manifest)
+        # What concerns this request of object_* is plain status / delay.
+        for kind in ("status", "delay"):
+            if "object_" + kind in fault:
+                fault = dict(fault)
+                fault.setdefault(kind, fault.pop("object_" + kind))
         if obj is None and not fault:
             self._simple(404, b"<html><h1>Not Found</h1></html>",
                          head_only=head_only)
