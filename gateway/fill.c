@@ -8,7 +8,7 @@
  * the MD5 context and the temp file's writes belong to the owner's loop.
  *
  * Life of a fill:
- *   HEAD -> BODY -> VERIFIED -> (commit in the thread pool) -> out of table
+ *   HEAD -> BODY -> VERIFIED -> (commit in the thread pool: fill_commit.c) -> out of table
  *        -> NOT_MODIFIED | NOT_FOUND -> (commit) -> out of table
  *        -> UNCACHEABLE | FAILED -> out of table at once
  *        -> (a large object's manifest, more requests: fill_lo.c) -> MANIFEST
@@ -231,111 +231,6 @@ static void fill_fail(struct gw_fill *f, int status, const char *why)
 {
     fill_set_state(f, GW_FILL_FAILED, status, why);
     fill_owner_release(f);
-}
-
-/* ---- commit, in the thread pool ---- */
-
-static void commit_work(uv_work_t *req)
-{
-    struct gw_fill *f = req->data;
-    struct gw_cache *cache = f->owner->cache;
-    if (f->commit_kind == FILL_COMMIT_REFRESH) {
-        f->commit_rc = gw_cache_refresh(cache, f->key, f->entry->stored_at);
-    } else if (f->commit_kind == FILL_COMMIT_NEGATIVE) {
-        f->commit_rc = gw_cache_commit(cache, f->entry, NULL, -1);
-    } else { /* an object, a segment or a manifest: a blob */
-        f->commit_rc = gw_cache_commit(cache, f->entry, f->tmp, f->fd);
-        /* Renamed into blobs/ (or unlinked on failure): no longer ours to remove. */
-        f->tmp[0] = '\0';
-    }
-}
-
-/*
- * The outcome is published only once the index holds it, so a client that
- * has its whole answer finds the entry there (a purge right after it finds
- * something to purge, the next request is a hit).  A failed commit loses
- * only the caching: the bytes were verified all the same.
- */
-static void commit_done(uv_work_t *req, int status)
-{
-    struct gw_fill *f = req->data;
-    GW_CHECK_MAGIC(f, FILL_MAGIC);
-    if (status == 0 && f->commit_rc != 0) {
-        gw_warn("fill", "%s: not cached: %s", f->name, gw_strerror(f->commit_rc));
-        gw_stats_error(GW_ERR_CACHE_WRITE);
-    }
-    static const enum gw_fill_state outcome[] = {
-        [FILL_COMMIT_NONE] = GW_FILL_FAILED,       [FILL_COMMIT_BLOB] = GW_FILL_VERIFIED,
-        [FILL_COMMIT_NEGATIVE] = GW_FILL_NOT_FOUND, [FILL_COMMIT_REFRESH] = GW_FILL_NOT_MODIFIED,
-        [FILL_COMMIT_MANIFEST] = GW_FILL_MANIFEST,
-    };
-    /* A plan went to the readers when it was verified (fill_lo.c). */
-    if (f->commit_kind != FILL_COMMIT_MANIFEST) fill_set_state(f, outcome[f->commit_kind], 0, NULL);
-    fill_owner_release(f);
-}
-
-/* The index entry a commit of kind writes, from what the fill knows. */
-static struct gw_cache_entry *commit_entry(struct gw_fill *f, enum fill_commit kind)
-{
-    struct gw_fill_info info;
-    pthread_mutex_lock(&gw_fill_lock);
-    info = f->info;
-    pthread_mutex_unlock(&gw_fill_lock);
-
-    struct gw_cache_entry *e = gw_calloc(1, sizeof(*e));
-    memcpy(e->key, f->key, GW_CACHE_KEY_LEN);
-    e->stored_at = gw_wall_ms();
-    e->last_access = e->stored_at;
-    /* For reports only: cut a name longer than the record keeps. */
-    char full[GW_CONTAINER_MAX + GW_OBJECT_MAX + 2];
-    snprintf(full, sizeof(full), "%s/%s", f->container, f->name);
-    size_t nl = strlen(full) < sizeof(e->name) - 1 ? strlen(full) : sizeof(e->name) - 1;
-    memcpy(e->name, full, nl);
-    e->name[nl] = '\0';
-    if (kind == FILL_COMMIT_NEGATIVE) {
-        e->kind = GW_CACHE_KIND_NEGATIVE;
-        return e;
-    }
-    if (kind == FILL_COMMIT_MANIFEST) {
-        e->kind = GW_CACHE_KIND_MANIFEST;
-        e->size = f->lo.plan_len;
-        snprintf(e->etag, sizeof(e->etag), "%s", f->lo.manifest_etag);
-    } else {
-        e->kind = f->segment ? GW_CACHE_KIND_SEGMENT : GW_CACHE_KIND_OBJECT;
-        e->size = info.length;
-        snprintf(e->etag, sizeof(e->etag), "%s", info.etag);
-    }
-    memcpy(e->md5, f->md5hex, sizeof(e->md5));
-    snprintf(e->last_modified, sizeof(e->last_modified), "%s", info.last_modified);
-    snprintf(e->content_type, sizeof(e->content_type), "%s", info.content_type);
-    return e;
-}
-
-void fill_commit(struct gw_fill *f, enum fill_commit kind)
-{
-    f->entry = commit_entry(f, kind);
-    f->commit_kind = kind;
-    f->work.data = f;
-    if (uv_queue_work(f->owner->loop, &f->work, commit_work, commit_done) != 0) {
-        f->commit_rc = GW_EORIGIN;
-        commit_done(&f->work, 0);
-    }
-}
-
-int fill_tmp_open(struct gw_fill *f, uint64_t len)
-{
-    char path[512];
-    int fd = gw_cache_tmp_open(f->owner->cache, path, sizeof(path));
-    if (fd < 0) return fd;
-    if (len > 0 && fallocate(fd, 0, 0, (off_t)len) != 0 && errno != EOPNOTSUPP) {
-        int e = errno;
-        close(fd);
-        unlink(path);
-        return -e;
-    }
-    f->fd = fd;
-    snprintf(f->tmp, sizeof(f->tmp), "%s", path);
-    return fd;
 }
 
 /* ---- the fetch ---- */
