@@ -47,6 +47,17 @@ static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stat
     fill_owner_release(f);
 }
 
+/* A manifest, listing or HEAD request broke off (or never ran): why, for the reader. */
+static void lo_fetch_failed(struct gw_fill *f, int err)
+{
+    lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
+            err == GW_ELIMIT   ? "manifest or listing too large"
+            : err == GW_EAUTH  ? "cannot authenticate with Swift"
+                               : "Swift failed on a manifest",
+            err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
+            : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+}
+
 static int body_append(struct fill_lo *lo, const char *buf, size_t len)
 {
     if (len > FILL_MANIFEST_MAX - lo->body_len) return GW_ELIMIT;
@@ -124,10 +135,7 @@ static void head_on_done(void *ud, struct gw_fetch *fe, int err)
     struct fill_lo *lo = &f->lo;
     (void)fe;
     if (err != 0) {
-        lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
-                err == GW_EAUTH ? "cannot authenticate with Swift" : "Swift failed on a manifest",
-                err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
-                : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        lo_fetch_failed(f, err);
         return;
     }
     if (lo->head_status != 200) {
@@ -348,12 +356,7 @@ static void aux_on_done(void *ud, struct gw_fetch *fe, int err)
     struct fill_lo *lo = &f->lo;
     (void)fe;
     if (err != 0) {
-        lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
-                err == GW_ELIMIT   ? "manifest or listing too large"
-                : err == GW_EAUTH  ? "cannot authenticate with Swift"
-                                   : "Swift failed on a manifest",
-                err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
-                : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        lo_fetch_failed(f, err);
         return;
     }
     long st = lo->aux_status;
