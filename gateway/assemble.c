@@ -4,7 +4,7 @@
  * A range is a walk over the plan's segments.  The walk keeps a window of
  * up to segment_parallelism slots, the piece being sent first: each slot is
  * one piece (a segment, or the part of one the range covers) and how its
- * bytes will come: inline data, a mapped blob, a blob being opened in the
+ * bytes will come: inline data, an open blob, a blob being opened in the
  * thread pool, or a fill.  A slot is started when it enters the window, so
  * the segments ahead are looked up, opened and fetched while the one at the
  * front is sent; it is freed when its last byte is queued.
@@ -37,7 +37,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "blobmap.h"
+#include "blobfd.h"
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
@@ -53,7 +53,7 @@
 #define ASM_MAGIC 0x41534d42u
 #define SLOTS_MAX 64
 
-enum slot_state { S_DATA, S_OPENING, S_MAP, S_FILL, S_RANGE };
+enum slot_state { S_DATA, S_OPENING, S_BLOB, S_FILL, S_RANGE };
 
 struct slot {
     struct gw_asm *a;
@@ -62,7 +62,7 @@ struct slot {
     enum slot_state st;
     uint8_t key[GW_CACHE_KEY_LEN];
     struct gw_cache_entry entry;
-    struct gw_blobmap *map;
+    struct gw_blobfd *blob;
     struct gw_blob_open *open;  /* S_OPENING */
     struct gw_fill_reader reader;
     int following;
@@ -126,8 +126,8 @@ static void slot_free(struct slot *s)
         gw_fill_leave(&s->reader);
         s->following = 0;
     }
-    gw_blobmap_open_cancel(s->open);
-    if (s->map) gw_blobmap_release(s->map);
+    gw_blobfd_open_cancel(s->open);
+    if (s->blob) gw_blobfd_release(s->blob);
     free(s);
 }
 
@@ -170,7 +170,7 @@ static int is_front(const struct gw_asm *a, const struct slot *s)
     return a->nslots > 0 && a->slots[a->head] == s;
 }
 
-static void on_open(void *ud, int rc, struct gw_blobmap *map)
+static void on_open(void *ud, int rc, struct gw_blobfd *blob)
 {
     struct slot *s = ud;
     struct gw_asm *a = s->a;
@@ -181,8 +181,8 @@ static void on_open(void *ud, int rc, struct gw_blobmap *map)
         /* Evicted or replaced since the lookup: fetch it. */
         slot_fill(a, s);
     } else {
-        s->map = map;
-        s->st = S_MAP;
+        s->blob = blob;
+        s->st = S_BLOB;
         if (is_front(a, s)) gw_asm_pump(a);
     }
     leave(a);
@@ -295,7 +295,7 @@ static int slot_range(struct gw_asm *a, struct slot *s)
 
 /* ---- the window ---- */
 
-/* A verified copy of the segment is cached: open it (or use its mapping). */
+/* A verified copy of the segment is cached: open it (or share its open blob). */
 static int slot_cached(struct gw_asm *a, struct slot *s, const struct gw_segment *seg)
 {
     struct gw_cache *cache = a->svc->cache;
@@ -304,12 +304,12 @@ static int slot_cached(struct gw_asm *a, struct slot *s, const struct gw_segment
         s->entry.size != seg->size || strcasecmp(s->entry.md5, seg->etag) != 0)
         return 0;
     gw_cache_touch(cache, s->key);
-    s->map = gw_blobmap_get(s->key, s->entry.blob_id);
-    if (s->map) {
-        s->st = S_MAP;
+    s->blob = gw_blobfd_get(s->key, s->entry.blob_id);
+    if (s->blob) {
+        s->st = S_BLOB;
         return 1;
     }
-    s->open = gw_blobmap_open_async(a->svc->loop, cache, &s->entry, on_open, s);
+    s->open = gw_blobfd_open_async(a->svc->loop, cache, &s->entry, on_open, s);
     if (s->open == NULL) return 0;
     s->st = S_OPENING;
     return 1;
@@ -482,8 +482,8 @@ static int slot_send(struct gw_asm *a, struct slot *s)
         s->done = s->pc.len;
         a->sent += s->pc.len;
         return 1;
-    case S_MAP: {
-        uint64_t n = gw_respond_from_blob(a->sink, s->map, s->pc.offset + s->done,
+    case S_BLOB: {
+        uint64_t n = gw_respond_from_blob(a->sink, s->blob, s->pc.offset + s->done,
                                           s->pc.len - s->done, a->svc->conf->write_buffer);
         s->done += n;
         a->sent += n;
@@ -502,7 +502,7 @@ static int front_ready(struct gw_asm *a, struct slot *s)
     int verified;
     switch (s->st) {
     case S_DATA:
-    case S_MAP:
+    case S_BLOB:
         return 1;
     case S_FILL:
         /* The fill's Swift answer matched the plan: the head may go. */

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "assemble.h"
-#include "blobmap.h"
+#include "blobfd.h"
 #include "conf.h"
 #include "http.h"
 #include "req_int.h"

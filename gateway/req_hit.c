@@ -3,17 +3,19 @@
  *
  * The head comes from the index entry alone when it says it all (304, 412,
  * 416, HEAD, an empty body); otherwise the blob is needed: a hot blob's
- * mapping is shared already (blobmap.c), a cold one is opened in the
- * thread pool.  An OBJECT entry's body is then written straight from the
- * mapping, part by part; a MANIFEST entry's blob is the encoded plan of a
- * large object, which goes on to the segmented way.  A blob that is gone
+ * descriptor is shared already (blobfd.c), a cold one is opened (and read
+ * ahead) in the thread pool.  An OBJECT entry's body is then sent from the
+ * descriptor with sendfile, part by part; a MANIFEST entry's blob is the
+ * encoded plan of a large object, which goes on to the segmented way.  A
+ * blob that is gone
  * by the time it is opened (evicted, replaced) sends the request back to
  * a fill, at most a few times.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
-#include "blobmap.h"
+#include "blobfd.h"
 #include "conf.h"
 #include "manifest.h"
 #include "req_int.h"
@@ -25,10 +27,10 @@
 void req_hit_leave(struct gw_req *r)
 {
     struct req_hit *h = &r->u.hit;
-    gw_blobmap_open_cancel(h->open);
+    gw_blobfd_open_cancel(h->open);
     h->open = NULL;
-    if (h->map) gw_blobmap_release(h->map);
-    h->map = NULL;
+    if (h->blob) gw_blobfd_release(h->blob);
+    h->blob = NULL;
 }
 
 void req_hit_lost(struct gw_req *r)
@@ -55,7 +57,7 @@ static struct gw_object_meta entry_meta(const struct gw_cache_entry *e)
 
 static void hit_pump(struct gw_req *r)
 {
-    if (gw_respond_parts_from_blob(r->sink, &r->body, r->u.hit.map,
+    if (gw_respond_parts_from_blob(r->sink, &r->body, r->u.hit.blob,
                                    r->svc->conf->write_buffer)) {
         req_goto(r, REQ_DONE);
         gw_sink_end(r->sink);
@@ -66,15 +68,23 @@ static void hit_pump(struct gw_req *r)
 
 void req_hit_drain(struct gw_req *r)
 {
-    if (r->u.hit.map) hit_pump(r);
+    if (r->u.hit.blob) hit_pump(r);
 }
 
-/* A MANIFEST entry's blob is mapped: its plan, then the segments. */
+/*
+ * A MANIFEST entry's blob holds the encoded plan: mapped for as long as it
+ * is decoded (the plan is copied out), then the segments.
+ */
 static void manifest_send(struct gw_req *r)
 {
     struct gw_plan plan;
-    struct gw_blobmap *m = r->u.hit.map;
-    int rc = gw_plan_decode((const unsigned char *)m->addr, (size_t)m->len, &plan);
+    struct gw_blobfd *b = r->u.hit.blob;
+    int rc = -EINVAL;
+    void *addr = b->len ? mmap(NULL, b->len, PROT_READ, MAP_SHARED, b->fd, 0) : MAP_FAILED;
+    if (addr != MAP_FAILED) {
+        rc = gw_plan_decode(addr, (size_t)b->len, &plan);
+        munmap(addr, b->len);
+    }
     if (rc != 0) {
         gw_warn("req", "%s: the cached plan of %s cannot be read: fetching it again",
                 gw_sink_peer(r->sink), r->entry->name);
@@ -85,7 +95,7 @@ static void manifest_send(struct gw_req *r)
                   r->entry->stored_at, gw_sink_cache(r->sink));
 }
 
-/* The blob's mapping is at hand: the head, then the body. */
+/* The blob is open: the head, then the body. */
 static void hit_send(struct gw_req *r)
 {
     if (r->entry->kind == GW_CACHE_KIND_MANIFEST) {
@@ -100,19 +110,19 @@ static void hit_send(struct gw_req *r)
     hit_pump(r);
 }
 
-static void on_open(void *ud, int rc, struct gw_blobmap *map)
+static void on_open(void *ud, int rc, struct gw_blobfd *blob)
 {
     struct gw_req *r = ud;
     GW_CHECK_MAGIC(r, REQ_MAGIC);
     r->u.hit.open = NULL;
     if (rc != 0) {
         if (rc != -ENOENT)
-            gw_warn("req", "%s: mapping %s: %s", gw_sink_peer(r->sink), r->entry->name,
+            gw_warn("req", "%s: opening %s: %s", gw_sink_peer(r->sink), r->entry->name,
                     gw_strerror(rc));
         req_hit_lost(r);
         return;
     }
-    r->u.hit.map = map;
+    r->u.hit.blob = blob;
     hit_send(r);
 }
 
@@ -138,11 +148,11 @@ void req_hit_start(struct gw_req *r, enum gw_cache_result how)
         req_goto(r, REQ_DONE);
         return;
     }
-    r->u.hit.map = gw_blobmap_get(r->key, e->blob_id);
-    if (r->u.hit.map) {
+    r->u.hit.blob = gw_blobfd_get(r->key, e->blob_id);
+    if (r->u.hit.blob) {
         hit_send(r);
         return;
     }
-    r->u.hit.open = gw_blobmap_open_async(r->svc->loop, r->svc->cache, e, on_open, r);
+    r->u.hit.open = gw_blobfd_open_async(r->svc->loop, r->svc->cache, e, on_open, r);
     if (r->u.hit.open == NULL) req_hit_lost(r);
 }

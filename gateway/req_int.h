@@ -60,7 +60,7 @@ struct gw_asm;
 struct purge_job;
 
 struct req_hit {
-    struct gw_blobmap *map;         /* the blob, shared (blobmap.c) */
+    struct gw_blobfd *blob;        /* the open blob, shared (blobfd.c) */
     struct gw_blob_open *open;      /* the blob being opened in the thread pool */
 };
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blobmap.h"
+#include "blobfd.h"
 #include "conf.h"
 #include "fill.h"
 #include "http.h"
@@ -215,25 +215,20 @@ void gw_respond_warm(struct gw_sink *s, enum gw_cache_result how)
 
 /* ---- bodies ---- */
 
-static void map_release(void *arg)
-{
-    gw_blobmap_release(arg);
-}
-
-uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobmap *m, uint64_t off,
+uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobfd *m, uint64_t off,
                               uint64_t len, uint64_t slice)
 {
     uint64_t done = 0;
     while (done < len && !gw_sink_congested(s)) {
         uint64_t n = len - done < slice ? len - done : slice;
-        gw_blobmap_ref(m);
-        gw_sink_write_ref(s, m->addr + off + done, (size_t)n, map_release, m);
+        gw_blobfd_ref(m);
+        gw_sink_write_file(s, m->fd, off + done, n, gw_blobfd_release_cb, m);
         done += n;
     }
     return done;
 }
 
-int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobmap *m,
+int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobfd *m,
                                uint64_t slice)
 {
     for (;;) {

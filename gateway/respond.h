@@ -4,8 +4,8 @@
  * Heads: an object's head from the cache (preconditions, then ranges),
  * the headers every object answer carries (validators, Cache-Control, Age,
  * X-Cache and RFC 9211 Cache-Status), multipart/byteranges framing, the
- * 204 of a warm request and small text answers.  Bodies: from a mapped
- * blob (zero-copy) and from a fill's file, queued until the sink is
+ * 204 of a warm request and small text answers.  Bodies: from an open
+ * blob (sendfile) and from a fill's file, queued until the sink is
  * congested.  Used by the request's ways and by the assembler; everything
  * goes through a struct gw_sink, so it is tested without a connection.
  */
@@ -17,7 +17,7 @@
 #include "cond.h"
 #include "stats.h"
 
-struct gw_blobmap;
+struct gw_blobfd;
 struct gw_buf;
 struct gw_conf;
 struct gw_fill_reader;
@@ -86,16 +86,16 @@ void gw_respond_simple(struct gw_sink *s, int status, const char *reason, const 
 void gw_respond_warm(struct gw_sink *s, enum gw_cache_result how);
 
 /*
- * Queue bytes [off, off + len) of a mapped blob, at most slice per write,
+ * Queue bytes [off, off + len) of an open blob, at most slice per write,
  * until all are queued or the sink is congested.  Returns the bytes queued.
  */
-uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobmap *m, uint64_t off,
+uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobfd *blob, uint64_t off,
                               uint64_t len, uint64_t slice);
 /*
- * Send every part of b from a mapped blob, part heads and closing line
+ * Send every part of b from an open blob, part heads and closing line
  * included, until done or congested.  1 when all is queued, 0 otherwise.
  */
-int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobmap *m,
+int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobfd *blob,
                                uint64_t slice);
 /*
  * Queue bytes [off, off + len) of what a fill has written (read from its

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "accesslog.h"
 #include "conf.h"
@@ -90,7 +91,7 @@ struct wreq {
     struct gw_conn *c;
     size_t len;
     char *owned;      /* freed with the request; NULL when data is inline */
-    const char *borrowed;          /* write_ref: someone else's bytes */
+    const char *borrowed;          /* someone else's bytes */
     void (*release)(void *arg);    /* ...given back through this */
     void *release_arg;
     char data[];
@@ -226,19 +227,25 @@ static void sink_write(struct gw_sink *s, const void *data, size_t len)
     queue_write(c, wr);
 }
 
-static void sink_write_ref(struct gw_sink *s, const void *data, size_t len,
-                           void (*release)(void *), void *arg)
+/* For now the file's bytes are read and queued as a copy. */
+static void sink_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t len,
+                            void (*release)(void *), void *arg)
 {
     struct gw_conn *c = conn_of(s);
-    struct wreq *wr = wreq_new(0);
-    wr->len = len;
-    wr->borrowed = data;
-    wr->release = release;
-    wr->release_arg = arg;
     if (len == 0) {
-        wreq_free(wr);
+        release(arg);
         return;
     }
+    struct wreq *wr = wreq_new(0);
+    wr->owned = gw_malloc((size_t)len);
+    ssize_t n = pread(fd, wr->owned, (size_t)len, (off_t)off);
+    release(arg);
+    if (n != (ssize_t)len) {
+        wreq_free(wr);
+        conn_abort(c);
+        return;
+    }
+    wr->len = (size_t)len;
     queue_write(c, wr);
 }
 
@@ -317,7 +324,7 @@ static void sink_attach(struct gw_sink *s, const struct gw_sink_owner *owner, vo
 static const struct gw_sink_ops conn_sink_ops = {
     .write = sink_write,
     .write_buf = sink_write_buf,
-    .write_ref = sink_write_ref,
+    .write_file = sink_write_file,
     .congested = sink_congested,
     .wait_drain = sink_wait_drain,
     .end = sink_end,

@@ -35,8 +35,8 @@ struct gw_sink_owner {
 struct gw_sink_ops {
     void (*write)(struct gw_sink *s, const void *data, size_t len);
     void (*write_buf)(struct gw_sink *s, struct gw_buf *b);
-    void (*write_ref)(struct gw_sink *s, const void *data, size_t len,
-                      void (*release)(void *), void *arg);
+    void (*write_file)(struct gw_sink *s, int fd, uint64_t off, uint64_t len,
+                       void (*release)(void *), void *arg);
     int (*congested)(const struct gw_sink *s);
     void (*wait_drain)(struct gw_sink *s);
     void (*end)(struct gw_sink *s);
@@ -72,14 +72,16 @@ static inline void gw_sink_write_buf(struct gw_sink *s, struct gw_buf *b)
     s->ops->write_buf(s, b);
 }
 /*
- * Queue len bytes that stay the caller's (a mapped blob): not copied;
- * release(arg) is called once the write is over, written or cancelled,
- * even when len is 0 or the connection is closing.
+ * Queue bytes [off, off + len) of the file fd (a blob, a fill's file): sent
+ * from the page cache (sendfile), never copied into the process.  fd must
+ * stay open until release(arg), which is called once the bytes are sent or
+ * dropped, even when len is 0 or the connection is closing.  The bytes must
+ * already be in the file.
  */
-static inline void gw_sink_write_ref(struct gw_sink *s, const void *data, size_t len,
-                                     void (*release)(void *), void *arg)
+static inline void gw_sink_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t len,
+                                      void (*release)(void *), void *arg)
 {
-    s->ops->write_ref(s, data, len, release, arg);
+    s->ops->write_file(s, fd, off, len, release, arg);
 }
 /* More is queued than the high watermark: stop producing until on_drain. */
 static inline int gw_sink_congested(const struct gw_sink *s)

@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "blobmap.h"
+#include "blobfd.h"
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
@@ -53,7 +53,7 @@ static void maint_work(uv_work_t *req)
     struct gw_worker *w = req->data;
     gw_cache_flush_touches(w->srv->cache);
     gw_cache_evict(w->srv->cache);
-    gw_blobmap_sweep(w->srv->cache);
+    gw_blobfd_sweep(w->srv->cache);
     uint64_t entries, bytes;
     gw_cache_usage(w->srv->cache, &entries, &bytes);
     gw_stats_set_cache(entries, bytes);
@@ -438,7 +438,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->workers = NULL;
     gw_swift_free(srv->swift);
     srv->swift = NULL;
-    gw_blobmap_shutdown(); /* every request is over: the maps are idle */
+    gw_blobfd_shutdown(); /* every request is over: the maps are idle */
     if (srv->cache) gw_cache_close(srv->cache);
     srv->cache = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);

@@ -1,7 +1,7 @@
 /*
  * test_respond.c - the respond module against a fake sink, with no event
  * loop: heads (simple, warm, object heads with preconditions, ranges and
- * multipart), and bodies from a blob mapping under congestion.
+ * multipart), and bodies from an open blob under congestion.
  *
  * The fake sink appends every byte to one buffer and can be told to say
  * "congested" once more than a given number of bytes is queued; "draining"
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blobmap.h"
+#include "blobfd.h"
 #include "cache.h"
 #include "conf.h"
 #include "http.h"
@@ -52,10 +52,13 @@ static void f_write_buf(struct gw_sink *s, struct gw_buf *b)
     gw_buf_free(b);
 }
 
-static void f_write_ref(struct gw_sink *s, const void *d, size_t n, void (*rel)(void *),
-                        void *arg)
+static void f_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t n,
+                         void (*rel)(void *), void *arg)
 {
+    char *d = malloc(n ? n : 1);
+    ck_assert_int_eq(pread(fd, d, n, (off_t)off), (ssize_t)n);
     f_write(s, d, n);
+    free(d);
     rel(arg); /* "written" at once */
 }
 
@@ -88,7 +91,7 @@ static void f_attach(struct gw_sink *s, const struct gw_sink_owner *o, void *ud)
 }
 
 static const struct gw_sink_ops fake_ops = {
-    .write = f_write, .write_buf = f_write_buf, .write_ref = f_write_ref,
+    .write = f_write, .write_buf = f_write_buf, .write_file = f_write_file,
     .congested = f_congested, .wait_drain = f_wait_drain, .end = f_end,
     .abort = f_abort, .attach = f_attach,
 };
@@ -315,7 +318,7 @@ END_TEST
 static char cache_dir[] = "/tmp/swiftgate-respond-XXXXXX";
 
 /* A blob of len pattern bytes, mapped; its bytes in *data (caller frees). */
-static struct gw_blobmap *blob(struct gw_cache **cache, size_t len, unsigned char **data)
+static struct gw_blobfd *blob(struct gw_cache **cache, size_t len, unsigned char **data)
 {
     ck_assert_ptr_nonnull(mkdtemp(cache_dir));
     struct gw_cache_options o = {.dir = cache_dir};
@@ -333,16 +336,16 @@ static struct gw_blobmap *blob(struct gw_cache **cache, size_t len, unsigned cha
     ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
     ck_assert_int_eq(gw_cache_commit(*cache, &e, path, fd), 0);
     close(fd);
-    struct gw_blobmap *m;
-    ck_assert_int_eq(gw_blobmap_open(*cache, &e, &m), 0);
+    struct gw_blobfd *m;
+    ck_assert_int_eq(gw_blobfd_open(*cache, &e, &m), 0);
     *data = buf;
     return m;
 }
 
-static void blob_done(struct gw_cache *cache, struct gw_blobmap *m, unsigned char *data)
+static void blob_done(struct gw_cache *cache, struct gw_blobfd *m, unsigned char *data)
 {
-    gw_blobmap_release(m);
-    gw_blobmap_shutdown();
+    gw_blobfd_release(m);
+    gw_blobfd_shutdown();
     gw_cache_close(cache);
     free(data);
     char cmd[128];
@@ -351,7 +354,7 @@ static void blob_done(struct gw_cache *cache, struct gw_blobmap *m, unsigned cha
 }
 
 /* Pump until done, draining the fake sink whenever it is congested. */
-static int pump_all(struct fake *f, struct gw_body *b, struct gw_blobmap *m, int *rounds)
+static int pump_all(struct fake *f, struct gw_body *b, struct gw_blobfd *m, int *rounds)
 {
     for (*rounds = 1; *rounds < 10000; (*rounds)++) {
         if (gw_respond_parts_from_blob(&f->sink, b, m, 1000)) return 1;
@@ -365,7 +368,7 @@ START_TEST(blob_body_whole_under_congestion)
 {
     struct gw_cache *cache;
     unsigned char *data;
-    struct gw_blobmap *m = blob(&cache, 10000, &data);
+    struct gw_blobfd *m = blob(&cache, 10000, &data);
     struct fake *f = fake_new(GET("/fractal/x", ""));
     struct gw_body b;
     ck_assert_int_eq(head_of(f, &b, 10000, 0), 0);
@@ -386,7 +389,7 @@ START_TEST(blob_body_multipart_matches_its_length)
 {
     struct gw_cache *cache;
     unsigned char *data;
-    struct gw_blobmap *m = blob(&cache, 10000, &data);
+    struct gw_blobfd *m = blob(&cache, 10000, &data);
     struct fake *f = fake_new(GET("/fractal/x", "Range: bytes=0-9, 5000-6999, -3\r\n"));
     struct gw_body b;
     ck_assert_int_eq(head_of(f, &b, 10000, 0), 0);
@@ -432,7 +435,7 @@ START_TEST(blob_slices_are_bounded)
 {
     struct gw_cache *cache;
     unsigned char *data;
-    struct gw_blobmap *m = blob(&cache, 10000, &data);
+    struct gw_blobfd *m = blob(&cache, 10000, &data);
     struct fake *f = fake_new(GET("/fractal/x", ""));
     uint64_t n = gw_respond_from_blob(&f->sink, m, 100, 5000, 1024);
     ck_assert_int_eq(n, 5000);

@@ -1,53 +1,52 @@
 /*
- * blobmap.c - one shared, read-only mapping per cached blob.
+ * blobfd.c - one shared, read-only descriptor per cached blob.
  *
- * Hits are written straight from these mappings (gw_sink_write_ref), so the
- * body is never copied into the heap.  Every request of every worker that
- * sends the same blob shares one mapping: the pages are mapped once (the
- * process's RSS counts each mapping of a page, so a mapping per request
- * would count a hot 16 MiB object once per reader), and a hot object costs
- * no open(), mmap() or munmap() per request.
+ * Hits are sent from these descriptors with sendfile (gw_sink_write_file),
+ * so a body is neither copied into the process nor mapped into it: the
+ * process's RSS does not grow with the objects it serves.  Every request of
+ * every worker that sends the same blob shares one descriptor, so a hot
+ * object costs no open() or close() per request.
  *
- * A mapping is named by (key, blob id); blobs are immutable, so a mapping
+ * A descriptor is named by (key, blob id); blobs are immutable, so one
  * never goes stale, it only outlives its blob (evicted, replaced, purged).
- * Mappings no request holds stay for reuse in an LRU of at most IDLE_MAX;
- * gw_blobmap_sweep() drops the idle ones whose blob the index no longer
+ * Descriptors no request holds stay for reuse in an LRU of at most
+ * IDLE_MAX (each is one open file, counted in RLIMIT_NOFILE's room);
+ * gw_blobfd_sweep() closes the idle ones whose blob the index no longer
  * names, so an unlinked blob's disk space is freed soon after.  One mutex
  * guards the table: it is held for pointer work only, never for I/O.
  */
-#include "blobmap.h"
+#include "blobfd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
 
 #define NBUCKETS 1024
-/* Enough for a working set of thousands of objects: mappings cost address
- * space, and only the pages clients read are resident (page cache). */
-#define IDLE_MAX 4096
-#define MAP_MAGIC 0x424d4150u
+/* A working set of a thousand hot objects opens nothing per hit; each idle
+ * descriptor is one open file (main.c leaves room for them). */
+#define IDLE_MAX 1024
+#define BLOB_MAGIC 0x42464430u
 
-struct map {
-    struct gw_blobmap pub;    /* first: the public view */
+struct open_blob {
+    struct gw_blobfd pub;           /* first: the public view */
     uint32_t magic;
     uint8_t key[GW_CACHE_KEY_LEN];
     uint64_t blob_id;
     int refs;
-    struct map *hnext;        /* bucket chain */
-    struct map *inext, *iprev;/* idle LRU, most recent first */
+    struct open_blob *hnext;        /* bucket chain */
+    struct open_blob *inext, *iprev;/* idle LRU, most recent first */
     int idle;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct map *table[NBUCKETS];
-static struct map *idle_head, *idle_tail;
+static struct open_blob *table[NBUCKETS];
+static struct open_blob *idle_head, *idle_tail;
 static int nidle;
 
 static unsigned bucket_of(const uint8_t *key)
@@ -55,7 +54,7 @@ static unsigned bucket_of(const uint8_t *key)
     return ((unsigned)key[0] << 8 | key[1]) % NBUCKETS;
 }
 
-static void idle_unlink(struct map *m)
+static void idle_unlink(struct open_blob *m)
 {
     if (!m->idle) return;
     if (m->iprev) m->iprev->inext = m->inext; else idle_head = m->inext;
@@ -65,9 +64,9 @@ static void idle_unlink(struct map *m)
     nidle--;
 }
 
-static void table_unlink(struct map *m)
+static void table_unlink(struct open_blob *m)
 {
-    for (struct map **p = &table[bucket_of(m->key)]; *p; p = &(*p)->hnext) {
+    for (struct open_blob **p = &table[bucket_of(m->key)]; *p; p = &(*p)->hnext) {
         if (*p == m) {
             *p = m->hnext;
             return;
@@ -75,16 +74,16 @@ static void table_unlink(struct map *m)
     }
 }
 
-static void map_destroy(struct map *m)
+static void blob_destroy(struct open_blob *m)
 {
-    if (m->pub.len) munmap((void *)(uintptr_t)m->pub.addr, m->pub.len);
+    close(m->pub.fd);
     m->magic = 0;
     free(m);
 }
 
-struct gw_blobmap *gw_blobmap_get(const uint8_t key[GW_CACHE_KEY_LEN], uint64_t blob_id)
+struct gw_blobfd *gw_blobfd_get(const uint8_t key[GW_CACHE_KEY_LEN], uint64_t blob_id)
 {
-    struct map *m;
+    struct open_blob *m;
     pthread_mutex_lock(&lock);
     for (m = table[bucket_of(key)]; m; m = m->hnext)
         if (m->blob_id == blob_id && memcmp(m->key, key, GW_CACHE_KEY_LEN) == 0) break;
@@ -96,9 +95,9 @@ struct gw_blobmap *gw_blobmap_get(const uint8_t key[GW_CACHE_KEY_LEN], uint64_t 
     return m ? &m->pub : NULL;
 }
 
-int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct gw_blobmap **out)
+int gw_blobfd_open(struct gw_cache *c, const struct gw_cache_entry *e, struct gw_blobfd **out)
 {
-    struct gw_blobmap *have = gw_blobmap_get(e->key, e->blob_id);
+    struct gw_blobfd *have = gw_blobfd_get(e->key, e->blob_id);
     if (have) {
         *out = have;
         return 0;
@@ -113,27 +112,19 @@ int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct g
         close(fd);
         return -ENOENT; /* not the blob the entry names: treat as gone */
     }
-    void *addr = NULL;
-    if (e->size > 0) {
-        addr = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
-        if (addr == MAP_FAILED) {
-            rc = -errno;
-            close(fd);
-            return rc;
-        }
-    }
-    close(fd);
-    struct map *m = gw_calloc(1, sizeof(*m));
-    m->magic = MAP_MAGIC;
-    m->pub.addr = addr;
+    /* A cold blob: start reading it in while still off the loop. */
+    if (e->size > 0) posix_fadvise(fd, 0, (off_t)e->size, POSIX_FADV_WILLNEED);
+    struct open_blob *m = gw_calloc(1, sizeof(*m));
+    m->magic = BLOB_MAGIC;
+    m->pub.fd = fd;
     m->pub.len = e->size;
     memcpy(m->key, e->key, GW_CACHE_KEY_LEN);
     m->blob_id = e->blob_id;
     m->refs = 1;
 
-    /* Another thread may have mapped it meanwhile: keep one. */
+    /* Another thread may have opened it meanwhile: keep one. */
     pthread_mutex_lock(&lock);
-    struct map *o;
+    struct open_blob *o;
     for (o = table[bucket_of(m->key)]; o; o = o->hnext)
         if (o->blob_id == m->blob_id && memcmp(o->key, m->key, GW_CACHE_KEY_LEN) == 0) break;
     if (o) {
@@ -145,7 +136,7 @@ int gw_blobmap_open(struct gw_cache *c, const struct gw_cache_entry *e, struct g
     }
     pthread_mutex_unlock(&lock);
     if (o) {
-        map_destroy(m);
+        blob_destroy(m);
         m = o;
     }
     *out = &m->pub;
@@ -158,37 +149,37 @@ struct gw_blob_open {
     uv_work_t work;
     struct gw_cache *cache;
     struct gw_cache_entry entry;
-    struct gw_blobmap *map;
+    struct gw_blobfd *blob;
     int rc;
-    void (*cb)(void *ud, int rc, struct gw_blobmap *m);
+    void (*cb)(void *ud, int rc, struct gw_blobfd *b);
     void *ud;                   /* NULL once cancelled */
 };
 
 static void open_work(uv_work_t *w)
 {
     struct gw_blob_open *op = w->data;
-    op->rc = gw_blobmap_open(op->cache, &op->entry, &op->map);
+    op->rc = gw_blobfd_open(op->cache, &op->entry, &op->blob);
 }
 
 static void open_done(uv_work_t *w, int status)
 {
     struct gw_blob_open *op = w->data;
     if (status != 0 && op->rc == 0) {
-        if (op->map) gw_blobmap_release(op->map);
+        if (op->blob) gw_blobfd_release(op->blob);
         op->rc = status;
     }
-    if (op->rc != 0) op->map = NULL;
+    if (op->rc != 0) op->blob = NULL;
     if (op->ud == NULL) {
-        if (op->map) gw_blobmap_release(op->map);
+        if (op->blob) gw_blobfd_release(op->blob);
     } else {
-        op->cb(op->ud, op->rc, op->map);
+        op->cb(op->ud, op->rc, op->blob);
     }
     free(op);
 }
 
-struct gw_blob_open *gw_blobmap_open_async(uv_loop_t *loop, struct gw_cache *c,
+struct gw_blob_open *gw_blobfd_open_async(uv_loop_t *loop, struct gw_cache *c,
                                            const struct gw_cache_entry *e,
-                                           void (*cb)(void *ud, int rc, struct gw_blobmap *m),
+                                           void (*cb)(void *ud, int rc, struct gw_blobfd *b),
                                            void *ud)
 {
     gw_assert(ud != NULL);
@@ -205,25 +196,25 @@ struct gw_blob_open *gw_blobmap_open_async(uv_loop_t *loop, struct gw_cache *c,
     return op;
 }
 
-void gw_blobmap_open_cancel(struct gw_blob_open *op)
+void gw_blobfd_open_cancel(struct gw_blob_open *op)
 {
     if (op) op->ud = NULL;
 }
 
-void gw_blobmap_ref(struct gw_blobmap *pub)
+void gw_blobfd_ref(struct gw_blobfd *pub)
 {
-    struct map *m = (struct map *)pub;
-    GW_CHECK_MAGIC(m, MAP_MAGIC);
+    struct open_blob *m = (struct open_blob *)pub;
+    GW_CHECK_MAGIC(m, BLOB_MAGIC);
     pthread_mutex_lock(&lock);
     m->refs++;
     pthread_mutex_unlock(&lock);
 }
 
-void gw_blobmap_release(struct gw_blobmap *pub)
+void gw_blobfd_release(struct gw_blobfd *pub)
 {
-    struct map *m = (struct map *)pub;
-    GW_CHECK_MAGIC(m, MAP_MAGIC);
-    struct map *drop = NULL;
+    struct open_blob *m = (struct open_blob *)pub;
+    GW_CHECK_MAGIC(m, BLOB_MAGIC);
+    struct open_blob *drop = NULL;
     pthread_mutex_lock(&lock);
     gw_assert(m->refs > 0);
     if (--m->refs == 0) {
@@ -240,10 +231,15 @@ void gw_blobmap_release(struct gw_blobmap *pub)
         }
     }
     pthread_mutex_unlock(&lock);
-    if (drop) map_destroy(drop);
+    if (drop) blob_destroy(drop);
 }
 
-void gw_blobmap_sweep(struct gw_cache *c)
+void gw_blobfd_release_cb(void *b)
+{
+    gw_blobfd_release(b);
+}
+
+void gw_blobfd_sweep(struct gw_cache *c)
 {
     /* Collect the idle maps first: the index is read without the lock. */
     struct candidate {
@@ -254,7 +250,7 @@ void gw_blobmap_sweep(struct gw_cache *c)
     pthread_mutex_lock(&lock);
     if (nidle > 0) {
         cand = gw_malloc((size_t)nidle * sizeof(*cand));
-        for (struct map *m = idle_head; m; m = m->inext) {
+        for (struct open_blob *m = idle_head; m; m = m->inext) {
             memcpy(cand[n].key, m->key, GW_CACHE_KEY_LEN);
             cand[n].blob_id = m->blob_id;
             n++;
@@ -264,10 +260,10 @@ void gw_blobmap_sweep(struct gw_cache *c)
     struct gw_cache_entry *e = gw_malloc(sizeof(*e));
     for (int i = 0; i < n; i++) {
         if (gw_cache_get(c, cand[i].key, e) == 0 && e->blob_id == cand[i].blob_id) continue;
-        /* Its blob is gone: unmap it if still idle. */
-        struct map *drop = NULL;
+        /* Its blob is gone: close it if still idle. */
+        struct open_blob *drop = NULL;
         pthread_mutex_lock(&lock);
-        for (struct map *m = table[bucket_of(cand[i].key)]; m; m = m->hnext) {
+        for (struct open_blob *m = table[bucket_of(cand[i].key)]; m; m = m->hnext) {
             if (m->blob_id == cand[i].blob_id &&
                 memcmp(m->key, cand[i].key, GW_CACHE_KEY_LEN) == 0) {
                 if (m->idle) {
@@ -279,20 +275,20 @@ void gw_blobmap_sweep(struct gw_cache *c)
             }
         }
         pthread_mutex_unlock(&lock);
-        if (drop) map_destroy(drop);
+        if (drop) blob_destroy(drop);
     }
     free(e);
     free(cand);
 }
 
-void gw_blobmap_shutdown(void)
+void gw_blobfd_shutdown(void)
 {
     pthread_mutex_lock(&lock);
     while (idle_head) {
-        struct map *m = idle_head;
+        struct open_blob *m = idle_head;
         idle_unlink(m);
         table_unlink(m);
-        map_destroy(m);
+        blob_destroy(m);
     }
     pthread_mutex_unlock(&lock);
 }
