@@ -8,9 +8,13 @@
  */
 #include "accesslog.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "http.h"
 #include "util.h"
@@ -76,4 +80,16 @@ void gw_access_log_write(int fd, const struct gw_access_rec *rec)
     if (write(fd, line, (size_t)n) < 0) {
         /* A full disk must not stop the serving. */
     }
+}
+
+void gw_access_peer(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    snprintf(out, len, "-");
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, len);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, len);
 }

@@ -29,6 +29,9 @@ struct gw_access_rec {
 /* Write the record's line to fd (one write(2); errors are ignored). */
 void gw_access_log_write(int fd, const struct gw_access_rec *rec);
 
+/* The address of socket fd's peer, as log lines name it ("-" if unknown), into out. */
+void gw_access_peer(int fd, char *out, size_t len);
+
 /* 'peer "METHOD URL"', the URL escaped and cut at 100 bytes, into out. */
 #define GW_ACCESS_WHAT_LEN 512
 const char *gw_access_what(const char *peer, const struct gw_http_req *req, char *out,

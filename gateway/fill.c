@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,16 +611,39 @@ void gw_fill_info(struct gw_fill_reader *r, struct gw_fill_info *out)
     pthread_mutex_unlock(&gw_fill_lock);
 }
 
-long gw_fill_read(struct gw_fill_reader *r, uint64_t off, void *buf, uint64_t len)
+/*
+ * A reader's own descriptor of the fill's file (a dup: the fill closes its
+ * own when it ends), shared by the reader and the sends it has queued.
+ */
+struct gw_fill_file {
+    int fd;
+    atomic_int refs;
+};
+
+int gw_fill_file(struct gw_fill_reader *r, int *fd, void **ref)
 {
     struct gw_fill *f = r->fill;
     GW_CHECK_MAGIC(f, FILL_MAGIC);
-    if (f->fd < 0) return -EBADF;
-    for (;;) {
-        ssize_t n = pread(f->fd, buf, len, (off_t)off);
-        if (n < 0 && errno == EINTR) continue;
-        return n < 0 ? -errno : (long)n;
+    if (r->file == NULL) {
+        if (f->fd < 0) return -EBADF;
+        int dfd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+        if (dfd < 0) return -errno;
+        r->file = gw_malloc(sizeof(*r->file));
+        r->file->fd = dfd;
+        atomic_init(&r->file->refs, 1); /* the reader's own */
     }
+    atomic_fetch_add(&r->file->refs, 1);
+    *fd = r->file->fd;
+    *ref = r->file;
+    return 0;
+}
+
+void gw_fill_file_release(void *ref)
+{
+    struct gw_fill_file *ff = ref;
+    if (atomic_fetch_sub(&ff->refs, 1) != 1) return;
+    close(ff->fd);
+    free(ff);
 }
 
 void gw_fill_leave(struct gw_fill_reader *r)
@@ -644,6 +668,8 @@ void gw_fill_leave(struct gw_fill_reader *r)
     }
     r->next = r->prev = r->wnext = NULL;
     r->fill = NULL;
+    if (r->file) gw_fill_file_release(r->file);
+    r->file = NULL;
     int last = unref_locked(f);
     pthread_mutex_unlock(&gw_fill_lock);
     if (last) fill_free(f);

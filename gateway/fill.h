@@ -39,6 +39,7 @@ struct gw_services;
 struct gw_swift_req;
 struct gw_fill;
 struct gw_fill_worker;
+struct gw_fill_file;
 
 enum gw_fill_state {
     GW_FILL_HEAD,        /* waiting for Swift's answer */
@@ -89,6 +90,7 @@ struct gw_fill_reader {
     struct gw_fill_reader *wnext;
     int pending;
     int primary;
+    struct gw_fill_file *file;  /* gw_fill_file(): the reader's descriptor */
 };
 
 /*
@@ -146,11 +148,15 @@ int gw_fill_plan(struct gw_fill_reader *r, struct gw_plan *out);
 void gw_fill_info(struct gw_fill_reader *r, struct gw_fill_info *out);
 
 /*
- * Copy up to len bytes at offset off of the body into buf (off + len never
- * past info.readable).  Returns the count, or -errno.  Reads a file the
- * fill has just written: page cache, not disk.
+ * The file the body is written to, for sending bytes [0, info.readable)
+ * with sendfile (what the fill has just written: page cache, not disk).
+ * *fd is the reader's own descriptor of it, valid after the fill is gone
+ * and after gw_fill_leave(), until *ref is dropped: one reference per call,
+ * dropped with gw_fill_file_release(*ref) (on the reader's loop, or any).
+ * 0, or -errno.
  */
-long gw_fill_read(struct gw_fill_reader *r, uint64_t off, void *buf, uint64_t len);
+int gw_fill_file(struct gw_fill_reader *r, int *fd, void **ref);
+void gw_fill_file_release(void *ref);
 
 /* Stop following; no event follows.  The fill goes on without r. */
 void gw_fill_leave(struct gw_fill_reader *r);

@@ -21,8 +21,8 @@
 #include "sink.h"
 #include "util.h"
 
-/* Bytes read from a fill's file per write: a bounded copy per connection. */
-#define FILL_CHUNK 65536
+/* A fill's bytes per queued file range (sent, not copied). */
+#define FILL_CHUNK (256u * 1024)
 
 void gw_body_plan(struct gw_body *b, const struct gw_http_req *req, int head_only,
                   uint64_t length, const char *etag, const char *last_modified)
@@ -261,17 +261,12 @@ int64_t gw_respond_from_fill(struct gw_sink *s, struct gw_fill_reader *r, uint64
     uint64_t done = 0;
     while (done < len && !gw_sink_congested(s)) {
         uint64_t n = len - done < FILL_CHUNK ? len - done : FILL_CHUNK;
-        struct gw_buf b = {0};
-        b.data = gw_malloc((size_t)n);
-        b.cap = (size_t)n;
-        long got = gw_fill_read(r, off + done, b.data, n);
-        if (got <= 0) {
-            gw_buf_free(&b);
-            return got < 0 ? got : -EIO;
-        }
-        b.len = (size_t)got;
-        done += (uint64_t)got;
-        gw_sink_write_buf(s, &b);
+        int fd;
+        void *ref;
+        int rc = gw_fill_file(r, &fd, &ref);
+        if (rc != 0) return rc;
+        gw_sink_write_file(s, fd, off + done, n, gw_fill_file_release, ref);
+        done += n;
     }
     return (int64_t)done;
 }

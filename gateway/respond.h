@@ -98,9 +98,10 @@ uint64_t gw_respond_from_blob(struct gw_sink *s, struct gw_blobfd *blob, uint64_
 int gw_respond_parts_from_blob(struct gw_sink *s, struct gw_body *b, struct gw_blobfd *blob,
                                uint64_t slice);
 /*
- * Queue bytes [off, off + len) of what a fill has written (read from its
- * file, copied), until all are queued or the sink is congested.  Returns
- * the bytes queued, or -errno (a failed read: the caller cuts the answer).
+ * Queue bytes [off, off + len) of what a fill has written (sent from its
+ * file, not copied), until all are queued or the sink is congested.
+ * Returns the bytes queued, or -errno (the file cannot be had: the caller
+ * cuts the answer).
  */
 int64_t gw_respond_from_fill(struct gw_sink *s, struct gw_fill_reader *r, uint64_t off,
                              uint64_t len);

@@ -1,36 +1,42 @@
 /*
  * server.c - a connection's life: reading and dispatch, timeouts, the
- * write queue, lingering close and the access log.  struct gw_conn is
+ * output queue, lingering close and the access log.  struct gw_conn is
  * private to this file; handlers see it as a sink (sink.h), and the one
  * call into them is gw_route().
  *
- * A connection reads only while it has no request to answer: once llhttp
- * has a whole request it pauses, the rest of what was read is kept in a
- * stash, and reading stops until the answer is queued and the queue has
- * drained below its low watermark.  So pipelined requests are answered in
- * order, and a connection never holds more than one read buffer of input
- * plus one write buffer (the high watermark) of output.
+ * The connection drives its socket through a uv_poll_t (libuv's streams
+ * cannot send a file): bodies go out of outq.c with sendfile, after their
+ * head in the same call.  Reading stays on across keep-alive requests;
+ * what arrives while a request is answered (pipelining) waits in the
+ * stash, and reading stops only while the stash is full (STASH_MAX).
  *
- * Ownership: struct gw_conn embeds its uv_tcp_t and uv_timer_t and is freed
- * only by the close callback of the last of them.  A handler never closes
- * its connection on the spot: gw_sink_abort() and write errors only mark
- * it, and the close runs from the connection's own timer, so no callback
- * chain ever returns into freed memory.  The one timer serves every
- * purpose in turn: idle keep-alive, header read, send progress, lingering,
- * and a zero timeout that runs deferred work ("next") from the loop.  The
- * handler that took the answer over (gw_sink_attach) is released from
- * there too, never from inside its own calls.
+ * A handler's writes are queued, never sent from inside its call: the
+ * queue goes out when the loop comes back to the connection (conn_run), at
+ * the end of its poll callback or from the worker's run list (workers.c)
+ * for writes made from elsewhere (a fill, a blob open).  So a head and a
+ * small body, or a head and a file range, leave in one system call.
+ * conn_run sends at most SEND_BUDGET bytes per loop turn, then waits for
+ * POLLOUT, which (level-triggered) comes back next turn if the socket has
+ * room: a connection sending a big object yields to the others.  A handler
+ * stops producing above write_buffer queued and is called back below half.
  *
- * A connection that is to close after its answer lingers first: it shuts
- * its write side (FIN after the last queued byte), then reads and drops
- * what the client still sends until EOF, for a bounded time and byte
- * count.  Closing a socket with unread input sends a RST, which can destroy
- * an answer (a 400, a 431, a 503) before the client has read it.
+ * Ownership: struct gw_conn embeds its uv_poll_t and uv_timer_t and is freed
+ * only by the close callback of the last of them.  gw_sink_abort() and
+ * write errors only mark the connection; conn_run closes it, so no callback
+ * chain returns into freed memory.  The one timer serves each state in
+ * turn: keep-alive, header read, send progress, lingering.
+ *
+ * A connection that is to close after its answer lingers: it shuts its
+ * write side (FIN after the last byte), then reads and drops until EOF,
+ * for a bounded time and byte count, because closing a socket with unread
+ * input sends a RST, which can destroy an answer before it is read.
  *
  * max_connections is counted over every worker in srv->nconns, so the cap
  * does not depend on how SO_REUSEPORT spreads.
  */
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,20 +46,30 @@
 #include "accesslog.h"
 #include "conf.h"
 #include "http.h"
+#include "outq.h"
 #include "respond.h"
 #include "route.h"
 #include "server_int.h"
 #include "sink.h"
+#include "stash.h"
 #include "util.h"
 
 #define CONN_MAGIC 0x434f4e4eu
 /* Input dropped while lingering before the connection is cut anyway. */
 #define LINGER_MAX_BYTES (1u << 20)
+/* Pipelined input kept while a request is answered; reading stops past it. */
+#define STASH_MAX (64u * 1024)
+/* Bytes a connection sends per loop turn before the others get theirs. */
+#define SEND_BUDGET (512u * 1024)
+/* Answers (pipelined requests) a connection goes through per loop turn. */
+#define RUN_ROUNDS 16
+/* on_drain calls per conn_flush: a handler that keeps asking is cut off. */
+#define DRAIN_ROUNDS 64
 
 enum gw_conn_state {
     GW_CONN_IDLE,       /* between requests, reading */
     GW_CONN_HEAD,       /* part of a request head has arrived */
-    GW_CONN_BUSY,       /* a request is being answered; reading paused */
+    GW_CONN_BUSY,       /* a request is being answered; input goes to the stash */
     GW_CONN_FLUSHING,   /* the answer is queued; waiting for the queue to drain */
     GW_CONN_LINGER,     /* answered, write side shut: reading and dropping until EOF */
     GW_CONN_CLOSING,
@@ -63,21 +79,24 @@ struct gw_conn {
     uint32_t magic;
     struct gw_worker *w;
     struct gw_conn *prev, *next;
-    uv_tcp_t tcp;
+    int fd;
+    uv_poll_t poll;
+    int events;                 /* what poll watches: UV_READABLE, UV_WRITABLE */
     uv_timer_t timer;
     int closes_pending;
+    struct gw_run_node run;     /* on the worker's run list (workers.c) */
+    int running;                /* inside conn_run: writes need no scheduling */
     enum gw_conn_state state;
     llhttp_t parser;
     struct gw_http_req hreq;
-    char *stash;                /* bytes read but not parsed yet */
-    size_t stash_len, stash_off;
-    int reading, eof, aborting;
-    size_t queued;              /* bytes handed to uv_write, not yet written */
+    struct gw_stash stash;      /* bytes read but not parsed yet */
+    int eof, aborting;
+    struct gw_outq out;
+    int blocked;                /* the socket took less than offered: POLLOUT */
     int want_drain;             /* the handler waits for the queue to drain */
     const struct gw_sink_owner *owner;  /* the handler that took the answer over */
     void *owner_ud;
     char peer[64];
-    uv_shutdown_t shutdown;     /* GW_CONN_LINGER */
     uint64_t lingered;          /* bytes dropped while lingering */
     int admin;                  /* accepted on the admin listener */
     /* This answer: the sink (status, bytes, cache, keep-alive), reset per request. */
@@ -86,21 +105,10 @@ struct gw_conn {
     int logged;                 /* this request's access log line is written */
 };
 
-struct wreq {
-    uv_write_t req;
-    struct gw_conn *c;
-    size_t len;
-    char *owned;      /* freed with the request; NULL when data is inline */
-    const char *borrowed;          /* someone else's bytes */
-    void (*release)(void *arg);    /* ...given back through this */
-    void *release_arg;
-    char data[];
-};
-
 static void conn_close(struct gw_conn *c);
 static void conn_next(uv_timer_t *t);
-static void conn_read_start(struct gw_conn *c);
 static void conn_parse(struct gw_conn *c, const char *data, size_t len);
+static void conn_run(struct gw_conn *c);
 
 static struct gw_conn *conn_of(const struct gw_sink *s)
 {
@@ -145,154 +153,81 @@ static void owner_release(struct gw_conn *c)
     if (o) o->release(ud);
 }
 
-/* ---- writing ---- */
-
-static void wreq_free(struct wreq *wr)
+/* Something changed outside conn_run: have the loop come back to c. */
+static void conn_schedule(struct gw_conn *c)
 {
-    free(wr->owned);
-    if (wr->release) wr->release(wr->release_arg);
-    free(wr);
+    if (!c->running && c->state != GW_CONN_CLOSING) gw_run_schedule(c->w, &c->run);
 }
 
-static void on_write(uv_write_t *req, int status)
-{
-    struct wreq *wr = (struct wreq *)req;
-    struct gw_conn *c = wr->c;
-    GW_CHECK_MAGIC(c, CONN_MAGIC);
-    c->queued -= wr->len;
-    wreq_free(wr);
-    if (c->state == GW_CONN_CLOSING || c->aborting) return;
-    if (status < 0) {
-        char what[GW_ACCESS_WHAT_LEN];
-        gw_debug("server", "%s: write failed: %s", conn_what(c, what, sizeof(what)),
-                 uv_strerror(status));
-        conn_close(c);
-        return;
-    }
-    const struct gw_conf *conf = c->w->srv->conf;
-    /* Progress: the send timeout starts again, or stops with nothing queued. */
-    if (c->queued > 0)
-        uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
-    else if (c->state == GW_CONN_BUSY)
-        uv_timer_stop(&c->timer);
-    if (c->queued <= conf->write_buffer / 2) {
-        if (c->state == GW_CONN_FLUSHING) {
-            if (c->queued == 0 || c->sink.keepalive) uv_timer_start(&c->timer, conn_next, 0, 0);
-        } else if (c->want_drain && c->owner) {
-            c->want_drain = 0;
-            c->owner->on_drain(c->owner_ud);
-        }
-    }
-}
+/* ---- the sink ---- */
 
-static void conn_abort(struct gw_conn *c);
-
-static void queue_write(struct gw_conn *c, struct wreq *wr)
+static int conn_dead(const struct gw_conn *c)
 {
-    wr->c = c;
-    if (c->state == GW_CONN_CLOSING || c->aborting) {
-        wreq_free(wr);
-        return;
-    }
-    char *base = wr->owned ? wr->owned : wr->borrowed ? (char *)(uintptr_t)wr->borrowed : wr->data;
-    uv_buf_t b = uv_buf_init(base, (unsigned)wr->len);
-    int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        wreq_free(wr);
-        conn_abort(c);
-        return;
-    }
-    if (c->queued == 0)
-        uv_timer_start(&c->timer, conn_next, c->w->srv->conf->send_timeout_ms, 0);
-    c->queued += wr->len;
-}
-
-static struct wreq *wreq_new(size_t inline_len)
-{
-    struct wreq *wr = gw_malloc(sizeof(*wr) + inline_len);
-    wr->len = inline_len;
-    wr->owned = NULL;
-    wr->borrowed = NULL;
-    wr->release = NULL;
-    wr->release_arg = NULL;
-    return wr;
+    return c->state == GW_CONN_CLOSING || c->aborting;
 }
 
 static void sink_write(struct gw_sink *s, const void *data, size_t len)
 {
     struct gw_conn *c = conn_of(s);
-    if (len == 0) return;
-    struct wreq *wr = wreq_new(len);
-    memcpy(wr->data, data, len);
-    queue_write(c, wr);
-}
-
-/* For now the file's bytes are read and queued as a copy. */
-static void sink_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t len,
-                            void (*release)(void *), void *arg)
-{
-    struct gw_conn *c = conn_of(s);
-    if (len == 0) {
-        release(arg);
-        return;
-    }
-    struct wreq *wr = wreq_new(0);
-    wr->owned = gw_malloc((size_t)len);
-    ssize_t n = pread(fd, wr->owned, (size_t)len, (off_t)off);
-    release(arg);
-    if (n != (ssize_t)len) {
-        wreq_free(wr);
-        conn_abort(c);
-        return;
-    }
-    wr->len = (size_t)len;
-    queue_write(c, wr);
+    if (len == 0 || conn_dead(c)) return;
+    gw_outq_push_copy(&c->out, data, len);
+    conn_schedule(c);
 }
 
 static void sink_write_buf(struct gw_sink *s, struct gw_buf *b)
 {
     struct gw_conn *c = conn_of(s);
-    if (b->len == 0) {
+    if (b->len == 0 || conn_dead(c)) {
         gw_buf_free(b);
         return;
     }
-    struct wreq *wr = wreq_new(0);
-    wr->len = b->len;
-    wr->owned = b->data;
+    gw_outq_push_taken(&c->out, b->data, b->len);
     b->data = NULL;
     b->len = b->cap = 0;
-    queue_write(c, wr);
+    conn_schedule(c);
+}
+
+static void sink_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t len,
+                            void (*release)(void *), void *arg)
+{
+    struct gw_conn *c = conn_of(s);
+    if (len == 0 || conn_dead(c)) {
+        release(arg);
+        return;
+    }
+    gw_outq_push_file(&c->out, fd, off, len, release, arg);
+    conn_schedule(c);
 }
 
 static int sink_congested(const struct gw_sink *s)
 {
     const struct gw_conn *c = conn_of(s);
-    return c->queued > c->w->srv->conf->write_buffer;
+    return c->out.bytes > c->w->srv->conf->write_buffer;
 }
 
 static void sink_wait_drain(struct gw_sink *s)
 {
     struct gw_conn *c = conn_of(s);
-    if (c->state == GW_CONN_BUSY && !c->aborting) c->want_drain = 1;
+    if (c->state != GW_CONN_BUSY || c->aborting) return;
+    c->want_drain = 1;
+    conn_schedule(c);
 }
 
 static void sink_end(struct gw_sink *s)
 {
     struct gw_conn *c = conn_of(s);
-    if (c->state == GW_CONN_CLOSING || c->aborting) return;
+    if (conn_dead(c)) return;
     gw_assert(c->state == GW_CONN_BUSY);
     c->state = GW_CONN_FLUSHING;
     c->want_drain = 0;
-    if (atomic_load(&c->w->srv->closing) || c->eof) c->sink.keepalive = 0;
+    if (atomic_load(&c->w->srv->closing)) c->sink.keepalive = 0;
     access_log(c);
-    /* Go on from the loop: the caller may still be inside its callbacks. */
-    if (c->queued == 0 || (c->sink.keepalive && c->queued <= c->w->srv->conf->write_buffer / 2))
-        uv_timer_start(&c->timer, conn_next, 0, 0);
+    conn_schedule(c);
 }
 
 static void conn_abort(struct gw_conn *c)
 {
-    if (c->state == GW_CONN_CLOSING || c->aborting) return;
+    if (conn_dead(c)) return;
     if (c->state == GW_CONN_BUSY) {
         gw_stats_error(GW_ERR_CLIENT_ABORT);
         access_log(c);
@@ -300,12 +235,8 @@ static void conn_abort(struct gw_conn *c)
     c->aborting = 1;
     c->sink.keepalive = 0;
     c->want_drain = 0;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
-    }
-    /* Close from the loop, without waiting for the queue. */
-    uv_timer_start(&c->timer, conn_next, 0, 0);
+    /* Closed from conn_run, without waiting for the queue to drain. */
+    conn_schedule(c);
 }
 
 static void sink_abort(struct gw_sink *s)
@@ -344,6 +275,101 @@ static void answer_begin(struct gw_conn *c, int keepalive)
     c->logged = 0;
 }
 
+/* ---- the timer and the socket's events ---- */
+
+/*
+ * The timer as the state and the queue ask: while bytes are queued, the
+ * send timeout (restarted on progress); otherwise keep-alive when idle and
+ * nothing while a handler works.  A head being read and a linger keep
+ * their own timeouts.
+ */
+static void timer_for_state(struct gw_conn *c)
+{
+    const struct gw_conf *conf = c->w->srv->conf;
+    switch (c->state) {
+    case GW_CONN_IDLE:
+        uv_timer_start(&c->timer, conn_next,
+                       c->out.bytes ? conf->send_timeout_ms : conf->keepalive_timeout_ms, 0);
+        return;
+    case GW_CONN_BUSY:
+    case GW_CONN_FLUSHING:
+        if (c->out.bytes)
+            uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
+        else
+            uv_timer_stop(&c->timer);
+        return;
+    case GW_CONN_HEAD:
+    case GW_CONN_LINGER:
+    case GW_CONN_CLOSING:
+        return;
+    }
+}
+
+static int wants_read(const struct gw_conn *c)
+{
+    if (c->eof || conn_dead(c)) return 0;
+    if (c->state == GW_CONN_BUSY || c->state == GW_CONN_FLUSHING)
+        return c->stash.len < STASH_MAX;
+    return 1;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watch what c waits for; epoll is told only when that changes. */
+static void conn_watch(struct gw_conn *c)
+{
+    if (c->state == GW_CONN_CLOSING) return;
+    int want = 0;
+    if (wants_read(c)) want |= UV_READABLE;
+    if (c->blocked && c->out.bytes > 0) want |= UV_WRITABLE;
+    if (want == c->events) return;
+    c->events = want;
+    if (want)
+        uv_poll_start(&c->poll, want, on_poll);
+    else
+        uv_poll_stop(&c->poll);
+}
+
+/* ---- writing ---- */
+
+/* Call the handler back if it waits and the queue is low enough. */
+static int drain_due(const struct gw_conn *c)
+{
+    return c->want_drain && c->owner && c->state == GW_CONN_BUSY &&
+           c->out.bytes <= c->w->srv->conf->write_buffer / 2;
+}
+
+/*
+ * Send what is queued, within this turn's budget, calling the handler back
+ * when it waits for room.  -1 when the connection broke (closed now).
+ */
+static int conn_flush(struct gw_conn *c)
+{
+    uint64_t budget = SEND_BUDGET;
+    for (int round = 0; round < DRAIN_ROUNDS; round++) {
+        if (c->out.bytes > 0 && !c->blocked) {
+            uint64_t sent = 0;
+            int rc = gw_outq_send(&c->out, c->fd, budget, &sent);
+            if (rc < 0) {
+                char what[GW_ACCESS_WHAT_LEN];
+                gw_debug("server", "%s: send failed: %s", conn_what(c, what, sizeof(what)),
+                         gw_strerror(rc));
+                conn_close(c);
+                return -1;
+            }
+            c->blocked = rc != 0;
+            budget -= sent < budget ? sent : budget;
+            if (sent > 0 || (c->blocked && !uv_is_active((uv_handle_t *)&c->timer)))
+                timer_for_state(c);
+        }
+        if (!drain_due(c)) return 0;
+        c->want_drain = 0;
+        c->owner->on_drain(c->owner_ud);
+        if (c->blocked || c->aborting) return 0;
+    }
+    return 0;
+}
+
 /* ---- closing ---- */
 
 static void on_conn_closed(uv_handle_t *h)
@@ -353,10 +379,25 @@ static void on_conn_closed(uv_handle_t *h)
     if (--c->closes_pending > 0) return;
     struct gw_worker *w = c->w;
     gw_http_req_free(&c->hreq);
-    free(c->stash);
+    gw_stash_free(&c->stash);
     c->magic = 0;
     free(c);
     gw_worker_maybe_stop(w);
+}
+
+static void conn_unlink(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->nconns--;
+    if (!c->admin) {
+        gw_stats_conn_close(w->id);
+        atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
+    }
 }
 
 static void conn_close(struct gw_conn *c)
@@ -371,32 +412,18 @@ static void conn_close(struct gw_conn *c)
     }
     c->state = GW_CONN_CLOSING;
     owner_release(c);
-    struct gw_worker *w = c->w;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    w->nconns--;
-    if (!c->admin) {
-        gw_stats_conn_close(w->id);
-        atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
-    }
+    gw_run_cancel(c->w, &c->run);
+    conn_unlink(c);
+    gw_outq_clear(&c->out);
     uv_timer_stop(&c->timer);
     c->closes_pending = 2;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->poll, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+    close(c->fd); /* the poll handle has stopped watching it */
+    c->fd = -1;
 }
 
 /* ---- reading and dispatch ---- */
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)hint;
-    struct gw_conn *c = h->data;
-    GW_CHECK_MAGIC(c, CONN_MAGIC);
-    *buf = uv_buf_init(c->w->rbuf, sizeof(c->w->rbuf));
-}
 
 static void respond_error_and_close(struct gw_conn *c, int status, const char *reason)
 {
@@ -405,69 +432,77 @@ static void respond_error_and_close(struct gw_conn *c, int status, const char *r
     gw_respond_simple(&c->sink, status, reason, NULL);
 }
 
-static void read_stop(struct gw_conn *c)
+/*
+ * No more requests (the client closed its side, the server drains), but
+ * the last answer is still queued: it goes out, then the connection closes.
+ */
+static void conn_finish_queue(struct gw_conn *c)
 {
-    if (!c->reading) return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
+    c->state = GW_CONN_FLUSHING;
+    c->sink.keepalive = 0;
+    timer_for_state(c);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* The client closed its side: what that means depends on where c is. */
+static void conn_eof(struct gw_conn *c)
 {
-    struct gw_conn *c = s->data;
-    GW_CHECK_MAGIC(c, CONN_MAGIC);
-    (void)buf;
-    if (nread == 0) return;
-    if (c->state == GW_CONN_LINGER) {
-        /* What the client still sends is dropped; its EOF ends the linger. */
-        if (nread < 0 || (c->lingered += (uint64_t)nread) > LINGER_MAX_BYTES) conn_close(c);
+    c->eof = 1;
+    switch (c->state) {
+    case GW_CONN_IDLE:
+        if (c->out.bytes > 0)
+            conn_finish_queue(c);
+        else
+            conn_close(c);
         return;
-    }
-    if (nread < 0) {
-        if (nread == UV_EOF && c->state == GW_CONN_HEAD) {
-            /* Half a request and then EOF: say why nothing more will come. */
-            c->eof = 1;
-            read_stop(c);
-            respond_error_and_close(c, 400, "incomplete request");
-            return;
-        }
+    case GW_CONN_HEAD:
+        /* Half a request and then EOF: say why nothing more will come. */
+        respond_error_and_close(c, 400, "incomplete request");
+        return;
+    case GW_CONN_BUSY:
+    case GW_CONN_FLUSHING:
+        return; /* answered all the same; what is stashed too, then closed */
+    default:
         conn_close(c);
         return;
     }
-    conn_parse(c, c->w->rbuf, (size_t)nread);
 }
 
-/* Keep what follows a whole request for after its answer. */
-static void stash_rest(struct gw_conn *c, const char *data, const char *pos, size_t rest)
+/* The socket is readable: parse, stash or drop what it has. */
+static void conn_read(struct gw_conn *c)
 {
-    int from_stash = c->stash && data >= c->stash && data <= c->stash + c->stash_off + c->stash_len;
-    if (rest == 0) {
-        c->stash_len = c->stash_off = 0;
-    } else if (from_stash) {
-        c->stash_off = (size_t)(pos - c->stash);
-        c->stash_len = rest;
-    } else {
-        /* Pipelined bytes borrowed from the read buffer: keep a copy. */
-        char *copy = gw_malloc(rest);
-        memcpy(copy, pos, rest);
-        free(c->stash);
-        c->stash = copy;
-        c->stash_off = 0;
-        c->stash_len = rest;
+    int busy = c->state == GW_CONN_BUSY || c->state == GW_CONN_FLUSHING;
+    size_t room = sizeof(c->w->rbuf);
+    char *buf = busy ? gw_stash_room(&c->stash, STASH_MAX, &room) : c->w->rbuf;
+    if (room == 0) return;
+    ssize_t n = read(c->fd, buf, room);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        conn_close(c);
+        return;
     }
+    if (n == 0) {
+        conn_eof(c);
+        return;
+    }
+    if (c->state == GW_CONN_LINGER) {
+        /* What the client still sends is dropped; its EOF ends the linger. */
+        if ((c->lingered += (uint64_t)n) > LINGER_MAX_BYTES) conn_close(c);
+        return;
+    }
+    if (busy) {
+        gw_stash_grow(&c->stash, (size_t)n);
+        return;
+    }
+    conn_parse(c, buf, (size_t)n);
 }
 
 /* A whole request is in c->hreq: hand it to the handlers. */
 static void dispatch(struct gw_conn *c)
 {
     const struct gw_conf *conf = c->w->srv->conf;
-    read_stop(c);
-    /* The previous answer may still be queued: its send timeout goes on. */
-    if (c->queued > 0)
-        uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
-    else
-        uv_timer_stop(&c->timer);
     answer_begin(c, c->hreq.keepalive);
+    /* The previous answer may still be queued: its send timeout goes on. */
+    timer_for_state(c);
     struct gw_route_ctx ctx = {
         .admin = c->admin,
         .admin_token = conf->admin_token,
@@ -488,13 +523,12 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
     enum gw_http_feed_result rc = gw_http_feed(&c->parser, &c->hreq, data, len, &used);
     if (rc == GW_HTTP_MORE) return;
     if (rc == GW_HTTP_REQUEST) {
-        stash_rest(c, data, data + used, len - used);
+        gw_stash_keep(&c->stash, data, data + used, len - used);
         dispatch(c);
         return;
     }
     /* A bad request: the connection cannot be trusted past this point. */
-    read_stop(c);
-    c->stash_len = c->stash_off = 0;
+    gw_stash_clear(&c->stash);
     int status = c->hreq.error_status ? c->hreq.error_status : 400;
     const char *reason = c->hreq.error_reason;
     if (reason == NULL) reason = "malformed request";
@@ -514,13 +548,6 @@ static void send_timeout(struct gw_conn *c)
     conn_close(c);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    /* Nothing to do: the linger ends on EOF or on its timer. */
-    (void)req;
-    (void)status;
-}
-
 /*
  * Close after an answer without resetting the client: shut our side (a FIN
  * after the last queued byte), read and drop until the client's EOF, for at
@@ -531,23 +558,14 @@ static void conn_linger(struct gw_conn *c)
 {
     const struct gw_conf *conf = c->w->srv->conf;
     if (c->eof || atomic_load(&c->w->force_close) || conf->lingering_timeout_ms == 0 ||
-        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        shutdown(c->fd, SHUT_WR) != 0) {
         conn_close(c);
         return;
     }
     c->state = GW_CONN_LINGER;
-    free(c->stash);
-    c->stash = NULL;
-    c->stash_len = c->stash_off = 0;
+    gw_stash_free(&c->stash);
     c->lingered = 0;
     uv_timer_start(&c->timer, conn_next, conf->lingering_timeout_ms, 0);
-    conn_read_start(c);
-}
-
-static void conn_read_start(struct gw_conn *c)
-{
-    if (c->reading || c->eof) return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
 }
 
 /* The next request: first what is already read, then the socket. */
@@ -555,85 +573,131 @@ static void next_request(struct gw_conn *c)
 {
     c->state = GW_CONN_IDLE;
     gw_http_next(&c->parser, &c->hreq);
-    if (c->stash_len > 0) {
-        char *stash = c->stash;
-        conn_parse(c, stash + c->stash_off, c->stash_len);
-        if (c->state == GW_CONN_HEAD || c->state == GW_CONN_IDLE) {
-            /* The stash held only part of a head; the rest comes from the socket. */
-            if (c->stash == stash) {
-                free(c->stash);
-                c->stash = NULL;
-                c->stash_len = c->stash_off = 0;
-            }
-            conn_read_start(c);
+    if (c->stash.len > 0) {
+        conn_parse(c, gw_stash_data(&c->stash), c->stash.len);
+        /* Only part of a head was kept: llhttp has it all; the rest comes from the socket. */
+        if (c->state == GW_CONN_HEAD) {
+            gw_stash_clear(&c->stash);
+            if (c->eof) conn_eof(c);
         }
         return;
     }
-    free(c->stash);
-    c->stash = NULL;
-    c->stash_off = 0;
-    uv_timer_start(&c->timer, conn_next, c->w->srv->conf->keepalive_timeout_ms, 0);
-    conn_read_start(c);
-}
-
-/* The answer is out (or queued below the low watermark): close, or go on. */
-static void answer_over(struct gw_conn *c)
-{
-    const struct gw_conf *conf = c->w->srv->conf;
-    if (c->queued > conf->write_buffer / 2) {
-        /* on_write re-arms this timer on progress: this is a send timeout. */
-        send_timeout(c);
-        return;
-    }
-    owner_release(c);
-    if (!c->sink.keepalive) {
-        /*
-         * Close once the last byte is written: on_write comes back here then.
-         * With bytes still queued only the send timer runs this (no zero
-         * timeout is started for a closing answer until its queue is empty),
-         * so the client has taken nothing for send_timeout.
-         */
-        if (c->queued == 0)
-            conn_linger(c);
-        else
-            send_timeout(c);
-        return;
-    }
-    if (atomic_load(&c->w->srv->closing) || atomic_load(&c->w->force_close)) {
-        if (c->queued == 0) {
-            conn_linger(c);
-        } else {
-            c->sink.keepalive = 0;
-            uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
-        }
-        return;
-    }
-    next_request(c);
+    timer_for_state(c);
 }
 
 /*
- * The connection's timer fired.  What that means depends on the state: a
- * deferred step (zero timeout) or one of the timeouts.
+ * No request follows this answer: it said it would close, the server is
+ * closing, or the client closed its side and nothing it sent is left.
+ */
+static int answer_is_last(const struct gw_conn *c)
+{
+    return !c->sink.keepalive || (c->eof && c->stash.len == 0) ||
+           atomic_load(&c->w->srv->closing) || atomic_load(&c->w->force_close);
+}
+
+/*
+ * An ended answer may let go of the connection: once all of it is sent,
+ * or, when a request may follow, once it is below the low watermark.
+ */
+static int answer_done(const struct gw_conn *c)
+{
+    if (c->state != GW_CONN_FLUSHING) return 0;
+    if (c->out.bytes == 0) return 1;
+    return !answer_is_last(c) && c->out.bytes <= c->w->srv->conf->write_buffer / 2;
+}
+
+/* answer_done(): close, or go on to the next request. */
+static void answer_over(struct gw_conn *c)
+{
+    owner_release(c);
+    if (answer_is_last(c))
+        conn_linger(c);
+    else
+        next_request(c);
+}
+
+/*
+ * An aborted answer: what was queued before the abort goes out as far as
+ * the socket takes it at once (a head, verified bytes), then the
+ * connection closes, short of the length the head promised.
+ */
+static void conn_cut(struct gw_conn *c)
+{
+    uint64_t sent;
+    if (!c->blocked) gw_outq_send(&c->out, c->fd, SEND_BUDGET, &sent);
+    conn_close(c);
+}
+
+/*
+ * The connection's pump, run from the loop only (its poll callback, the
+ * worker's run list): send, call the handler back, end answers and start
+ * the pipelined requests after them, then watch the socket for what is
+ * left.  Bounded per turn; what remains is scheduled for the next.
+ */
+static void conn_run(struct gw_conn *c)
+{
+    int was_running = c->running;
+    c->running = 1;
+    int round = 0;
+    for (; round < RUN_ROUNDS && c->state != GW_CONN_CLOSING; round++) {
+        if (c->aborting) {
+            conn_cut(c);
+            break;
+        }
+        if (conn_flush(c) < 0) break;
+        if (!answer_done(c)) break;
+        answer_over(c);
+    }
+    c->running = was_running;
+    if (c->state == GW_CONN_CLOSING) return;
+    if (round == RUN_ROUNDS || c->aborting) conn_schedule(c);
+    conn_watch(c);
+}
+
+void gw_conn_run(struct gw_run_node *n)
+{
+    struct gw_conn *c = (struct gw_conn *)(void *)((char *)n - offsetof(struct gw_conn, run));
+    GW_CHECK_MAGIC(c, CONN_MAGIC);
+    conn_run(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct gw_conn *c = h->data;
+    GW_CHECK_MAGIC(c, CONN_MAGIC);
+    if (status < 0) {
+        /* An error on the socket (a reset): the client is gone. */
+        conn_close(c);
+        return;
+    }
+    c->running = 1;
+    if (events & UV_WRITABLE) c->blocked = 0;
+    if (events & UV_READABLE) conn_read(c);
+    c->running = 0;
+    if (c->state != GW_CONN_CLOSING) conn_run(c);
+}
+
+/*
+ * The connection's timer fired: one of the timeouts its state keeps.
  */
 static void conn_next(uv_timer_t *t)
 {
     struct gw_conn *c = t->data;
     GW_CHECK_MAGIC(c, CONN_MAGIC);
-    if (c->aborting) {
-        conn_close(c);
-        return;
-    }
     switch (c->state) {
     case GW_CONN_IDLE:
-        conn_close(c); /* keep-alive timeout */
+        if (c->out.bytes > 0)
+            send_timeout(c); /* the last answer's bytes did not move */
+        else
+            conn_close(c); /* keep-alive timeout */
         return;
     case GW_CONN_HEAD:
         /* The head did not arrive in time. */
-        read_stop(c);
         gw_stats_error(GW_ERR_CLIENT_TIMEOUT);
         respond_error_and_close(c, 408, "request header timeout");
         return;
     case GW_CONN_BUSY:
+    case GW_CONN_FLUSHING:
         /* Armed only while bytes are queued: no write progress in send_timeout. */
         send_timeout(c);
         return;
@@ -642,25 +706,10 @@ static void conn_next(uv_timer_t *t)
         return;
     case GW_CONN_CLOSING:
         return;
-    case GW_CONN_FLUSHING:
-        answer_over(c);
-        return;
     }
 }
 
 /* ---- accepting ---- */
-
-static void peer_name(struct gw_conn *c)
-{
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    snprintf(c->peer, sizeof(c->peer), "-");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) return;
-    if (ss.ss_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
-    else if (ss.ss_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
-}
 
 /*
  * Over max_connections: refuse this one cleanly (an answer, then a
@@ -682,16 +731,16 @@ static void refuse_over_cap(struct gw_conn *c)
     gw_respond_simple(&c->sink, 503, "too many connections", "Retry-After: 1\r\n");
 }
 
-static struct gw_conn *conn_new(struct gw_worker *w, int admin)
+static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
 {
     const struct gw_conf *conf = w->srv->conf;
     struct gw_conn *c = gw_calloc(1, sizeof(*c));
     c->magic = CONN_MAGIC;
     c->w = w;
+    c->fd = fd;
     c->admin = admin;
-    uv_tcp_init(&w->loop, &c->tcp);
+    gw_outq_init(&c->out);
     uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c;
     c->timer.data = c;
     gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size, (uint32_t)conf->max_headers,
                      (uint32_t)conf->max_url_size, conf->max_body_size);
@@ -703,19 +752,23 @@ static struct gw_conn *conn_new(struct gw_worker *w, int admin)
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, uv_stream_t *server, int admin)
+void gw_conn_accept(struct gw_worker *w, int fd, int admin)
 {
     const struct gw_conf *conf = w->srv->conf;
-    struct gw_conn *c = conn_new(w, admin);
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        c->closes_pending = 2;
+    struct gw_conn *c = conn_new(w, fd, admin);
+    int rc = uv_poll_init_socket(&w->loop, &c->poll, fd);
+    if (rc != 0) {
+        gw_warn("server", "cannot watch a new connection: %s", uv_strerror(rc));
+        close(fd);
+        c->closes_pending = 1;
         c->state = GW_CONN_CLOSING;
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         uv_close((uv_handle_t *)&c->timer, on_conn_closed);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    peer_name(c);
+    c->poll.data = c;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    gw_access_peer(fd, c->peer, sizeof(c->peer));
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -728,13 +781,14 @@ void gw_conn_accept(struct gw_worker *w, uv_stream_t *server, int admin)
     }
     if (!admin && open > conf->max_connections) {
         refuse_over_cap(c);
+        conn_run(c);
         return;
     }
     /* A new connection gets header_timeout for its first byte, as a head would. */
     uint64_t first = conf->header_timeout_ms < conf->keepalive_timeout_ms
                          ? conf->header_timeout_ms : conf->keepalive_timeout_ms;
     uv_timer_start(&c->timer, conn_next, first, 0);
-    conn_read_start(c);
+    conn_watch(c);
 }
 
 void gw_conns_wakeup(struct gw_worker *w)
@@ -744,7 +798,9 @@ void gw_conns_wakeup(struct gw_worker *w)
     struct gw_conn *c = w->conns, *next;
     for (; c; c = next) {
         next = c->next;
-        if (force || c->state == GW_CONN_IDLE)
+        if (c->state == GW_CONN_IDLE && !force && c->out.bytes > 0)
+            conn_finish_queue(c); /* the last answer's tail is still going out */
+        else if (force || c->state == GW_CONN_IDLE)
             conn_close(c);
         else if (c->state == GW_CONN_HEAD)
             c->sink.keepalive = 0;

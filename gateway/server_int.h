@@ -19,16 +19,23 @@
 
 struct gw_conn;
 
+/* A connection's place on its worker's run list. */
+struct gw_run_node {
+    struct gw_run_node *prev, *next;
+    int queued;
+};
+
 struct gw_worker {
     uint32_t magic;
     int id;
     struct gw_server *srv;
     uv_loop_t loop;
     int loop_ready;             /* uv_loop_init() succeeded */
-    uv_tcp_t listener;
+    uv_poll_t listener;         /* on listen_fd: accept4() when readable */
     int listen_fd;
-    uv_tcp_t admin_listener;    /* worker 0 only, when admin_listen is set */
+    uv_poll_t admin_listener;   /* worker 0 only, when admin_listen is set */
     int admin_fd;
+    uv_timer_t accept_pause;    /* out of descriptors: accepting waits a moment */
     uv_async_t wakeup;          /* drain / force-close requests from main */
     atomic_int force_close;
     int stopping;
@@ -40,13 +47,25 @@ struct gw_worker {
     uv_thread_t thread;
     struct gw_conn *conns;
     uint64_t nconns;
+    /* Connections with something to do that came from outside their own
+     * poll callback: run after this turn's poll (check), or before the next
+     * one without blocking in it (idle). */
+    struct gw_run_node *run_head, *run_tail;
+    uv_check_t run_check;
+    uv_idle_t run_idle;
     char rbuf[65536];           /* every read lands here; leftovers are copied */
 };
 
 #define WORKER_MAGIC 0x574f524bu
 
-/* server.c: a new connection on listener `server` of w (admin or public). */
-void gw_conn_accept(struct gw_worker *w, uv_stream_t *server, int admin);
+/* server.c: a new connection fd (accepted, non-blocking) on w's admin or public listener. */
+void gw_conn_accept(struct gw_worker *w, int fd, int admin);
+/* server.c: run the connection the node is in (taken off the run list). */
+void gw_conn_run(struct gw_run_node *n);
+/* workers.c: have n's connection run from the loop soon; idempotent. */
+void gw_run_schedule(struct gw_worker *w, struct gw_run_node *n);
+/* workers.c: take n off the run list (its connection closes). */
+void gw_run_cancel(struct gw_worker *w, struct gw_run_node *n);
 /* server.c: the drain moved on: close w's idle connections (all, when forcing). */
 void gw_conns_wakeup(struct gw_worker *w);
 /* workers.c: a connection of w closed: if w is stopping and it was the last, stop. */

@@ -37,6 +37,11 @@
 #include "swift.h"
 #include "util.h"
 
+/* Connections taken from a listener's backlog per readable event. */
+#define ACCEPT_BATCH 64
+/* How long accepting waits when the process is out of descriptors. */
+#define ACCEPT_PAUSE_MS 100
+
 /* ---- upkeep ---- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -76,6 +81,138 @@ static void on_maint(uv_timer_t *t)
     if (uv_queue_work(&w->loop, &w->maint_work, maint_work, maint_done) != 0) w->maint_busy = 0;
 }
 
+/* ---- the run list ---- */
+
+/*
+ * Connections to run soon, in the order they asked.  A pass runs only the
+ * ones queued when it began: one scheduled meanwhile waits for the next
+ * pass, so two connections that wake each other cannot hold the loop.
+ */
+static void run_pass(struct gw_worker *w)
+{
+    int n = 0;
+    for (struct gw_run_node *p = w->run_head; p; p = p->next) n++;
+    while (n-- > 0 && w->run_head) {
+        struct gw_run_node *node = w->run_head;
+        gw_run_cancel(w, node);
+        gw_conn_run(node);
+    }
+    if (w->run_head == NULL) {
+        uv_idle_stop(&w->run_idle);
+        uv_check_stop(&w->run_check);
+    }
+}
+
+static void on_run_check(uv_check_t *h)
+{
+    run_pass(h->data);
+}
+
+static void on_run_idle(uv_idle_t *h)
+{
+    run_pass(h->data);
+}
+
+void gw_run_schedule(struct gw_worker *w, struct gw_run_node *n)
+{
+    if (n->queued) return;
+    n->queued = 1;
+    n->next = NULL;
+    n->prev = w->run_tail;
+    if (w->run_tail)
+        w->run_tail->next = n;
+    else
+        w->run_head = n;
+    w->run_tail = n;
+    uv_idle_start(&w->run_idle, on_run_idle);
+    uv_check_start(&w->run_check, on_run_check);
+}
+
+void gw_run_cancel(struct gw_worker *w, struct gw_run_node *n)
+{
+    if (!n->queued) return;
+    n->queued = 0;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        w->run_head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        w->run_tail = n->prev;
+    n->prev = n->next = NULL;
+}
+
+/* ---- accepting ---- */
+
+static void on_listener(uv_poll_t *h, int status, int events);
+
+static void accept_resume(uv_timer_t *t)
+{
+    struct gw_worker *w = t->data;
+    if (w->stopping) return;
+    uv_poll_start(&w->listener, UV_READABLE, on_listener);
+    if (w->admin_fd >= 0) uv_poll_start(&w->admin_listener, UV_READABLE, on_listener);
+}
+
+/*
+ * Out of descriptors: the pending connection stays in the backlog, and
+ * accepting pauses for ACCEPT_PAUSE_MS rather than spin on a listener that
+ * stays readable.  Warned about once a second at most.
+ */
+static void accept_pause(struct gw_worker *w, int err)
+{
+    static __thread uint64_t last_warn_ms;
+    uint64_t now = gw_now_ms();
+    if (now - last_warn_ms >= 1000) {
+        last_warn_ms = now;
+        gw_warn("server", "accept: %s; accepting again in %d ms", strerror(err),
+                ACCEPT_PAUSE_MS);
+    }
+    uv_poll_stop(&w->listener);
+    if (w->admin_fd >= 0) uv_poll_stop(&w->admin_listener);
+    uv_timer_start(&w->accept_pause, accept_resume, ACCEPT_PAUSE_MS, 0);
+}
+
+/* The listener is readable: take up to ACCEPT_BATCH connections from its backlog. */
+static void on_listener(uv_poll_t *h, int status, int events)
+{
+    struct gw_worker *w = h->data;
+    GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    (void)events;
+    int admin = h == &w->admin_listener;
+    if (status < 0) {
+        gw_warn("server", "listener: %s", uv_strerror(status));
+        return;
+    }
+    int lfd = admin ? w->admin_fd : w->listen_fd;
+    for (int i = 0; i < ACCEPT_BATCH && !w->stopping; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            gw_conn_accept(w, fd, admin);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_pause(w, errno);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            gw_warn("server", "accept failed: %s", strerror(errno));
+        return;
+    }
+}
+
+/* Stop accepting: the listeners' handles close, and their sockets with them. */
+static void listeners_close(struct gw_worker *w)
+{
+    uv_close((uv_handle_t *)&w->listener, on_handle_closed);
+    close(w->listen_fd);
+    if (w->admin_fd >= 0) {
+        uv_close((uv_handle_t *)&w->admin_listener, on_handle_closed);
+        close(w->admin_fd);
+    }
+    uv_timer_stop(&w->accept_pause);
+}
+
 /* ---- a worker's life ---- */
 
 static void worker_stop_check(uv_timer_t *t)
@@ -93,6 +230,9 @@ static void worker_stop_check(uv_timer_t *t)
     w->svc.origin = NULL;
     uv_close((uv_handle_t *)&w->wakeup, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_check, on_handle_closed);
+    uv_close((uv_handle_t *)&w->accept_pause, on_handle_closed);
+    uv_close((uv_handle_t *)&w->run_check, on_handle_closed);
+    uv_close((uv_handle_t *)&w->run_idle, on_handle_closed);
 }
 
 void gw_worker_maybe_stop(struct gw_worker *w)
@@ -109,22 +249,10 @@ static void on_wakeup(uv_async_t *a)
     if (!atomic_load(&w->srv->closing) && !atomic_load(&w->force_close)) return;
     if (!w->stopping) {
         w->stopping = 1;
-        uv_close((uv_handle_t *)&w->listener, on_handle_closed);
-        if (w->admin_fd >= 0) uv_close((uv_handle_t *)&w->admin_listener, on_handle_closed);
+        listeners_close(w);
     }
     gw_conns_wakeup(w);
     gw_worker_maybe_stop(w);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    struct gw_worker *w = server->data;
-    GW_CHECK_MAGIC(w, WORKER_MAGIC);
-    if (status < 0) {
-        gw_warn("server", "accept failed: %s", uv_strerror(status));
-        return;
-    }
-    gw_conn_accept(w, server, server == (uv_stream_t *)&w->admin_listener);
 }
 
 static void worker_main(void *arg)
@@ -327,19 +455,21 @@ leave:
 
 /* ---- start ---- */
 
+/* Watch the listening sockets (bound and listening since gw_server_init). */
 static int worker_listen(struct gw_worker *w)
 {
-    uv_tcp_init(&w->loop, &w->listener);
+    uv_timer_init(&w->loop, &w->accept_pause);
+    w->accept_pause.data = w;
+    int rc = uv_poll_init_socket(&w->loop, &w->listener, w->listen_fd);
+    if (rc != 0) return rc;
     w->listener.data = w;
-    int rc = uv_tcp_open(&w->listener, w->listen_fd);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&w->listener, 511, on_connection);
-    if (rc == 0 && w->admin_fd >= 0) {
-        uv_tcp_init(&w->loop, &w->admin_listener);
-        w->admin_listener.data = w;
-        rc = uv_tcp_open(&w->admin_listener, w->admin_fd);
-        if (rc == 0) rc = uv_listen((uv_stream_t *)&w->admin_listener, 128, on_connection);
-    }
-    return rc;
+    uv_poll_start(&w->listener, UV_READABLE, on_listener);
+    if (w->admin_fd < 0) return 0;
+    rc = uv_poll_init_socket(&w->loop, &w->admin_listener, w->admin_fd);
+    if (rc != 0) return rc;
+    w->admin_listener.data = w;
+    uv_poll_start(&w->admin_listener, UV_READABLE, on_listener);
+    return 0;
 }
 
 /* The worker's loop and everything on it, its services included. */
@@ -350,6 +480,10 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w)
     w->loop_ready = 1;
     rc = worker_listen(w);
     if (rc != 0) return rc;
+    uv_check_init(&w->loop, &w->run_check);
+    w->run_check.data = w;
+    uv_idle_init(&w->loop, &w->run_idle);
+    w->run_idle.data = w;
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
     uv_timer_init(&w->loop, &w->stop_check);
