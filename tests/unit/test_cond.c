@@ -71,6 +71,26 @@ START_TEST(dates)
     ck_assert_int_eq(gw_cond_parse_date(c, strlen(c)), 784111777);
     ck_assert_int_eq(gw_cond_parse_date("yesterday", 9), -1);
     ck_assert_int_eq(gw_cond_parse_date("", 0), -1);
+    /* IMF-fixdate is read without strptime: the same answers, the same refusals. */
+    const struct {
+        const char *s;
+        int64_t t;
+    } imf[] = {
+        {"Thu, 01 Jan 1970 00:00:00 GMT", 0},
+        {"Tue, 29 Feb 2000 23:59:59 GMT", 951868799},
+        {"Sat, 31 Dec 2050 12:34:56 GMT", 2556102896},
+        {"Sun, 06 Foo 1994 08:49:37 GMT", -1},  /* no such month */
+        {"Sun, 06 nov 1994 08:49:37 GMT", 784111777}, /* strptime takes any case */
+        {"Sun, 06 Nov 1994 24:49:37 GMT", -1},
+        {"Sun, 06 Nov 1994 08:60:37 GMT", -1},
+        {"Sun, 00 Nov 1994 08:49:37 GMT", -1},
+        {"Sun, 06 Nov 1994 08:49:37 UTC", -1},
+        {"Sun, 06 Nov 19x4 08:49:37 GMT", -1},
+        {"Sun, 06 Nov 1994 08:49:37 GMTx", -1},
+    };
+    for (size_t i = 0; i < sizeof(imf) / sizeof(imf[0]); i++)
+        ck_assert_msg(gw_cond_parse_date(imf[i].s, strlen(imf[i].s)) == imf[i].t, "%s",
+                      imf[i].s);
 }
 END_TEST
 
