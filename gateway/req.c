@@ -147,7 +147,6 @@ static void release(void *ud)
     struct gw_req *r = ud;
     GW_CHECK_MAGIC(r, REQ_MAGIC);
     way_leave(r);
-    free(r->entry);
     r->magic = 0;
     free(r);
 }
@@ -186,7 +185,6 @@ static int far_range(const struct gw_req *r)
  * object filling behind it if range_fill says so). */
 static void lookup_miss(struct gw_req *r)
 {
-    free(r->entry);
     r->entry = NULL;
     if (!far_range(r)) {
         req_follow_start(r, 0);
@@ -204,7 +202,7 @@ static void lookup(struct gw_req *r)
 {
     const struct gw_conf *conf = r->svc->conf;
     gw_cache_key(conf->container, r->name, r->key);
-    r->entry = gw_malloc(sizeof(*r->entry));
+    r->entry = &r->entry_store;
     if (gw_cache_get(r->svc->cache, r->key, r->entry) != 0) {
         lookup_miss(r);
         return;
@@ -215,7 +213,6 @@ static void lookup(struct gw_req *r)
         req_finish(r, 404, "no such fractal", NULL);
     } else if (!req_servable(r->entry->kind)) {
         /* An expired 404, or a kind this version does not serve: fetch it. */
-        free(r->entry);
         r->entry = NULL;
         req_follow_start(r, 0);
     } else if (age < (int64_t)conf->ttl_ms) {

@@ -72,10 +72,9 @@ static void on_not_modified(struct gw_req *r)
     int primary = r->u.follow.reader.primary;
     if (r->entry == NULL) {
         /* A request that joined without an entry reads it now. */
-        r->entry = gw_malloc(sizeof(*r->entry));
+        r->entry = &r->entry_store;
         if (gw_cache_get(r->svc->cache, r->key, r->entry) != 0 ||
             !req_servable(r->entry->kind)) {
-            free(r->entry);
             r->entry = NULL;
             req_hit_lost(r);
             return;
@@ -110,7 +109,6 @@ static void on_manifest(struct gw_req *r, const struct gw_fill_info *info)
         req_finish(r, 502, "bad large object manifest", NULL);
         return;
     }
-    free(r->entry);
     r->entry = NULL;
     req_seg_start(r, &plan, info->last_modified, info->content_type,
                   primary ? 0 : gw_wall_ms(), primary ? GW_CACHE_MISS : GW_CACHE_HIT);
@@ -119,14 +117,13 @@ static void on_manifest(struct gw_req *r, const struct gw_fill_info *info)
 /* Several ranges wait for the whole object, then go as a hit. */
 static void multipart_ready(struct gw_req *r)
 {
-    r->entry = r->entry ? r->entry : gw_malloc(sizeof(*r->entry));
+    r->entry = &r->entry_store;
     if (gw_cache_get(r->svc->cache, r->key, r->entry) == 0 &&
         r->entry->kind == GW_CACHE_KIND_OBJECT) {
         req_hit_start(r, gw_sink_cache(r->sink));
         return;
     }
     /* Not in the index after all (the commit failed). */
-    free(r->entry);
     r->entry = NULL;
     req_finish(r, 503, "object not available; try again", NULL);
 }

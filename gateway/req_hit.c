@@ -39,7 +39,6 @@ void req_hit_lost(struct gw_req *r)
         req_finish(r, 503, "cache entry keeps changing; try again", NULL);
         return;
     }
-    free(r->entry);
     r->entry = NULL;
     req_follow_start(r, 0);
 }

@@ -118,7 +118,8 @@ struct gw_req {
     int head_only;
     int warm;                       /* X-Swiftgate-Warm: fill the cache, answer 204 */
     uint8_t key[GW_CACHE_KEY_LEN];
-    struct gw_cache_entry *entry;   /* the index entry, when there is one */
+    struct gw_cache_entry *entry;   /* the index entry, when there is one: entry_store */
+    struct gw_cache_entry entry_store;  /* read from the index once per look, not allocated */
     int restarts;                   /* blob gone under us: look again, boundedly */
     struct gw_body body;            /* whole, one range or several */
     union {
