@@ -27,7 +27,7 @@ struct fake {
     struct gw_buf out;          /* everything written */
     size_t queued;              /* since the last drain */
     size_t high;                /* congested above this; 0 = never */
-    int ended, aborted, writes, refs_out;
+    int ended, aborted, writes, file_writes, refs_out;
     struct gw_http_req req;
     llhttp_t parser;
 };
@@ -58,6 +58,7 @@ static void f_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t n,
     char *d = malloc(n ? n : 1);
     ck_assert_int_eq(pread(fd, d, n, (off_t)off), (ssize_t)n);
     f_write(s, d, n);
+    fake_of(s)->file_writes++;
     free(d);
     rel(arg); /* "written" at once */
 }
@@ -368,18 +369,18 @@ START_TEST(blob_body_whole_under_congestion)
 {
     struct gw_cache *cache;
     unsigned char *data;
-    struct gw_blobfd *m = blob(&cache, 10000, &data);
+    struct gw_blobfd *m = blob(&cache, 30000, &data);
     struct fake *f = fake_new(GET("/fractal/x", ""));
     struct gw_body b;
-    ck_assert_int_eq(head_of(f, &b, 10000, 0), 0);
+    ck_assert_int_eq(head_of(f, &b, 30000, 0), 0);
     size_t head_len = f->out.len;
-    f->high = 2500;
+    f->high = 2500; /* slices of 1,000: the body goes out as file ranges */
     int rounds;
     ck_assert(pump_all(f, &b, m, &rounds));
     ck_assert_int_gt(rounds, 3); /* it stopped for the congested sink */
-    ck_assert_int_eq(f->out.len - head_len, 10000);
-    ck_assert(memcmp(f->out.data + head_len, data, 10000) == 0);
-    ck_assert_int_eq(f->sink.bytes, 10000);
+    ck_assert_int_eq(f->out.len - head_len, 30000);
+    ck_assert(memcmp(f->out.data + head_len, data, 30000) == 0);
+    ck_assert_int_eq(f->sink.bytes, 30000);
     fake_free(f);
     blob_done(cache, m, data);
 }
@@ -435,12 +436,19 @@ START_TEST(blob_slices_are_bounded)
 {
     struct gw_cache *cache;
     unsigned char *data;
-    struct gw_blobfd *m = blob(&cache, 10000, &data);
+    struct gw_blobfd *m = blob(&cache, 40000, &data);
     struct fake *f = fake_new(GET("/fractal/x", ""));
-    uint64_t n = gw_respond_from_blob(&f->sink, m, 100, 5000, 1024);
-    ck_assert_int_eq(n, 5000);
-    ck_assert_int_eq(f->writes, 5); /* 4 x 1024 and 904 */
-    ck_assert(memcmp(f->out.data, data + 100, 5000) == 0);
+    uint64_t n = gw_respond_from_blob(&f->sink, m, 100, 20000, 4096);
+    ck_assert_int_eq(n, 20000);
+    ck_assert_int_eq(f->writes, 5); /* 4 x 4096 and 3616, each a file range */
+    ck_assert_int_eq(f->file_writes, 5);
+    ck_assert(memcmp(f->out.data, data + 100, 20000) == 0);
+    /* A short body is one copy, to leave with its head in one write. */
+    n = gw_respond_from_blob(&f->sink, m, 30000, 3000, 1024);
+    ck_assert_int_eq(n, 3000);
+    ck_assert_int_eq(f->writes, 6);
+    ck_assert_int_eq(f->file_writes, 5);
+    ck_assert(memcmp(f->out.data + 20000, data + 30000, 3000) == 0);
     fake_free(f);
     blob_done(cache, m, data);
 }
