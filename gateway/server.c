@@ -15,10 +15,12 @@
  * the end of its poll callback or from the worker's run list (workers.c)
  * for writes made from elsewhere (a fill, a blob open).  So a head and a
  * small body, or a head and a file range, leave in one system call.
- * conn_run sends at most SEND_BUDGET bytes per loop turn, then waits for
- * POLLOUT, which (level-triggered) comes back next turn if the socket has
- * room: a connection sending a big object yields to the others.  A handler
- * stops producing above write_buffer queued and is called back below half.
+ * conn_run sends at most SEND_BUDGET bytes per loop turn (RUN_LIST_BUDGET
+ * from the run list, so that answers woken together all start), then
+ * waits for POLLOUT, which (level-triggered) comes back next turn if the
+ * socket has room: a connection sending a big object yields to the others.
+ * A handler stops producing above write_buffer queued and is called back
+ * below half.
  *
  * Ownership: struct gw_conn embeds its uv_poll_t and uv_timer_t and is freed
  * only by the close callback of the last of them.  gw_sink_abort() and
@@ -61,6 +63,9 @@
 #define STASH_MAX (64u * 1024)
 /* Bytes a connection sends per loop turn before the others get theirs. */
 #define SEND_BUDGET (512u * 1024)
+/* The same from the run list, where answers woken together (a fill's readers)
+ * start: each gets its head and first bytes before any of them gets more. */
+#define RUN_LIST_BUDGET (64u * 1024)
 /* Answers (pipelined requests) a connection goes through per loop turn. */
 #define RUN_ROUNDS 16
 /* on_drain calls per conn_flush: a handler that keeps asking is cut off. */
@@ -108,7 +113,7 @@ struct gw_conn {
 static void conn_close(struct gw_conn *c);
 static void conn_next(uv_timer_t *t);
 static void conn_parse(struct gw_conn *c, const char *data, size_t len);
-static void conn_run(struct gw_conn *c);
+static void conn_run(struct gw_conn *c, uint64_t budget);
 
 static struct gw_conn *conn_of(const struct gw_sink *s)
 {
@@ -131,12 +136,8 @@ static void access_log(struct gw_conn *c)
     if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes);
     if (c->w->srv->access_fd < 0) return;
     struct gw_access_rec rec = {
-        .peer = c->peer,
-        .req = &c->hreq,
-        .status = c->sink.status,
-        .bytes = c->sink.bytes,
-        .cache = c->sink.cache,
-        .total_ms = gw_now_ms() - c->req_start_ms,
+        .peer = c->peer, .req = &c->hreq, .status = c->sink.status, .bytes = c->sink.bytes,
+        .cache = c->sink.cache, .total_ms = gw_now_ms() - c->req_start_ms,
         .origin_ms = c->sink.origin_ms,
     };
     gw_access_log_write(c->w->srv->access_fd, &rec);
@@ -161,10 +162,7 @@ static void conn_schedule(struct gw_conn *c)
 
 /* ---- the sink ---- */
 
-static int conn_dead(const struct gw_conn *c)
-{
-    return c->state == GW_CONN_CLOSING || c->aborting;
-}
+static int conn_dead(const struct gw_conn *c) { return c->state == GW_CONN_CLOSING || c->aborting; }
 
 static void sink_write(struct gw_sink *s, const void *data, size_t len)
 {
@@ -239,10 +237,7 @@ static void conn_abort(struct gw_conn *c)
     conn_schedule(c);
 }
 
-static void sink_abort(struct gw_sink *s)
-{
-    conn_abort(conn_of(s));
-}
+static void sink_abort(struct gw_sink *s) { conn_abort(conn_of(s)); }
 
 static void sink_attach(struct gw_sink *s, const struct gw_sink_owner *owner, void *ud)
 {
@@ -253,14 +248,9 @@ static void sink_attach(struct gw_sink *s, const struct gw_sink_owner *owner, vo
 }
 
 static const struct gw_sink_ops conn_sink_ops = {
-    .write = sink_write,
-    .write_buf = sink_write_buf,
-    .write_file = sink_write_file,
-    .congested = sink_congested,
-    .wait_drain = sink_wait_drain,
-    .end = sink_end,
-    .abort = sink_abort,
-    .attach = sink_attach,
+    .write = sink_write, .write_buf = sink_write_buf, .write_file = sink_write_file,
+    .congested = sink_congested, .wait_drain = sink_wait_drain, .end = sink_end,
+    .abort = sink_abort, .attach = sink_attach,
 };
 
 /* A new answer begins: the sink's facts start over. */
@@ -269,8 +259,7 @@ static void answer_begin(struct gw_conn *c, int keepalive)
     c->state = GW_CONN_BUSY;
     c->sink.keepalive = keepalive;
     c->sink.status = 0;
-    c->sink.bytes = 0;
-    c->sink.origin_ms = 0;
+    c->sink.bytes = c->sink.origin_ms = 0;
     c->sink.cache = GW_CACHE_NONE;
     c->logged = 0;
 }
@@ -340,16 +329,16 @@ static int drain_due(const struct gw_conn *c)
 }
 
 /*
- * Send what is queued, within this turn's budget, calling the handler back
- * when it waits for room.  -1 when the connection broke (closed now).
+ * Send what is queued, within what is left of this turn's *budget, calling
+ * the handler back when it waits for room.  -1 when the connection broke
+ * (closed now).
  */
-static int conn_flush(struct gw_conn *c)
+static int conn_flush(struct gw_conn *c, uint64_t *budget)
 {
-    uint64_t budget = SEND_BUDGET;
     for (int round = 0; round < DRAIN_ROUNDS; round++) {
         if (c->out.bytes > 0 && !c->blocked) {
             uint64_t sent = 0;
-            int rc = gw_outq_send(&c->out, c->fd, budget, &sent);
+            int rc = gw_outq_send(&c->out, c->fd, *budget, &sent);
             if (rc < 0) {
                 char what[GW_ACCESS_WHAT_LEN];
                 gw_debug("server", "%s: send failed: %s", conn_what(c, what, sizeof(what)),
@@ -358,7 +347,7 @@ static int conn_flush(struct gw_conn *c)
                 return -1;
             }
             c->blocked = rc != 0;
-            budget -= sent < budget ? sent : budget;
+            *budget -= sent < *budget ? sent : *budget;
             if (sent > 0 || (c->blocked && !uv_is_active((uv_handle_t *)&c->timer)))
                 timer_for_state(c);
         }
@@ -595,10 +584,8 @@ static int answer_is_last(const struct gw_conn *c)
            atomic_load(&c->w->srv->closing) || atomic_load(&c->w->force_close);
 }
 
-/*
- * An ended answer may let go of the connection: once all of it is sent,
- * or, when a request may follow, once it is below the low watermark.
- */
+/* An ended answer lets go of the connection once all of it is sent, or,
+ * when a request may follow, once it is below the low watermark. */
 static int answer_done(const struct gw_conn *c)
 {
     if (c->state != GW_CONN_FLUSHING) return 0;
@@ -634,7 +621,7 @@ static void conn_cut(struct gw_conn *c)
  * the pipelined requests after them, then watch the socket for what is
  * left.  Bounded per turn; what remains is scheduled for the next.
  */
-static void conn_run(struct gw_conn *c)
+static void conn_run(struct gw_conn *c, uint64_t budget)
 {
     int was_running = c->running;
     c->running = 1;
@@ -644,7 +631,7 @@ static void conn_run(struct gw_conn *c)
             conn_cut(c);
             break;
         }
-        if (conn_flush(c) < 0) break;
+        if (conn_flush(c, &budget) < 0) break;
         if (!answer_done(c)) break;
         answer_over(c);
     }
@@ -658,7 +645,7 @@ void gw_conn_run(struct gw_run_node *n)
 {
     struct gw_conn *c = (struct gw_conn *)(void *)((char *)n - offsetof(struct gw_conn, run));
     GW_CHECK_MAGIC(c, CONN_MAGIC);
-    conn_run(c);
+    conn_run(c, RUN_LIST_BUDGET);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -674,12 +661,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE) c->blocked = 0;
     if (events & UV_READABLE) conn_read(c);
     c->running = 0;
-    if (c->state != GW_CONN_CLOSING) conn_run(c);
+    if (c->state != GW_CONN_CLOSING) conn_run(c, SEND_BUDGET);
 }
 
-/*
- * The connection's timer fired: one of the timeouts its state keeps.
- */
+/* The connection's timer fired: one of the timeouts its state keeps. */
 static void conn_next(uv_timer_t *t)
 {
     struct gw_conn *c = t->data;
@@ -781,7 +766,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     }
     if (!admin && open > conf->max_connections) {
         refuse_over_cap(c);
-        conn_run(c);
+        conn_run(c, SEND_BUDGET);
         return;
     }
     /* A new connection gets header_timeout for its first byte, as a head would. */
