@@ -216,7 +216,7 @@ def memory_goal(res):
     mem = ((res.get("memory") or {}).get("1000") or {}).get("swiftgate")
     if not mem or mem.get("rss_kib") is None:
         return (goal, "n/a", verdict(None))
-    return (goal, "VmRSS %s MiB (anonymous %s, mapped blobs and binary %s), "
+    return (goal, "VmRSS %s MiB (anonymous %s, mapped files %s), "
             "Pss %s MiB; %d/1000 readers served"
             % (fmt(mem["rss_kib"] / 1024),
                fmt((mem.get("anon_kib") or 0) / 1024),
@@ -971,14 +971,12 @@ def markdown(res):
         "Each reader sends one GET for one of four cached 16 MiB objects, "
         "reads the head and 64 KiB, then stops reading; the server is "
         "sampled %s s after the last one got its bytes. A process's VmRSS "
-        "includes the resident pages of files it maps (RssFile): swiftgate "
-        "sends hits from mmap'd blobs (one shared mapping per blob, kept "
-        "for reuse while idle), so its RSS includes the cached objects it "
-        "keeps mapped, in this run every object the bench had fetched "
-        "through it (the page cache holds those pages anyway); its own "
-        "memory is RssAnon. nginx sends with sendfile (file pages "
-        "are in no process's RSS); Varnish keeps objects in its malloc "
-        "storage (anonymous memory)."
+        "includes the resident pages of files it maps (RssFile: for "
+        "swiftgate and nginx, their binaries and libraries): both send "
+        "cached objects with sendfile from open files, so the objects' "
+        "pages are in the page cache and in no process's RSS; their own "
+        "memory is RssAnon. Varnish keeps objects in its malloc storage "
+        "(anonymous memory)."
         % (mt.get("memory_hold_s", 3)),
         "",
         memory_table(res),

@@ -136,8 +136,8 @@ def cpu_seconds(pids):
 def memory_kib(pids):
     """Memory of pids, summed, in KiB: {"rss": VmRSS, "anon": RssAnon,
     "file": RssFile, "pss": Pss, "pss_anon": Pss_Anon}.  VmRSS counts a
-    file page once per mapping of it, and swiftgate maps its blobs, so its
-    VmRSS holds cached object pages (RssFile); RssAnon is its own heap and
+    file page once per mapping of it (RssFile: binaries and libraries; no
+    server here maps cached objects); RssAnon is a server's own heap and
     stacks.  Pss (smaps_rollup) shares each page out among its mappings."""
     out = {"rss": 0, "anon": 0, "file": 0, "pss": 0, "pss_anon": 0}
     want_status = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
