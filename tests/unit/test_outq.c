@@ -4,7 +4,6 @@
  * full socket stop a send where they should, a file shorter than its
  * range is an error, and everything queued is released exactly once.
  */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "outq.h"
+#include "unit.h"
 #include "util.h"
 
 static int released;
@@ -257,9 +257,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(suite()) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
