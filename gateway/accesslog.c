@@ -24,12 +24,14 @@
 
 /*
  * The first `max` bytes of a URL, escaped: a client must not be able to
- * forge log lines.  out needs 4 * max + 1 bytes.
+ * forge log lines.  A longer URL ends in "..." after its first max bytes.
+ * out needs 4 * max + 4 bytes.
  */
 static void escape_url(const char *url, size_t ulen, size_t max, char *out, size_t outlen)
 {
-    gw_assert(outlen >= 4 * max + 1);
-    if (ulen > max) ulen = max;
+    gw_assert(outlen >= 4 * max + 4);
+    int cut = ulen > max;
+    if (cut) ulen = max;
     size_t e = 0;
     for (size_t i = 0; i < ulen; i++) {
         unsigned char ch = (unsigned char)url[i];
@@ -38,13 +40,14 @@ static void escape_url(const char *url, size_t ulen, size_t max, char *out, size
         else
             out[e++] = (char)ch;
     }
+    if (cut) e += (size_t)snprintf(out + e, outlen - e, "...");
     out[e] = '\0';
 }
 
 const char *gw_access_what(const char *peer, const struct gw_http_req *req, char *out,
                            size_t len)
 {
-    char esc[4 * WHAT_URL_MAX + 1];
+    char esc[4 * WHAT_URL_MAX + 4];
     size_t ulen;
     const char *url = gw_http_url(req, &ulen);
     escape_url(url, ulen, WHAT_URL_MAX, esc, sizeof(esc));
@@ -56,14 +59,15 @@ const char *gw_access_what(const char *peer, const struct gw_http_req *req, char
 void gw_access_log_write(int fd, const struct gw_access_rec *rec)
 {
     const struct gw_http_req *r = rec->req;
-    char line[1024], ts[32];
+    /* Room for every field at its longest: a line always ends in its newline. */
+    char line[4 * URL_LOG_MAX + 512], ts[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t ulen;
     const char *url = gw_http_url(r, &ulen);
-    char esc[4 * URL_LOG_MAX + 1];
+    char esc[4 * URL_LOG_MAX + 4];
     escape_url(url, ulen, URL_LOG_MAX, esc, sizeof(esc));
     /* A request refused before its request line was read is logged as "-". */
     char reqline[4 * URL_LOG_MAX + 64] = "-";
@@ -76,7 +80,10 @@ void gw_access_log_write(int fd, const struct gw_access_rec *rec)
                      rec->cache == GW_CACHE_NONE ? "-" : gw_cache_result_name(rec->cache),
                      (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
     if (n <= 0) return;
-    if ((size_t)n >= sizeof(line)) n = (int)sizeof(line) - 1;
+    if ((size_t)n >= sizeof(line)) {
+        n = (int)sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
     if (write(fd, line, (size_t)n) < 0) {
         /* A full disk must not stop the serving. */
     }

@@ -120,13 +120,22 @@ void gw_log_(int level, const char *module, const char *fmt, ...)
     off += (size_t)snprintf(line + off, sizeof(line) - off, ".%03ldZ [%d] %c %s: ",
                             ts.tv_nsec / 1000000, (int)getpid(),
                             letters[level & 3], module);
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line + off, sizeof(line) - off - 1, fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (n < 0) n = 0;
-    off += (size_t)n;
-    if (off > sizeof(line) - 2) off = sizeof(line) - 2;
+    if ((size_t)n >= sizeof(msg)) n = (int)sizeof(msg) - 1;
+    /* Names from clients and from Swift end up in messages: a control
+     * byte (a newline in an object name) must not forge a line. */
+    for (int i = 0; i < n && off < sizeof(line) - 6; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if (ch < 0x20 || ch == 0x7f)
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "\\x%02x", ch);
+        else
+            line[off++] = (char)ch;
+    }
     line[off++] = '\n';
     if (write(2, line, off) < 0) {
         /* stderr is gone; there is nowhere to report that. */
