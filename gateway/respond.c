@@ -79,6 +79,10 @@ void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
     }
     gw_buf_printf(b, "X-Cache: %s\r\nCache-Status: %s\r\n", gw_cache_result_name(how),
                   gw_respond_cache_status(how));
+    /* The type is Swift's (or sniffed from a known image signature): a
+     * browser must not guess another one (an uploaded "image" run as HTML). */
+    static const char nosniff[] = "X-Content-Type-Options: nosniff\r\n";
+    gw_buf_append(b, nosniff, sizeof(nosniff) - 1);
 }
 
 /* One part's head of a multipart/byteranges body; its length, 0 if it cannot fit. */
