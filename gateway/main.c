@@ -86,6 +86,35 @@ static int load_conf(struct gw_conf *conf, const char *path)
     return 0;
 }
 
+/* Descriptors kept apart from client connections: Swift's sockets, fills'
+ * temp files, open blobs (blobfd.c keeps up to 1,024 idle), the index, logs. */
+#define NOFILE_RESERVE 1280
+
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE to the
+ * hard limit, as nginx's worker_rlimit_nofile would be set.  Returns the
+ * soft limit now (0 if unknown or unlimited), and warns when it leaves
+ * less room than max_connections needs.
+ */
+static uint64_t raise_nofile(const struct gw_conf *conf, int warn)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return 0;
+    if (warn && rl.rlim_cur < (rlim_t)conf->max_connections + NOFILE_RESERVE)
+        gw_warn("main", "open files limit %llu leaves room for about %llu connections, "
+                "below max_connections %llu; past it new connections wait",
+                (unsigned long long)rl.rlim_cur,
+                (unsigned long long)(rl.rlim_cur > NOFILE_RESERVE
+                                         ? rl.rlim_cur - NOFILE_RESERVE : 0),
+                (unsigned long long)conf->max_connections);
+    return (uint64_t)rl.rlim_cur;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
     const char *path = conf_arg(argc, argv, 2, "check-config");
@@ -94,6 +123,13 @@ static int cmd_check_config(int argc, char **argv)
     int rc = load_conf(&conf, path);
     if (rc == 0) {
         gw_conf_dump(&conf);
+        uint64_t nofile = raise_nofile(&conf, 0);
+        if (nofile > 0)
+            printf("# open files limit %llu (raised to the hard limit): room for about "
+                   "%llu connections; max_connections = %llu\n",
+                   (unsigned long long)nofile,
+                   (unsigned long long)(nofile > NOFILE_RESERVE ? nofile - NOFILE_RESERVE : 0),
+                   (unsigned long long)conf.max_connections);
         fprintf(stderr, "swiftgate: %s: configuration ok\n", path);
     }
     gw_conf_free(&conf);
@@ -231,28 +267,6 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         stop_accepting(m);
 }
 
-/*
- * Every connection is a descriptor: raise the soft RLIMIT_NOFILE to what
- * max_connections needs (plus room for Swift, the cache and the logs), as
- * far as the hard limit allows, and say so when that is not enough.
- */
-static void raise_nofile(const struct gw_conf *conf)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    rlim_t want = (rlim_t)conf->max_connections * 2 + 256;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-        if (cur > rl.rlim_cur) {
-            rl.rlim_cur = cur;
-            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
-        }
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)conf->max_connections + 64)
-        gw_warn("main", "open files limit %llu is below max_connections %llu",
-                (unsigned long long)rl.rlim_cur, (unsigned long long)conf->max_connections);
-}
-
 static void on_hup(uv_signal_t *s, int signum)
 {
     (void)signum;
@@ -271,7 +285,7 @@ static int cmd_serve(int argc, char **argv)
     }
     gw_log_level = gw_log_level_parse(conf.log_level);
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile(&conf);
+    raise_nofile(&conf, 1);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "swiftgate: curl_global_init failed\n");
         gw_conf_free(&conf);
