@@ -320,9 +320,39 @@ static void load_env(struct loader *ld)
     }
 }
 
+/* An address that stands for every address of its family. */
+static int wildcard_host(const char *h)
+{
+    return h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 ||
+           strcmp(h, "[::]") == 0;
+}
+
+/*
+ * admin_listen must not share listen's port on the same or a wildcard
+ * address: both sockets are SO_REUSEPORT, so the kernel would hand public
+ * connections to the admin listener.  Port 0 (any free port) never clashes.
+ */
+static void check_admin_apart(struct loader *ld)
+{
+    const struct gw_conf *c = ld->c;
+    char h1[256], h2[256], at[256];
+    int p1, p2;
+    if (c->admin_listen[0] == '\0' ||
+        gw_parse_hostport(c->listen, h1, sizeof(h1), &p1) != 0 ||
+        gw_parse_hostport(c->admin_listen, h2, sizeof(h2), &p2) != 0)
+        return;
+    if (p1 == 0 || p1 != p2) return;
+    if (strcmp(h1, h2) != 0 && !wildcard_host(h1) && !wildcard_host(h2)) return;
+    where(ld, find_key("server", "admin_listen"), at, sizeof(at));
+    fail(ld, 0, "%s: must not overlap listen (%s): the same port on the same or a "
+         "wildcard address", at, c->listen);
+}
+
 /* Rules between keys, which no single row can express. */
 static void cross_check(struct loader *ld)
 {
+    check_admin_apart(ld);
+    if (ld->c->max_object_size == 0) ld->c->max_object_size = ld->c->max_size / 8;
     const struct gw_conf_key *url = find_key("server", "max_url_size");
     const struct gw_conf_key *head = find_key("server", "max_header_size");
     struct gw_conf *c = ld->c;

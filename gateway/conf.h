@@ -32,6 +32,7 @@ struct gw_conf {
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
     char *log_level;            /* debug | info | warning | error */
     uint64_t max_connections;
+    uint64_t admin_max_connections;
     uint64_t max_header_size;   /* bytes, whole request head */
     uint64_t max_headers;       /* header fields per request */
     uint64_t max_url_size;      /* bytes */
@@ -67,6 +68,7 @@ struct gw_conf {
     /* [cache] */
     char *dir;                  /* "" = no cache: every request goes to Swift */
     uint64_t max_size;          /* bytes */
+    uint64_t max_object_size;   /* bytes; 0 in the file: max_size / 8 */
     uint64_t ttl_ms;
     uint64_t negative_ttl_ms;
     uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */

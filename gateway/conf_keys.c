@@ -67,6 +67,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "access_log", GW_CONF_STR, "-", STR(access_log)},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
     {"server", "max_connections", GW_CONF_COUNT, "10000", U64(max_connections), .min = 1},
+    {"server", "admin_max_connections", GW_CONF_COUNT, "16", U64(admin_max_connections),
+     .min = 1, .max = 1024},
     {"server", "max_header_size", GW_CONF_SIZE, "16K", U64(max_header_size),
      .min = KiB, .max = MiB},
     {"server", "max_headers", GW_CONF_COUNT, "100", U64(max_headers), .min = 1, .max = 1000},
@@ -108,6 +110,7 @@ const struct gw_conf_key gw_conf_keys[] = {
 
     {"cache", "dir", GW_CONF_STR, "/var/cache/swiftgate", STR(dir)},
     {"cache", "max_size", GW_CONF_SIZE, "10G", U64(max_size)},
+    {"cache", "max_object_size", GW_CONF_SIZE, "0", U64(max_object_size)},
     {"cache", "ttl", GW_CONF_DURATION, "1h", MS(ttl)},
     {"cache", "negative_ttl", GW_CONF_DURATION, "10s", MS(negative_ttl)},
     {"cache", "stale_if_error", GW_CONF_DURATION, "1d", MS(stale_if_error)},

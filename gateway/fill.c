@@ -348,6 +348,16 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
         return fill_lo_headers(f, fe, slo != NULL, has_length ? length : UINT64_MAX, ttfb);
     /* No length: nothing to verify the body against, it does not go through the cache. */
     if (!has_length) return uncacheable(f, status);
+    if (!f->segment && length > f->owner->conf->max_object_size &&
+        f->owner->conf->max_object_size > 0) {
+        /* Kept, it would evict what many smaller objects' clients come for.
+         * A segment is cached whatever its size: one that could not be would
+         * cut its large object's answer (assemble.c has no pass way yet). */
+        gw_debug("fill", "%s/%s: %llu bytes, over max_object_size: not cached", f->container,
+                 f->name, (unsigned long long)length);
+        gw_stats_error(GW_ERR_TOO_LARGE);
+        return uncacheable(f, status);
+    }
     if (f->segment && segment_check(f, fe, length) != 0) return GW_EORIGIN;
     return body_begin(f, fe, status, length, ttfb);
 }

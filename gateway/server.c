@@ -383,6 +383,7 @@ static void conn_unlink(struct gw_conn *c)
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
+    if (c->admin) w->nadmin--;
     if (!c->admin) {
         gw_stats_conn_close(w->id);
         atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
@@ -707,8 +708,10 @@ static void refuse_over_cap(struct gw_conn *c)
     uint64_t now = gw_now_ms();
     if (now - last_warn_ms >= 1000) {
         last_warn_ms = now;
-        gw_warn("server", "%s: connection refused: max_connections (%llu) reached", c->peer,
-                (unsigned long long)conf->max_connections);
+        gw_warn("server", "%s: connection refused: %smax_connections (%llu) reached", c->peer,
+                c->admin ? "admin_" : "",
+                (unsigned long long)(c->admin ? conf->admin_max_connections
+                                              : conf->max_connections));
     }
     gw_stats_error(GW_ERR_CONN_LIMIT);
     c->req_start_ms = gw_now_ms();
@@ -763,8 +766,10 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     if (!admin) {
         gw_stats_conn_open(w->id);
         open = atomic_fetch_add_explicit(&w->srv->nconns, 1, memory_order_relaxed) + 1;
+    } else {
+        open = ++w->nadmin;
     }
-    if (!admin && open > conf->max_connections) {
+    if (open > (admin ? conf->admin_max_connections : conf->max_connections)) {
         refuse_over_cap(c);
         conn_run(c, SEND_BUDGET);
         return;

@@ -47,6 +47,7 @@ struct gw_worker {
     uv_thread_t thread;
     struct gw_conn *conns;
     uint64_t nconns;
+    uint64_t nadmin;            /* of them, on the admin listener */
     /* Connections with something to do that came from outside their own
      * poll callback: run after this turn's poll (check), or before the next
      * one without blocking in it (idle). */

@@ -39,7 +39,8 @@ enum gw_cache_result {
     X(CLIENT_BAD_REQUEST, "client_bad_request")                             \
     X(CLIENT_TIMEOUT, "client_timeout")                                     \
     X(CLIENT_ABORT, "client_abort")                                         \
-    X(CONN_LIMIT, "connection_limit")
+    X(CONN_LIMIT, "connection_limit")                                      \
+    X(TOO_LARGE, "object_too_large")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,

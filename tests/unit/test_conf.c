@@ -104,6 +104,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.access_log, "-");
     ck_assert_str_eq(c.log_level, "info");
     ck_assert_uint_eq(c.max_connections, 10000);
+    ck_assert_uint_eq(c.admin_max_connections, 16);
     ck_assert_uint_eq(c.max_header_size, 16384);
     ck_assert_uint_eq(c.max_headers, 100);
     ck_assert_uint_eq(c.max_url_size, 8192);
@@ -127,6 +128,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.first_byte_timeout_ms, 30000);
     ck_assert_uint_eq(c.stall_timeout_ms, 30000);
     ck_assert_str_eq(c.dir, "/var/cache/swiftgate");
+    ck_assert_uint_eq(c.max_object_size, UINT64_C(10) << 27);
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
     ck_assert_uint_eq(c.ttl_ms, 3600000);
     ck_assert_uint_eq(c.negative_ttl_ms, 10000);
@@ -172,6 +174,7 @@ START_TEST(test_values_are_set)
     ck_assert_str_eq(c.interface, "internal");
     ck_assert_int_eq(c.tls_verify, 0);
     ck_assert_uint_eq(c.max_size, 512 * 1024);
+    ck_assert_uint_eq(c.max_object_size, 64 * 1024); /* 0: max_size / 8 */
     ck_assert_uint_eq(c.ttl_ms, 2 * 86400000ULL);
     gw_conf_free(&c);
 }
@@ -332,8 +335,16 @@ static const struct {
     {"server", "listen =", ":4: listen: must be host:port, e.g. 0.0.0.0:8080 or [::1]:8080"},
     {"server", "admin_listen = localhost:99999",
      ":4: admin_listen: must be host:port, e.g. 0.0.0.0:8080 or [::1]:8080"},
+    {"server", "admin_listen = 0.0.0.0:8080",
+     ":4: admin_listen: must not overlap listen (0.0.0.0:8080): the same port on the same "
+     "or a wildcard address"},
+    {"server", "admin_listen = 127.0.0.1:8080",
+     ":4: admin_listen: must not overlap listen (0.0.0.0:8080): the same port on the same "
+     "or a wildcard address"},
     {"server", "log_level = verbose", ":4: log_level: must be debug, info, warning or error"},
     {"server", "max_connections = 0", ":4: max_connections: must be a number of at least 1"},
+    {"server", "admin_max_connections = 1025",
+     ":4: admin_max_connections: must be a number from 1 to 1024"},
     {"server", "max_connections = 1e6", ":4: max_connections: must be a number of at least 1"},
     {"server", "max_connections = 99999999999999999999", ":4: max_connections: is too large"},
     {"server", "max_header_size = 1023", ":4: max_header_size: must be a size from 1K to 1M"},
