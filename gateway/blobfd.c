@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,6 +78,7 @@ static void table_unlink(struct open_blob *m)
 static void blob_destroy(struct open_blob *m)
 {
     close(m->pub.fd);
+    free(atomic_load(&m->pub.head));
     m->magic = 0;
     free(m);
 }

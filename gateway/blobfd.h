@@ -9,6 +9,7 @@
 #ifndef GW_BLOBFD_H
 #define GW_BLOBFD_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -18,6 +19,9 @@
 struct gw_blobfd {
     int fd;             /* read-only; valid while a reference is held */
     uint64_t len;       /* the blob's size, checked against its entry */
+    /* A whole 200's fixed header lines for this blob, set once by respond.c
+     * (gw_object_meta.prepared); freed with the blob. */
+    _Atomic(char *) head;
 };
 
 /* The open blob (key, blob_id) with a new reference, or NULL.  Cheap. */

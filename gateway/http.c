@@ -528,18 +528,27 @@ void gw_buf_free(struct gw_buf *b)
 
 void gw_http_head_begin(struct gw_buf *b, int status)
 {
-    gw_buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: swiftgate/" GW_VERSION "\r\n",
-                  status, gw_http_status_text(status), gw_http_date());
+    char line[64];
+    const char *text = gw_http_status_text(status), *date = gw_http_date();
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+    gw_buf_append(b, line, (size_t)n);
+    gw_buf_append(b, text, strlen(text));
+    gw_buf_append(b, "\r\nDate: ", 8);
+    gw_buf_append(b, date, strlen(date));
+    static const char server[] = "\r\nServer: swiftgate/" GW_VERSION "\r\n";
+    gw_buf_append(b, server, sizeof(server) - 1);
 }
 
 void gw_http_head_end(struct gw_buf *b, int keepalive, int http_minor)
 {
+    static const char close[] = "Connection: close\r\n\r\n";
+    static const char keep[] = "Connection: keep-alive\r\n\r\n";
     if (!keepalive)
-        gw_buf_printf(b, "Connection: close\r\n\r\n");
+        gw_buf_append(b, close, sizeof(close) - 1);
     else if (http_minor == 0)
-        gw_buf_printf(b, "Connection: keep-alive\r\n\r\n");
+        gw_buf_append(b, keep, sizeof(keep) - 1);
     else
-        gw_buf_printf(b, "\r\n");
+        gw_buf_append(b, "\r\n", 2);
 }
 
 size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const char *extra,

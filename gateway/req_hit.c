@@ -102,6 +102,7 @@ static void hit_send(struct gw_req *r)
         return;
     }
     struct gw_object_meta m = entry_meta(r->entry);
+    m.prepared = &r->u.hit.blob->head;
     if (gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only)) {
         req_goto(r, REQ_DONE);
         return;

@@ -65,24 +65,45 @@ const char *gw_respond_cache_status(enum gw_cache_result how)
     }
 }
 
+static void append_str(struct gw_buf *b, const char *s)
+{
+    gw_buf_append(b, s, strlen(s));
+}
+
+/* The lines the representation alone decides: validators, ranges, Cache-Control. */
+static void representation_headers(struct gw_buf *b, const struct gw_conf *conf,
+                                   const char *etag, const char *lm)
+{
+    if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
+    if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
+    append_str(b, "Accept-Ranges: bytes\r\n");
+    if (conf->cache_control[0]) gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
+}
+
+/* The lines that change from answer to answer: Age and the cache's result. */
+static void answer_headers(struct gw_buf *b, enum gw_cache_result how, int64_t stored_at)
+{
+    if (stored_at > 0) {
+        int64_t age = (gw_wall_ms() - stored_at) / 1000;
+        char line[48];
+        int n = snprintf(line, sizeof(line), "Age: %lld\r\n", (long long)(age > 0 ? age : 0));
+        gw_buf_append(b, line, (size_t)n);
+    }
+    append_str(b, "X-Cache: ");
+    append_str(b, gw_cache_result_name(how));
+    append_str(b, "\r\nCache-Status: ");
+    append_str(b, gw_respond_cache_status(how));
+    /* The type is Swift's (or sniffed from a known image signature): a
+     * browser must not guess another one (an uploaded "image" run as HTML). */
+    append_str(b, "\r\nX-Content-Type-Options: nosniff\r\n");
+}
+
 void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
                                enum gw_cache_result how, const char *etag, const char *lm,
                                int64_t stored_at)
 {
-    if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
-    if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
-    gw_buf_printf(b, "Accept-Ranges: bytes\r\n");
-    if (conf->cache_control[0]) gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
-    if (stored_at > 0) {
-        int64_t age = (gw_wall_ms() - stored_at) / 1000;
-        gw_buf_printf(b, "Age: %lld\r\n", (long long)(age > 0 ? age : 0));
-    }
-    gw_buf_printf(b, "X-Cache: %s\r\nCache-Status: %s\r\n", gw_cache_result_name(how),
-                  gw_respond_cache_status(how));
-    /* The type is Swift's (or sniffed from a known image signature): a
-     * browser must not guess another one (an uploaded "image" run as HTML). */
-    static const char nosniff[] = "X-Content-Type-Options: nosniff\r\n";
-    gw_buf_append(b, nosniff, sizeof(nosniff) - 1);
+    representation_headers(b, conf, etag, lm);
+    answer_headers(b, how, stored_at);
 }
 
 /* One part's head of a multipart/byteranges body; its length, 0 if it cannot fit. */
@@ -135,6 +156,27 @@ static void body_headers(struct gw_buf *h, struct gw_body *b, int status)
     }
 }
 
+/*
+ * A whole 200's lines from Content-Type to Cache-Control, built once per
+ * cached blob and kept in *m->prepared; two threads may build them at
+ * once, one keeps its copy.
+ */
+static const char *prepared_200(const struct gw_conf *conf, struct gw_body *b,
+                                const struct gw_object_meta *m)
+{
+    char *have = atomic_load_explicit(m->prepared, memory_order_acquire);
+    if (have) return have;
+    struct gw_buf f = {0};
+    body_headers(&f, b, 200);
+    representation_headers(&f, conf, m->etag, m->last_modified);
+    char *none = NULL;
+    if (atomic_compare_exchange_strong_explicit(m->prepared, &none, f.data, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return f.data;
+    gw_buf_free(&f);
+    return none;
+}
+
 static void respond_not_modified(struct gw_sink *s, const struct gw_conf *conf,
                                  const struct gw_object_meta *m)
 {
@@ -175,9 +217,14 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
     int status = b->nranges > 0 ? 206 : 200;
     struct gw_buf h = {0};
     gw_http_head_begin(&h, status);
-    body_headers(&h, b, status);
-    gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
-                              m->stored_at);
+    if (status == 200 && m->prepared) {
+        append_str(&h, prepared_200(conf, b, m));
+        answer_headers(&h, gw_sink_cache(s), m->stored_at);
+    } else {
+        body_headers(&h, b, status);
+        gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
+                                  m->stored_at);
+    }
     gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
     gw_sink_set_status(s, status);
     gw_sink_write_buf(s, &h);

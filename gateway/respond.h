@@ -12,6 +12,7 @@
 #ifndef GW_RESPOND_H
 #define GW_RESPOND_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "cond.h"
@@ -45,6 +46,12 @@ struct gw_object_meta {
     const char *last_modified;  /* "" if none */
     const char *content_type;   /* "" means application/octet-stream */
     int64_t stored_at;          /* unix ms the cache has had it; 0: fresh from Swift (no Age) */
+    /*
+     * Optional (a cached blob's, blobfd.h): where the header lines of a
+     * whole 200 that depend on the representation alone are kept once
+     * built, so that later hits format only Date, Age and the end.
+     */
+    _Atomic(char *) *prepared;
 };
 
 /* The ranges this request asks of a representation of length bytes. */

@@ -255,6 +255,43 @@ START_TEST(object_head_age_from_stored_at)
 }
 END_TEST
 
+/* The head of a whole 200 for meta m, with m.prepared pointing at slot (or not). */
+static char *whole_head(struct gw_object_meta *m, _Atomic(char *) *slot)
+{
+    struct fake *f = fake_new(GET("/fractal/x", ""));
+    struct gw_body b = {0};
+    gw_sink_set_cache(&f->sink, GW_CACHE_HIT);
+    m->prepared = slot;
+    gw_body_plan(&b, &f->req, 0, m->length, m->etag, m->last_modified);
+    ck_assert_int_eq(gw_respond_object_head(&f->sink, conf_of(), &b, m, 0), 0);
+    char *t = strdup(text(f));
+    fake_free(f);
+    return t;
+}
+
+START_TEST(object_head_prepared_once_is_the_same_head)
+{
+    struct gw_object_meta m = meta(1000);
+    m.stored_at = gw_wall_ms() - 3000;
+    _Atomic(char *) slot = NULL;
+    char *plain = whole_head(&m, NULL);
+    char *first = whole_head(&m, &slot);
+    char *kept = atomic_load(&slot);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_ptr_nonnull(strstr(kept, "Content-Length: 1000\r\n"));
+    char *second = whole_head(&m, &slot);
+    ck_assert_ptr_eq(atomic_load(&slot), kept); /* built once, then reused */
+    /* Byte for byte the head built line by line (a Date second may turn). */
+    ck_assert_str_eq(strstr(first, "\r\nServer:"), strstr(plain, "\r\nServer:"));
+    ck_assert_str_eq(strstr(second, "\r\nServer:"), strstr(plain, "\r\nServer:"));
+    ck_assert_ptr_nonnull(strstr(second, "\r\nAge: 3\r\nX-Cache: HIT\r\n"));
+    free(plain);
+    free(first);
+    free(second);
+    free(kept);
+}
+END_TEST
+
 START_TEST(object_head_one_range)
 {
     struct fake *f = fake_new(GET("/fractal/x", "Range: bytes=100-199\r\n"));
@@ -463,6 +500,7 @@ static Suite *suite(void)
     tcase_add_test(h, warm_is_204_with_the_cache_result);
     tcase_add_test(h, object_head_whole);
     tcase_add_test(h, object_head_age_from_stored_at);
+    tcase_add_test(h, object_head_prepared_once_is_the_same_head);
     tcase_add_test(h, object_head_one_range);
     tcase_add_test(h, object_head_preconditions);
     tcase_add_test(h, object_head_head_and_empty_end_at_once);
