@@ -243,7 +243,7 @@ void gw_blobfd_release_cb(void *b)
 
 void gw_blobfd_sweep(struct gw_cache *c)
 {
-    /* Collect the idle maps first: the index is read without the lock. */
+    /* Collect the idle blobs first: the index is read without the lock. */
     struct candidate {
         uint8_t key[GW_CACHE_KEY_LEN];
         uint64_t blob_id;

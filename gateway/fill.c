@@ -678,10 +678,11 @@ void gw_fill_leave(struct gw_fill_reader *r)
     }
     r->next = r->prev = r->wnext = NULL;
     r->fill = NULL;
-    if (r->file) gw_fill_file_release(r->file);
-    r->file = NULL;
     int last = unref_locked(f);
     pthread_mutex_unlock(&gw_fill_lock);
+    /* The reader's own descriptor: closed by the last of its queued sends. */
+    if (r->file) gw_fill_file_release(r->file);
+    r->file = NULL;
     if (last) fill_free(f);
 }
 
