@@ -138,6 +138,23 @@ int gw_cache_tmp_open(struct gw_cache *c, char *path_out, size_t len);
  */
 int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tmp_path, int fd);
 
+/* One commit of gw_cache_commit_many(): its arguments and its result. */
+struct gw_cache_commit {
+    struct gw_cache_entry *e;
+    const char *tmp_path;       /* NULL for NEGATIVE */
+    int fd;                     /* -1 for NEGATIVE */
+    int rc;                     /* out: what gw_cache_commit() would return */
+};
+
+/*
+ * BLOCKING.  gw_cache_commit() for each of v[0..n), with one index write
+ * transaction (and so one pair of LMDB syncs) for all of them, and one
+ * eviction pass after it.  Each v[i].rc says how its commit went; if the
+ * shared transaction fails, each entry is tried alone, so one entry's
+ * error is only its own.  The same key twice: the later entry wins.
+ */
+void gw_cache_commit_many(struct gw_cache *c, struct gw_cache_commit *v, size_t n);
+
 /*
  * BLOCKING.  Swift confirmed the entry (a 304): set its stored_at.  0,
  * GW_CACHE_ENOTFOUND (evicted or purged meanwhile), or an error.

@@ -98,6 +98,8 @@ int gwc_mdb_err(int rc);
  * its key: 0 or GW_CACHE_ECORRUPT.
  */
 size_t gwc_rec_encode(const struct gw_cache_entry *e, uint8_t *buf);
+/* 0 if every string of e ends within its array, else -EINVAL. */
+int gwc_rec_check(const struct gw_cache_entry *e);
 int gwc_rec_decode(const MDB_val *v, struct gw_cache_entry *e);
 
 /*

@@ -1,8 +1,8 @@
 /*
  * index.c - the cache's LMDB index: key (SHA-256 of "container/object") ->
  * one record describing the entry; write transactions and the totals they
- * keep; lookups, commits, refreshes and removals; the touch queue.  Opening
- * and closing a cache is open.c's.
+ * keep; lookups, refreshes and removals; the touch queue.  Commits are
+ * commit.c's, opening and closing a cache open.c's.
  *
  * Invariants:
  *  - Every write transaction runs under c->wlock, and the in-memory totals
@@ -319,122 +319,15 @@ uint64_t gw_cache_evictions(struct gw_cache *c)
 /* ------------------------------------------------------------------------ */
 /* Writes                                                                    */
 
-/* The arguments of gw_cache_commit() it can check before touching disk. */
-static int commit_check(struct gw_cache_entry *e, const char *tmp_path, int fd)
+/* Every string of e ends within its array (what gwc_rec_encode() needs). */
+int gwc_rec_check(const struct gw_cache_entry *e)
 {
     const char *base = (const char *)e;
 
     for (size_t i = 0; i < REC_NSTRINGS; i++)
         if (strnlen(base + rec_strings[i].off, rec_strings[i].size) >= rec_strings[i].size)
             return -EINVAL;
-    if (gwc_has_blob(e->kind)) {
-        struct stat st;
-        if (tmp_path == NULL || fd < 0) return -EINVAL;
-        if (fstat(fd, &st) != 0) return -errno;
-        /* The index must never promise bytes the blob does not hold. */
-        if ((uint64_t)st.st_size != e->size) return -EINVAL;
-        return 0;
-    }
-    if (e->kind != GW_CACHE_KIND_NEGATIVE || tmp_path != NULL) return -EINVAL;
     return 0;
-}
-
-/*
- * The record of e->key that a commit replaces, if there is one, in txn:
- * *d_entries and *d_bytes get what the commit adds to the totals, *old_id
- * the blob the old record names (0 if none).  old is scratch.  0 or an
- * LMDB error.
- */
-static int commit_replaced(struct gw_cache *c, MDB_txn *txn, const struct gw_cache_entry *e,
-                           struct gw_cache_entry *old, int64_t *d_entries, int64_t *d_bytes,
-                           uint64_t *old_id)
-{
-    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)e->key}, v;
-    int rc = mdb_get(txn, c->dbi, &k, &v);
-
-    *d_entries = 1;
-    *d_bytes = (int64_t)e->size;
-    *old_id = 0;
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return rc;
-    *d_entries = 0;
-    if (gwc_rec_decode(&v, old) == 0) {
-        *d_bytes -= (int64_t)old->size;
-        *old_id = old->blob_id;
-    }
-    /* A corrupt record counted 0 bytes; its blob, if any, is an orphan. */
-    return 0;
-}
-
-int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tmp_path, int fd)
-{
-    uint8_t *rec = NULL;
-    struct gw_cache_entry *old = NULL;
-    char blob[GWC_PATH_MAX];
-    MDB_txn *txn;
-    MDB_val k, v;
-    int64_t d_entries, d_bytes;
-    uint64_t old_id = 0;
-    int published = 0, retried = 0, rc;
-
-    GWC_CHECK(c);
-    GWC_ASSERT(e != NULL);
-    rc = commit_check(e, tmp_path, fd);
-    if (rc != 0) goto leave;
-
-    if (gwc_has_blob(e->kind)) {
-        e->blob_id = gwc_blob_id_next(c);
-        rc = gwc_blob_publish(c, e->key, e->blob_id, tmp_path, fd, blob, sizeof(blob));
-        tmp_path = NULL;        /* renamed, or unlinked by publish on failure */
-        if (rc != 0) goto leave;
-        published = 1;
-    } else {
-        e->blob_id = 0;
-        e->size = 0;
-    }
-
-    rec = gwc_malloc(GWC_REC_MAX);
-    old = gwc_malloc(sizeof(*old));
-    size_t len = gwc_rec_encode(e, rec);
-
-again:
-    rc = gwc_write_begin(c, &txn);
-    if (rc != 0) goto leave;
-    rc = commit_replaced(c, txn, e, old, &d_entries, &d_bytes, &old_id);
-    if (rc != 0) {
-        gwc_write_abort(c, txn);
-        rc = gwc_mdb_err(rc);
-        goto leave;
-    }
-    k.mv_size = GW_CACHE_KEY_LEN;
-    k.mv_data = e->key;
-    v.mv_size = len;
-    v.mv_data = rec;
-    rc = mdb_put(txn, c->dbi, &k, &v, 0);
-    if (rc != 0) {
-        gwc_write_abort(c, txn);
-        rc = gwc_mdb_err(rc);
-    } else {
-        rc = gwc_write_commit(c, txn, d_entries, d_bytes);
-    }
-    if (rc == GW_CACHE_ELIMIT && !retried) {
-        /* The index map is full: make room once, then give up. */
-        retried = 1;
-        if (gwc_evict(c, e->key, GWC_EVICT_MAPFULL) == 0) goto again;
-    }
-    if (rc != 0) goto leave;
-
-    /* The index names the new blob now; readers of the old one keep it open. */
-    if (old_id != 0 && old_id != e->blob_id) gwc_blob_unlink(c, e->key, old_id);
-    /* The commit stands whether or not eviction works; the next one retries. */
-    (void)gwc_evict(c, e->key, GWC_EVICT_CAPS);
-
-leave:
-    if (rc != 0 && tmp_path != NULL) unlink(tmp_path);
-    if (rc != 0 && published) unlink(blob);
-    free(rec);
-    free(old);
-    return rc;
 }
 
 enum field { STORED_AT, LAST_ACCESS };

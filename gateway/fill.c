@@ -66,6 +66,7 @@ struct gw_fill_worker {
     struct gw_fill *owned;              /* the fills whose fetch runs here */
     /* The loop's only: fills that yielded this turn, and those being resumed. */
     struct gw_fill *paused, *resuming;
+    struct fill_commitq *commits;       /* blob commits, batched */
 };
 
 pthread_mutex_t gw_fill_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -719,7 +720,13 @@ struct gw_fill_worker *gw_fill_worker_new(const struct gw_services *svc)
     gw_assert(rc == 0);
     fw->turn.data = fw;
     fw->handles_open = 2;
+    fw->commits = fill_commitq_new(svc->loop);
     return fw;
+}
+
+struct fill_commitq *fill_worker_commitq(struct gw_fill_worker *fw)
+{
+    return fw->commits;
 }
 
 static void on_worker_handle_closed(uv_handle_t *h)
@@ -746,6 +753,8 @@ void gw_fill_worker_close(struct gw_fill_worker *fw)
     /* Every fill that had yielded was released above. */
     gw_assert(fw->paused == NULL && fw->resuming == NULL);
     uv_idle_stop(&fw->turn);
+    fill_commitq_close(fw->commits);
+    fw->commits = NULL;
     uv_close((uv_handle_t *)&fw->async, on_worker_handle_closed);
     uv_close((uv_handle_t *)&fw->turn, on_worker_handle_closed);
 }

@@ -5,7 +5,8 @@
  * A commit writes the entry (an object or segment with its blob, a plan, a
  * 404, or a 304's refresh) off the loop, then publishes the outcome it
  * stands for, for the outcomes that wait for it (fill.h says which), and
- * lets the owner go.  A failed commit loses only the caching: the bytes
+ * lets the owner go.  Commits with a blob are grouped per worker: one
+ * index transaction for all that were verified while the last one ran.  A failed commit loses only the caching: the bytes
  * were verified all the same.
  */
 #include "fill_int.h"
@@ -19,6 +20,28 @@
 
 #include "stats.h"
 
+/* Blob commits a worker takes into one index transaction, at most. */
+#define COMMIT_BATCH_MAX 64
+
+/*
+ * A worker's blob commits (objects, segments, plans).  One batch at a time
+ * runs in the thread pool; what comes meanwhile waits on the queue and
+ * goes in the next batch, so a large object's segments, verified close
+ * together, share one index transaction and its syncs.  The queue outlives
+ * its worker's close until its last batch is done.
+ */
+struct fill_commitq {
+    uv_loop_t *loop;
+    struct gw_fill *head, *tail;    /* waiting, oldest first (cnext) */
+    struct gw_fill *batch[COMMIT_BATCH_MAX];
+    struct gw_cache_commit v[COMMIT_BATCH_MAX];
+    size_t n;                       /* in the running batch; 0: none runs */
+    uv_work_t work;
+    int closing;
+};
+
+static void batch_start(struct fill_commitq *q);
+
 /* ---- commit, in the thread pool ---- */
 
 static void commit_work(uv_work_t *req)
@@ -27,12 +50,19 @@ static void commit_work(uv_work_t *req)
     struct gw_cache *cache = f->owner->cache;
     if (f->commit_kind == FILL_COMMIT_REFRESH) {
         f->commit_rc = gw_cache_refresh(cache, f->key, f->entry->stored_at);
-    } else if (f->commit_kind == FILL_COMMIT_NEGATIVE) {
+    } else {
         f->commit_rc = gw_cache_commit(cache, f->entry, NULL, -1);
-    } else { /* an object, a segment or a manifest: a blob */
-        f->commit_rc = gw_cache_commit(cache, f->entry, f->tmp, f->fd);
+    }
+}
+
+static void batch_work(uv_work_t *req)
+{
+    struct fill_commitq *q = req->data;
+    gw_cache_commit_many(q->batch[0]->owner->cache, q->v, q->n);
+    for (size_t i = 0; i < q->n; i++) {
+        q->batch[i]->commit_rc = q->v[i].rc;
         /* Renamed into blobs/ (or unlinked on failure): no longer ours to remove. */
-        f->tmp[0] = '\0';
+        q->batch[i]->tmp[0] = '\0';
     }
 }
 
@@ -42,9 +72,8 @@ static void commit_work(uv_work_t *req)
  * something to purge, the next request is a hit).  A failed commit loses
  * only the caching: the bytes were verified all the same.
  */
-static void commit_done(uv_work_t *req, int status)
+static void commit_settle(struct gw_fill *f, int status)
 {
-    struct gw_fill *f = req->data;
     GW_CHECK_MAGIC(f, FILL_MAGIC);
     if (status == 0 && f->commit_rc != 0) {
         gw_warn("fill", "%s: not cached: %s", f->name, gw_strerror(f->commit_rc));
@@ -58,6 +87,57 @@ static void commit_done(uv_work_t *req, int status)
     /* A plan went to the readers when it was verified (fill_lo.c). */
     if (f->commit_kind != FILL_COMMIT_MANIFEST) fill_set_state(f, outcome[f->commit_kind], 0, NULL);
     fill_owner_release(f);
+}
+
+static void commit_done(uv_work_t *req, int status)
+{
+    commit_settle(req->data, status);
+}
+
+static void batch_done(uv_work_t *req, int status)
+{
+    struct fill_commitq *q = req->data;
+    size_t n = q->n;
+    struct gw_fill *batch[COMMIT_BATCH_MAX];
+    memcpy(batch, q->batch, n * sizeof(batch[0]));
+    q->n = 0;
+    /* The next batch first: settling may queue more commits. */
+    batch_start(q);
+    for (size_t i = 0; i < n; i++) commit_settle(batch[i], status);
+    if (q->closing && q->n == 0 && q->head == NULL) free(q);
+}
+
+/* Take up to COMMIT_BATCH_MAX waiting commits into the thread pool. */
+static void batch_start(struct fill_commitq *q)
+{
+    if (q->n > 0 || q->head == NULL) return;
+    while (q->head != NULL && q->n < COMMIT_BATCH_MAX) {
+        struct gw_fill *f = q->head;
+        q->head = f->cnext;
+        f->cnext = NULL;
+        q->batch[q->n] = f;
+        q->v[q->n] = (struct gw_cache_commit){.e = f->entry, .tmp_path = f->tmp, .fd = f->fd};
+        q->n++;
+    }
+    if (q->head == NULL) q->tail = NULL;
+    q->work.data = q;
+    if (uv_queue_work(q->loop, &q->work, batch_work, batch_done) != 0) {
+        for (size_t i = 0; i < q->n; i++) q->batch[i]->commit_rc = GW_EORIGIN;
+        batch_done(&q->work, 0);
+    }
+}
+
+struct fill_commitq *fill_commitq_new(uv_loop_t *loop)
+{
+    struct fill_commitq *q = gw_calloc(1, sizeof(*q));
+    q->loop = loop;
+    return q;
+}
+
+void fill_commitq_close(struct fill_commitq *q)
+{
+    q->closing = 1;
+    if (q->n == 0 && q->head == NULL) free(q);
 }
 
 /* The index entry a commit of kind writes, from what the fill knows. */
@@ -101,6 +181,14 @@ void fill_commit(struct gw_fill *f, enum fill_commit kind)
 {
     f->entry = commit_entry(f, kind);
     f->commit_kind = kind;
+    if (kind == FILL_COMMIT_BLOB || kind == FILL_COMMIT_MANIFEST) {
+        struct fill_commitq *q = fill_worker_commitq(f->owner->fills);
+        if (q->tail != NULL) q->tail->cnext = f;
+        else q->head = f;
+        q->tail = f;
+        batch_start(q);
+        return;
+    }
     f->work.data = f;
     if (uv_queue_work(f->owner->loop, &f->work, commit_work, commit_done) != 0) {
         f->commit_rc = GW_EORIGIN;

@@ -107,6 +107,7 @@ struct gw_fill {
     struct gw_fill **plist;         /* the owner's paused list f is on, or NULL */
     struct gw_fill *pnext, *pprev;
     uv_work_t work;
+    struct gw_fill *cnext;          /* the worker's commit queue */
     struct gw_cache_entry *entry;   /* for the commit */
     int commit_rc;
     enum fill_commit commit_kind;
@@ -122,6 +123,12 @@ void fill_set_state(struct gw_fill *f, enum gw_fill_state st, int error_status,
 void fill_owner_release(struct gw_fill *f);
 /* Write what f holds to the index in the thread pool, then publish. */
 void fill_commit(struct gw_fill *f, enum fill_commit kind);
+/* A worker's queue of blob commits (fill_commit.c); freed by its close
+ * once its last batch is done. */
+struct fill_commitq *fill_commitq_new(uv_loop_t *loop);
+void fill_commitq_close(struct fill_commitq *q);
+/* fill.c: the commit queue of the worker fw. */
+struct fill_commitq *fill_worker_commitq(struct gw_fill_worker *fw);
 /* A temp blob for f holding len bytes; the fd, or -errno. */
 int fill_tmp_open(struct gw_fill *f, uint64_t len);
 

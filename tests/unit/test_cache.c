@@ -86,6 +86,40 @@ static void key_of(const char *object, uint8_t key[GW_CACHE_KEY_LEN])
 }
 
 /*
+ * An OBJECT entry "c/<object>" of len pattern bytes in *e, its bytes in a
+ * new temp file (path, returned fd), not committed.  The fd or -errno.
+ * No ck_assert: threads call it.
+ */
+static int prep_object(struct gw_cache *c, const char *object, size_t len, unsigned seed,
+                       int64_t last_access, struct gw_cache_entry *e, char *path, size_t plen)
+{
+    uint8_t *buf = malloc(len + 1);
+
+    pattern(buf, len, seed);
+    memset(e, 0, sizeof(*e));
+    key_of(object, e->key);
+    e->kind = GW_CACHE_KIND_OBJECT;
+    e->size = len;
+    e->stored_at = 1000;
+    e->last_access = last_access;
+    md5_hex(buf, len, e->md5);
+    snprintf(e->etag, sizeof(e->etag), "%s", e->md5);
+    snprintf(e->last_modified, sizeof(e->last_modified), "Tue, 24 Nov 2026 17:00:00 GMT");
+    snprintf(e->content_type, sizeof(e->content_type), "image/png");
+    snprintf(e->name, sizeof(e->name), "c/%s", object);
+    snprintf(e->meta, sizeof(e->meta), "X-Object-Meta-Seed: %u\r\n", seed);
+
+    int fd = gw_cache_tmp_open(c, path, plen);
+    if (fd >= 0 && write(fd, buf, len) != (ssize_t)len) {
+        close(fd);
+        unlink(path);
+        fd = -EIO;
+    }
+    free(buf);
+    return fd;
+}
+
+/*
  * Commit "c/<object>" as an OBJECT of len pattern bytes; returns what
  * gw_cache_commit() returned, the entry in *out.  No ck_assert: threads
  * call it.
@@ -95,32 +129,10 @@ static int put_object(struct gw_cache *c, const char *object, size_t len, unsign
 {
     struct gw_cache_entry e;
     char path[GWC_PATH_MAX];
-    uint8_t *buf = malloc(len + 1);
-
-    pattern(buf, len, seed);
-    memset(&e, 0, sizeof(e));
-    key_of(object, e.key);
-    e.kind = GW_CACHE_KIND_OBJECT;
-    e.size = len;
-    e.stored_at = 1000;
-    e.last_access = last_access;
-    md5_hex(buf, len, e.md5);
-    snprintf(e.etag, sizeof(e.etag), "%s", e.md5);
-    snprintf(e.last_modified, sizeof(e.last_modified), "Tue, 24 Nov 2026 17:00:00 GMT");
-    snprintf(e.content_type, sizeof(e.content_type), "image/png");
-    snprintf(e.name, sizeof(e.name), "c/%s", object);
-    snprintf(e.meta, sizeof(e.meta), "X-Object-Meta-Seed: %u\r\n", seed);
-
-    int fd = gw_cache_tmp_open(c, path, sizeof(path));
-    if (fd < 0) {
-        free(buf);
-        return fd;
-    }
-    int rc = write(fd, buf, len) == (ssize_t)len ? 0 : -EIO;
-    if (rc == 0) rc = gw_cache_commit(c, &e, path, fd);
-    else unlink(path);
+    int fd = prep_object(c, object, len, seed, last_access, &e, path, sizeof(path));
+    if (fd < 0) return fd;
+    int rc = gw_cache_commit(c, &e, path, fd);
     close(fd);
-    free(buf);
     if (out != NULL) *out = e;
     return rc;
 }
@@ -761,6 +773,62 @@ START_TEST(test_evict_by_size)
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(b, 20000);
     ck_assert(entry_exists(c, "huge"));
+    gw_cache_close(c);
+}
+END_TEST
+
+/* Many commits in one transaction: each its own result, the later of one key wins. */
+START_TEST(test_commit_many)
+{
+    char dir[512], paths[5][GWC_PATH_MAX];
+    struct gw_cache_entry e[5], g;
+    struct gw_cache_commit v[5];
+    int fds[5];
+
+    new_cache_dir(dir, sizeof(dir));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    fds[0] = prep_object(c, "a", 100, 1, 1, &e[0], paths[0], sizeof(paths[0]));
+    fds[1] = prep_object(c, "b", 200, 2, 2, &e[1], paths[1], sizeof(paths[1]));
+    fds[2] = prep_object(c, "bad", 300, 3, 3, &e[2], paths[2], sizeof(paths[2]));
+    e[2].size = 301;                    /* the index may not promise a byte more */
+    fds[4] = prep_object(c, "a", 400, 4, 4, &e[4], paths[4], sizeof(paths[4]));
+    memset(&e[3], 0, sizeof(e[3]));
+    key_of("gone", e[3].key);
+    e[3].kind = GW_CACHE_KIND_NEGATIVE;
+    snprintf(e[3].name, sizeof(e[3].name), "c/gone");
+    fds[3] = -1;
+    for (int i = 0; i < 5; i++) {
+        if (i != 3) ck_assert_int_ge(fds[i], 0);
+        v[i] = (struct gw_cache_commit){.e = &e[i], .tmp_path = i == 3 ? NULL : paths[i],
+                                        .fd = fds[i], .rc = 12345};
+    }
+    gw_cache_commit_many(c, v, 5);
+    ck_assert_int_eq(v[0].rc, 0);
+    ck_assert_int_eq(v[1].rc, 0);
+    ck_assert_int_eq(v[2].rc, -EINVAL);
+    ck_assert_int_eq(v[3].rc, 0);
+    ck_assert_int_eq(v[4].rc, 0);
+    for (int i = 0; i < 5; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+        ck_assert(!exists(paths[i]) || i == 3);     /* renamed or removed, never left */
+    }
+    /* "a" is the later one's; the earlier one's blob is gone. */
+    ck_assert_int_eq(gw_cache_get(c, e[4].key, &g), 0);
+    ck_assert_uint_eq(g.size, 400);
+    ck_assert_uint_eq(g.blob_id, e[4].blob_id);
+    ck_assert_str_eq(g.md5, e[4].md5);
+    ck_assert_int_eq(gw_cache_get(c, e[1].key, &g), 0);
+    ck_assert_int_eq(gw_cache_get(c, e[3].key, &g), 0);
+    ck_assert_int_eq(g.kind, GW_CACHE_KIND_NEGATIVE);
+    ck_assert(!entry_exists(c, "bad"));
+    ck_assert_int_eq(count_files(dir, "blobs"), 2);
+    ck_assert_int_eq(count_files(dir, "tmp"), 0);
+    uint64_t n, b;
+    gw_cache_usage(c, &n, &b);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(b, 600);
+    assert_consistent(c);
+    gw_cache_commit_many(c, v, 0);      /* nothing to do is not an error */
     gw_cache_close(c);
 }
 END_TEST
@@ -1715,6 +1783,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_touch_and_flush);
     tcase_add_test(tc, test_evict_by_size);
     tcase_add_test(tc, test_evict_by_entries);
+    tcase_add_test(tc, test_commit_many);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("repair");
