@@ -13,6 +13,9 @@
  *    that replaced it committed; readers that hold it open keep it.
  *  - Eviction runs once per transaction, after it: the entries just
  *    committed are the most recently accessed, so they go last.
+ *  - Reservations (temp blobs being written) count against max_size with
+ *    the committed bytes, in eviction too; together they never pass
+ *    max_size by a reservation (gw_cache_reserve refuses it).
  */
 #include "cache_int.h"
 
@@ -192,4 +195,26 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
     struct gw_cache_commit one = {.e = e, .tmp_path = tmp_path, .fd = fd};
     gw_cache_commit_many(c, &one, 1);
     return one.rc;
+}
+
+int gw_cache_reserve(struct gw_cache *c, uint64_t len)
+{
+    GWC_CHECK(c);
+    uint64_t cur = atomic_load(&c->reserved);
+    do {
+        if (c->max_size != 0 && (len > c->max_size || cur > c->max_size - len))
+            return GW_CACHE_ELIMIT;
+    } while (!atomic_compare_exchange_weak(&c->reserved, &cur, cur + len));
+    return 0;
+}
+
+void gw_cache_unreserve(struct gw_cache *c, uint64_t len)
+{
+    GWC_CHECK(c);
+    GWC_ASSERT(atomic_fetch_sub(&c->reserved, len) >= len);
+}
+
+uint64_t gw_cache_reserved(const struct gw_cache *c)
+{
+    return atomic_load(&((struct gw_cache *)(uintptr_t)c)->reserved);
 }

@@ -247,13 +247,13 @@ int gwc_evict(struct gw_cache *c, const uint8_t *exclude, enum gwc_evict_mode mo
 
     /* The common case, under the caps and with room in the index, is cheap. */
     n = atomic_load(&c->entries);
-    b = atomic_load(&c->bytes);
+    b = atomic_load(&c->bytes) + atomic_load(&c->reserved);
     if (mode == GWC_EVICT_CAPS && !over_caps(c, n, b) && !index_pressure(c)) return 0;
 
     /* One eviction at a time; commits go on meanwhile. */
     pthread_mutex_lock(&c->elock);
     n = atomic_load(&c->entries);
-    b = atomic_load(&c->bytes);
+    b = atomic_load(&c->bytes) + atomic_load(&c->reserved);
     if (over_caps(c, n, b)) {
         uint64_t te = ninety(c->max_entries), tb = ninety(c->max_size);
         if (c->max_entries != 0 && n > te) need_e = n - te;

@@ -251,8 +251,10 @@ static void range_on_done(void *ud, struct gw_fetch *fe, int err)
     (void)fe;
     enter(a);
     if (err != 0 || s->done != s->pc.len) {
-        fail(a, err == GW_ETIMEOUT ? 504 : 502,
-             s->why ? s->why : "Swift failed on a segment range");
+        if (err == GW_EBUSY) gw_stats_error(GW_ERR_FETCH_BUSY);
+        fail(a, err ? gw_fetch_err_status(err) : 502,
+             s->why        ? s->why
+             : err == GW_EBUSY ? GW_FETCH_BUSY_REASON : "Swift failed on a segment range");
     } else {
         s->range_over = 1;
         if (is_front(a, s)) gw_asm_pump(a);

@@ -64,6 +64,9 @@ struct gw_conf {
     uint64_t first_byte_timeout_ms;
     uint64_t segment_parallelism; /* segment fetches ahead of a large object's send cursor */
     uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
+    uint64_t max_fetches;       /* requests to Swift in flight, per process */
+    uint64_t fetch_queue;       /* requests waiting for one of those, per process */
+    uint64_t fetch_queue_timeout_ms;
 
     /* [cache] */
     char *dir;                  /* "" = no cache: every request goes to Swift */

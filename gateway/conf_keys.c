@@ -107,6 +107,9 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"swift", "stall_timeout", GW_CONF_DURATION, "30s", MS(stall_timeout), .min = 1},
     {"swift", "segment_parallelism", GW_CONF_COUNT, "4", U64(segment_parallelism), .min = 1,
      .max = 64},
+    {"swift", "max_fetches", GW_CONF_COUNT, "256", U64(max_fetches), .min = 1, .max = 65536},
+    {"swift", "fetch_queue", GW_CONF_COUNT, "4096", U64(fetch_queue), .max = 1048576},
+    {"swift", "fetch_queue_timeout", GW_CONF_DURATION, "10s", MS(fetch_queue_timeout), .min = 1},
 
     {"cache", "dir", GW_CONF_STR, "/var/cache/swiftgate", STR(dir)},
     {"cache", "max_size", GW_CONF_SIZE, "10G", U64(max_size)},

@@ -100,6 +100,7 @@ static void fill_free(struct gw_fill *f)
     if (f->fd >= 0) close(f->fd);
     /* A temp file still in tmp/ was never committed. */
     if (f->tmp[0]) unlink(f->tmp);
+    if (f->reserved) gw_cache_unreserve(f->owner->cache, f->reserved);
     if (f->md5) EVP_MD_CTX_free(f->md5);
     gw_swift_req_cancel(&f->q);
     free(f->entry);
@@ -294,7 +295,8 @@ static int body_begin(struct gw_fill *f, struct gw_fetch *fe, long status, uint6
     if (fd < 0) {
         /* No room for the whole body: serve it without the cache. */
         gw_warn("fill", "%s: cannot reserve %llu bytes: %s", f->name,
-                (unsigned long long)length, strerror(-fd));
+                (unsigned long long)length,
+                fd == GW_ELIMIT ? "temp files would pass max_size" : strerror(-fd));
         gw_stats_error(GW_ERR_CACHE_WRITE);
         return uncacheable(f, status);
     }
@@ -411,6 +413,11 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
         fill_fail(f, 502, "cannot authenticate with Swift");
         return;
     }
+    if (err == GW_EBUSY) {
+        gw_stats_error(GW_ERR_FETCH_BUSY);
+        fill_fail(f, 503, GW_FETCH_BUSY_REASON);
+        return;
+    }
     gw_warn("fill", "%s: fetch failed after %llu bytes: %s", f->name,
             (unsigned long long)f->written, fe ? gw_fetch_error_text(fe) : gw_strerror(err));
     if (err == GW_ETIMEOUT)
@@ -475,10 +482,22 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
     }
 }
 
+/* Waiting for a max_fetches slot: a fill whose readers all left gives it up. */
+static int wanted(void *ud)
+{
+    struct gw_fill *f = ud;
+    GW_CHECK_MAGIC(f, FILL_MAGIC);
+    pthread_mutex_lock(&gw_fill_lock);
+    int any = f->readers != NULL;
+    pthread_mutex_unlock(&gw_fill_lock);
+    return any;
+}
+
 static const struct gw_fetch_cbs fill_cbs = {
     .on_headers = on_headers,
     .on_data = on_data,
     .on_done = on_done,
+    .wanted = wanted,
 };
 
 static void add_revalidation(void *ud, struct gw_fetch *fe)

@@ -58,11 +58,15 @@ static void commit_work(uv_work_t *req)
 static void batch_work(uv_work_t *req)
 {
     struct fill_commitq *q = req->data;
-    gw_cache_commit_many(q->batch[0]->owner->cache, q->v, q->n);
+    struct gw_cache *cache = q->batch[0]->owner->cache;
+    gw_cache_commit_many(cache, q->v, q->n);
     for (size_t i = 0; i < q->n; i++) {
-        q->batch[i]->commit_rc = q->v[i].rc;
+        struct gw_fill *f = q->batch[i];
+        f->commit_rc = q->v[i].rc;
         /* Renamed into blobs/ (or unlinked on failure): no longer ours to remove. */
-        q->batch[i]->tmp[0] = '\0';
+        f->tmp[0] = '\0';
+        if (f->reserved) gw_cache_unreserve(cache, f->reserved);
+        f->reserved = 0;
     }
 }
 
@@ -199,14 +203,21 @@ void fill_commit(struct gw_fill *f, enum fill_commit kind)
 int fill_tmp_open(struct gw_fill *f, uint64_t len)
 {
     char path[512];
-    int fd = gw_cache_tmp_open(f->owner->cache, path, sizeof(path));
-    if (fd < 0) return fd;
-    if (len > 0 && fallocate(fd, 0, 0, (off_t)len) != 0 && errno != EOPNOTSUPP) {
+    struct gw_cache *cache = f->owner->cache;
+    /* Temp bytes count against max_size while they exist. */
+    if (len > 0 && gw_cache_reserve(cache, len) != 0) return GW_ELIMIT;
+    int fd = gw_cache_tmp_open(cache, path, sizeof(path));
+    if (fd >= 0 && len > 0 && fallocate(fd, 0, 0, (off_t)len) != 0 && errno != EOPNOTSUPP) {
         int e = errno;
         close(fd);
         unlink(path);
-        return -e;
+        fd = -e;
     }
+    if (fd < 0) {
+        if (len > 0) gw_cache_unreserve(cache, len);
+        return fd;
+    }
+    f->reserved = len;
     f->fd = fd;
     snprintf(f->tmp, sizeof(f->tmp), "%s", path);
     return fd;

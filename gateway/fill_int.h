@@ -93,6 +93,7 @@ struct gw_fill {
     /* The owner's loop only. */
     int fd;
     char tmp[512];
+    uint64_t reserved;              /* of the cache's max_size, for tmp */
     EVP_MD_CTX *md5;
     char md5hex[33];                /* of the whole body, once it is over */
     int revalidate;
@@ -129,7 +130,8 @@ struct fill_commitq *fill_commitq_new(uv_loop_t *loop);
 void fill_commitq_close(struct fill_commitq *q);
 /* fill.c: the commit queue of the worker fw. */
 struct fill_commitq *fill_worker_commitq(struct gw_fill_worker *fw);
-/* A temp blob for f holding len bytes; the fd, or -errno. */
+/* A temp blob for f holding len bytes, reserved of max_size; the fd, or
+ * GW_ELIMIT (temp files would pass max_size), or -errno. */
 int fill_tmp_open(struct gw_fill *f, uint64_t len);
 
 /* fill_lo.c: Swift's answer to the object says it is a large object. */

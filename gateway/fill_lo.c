@@ -50,12 +50,14 @@ static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stat
 /* A manifest, listing or HEAD request broke off (or never ran): why, for the reader. */
 static void lo_fetch_failed(struct gw_fill *f, int err)
 {
-    lo_fail(f, err == GW_ETIMEOUT ? 504 : 502,
+    lo_fail(f, gw_fetch_err_status(err),
             err == GW_ELIMIT   ? "manifest or listing too large"
             : err == GW_EAUTH  ? "cannot authenticate with Swift"
+            : err == GW_EBUSY  ? GW_FETCH_BUSY_REASON
                                : "Swift failed on a manifest",
             err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
-            : err == GW_EAUTH  ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+            : err == GW_EAUTH  ? GW_ERR_AUTH
+            : err == GW_EBUSY  ? GW_ERR_FETCH_BUSY : GW_ERR_MANIFEST);
 }
 
 static int body_append(struct fill_lo *lo, const char *buf, size_t len)

@@ -17,6 +17,10 @@
  *  - Timeouts: connect_timeout (curl), stall_timeout (curl's low-speed
  *    limit: no byte for that long, before or after the headers), and
  *    first_byte_timeout, checked by a sweep timer four times a second.
+ *  - Every fetch but an ungated one (authentication) holds one of the
+ *    process's max_fetches slots (gate.h) from its transfer's start to its
+ *    free, or waits for one without a transfer.  A refusal or a wait past
+ *    fetch_queue_timeout ends it with GW_EBUSY, from a loop callback.
  */
 #include "origin.h"
 
@@ -27,6 +31,7 @@
 #include <curl/curl.h>
 
 #include "conf.h"
+#include "gate.h"
 #include "util.h"
 
 #define ORIGIN_MAGIC 0x4f524947u
@@ -44,6 +49,7 @@ struct gw_origin {
     int handles_open;           /* timers not yet closed */
     struct gw_fetch *all;       /* every fetch not yet freed */
     const struct gw_conf *conf;
+    struct gw_gate_queue *gate; /* NULL: no conf, nothing gated */
 };
 
 struct resp_header {
@@ -63,6 +69,10 @@ struct gw_fetch {
     int started, added, cancelled, done, headers_seen, paused;
     int add_pending;            /* started from inside a curl callback */
     int abort_err;              /* what a callback asked to abort with */
+    int ungated;                /* takes no max_fetches slot */
+    int slot;                   /* holds a max_fetches slot */
+    int refused;                /* the gate said no: ends with GW_EBUSY */
+    struct gw_gate_waiter wait; /* while it waits for a slot */
     uint64_t start_ms, ttfb_ms;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -75,6 +85,7 @@ struct sock_ctx {
 };
 
 static void fetch_free(struct gw_fetch *f);
+static void on_reap(uv_timer_t *t);
 
 /* ---- sockets and timers, as multi-uv.c ---- */
 
@@ -213,6 +224,85 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
+/* ---- the gate: a slot, or a wait for one ---- */
+
+/* End f that is in no transfer with err, from a loop callback, and free it. */
+static void fetch_end(struct gw_fetch *f, int err, const char *why)
+{
+    f->done = 1;
+    snprintf(f->errbuf, sizeof(f->errbuf), "%s", why);
+    if (f->cbs->on_done) f->cbs->on_done(f->ud, f, err);
+    fetch_free(f);
+}
+
+static void fetch_add(struct gw_fetch *f)
+{
+    f->start_ms = gw_now_ms();
+    if (curl_multi_add_handle(f->o->multi, f->easy) == CURLM_OK) {
+        f->added = 1;
+        return;
+    }
+    fetch_end(f, GW_EORIGIN, "cannot add the transfer");
+}
+
+static struct gw_fetch *waiter_fetch(struct gw_gate_waiter *w)
+{
+    struct gw_fetch *f = (struct gw_fetch *)((char *)w - offsetof(struct gw_fetch, wait));
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    return f;
+}
+
+static int unwanted(struct gw_gate_waiter *w)
+{
+    struct gw_fetch *f = waiter_fetch(w);
+    return !f->cancelled && !f->refused && f->cbs->wanted != NULL && !f->cbs->wanted(f->ud);
+}
+
+static void on_granted(struct gw_gate_waiter *w)
+{
+    struct gw_fetch *f = waiter_fetch(w);
+    f->slot = 1;
+    if (f->cancelled) {
+        fetch_free(f);
+    } else if (unwanted(w)) {
+        /* Nobody waits for it any more: the slot goes to the next one. */
+        fetch_end(f, GW_EBUSY, "nobody waits for it any more");
+    } else {
+        fetch_add(f);
+    }
+}
+
+/*
+ * The queue is full: the first waiter of this loop that nobody wants any
+ * more gives its place up (it ends with GW_EBUSY, from the reaper), and f
+ * asks again.  The gate's answer for f.
+ */
+static int enter_evicting(struct gw_fetch *f)
+{
+    struct gw_origin *o = f->o;
+    int rc = gw_gate_enter(o->gate, &f->wait);
+    if (rc != GW_ELIMIT) return rc;
+    struct gw_gate_waiter *w = gw_gate_find(o->gate, unwanted);
+    if (w == NULL) return rc;
+    gw_gate_cancel(o->gate, w);
+    waiter_fetch(w)->refused = 1;
+    if (!o->closing) uv_timer_start(&o->reaper, on_reap, 0, 0);
+    return gw_gate_enter(o->gate, &f->wait);
+}
+
+static void on_expired(struct gw_gate_waiter *w)
+{
+    struct gw_fetch *f = waiter_fetch(w);
+    if (f->cancelled) {
+        fetch_free(f);
+        return;
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "waited %llu ms for one of max_fetches",
+             (unsigned long long)f->o->conf->fetch_queue_timeout_ms);
+    fetch_end(f, GW_EBUSY, why);
+}
+
 /* ---- the reaper: cancelled fetches leave the multi handle here ---- */
 
 static void on_reap(uv_timer_t *t)
@@ -224,6 +314,10 @@ static void on_reap(uv_timer_t *t)
         next = f->next;
         if (f->cancelled) {
             fetch_free(f);
+        } else if (f->refused) {
+            fetch_end(f, GW_EBUSY, "too many requests to Swift waiting");
+            uv_timer_start(&o->reaper, on_reap, 0, 0);
+            return;
         } else if (f->add_pending) {
             f->add_pending = 0;
             if (curl_multi_add_handle(o->multi, f->easy) == CURLM_OK) {
@@ -360,6 +454,10 @@ struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
     o->sweep.data = o;
     o->handles_open = 3;
     uv_timer_start(&o->sweep, on_sweep, 250, 250);
+    if (conf != NULL) {
+        gw_gate_configure(conf);
+        o->gate = gw_gate_queue_new(loop, on_granted, on_expired);
+    }
     return o;
 }
 
@@ -379,6 +477,8 @@ void gw_origin_close(struct gw_origin *o)
     uv_close((uv_handle_t *)&o->timer, on_origin_timer_closed);
     uv_close((uv_handle_t *)&o->reaper, on_origin_timer_closed);
     uv_close((uv_handle_t *)&o->sweep, on_origin_timer_closed);
+    if (o->gate) gw_gate_queue_close(o->gate);
+    o->gate = NULL;
 }
 
 struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
@@ -426,6 +526,13 @@ struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const cha
     return f;
 }
 
+void gw_fetch_ungated(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    gw_assert(!f->started);
+    f->ungated = 1;
+}
+
 void gw_fetch_add_header(struct gw_fetch *f, const char *line)
 {
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
@@ -450,6 +557,17 @@ int gw_fetch_start(struct gw_fetch *f)
     /* "Expect: 100-continue" would only add a round trip. */
     gw_fetch_add_header(f, "Expect:");
     curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->req_headers);
+    if (f->o->gate != NULL && !f->ungated) {
+        int rc = enter_evicting(f);
+        if (rc == GW_GATE_QUEUED) return 0;
+        if (rc != GW_GATE_NOW) {
+            /* on_done must come from the loop: the reaper says no. */
+            f->refused = 1;
+            if (!f->o->closing) uv_timer_start(&f->o->reaper, on_reap, 0, 0);
+            return 0;
+        }
+        f->slot = 1;
+    }
     CURLMcode mc = curl_multi_add_handle(f->o->multi, f->easy);
     if (mc == CURLM_RECURSIVE_API_CALL) {
         /* Started from inside a curl callback: the reaper adds it. */
@@ -487,6 +605,8 @@ void gw_fetch_cancel(struct gw_fetch *f)
     if (f->cancelled) return;
     f->cancelled = 1;
     f->ud = NULL;
+    /* Waiting for a slot: it leaves the queue at once. */
+    if (f->wait.queued) gw_gate_cancel(f->o->gate, &f->wait);
     if (!f->o->closing) uv_timer_start(&f->o->reaper, on_reap, 0, 0);
 }
 
@@ -495,6 +615,11 @@ const char *gw_fetch_header(const struct gw_fetch *f, const char *name)
     for (size_t i = f->nhdrs; i-- > 0;)
         if (strcasecmp(f->hdrs[i].name, name) == 0) return f->hdrs[i].value;
     return NULL;
+}
+
+int gw_fetch_err_status(int err)
+{
+    return err == GW_EBUSY ? 503 : err == GW_ETIMEOUT ? 504 : 502;
 }
 
 const char *gw_fetch_error_text(const struct gw_fetch *f)
@@ -512,6 +637,8 @@ static void fetch_free(struct gw_fetch *f)
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
     struct gw_origin *o = f->o;
     if (f->added) curl_multi_remove_handle(o->multi, f->easy);
+    if (f->wait.queued) gw_gate_cancel(o->gate, &f->wait);
+    if (f->slot) gw_gate_release(o->gate);
     curl_easy_cleanup(f->easy);
     curl_slist_free_all(f->req_headers);
     for (size_t i = 0; i < f->nhdrs; i++) {

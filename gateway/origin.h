@@ -39,6 +39,13 @@ struct gw_fetch_cbs {
      * fetch is freed when it returns.  Not called after gw_fetch_cancel().
      */
     void (*on_done)(void *ud, struct gw_fetch *f, int err);
+    /*
+     * Optional: is anyone still waiting for this fetch?  Asked, on the loop,
+     * of a fetch waiting for a max_fetches slot: when it is granted one
+     * (0: it ends with GW_EBUSY instead of starting) and when the queue is
+     * full (the first unwanted one gives its place up).
+     */
+    int (*wanted)(void *ud);
 };
 
 /*
@@ -56,10 +63,15 @@ void gw_origin_close(struct gw_origin *o);
 
 /*
  * A new fetch of `url` with `method` ("GET", "HEAD", "POST").  It does not
- * start until gw_fetch_start().  `ud` is passed to every callback.
+ * start until gw_fetch_start().  `ud` is passed to every callback.  Started,
+ * it waits for one of the process's [swift] max_fetches slots (gate.h);
+ * when the queue for them is full, or it waited fetch_queue_timeout,
+ * on_done comes with GW_EBUSY.
  */
 struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
                               const struct gw_fetch_cbs *cbs, void *ud);
+/* f takes no [swift] max_fetches slot (authentication); before start. */
+void gw_fetch_ungated(struct gw_fetch *f);
 /* Add a request header line "Name: value" (copied). */
 void gw_fetch_add_header(struct gw_fetch *f, const char *line);
 /* A request body (copied), for POST. */
@@ -83,6 +95,11 @@ void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void 
  * Safe from inside any callback, including the fetch's own.
  */
 void gw_fetch_cancel(struct gw_fetch *f);
+
+/* What the gateway says of a fetch that ended with err (not 0): the
+ * status (503 for GW_EBUSY, 504 for GW_ETIMEOUT, else 502) and a reason. */
+#define GW_FETCH_BUSY_REASON "too many requests to Swift waiting; try again"
+int gw_fetch_err_status(int err);
 
 /*
  * A response header of the final response (case-insensitive name), valid

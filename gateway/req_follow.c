@@ -94,7 +94,9 @@ static void on_failed(struct gw_req *r, const struct gw_fill_info *info)
         req_hit_start(r, GW_CACHE_STALE);
     } else {
         req_finish(r, info->error_status ? info->error_status : 502,
-                   info->error_status == 504 ? "Swift timed out" : "Swift unreachable or failed",
+                   info->error_reason               ? info->error_reason
+                   : info->error_status == 504      ? "Swift timed out"
+                                                    : "Swift unreachable or failed",
                    NULL);
     }
 }

@@ -221,6 +221,8 @@ static void count_failure(struct gw_req *r, int err)
     struct req_pass *p = &r->u.pass;
     if (err == GW_ETIMEOUT)
         gw_stats_error(GW_ERR_ORIGIN_TIMEOUT);
+    else if (err == GW_EBUSY)
+        gw_stats_error(GW_ERR_FETCH_BUSY);
     else if (err == GW_ESHORT || (err == 0 && !p->discard && !r->head_only && !p->no_length &&
                                   p->body_sent != p->length))
         gw_stats_error(GW_ERR_ORIGIN_SHORT);
@@ -242,6 +244,8 @@ static void fetch_failed(struct gw_req *r, struct gw_fetch *f, int err)
         req_finish(r, p->error_status, p->error_reason, NULL);
     } else if (err == GW_EAUTH) {
         req_finish(r, 502, "cannot authenticate with Swift", NULL);
+    } else if (err == GW_EBUSY) {
+        req_finish(r, 503, GW_FETCH_BUSY_REASON, NULL);
     } else {
         gw_warn("req", "%s: fetching %s from Swift failed: %s", gw_sink_peer(r->sink), r->name,
                 text);

@@ -238,7 +238,12 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
 void gw_respond_simple(struct gw_sink *s, int status, const char *reason, const char *extra)
 {
     const struct gw_http_req *req = gw_sink_request(s);
-    char more[320];
+    char more[320], retry[160];
+    /* Every 503 says when to come back, as HAProxy and nginx operators expect. */
+    if (status == 503 && (extra == NULL || strstr(extra, "Retry-After:") == NULL)) {
+        snprintf(retry, sizeof(retry), "%sRetry-After: 1\r\n", extra ? extra : "");
+        extra = retry;
+    }
     if (gw_sink_cache(s) != GW_CACHE_NONE) {
         snprintf(more, sizeof(more), "%sX-Cache: %s\r\n", extra ? extra : "",
                  gw_cache_result_name(gw_sink_cache(s)));

@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "gate.h"
 #include "http.h"
 #include "req.h"
 #include "respond.h"
@@ -186,6 +187,13 @@ static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
         gw_stats_set_cache(entries, bytes);
     }
     gw_stats_render(&body, gw_swift_auth_count(svc->swift));
+    gw_gate_render(&body);
+    if (svc->cache != NULL)
+        gw_buf_printf(&body, "# HELP swiftgate_cache_temp_bytes Bytes reserved for objects being "
+                             "fetched; they count against [cache] max_size.\n"
+                             "# TYPE swiftgate_cache_temp_bytes gauge\n"
+                             "swiftgate_cache_temp_bytes %llu\n",
+                      (unsigned long long)gw_cache_reserved(svc->cache));
     gw_http_head_begin(&head, 200);
     gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                          "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);

@@ -466,6 +466,8 @@ static void start_auth(struct gw_swift_client *cl)
         gw_fetch_set_body(f, text, strlen(text));
         free(text);
     }
+    /* Every fetch may be waiting for its token: auth never waits behind them. */
+    gw_fetch_ungated(f);
     if (gw_fetch_start(f) != 0) {
         gw_fetch_cancel(f);
         gw_warn("swift", "cannot start an auth request");

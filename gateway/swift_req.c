@@ -52,7 +52,7 @@ static void tr_done(void *ud, struct gw_fetch *f, int err)
     struct gw_swift_req *q = ud;
     GW_CHECK_MAGIC(q, SREQ_MAGIC);
     q->fetch = NULL;
-    if (err != 0 && q->status == 0) gw_stats_origin(q->t.kind, 0, 0);
+    if (err != 0 && err != GW_EBUSY && q->status == 0) gw_stats_origin(q->t.kind, 0, 0);
     if (q->renewing && err == 0) {
         /* The token lapsed under us: renew it (once) and ask again.  A
          * newer token may be there already (another request renewed it). */
@@ -67,10 +67,18 @@ static void tr_done(void *ud, struct gw_fetch *f, int err)
     q->cbs->on_done(q->ud, f, err);
 }
 
+static int tr_wanted(void *ud)
+{
+    struct gw_swift_req *q = ud;
+    GW_CHECK_MAGIC(q, SREQ_MAGIC);
+    return q->cbs->wanted == NULL || q->cbs->wanted(q->ud);
+}
+
 static const struct gw_fetch_cbs trampolines = {
     .on_headers = tr_headers,
     .on_data = tr_data,
     .on_done = tr_done,
+    .wanted = tr_wanted,
 };
 
 static char *target_url(const struct gw_swift_req *q)

@@ -127,6 +127,9 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.connect_timeout_ms, 5000);
     ck_assert_uint_eq(c.first_byte_timeout_ms, 30000);
     ck_assert_uint_eq(c.stall_timeout_ms, 30000);
+    ck_assert_uint_eq(c.max_fetches, 256);
+    ck_assert_uint_eq(c.fetch_queue, 4096);
+    ck_assert_uint_eq(c.fetch_queue_timeout_ms, 10000);
     ck_assert_str_eq(c.dir, "/var/cache/swiftgate");
     ck_assert_uint_eq(c.max_object_size, UINT64_C(10) << 27);
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
@@ -343,6 +346,9 @@ static const struct {
      "or a wildcard address"},
     {"server", "log_level = verbose", ":4: log_level: must be debug, info, warning or error"},
     {"server", "max_connections = 0", ":4: max_connections: must be a number of at least 1"},
+    {"swift", "max_fetches = 0", ":4: max_fetches: must be a number from 1 to 65536"},
+    {"swift", "fetch_queue = 2000000", ":4: fetch_queue: must be a number from 0 to 1048576"},
+    {"swift", "fetch_queue_timeout = 0s", ":4: fetch_queue_timeout: must be a duration above 0, such as 250ms, 30s or 5m"},
     {"server", "admin_max_connections = 1025",
      ":4: admin_max_connections: must be a number from 1 to 1024"},
     {"server", "max_connections = 1e6", ":4: max_connections: must be a number of at least 1"},
