@@ -486,6 +486,15 @@ const char *gw_http_date(void)
     return buf;
 }
 
+int gw_http_field_value_ok(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+    }
+    return 1;
+}
+
 void gw_buf_append(struct gw_buf *b, const void *data, size_t len)
 {
     if (b->len + len + 1 > b->cap) {

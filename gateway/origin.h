@@ -86,7 +86,11 @@ void gw_fetch_cancel(struct gw_fetch *f);
 
 /*
  * A response header of the final response (case-insensitive name), valid
- * until the fetch is freed; NULL if absent.
+ * until the fetch is freed; NULL if absent.  Its value has no leading or
+ * trailing whitespace and no control byte (gw_http_field_value_ok): a
+ * response with such a header, a folded line or a NUL in its head ends the
+ * fetch with GW_EBADHEADER before on_headers (counted as
+ * bad_origin_header), so it may be copied into a head as it is.
  */
 const char *gw_fetch_header(const struct gw_fetch *f, const char *name);
 /* curl's own words on what failed, for log lines; "" if nothing did. */
