@@ -142,7 +142,8 @@ void gw_http_head_begin(struct gw_buf *b, int status);
 void gw_http_head_end(struct gw_buf *b, int keepalive, int http_minor);
 
 /*
- * A whole small response with a text body: "<status> <reason>\n".  `extra`
+ * A whole small response with a text body: "<status> <reason>\n", never
+ * stored (no-store) and never re-typed by a browser (nosniff).  `extra`
  * is NULL or more header lines, each ending in CRLF.  Returns the body's
  * length (0 when head_only).
  */
