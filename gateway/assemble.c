@@ -250,6 +250,7 @@ static void range_on_done(void *ud, struct gw_fetch *fe, int err)
     GW_CHECK_MAGIC(a, ASM_MAGIC);
     (void)fe;
     enter(a);
+    if (err == GW_EBADHEADER && s->why == NULL) s->why = "bad header from Swift";
     if (err != 0 || s->done != s->pc.len) {
         if (err == GW_EBUSY) gw_stats_error(GW_ERR_FETCH_BUSY);
         fail(a, err ? gw_fetch_err_status(err) : 502,

@@ -418,6 +418,12 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
         fill_fail(f, 503, GW_FETCH_BUSY_REASON);
         return;
     }
+    if (err == GW_EBADHEADER) { /* counted by origin.c */
+        gw_warn("fill", "%s/%s: refused: %s", f->container, f->name,
+                fe ? gw_fetch_error_text(fe) : gw_strerror(err));
+        fill_fail(f, 502, "bad header from Swift");
+        return;
+    }
     gw_warn("fill", "%s: fetch failed after %llu bytes: %s", f->name,
             (unsigned long long)f->written, fe ? gw_fetch_error_text(fe) : gw_strerror(err));
     if (err == GW_ETIMEOUT)

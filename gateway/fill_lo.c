@@ -36,13 +36,14 @@
 static void lo_next(struct gw_fill *f);
 
 /* Give up on the large object: readers get status and why; whatever still
- * asks Swift for it stops. */
+ * asks Swift for it stops.  kind is counted, unless it is GW_ERR_NKINDS
+ * (counted where it was found). */
 static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stats_error kind)
 {
     gw_swift_req_cancel(&f->q);
     gw_swift_req_cancel(&f->lo.head_q);
     gw_warn("fill", "%s/%s: large object: %s", f->container, f->name, why);
-    gw_stats_error(kind);
+    if (kind != GW_ERR_NKINDS) gw_stats_error(kind);
     fill_set_state(f, GW_FILL_FAILED, status, why);
     fill_owner_release(f);
 }
@@ -51,13 +52,16 @@ static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stat
 static void lo_fetch_failed(struct gw_fill *f, int err)
 {
     lo_fail(f, gw_fetch_err_status(err),
-            err == GW_ELIMIT   ? "manifest or listing too large"
-            : err == GW_EAUTH  ? "cannot authenticate with Swift"
-            : err == GW_EBUSY  ? GW_FETCH_BUSY_REASON
-                               : "Swift failed on a manifest",
-            err == GW_ETIMEOUT ? GW_ERR_ORIGIN_TIMEOUT
-            : err == GW_EAUTH  ? GW_ERR_AUTH
-            : err == GW_EBUSY  ? GW_ERR_FETCH_BUSY : GW_ERR_MANIFEST);
+            err == GW_ELIMIT        ? "manifest or listing too large"
+            : err == GW_EAUTH       ? "cannot authenticate with Swift"
+            : err == GW_EBUSY       ? GW_FETCH_BUSY_REASON
+            : err == GW_EBADHEADER  ? "bad header from Swift"
+                                    : "Swift failed on a manifest",
+            err == GW_ETIMEOUT      ? GW_ERR_ORIGIN_TIMEOUT
+            : err == GW_EAUTH       ? GW_ERR_AUTH
+            : err == GW_EBUSY       ? GW_ERR_FETCH_BUSY
+            : err == GW_EBADHEADER  ? GW_ERR_NKINDS /* counted by origin.c */
+                                    : GW_ERR_MANIFEST);
 }
 
 static int body_append(struct fill_lo *lo, const char *buf, size_t len)

@@ -486,6 +486,15 @@ const char *gw_http_date(void)
     return buf;
 }
 
+int gw_http_field_value_ok(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+    }
+    return 1;
+}
+
 void gw_buf_append(struct gw_buf *b, const void *data, size_t len)
 {
     if (b->len + len + 1 > b->cap) {
@@ -559,8 +568,9 @@ size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const ch
                      reason ? reason : gw_http_status_text(status));
     if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
     gw_http_head_begin(b, status);
+    /* nosniff here too: an error's text is never to be taken for HTML. */
     gw_buf_printf(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-                     "Cache-Control: no-store\r\n", n);
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n", n);
     if (extra) gw_buf_append(b, extra, strlen(extra));
     gw_http_head_end(b, keepalive, http_minor);
     if (head_only) return 0;

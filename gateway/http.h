@@ -109,6 +109,20 @@ const char *gw_http_status_text(int status);
 const char *gw_http_date(void);
 
 /*
+ * Whether `len` bytes (leading and trailing whitespace already dropped) may
+ * stand as a field value in a head the gateway sends: 1 when every byte is
+ * HTAB, SP to '~' or 0x80 and above (RFC 9110 §5.5 field-vchar, obs-text
+ * included), 0 when one is CR, LF, NUL, another control byte or DEL.
+ *
+ * obs-text is let through: no HTTP/1.1 recipient splits a line or a field
+ * on it, so it cannot forge a header or end a head, and Swift keeps
+ * Content-Type and metadata as UTF-8, which a gateway refusing every byte
+ * over 0x7E could not serve at all.  The gateway never interprets such a
+ * value beyond comparing it; it passes it on as it came.
+ */
+int gw_http_field_value_ok(const char *v, size_t len);
+
+/*
  * A growable byte buffer for response heads (small, heap, freed by caller).
  */
 struct gw_buf {
@@ -128,7 +142,8 @@ void gw_http_head_begin(struct gw_buf *b, int status);
 void gw_http_head_end(struct gw_buf *b, int keepalive, int http_minor);
 
 /*
- * A whole small response with a text body: "<status> <reason>\n".  `extra`
+ * A whole small response with a text body: "<status> <reason>\n", never
+ * stored (no-store) and never re-typed by a browser (nosniff).  `extra`
  * is NULL or more header lines, each ending in CRLF.  Returns the body's
  * length (0 when head_only).
  */

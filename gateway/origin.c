@@ -14,6 +14,9 @@
  *  - on_done is called exactly once for a fetch that was started and not
  *    cancelled, always from a loop callback.
  *  - Connections to Swift are kept alive and reused by the multi handle.
+ *  - No header value that holds a control byte is ever kept: such a head
+ *    fails the fetch with GW_EBADHEADER (bad_header), so nothing a caller
+ *    reads with gw_fetch_header() can break a head it is copied into.
  *  - Timeouts: connect_timeout (curl), stall_timeout (curl's low-speed
  *    limit: no byte for that long, before or after the headers), and
  *    first_byte_timeout, checked by a sweep timer four times a second.
@@ -32,6 +35,8 @@
 
 #include "conf.h"
 #include "gate.h"
+#include "http.h"
+#include "stats.h"
 #include "util.h"
 
 #define ORIGIN_MAGIC 0x4f524947u
@@ -73,6 +78,7 @@ struct gw_fetch {
     int slot;                   /* holds a max_fetches slot */
     int refused;                /* the gate said no: ends with GW_EBUSY */
     struct gw_gate_waiter wait; /* while it waits for a slot */
+    char bad_name[64];          /* the header that made it GW_EBADHEADER ("" for a fold) */
     uint64_t start_ms, ttfb_ms;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -88,6 +94,18 @@ static void fetch_free(struct gw_fetch *f);
 static void on_reap(uv_timer_t *t);
 
 /* ---- sockets and timers, as multi-uv.c ---- */
+
+/*
+ * curl refused the response head as malformed before it was whole: a NUL
+ * in a header line (a line curl never passes to header_cb) or a status
+ * line it cannot read.  Swift sent a head that must not be replayed:
+ * counted with the bad header values.
+ */
+static int head_refused_by_curl(void)
+{
+    gw_stats_error(GW_ERR_BAD_ORIGIN_HEADER);
+    return GW_EBADHEADER;
+}
 
 static void check_multi_info(struct gw_origin *o)
 {
@@ -106,6 +124,8 @@ static void check_multi_info(struct gw_origin *o)
             int err = 0;
             if (f->abort_err)
                 err = f->abort_err;
+            else if (rc == CURLE_WEIRD_SERVER_REPLY && !f->headers_seen)
+                err = head_refused_by_curl();
             else if (rc == CURLE_OK)
                 err = 0;
             else if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -114,7 +134,10 @@ static void check_multi_info(struct gw_origin *o)
                 err = GW_ESHORT;
             else
                 err = GW_EORIGIN;
-            if (rc != CURLE_OK && f->errbuf[0] == '\0')
+            if (err == GW_EBADHEADER && f->abort_err)
+                snprintf(f->errbuf, sizeof(f->errbuf), "a control byte in the value of "
+                         "header \"%s\", or a folded line", f->bad_name);
+            else if (rc != CURLE_OK && f->errbuf[0] == '\0')
                 snprintf(f->errbuf, sizeof(f->errbuf), "%s", curl_easy_strerror(rc));
             f->cbs->on_done(f->ud, f, err);
         }
@@ -337,6 +360,23 @@ static void on_reap(uv_timer_t *t)
 
 /* ---- curl callbacks ---- */
 
+/*
+ * A header line that must not reach a client: a value with a control byte
+ * (a CR inside it, DEL, 0x01...) or an obs-fold continuation, which a
+ * gateway must refuse or rewrite (RFC 9112 §5.2).  The whole answer is
+ * refused, so nothing of it is replayed or cached: the transfer stops now
+ * and on_done gets GW_EBADHEADER.  A NUL never comes here: curl fails the
+ * transfer itself (check_multi_info).
+ */
+static size_t bad_header(struct gw_fetch *f, const char *line, const char *colon)
+{
+    int nlen = colon ? (int)(colon - line) : 0;
+    snprintf(f->bad_name, sizeof(f->bad_name), "%.*s", nlen > 60 ? 60 : nlen, line);
+    f->abort_err = GW_EBADHEADER;
+    gw_stats_error(GW_ERR_BAD_ORIGIN_HEADER);
+    return 0;
+}
+
 static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
 {
     struct gw_fetch *f = userp;
@@ -369,11 +409,17 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
         return len;
     }
     const char *colon = memchr(buf, ':', len);
-    if (colon == NULL) return len;
-    size_t nlen = (size_t)(colon - buf);
-    const char *v = colon + 1, *end = buf + len;
+    if (colon == NULL && buf[0] != ' ' && buf[0] != '\t') return len;
+    const char *v = colon ? colon + 1 : buf, *end = buf + len;
+    /* curl hands over the line with its own end: LF, or CRLF.  Any other
+     * CR stays in the value, and refuses it. */
+    if (end > v && end[-1] == '\n') end--;
+    if (end > v && end[-1] == '\r') end--;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    if (buf[0] == ' ' || buf[0] == '\t' || !gw_http_field_value_ok(v, (size_t)(end - v)))
+        return bad_header(f, buf, colon);
+    size_t nlen = (size_t)(colon - buf);
     if (f->nhdrs == f->caphdrs) {
         f->caphdrs = f->caphdrs ? f->caphdrs * 2 : 16;
         f->hdrs = gw_realloc(f->hdrs, f->caphdrs * sizeof(*f->hdrs));

@@ -103,7 +103,11 @@ int gw_fetch_err_status(int err);
 
 /*
  * A response header of the final response (case-insensitive name), valid
- * until the fetch is freed; NULL if absent.
+ * until the fetch is freed; NULL if absent.  Its value has no leading or
+ * trailing whitespace and no control byte (gw_http_field_value_ok): a
+ * response with such a header, a folded line or a NUL in its head ends the
+ * fetch with GW_EBADHEADER before on_headers (counted as
+ * bad_origin_header), so it may be copied into a head as it is.
  */
 const char *gw_fetch_header(const struct gw_fetch *f, const char *name);
 /* curl's own words on what failed, for log lines; "" if nothing did. */

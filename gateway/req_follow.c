@@ -93,11 +93,10 @@ static void on_failed(struct gw_req *r, const struct gw_fill_info *info)
     } else if (req_stale_usable(r)) {
         req_hit_start(r, GW_CACHE_STALE);
     } else {
-        req_finish(r, info->error_status ? info->error_status : 502,
-                   info->error_reason               ? info->error_reason
-                   : info->error_status == 504      ? "Swift timed out"
-                                                    : "Swift unreachable or failed",
-                   NULL);
+        const char *why = info->error_reason;
+        if (why == NULL)
+            why = info->error_status == 504 ? "Swift timed out" : "Swift unreachable or failed";
+        req_finish(r, info->error_status ? info->error_status : 502, why, NULL);
     }
 }
 

@@ -226,8 +226,8 @@ static void count_failure(struct gw_req *r, int err)
     else if (err == GW_ESHORT || (err == 0 && !p->discard && !r->head_only && !p->no_length &&
                                   p->body_sent != p->length))
         gw_stats_error(GW_ERR_ORIGIN_SHORT);
-    else if (err != 0 && err != GW_EAUTH && p->q.status == 0)
-        gw_stats_error(GW_ERR_ORIGIN_CONNECT);
+    else if (err != 0 && err != GW_EAUTH && err != GW_EBADHEADER && p->q.status == 0)
+        gw_stats_error(GW_ERR_ORIGIN_CONNECT); /* a bad header: counted by origin.c */
 }
 
 /* The fetch broke off: an error answer if nothing went out, else a cut. */
@@ -246,6 +246,10 @@ static void fetch_failed(struct gw_req *r, struct gw_fetch *f, int err)
         req_finish(r, 502, "cannot authenticate with Swift", NULL);
     } else if (err == GW_EBUSY) {
         req_finish(r, 503, GW_FETCH_BUSY_REASON, NULL);
+    } else if (err == GW_EBADHEADER) {
+        gw_warn("req", "%s: %s: Swift's answer refused: %s", gw_sink_peer(r->sink), r->name,
+                text);
+        req_finish(r, 502, "bad header from Swift", NULL);
     } else {
         gw_warn("req", "%s: fetching %s from Swift failed: %s", gw_sink_peer(r->sink), r->name,
                 text);

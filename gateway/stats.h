@@ -41,7 +41,8 @@ enum gw_cache_result {
     X(CLIENT_ABORT, "client_abort")                                         \
     X(CONN_LIMIT, "connection_limit")                                      \
     X(TOO_LARGE, "object_too_large")                                        \
-    X(FETCH_BUSY, "fetch_busy")
+    X(FETCH_BUSY, "fetch_busy")                                             \
+    X(BAD_ORIGIN_HEADER, "bad_origin_header")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,

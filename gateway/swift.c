@@ -242,7 +242,7 @@ static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
     if (err == GW_EAUTH)
         gw_warn("swift", "auth request to %s refused for user %s", s->conf->auth_url,
                 s->conf->user);
-    else
+    else  /* GW_EBADHEADER too: a token or URL with a CR must never be sent on */
         gw_warn("swift", "auth request to %s failed: %s", s->conf->auth_url,
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }

@@ -31,7 +31,8 @@
     X(-20009, ELIMIT, "limit reached")                                      \
     X(-20010, ECLOSED, "peer closed the connection")                       \
     X(-20011, ECORRUPT, "cache index record unreadable")                    \
-    X(-20012, EBUSY, "too many requests to Swift waiting")
+    X(-20012, EBUSY, "too many requests to Swift waiting")                  \
+    X(-20013, EBADHEADER, "origin sent a malformed header")
 
 enum {
 #define GW_ERR_ENUM(code, name, text) GW_##name = (code),

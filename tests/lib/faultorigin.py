@@ -23,6 +23,11 @@ ways a healthy Swift never does:
     "corrupt" / "corrupt=N"  Content-Length and Etag are right, but byte N of
                              the body (default -1, the last; negative counts
                              from the end) is sent altered
+    {"raw_header":           every 200, 206 and 304 of the object sends the
+      (NAME, BYTES)}         header NAME with the value BYTES exactly as
+      / "raw_header=N: V"    given (a CR, a NUL, 0x01, 0x80...), in place of
+                             its own NAME (Content-Type, Etag, Last-Modified,
+                             Content-Range...) or added
 
 Static large objects (SLOs), as Swift's slo middleware shows them:
 
@@ -100,7 +105,8 @@ STOP_JOIN = 5.0         # how long stop() waits for handler threads
 
 _KNOWN = ("wrong_md5", "short", "reset", "status", "hang_before_headers",
           "delay", "trickle", "no_length", "corrupt", "bad_manifest",
-          "slo_etag_mismatch", "object_status", "object_delay")
+          "slo_etag_mismatch", "object_status", "object_delay",
+          "raw_header")
 # On an SLO: faults only of its manifest, and only of its other requests.
 _MANIFEST_FAULTS = ("wrong_md5", "bad_manifest")
 _OBJECT_FAULTS = ("slo_etag_mismatch", "object_status", "object_delay")
@@ -137,8 +143,34 @@ def parse_fault(fault):
                                                          HANG_LIMIT)
         elif name == "corrupt":
             value = -1 if value is True else int(value)
+        elif name == "raw_header":
+            value = _raw_header(value)
         out[name] = value
     return out
+
+
+def _raw_header(value):
+    """(name, str) for a raw_header fault: the value's bytes as latin-1
+    characters, which http.server writes back as those very bytes."""
+    if isinstance(value, str):
+        name, sep, raw = value.partition(":")
+        if not sep:
+            raise ValueError("raw_header wants 'Name: value', got %r" % value)
+        value = (name.strip(), raw.lstrip(" ").encode("latin-1"))
+    name, raw = value
+    if isinstance(raw, str):
+        raw = raw.encode("latin-1")
+    return str(name), bytes(raw).decode("latin-1")
+
+
+def _with_raw(headers, fault):
+    """headers [(name, value)] with a raw_header fault's header in place of
+    its namesake (case-insensitive), or added at the end."""
+    if "raw_header" not in fault:
+        return headers
+    name, value = fault["raw_header"]
+    out = [(k, v) for k, v in headers if k.lower() != name.lower()]
+    return out + [(name, value)]
 
 
 class _Object:
@@ -415,7 +447,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         if _etag_matches(self.headers.get("If-None-Match"), etag):
             self.send_response(304)
-            for k, v in common:
+            for k, v in _with_raw(common, fault):
                 if k != "Content-Type":
                     self.send_header(k, v)
             self.send_header("Content-Length", "0")
@@ -440,7 +472,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = data[first:last + 1]
 
         self.send_response(status)
-        for k, v in common:
+        for k, v in _with_raw(common, fault):
             self.send_header(k, v)
         chunked = "no_length" in fault
         if chunked:

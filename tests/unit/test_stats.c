@@ -168,7 +168,8 @@ static const char golden[] =
     "swiftgate_errors_total{kind=\"client_abort\"} 0\n"
     "swiftgate_errors_total{kind=\"connection_limit\"} 1\n"
     "swiftgate_errors_total{kind=\"object_too_large\"} 0\n"
-    "swiftgate_errors_total{kind=\"fetch_busy\"} 0\n";
+    "swiftgate_errors_total{kind=\"fetch_busy\"} 0\n"
+    "swiftgate_errors_total{kind=\"bad_origin_header\"} 0\n";
 
 /* One of every kind of call, some from outside any worker: the whole text. */
 START_TEST(test_render_exact)
