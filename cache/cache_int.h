@@ -57,6 +57,7 @@ struct gw_cache {
     _Atomic uint64_t entries;   /* changed only under wlock (gwc_write_commit) */
     _Atomic uint64_t bytes;
     _Atomic uint64_t evictions;
+    _Atomic uint64_t writes;    /* write transactions committed */
     _Atomic uint64_t next_blob_id;
 
     pthread_mutex_t tlock;
