@@ -33,7 +33,7 @@
 enum fill_commit {
     FILL_COMMIT_NONE,       /* nothing: FAILED */
     FILL_COMMIT_BLOB,       /* an object or a segment: VERIFIED */
-    FILL_COMMIT_NEGATIVE,   /* a 404: NOT_FOUND */
+    FILL_COMMIT_GONE,       /* a 404 where the index holds the name: its removal; NOT_FOUND */
     FILL_COMMIT_REFRESH,    /* a 304: NOT_MODIFIED */
     FILL_COMMIT_MANIFEST,   /* a large object's plan: MANIFEST */
 };
@@ -122,6 +122,8 @@ void fill_set_state(struct gw_fill *f, enum gw_fill_state st, int error_status,
 void fill_owner_release(struct gw_fill *f);
 /* Write what f holds to the index in the thread pool, then publish. */
 void fill_commit(struct gw_fill *f, enum fill_commit kind);
+/* Swift said 404 for a top-level object: remember it, publish NOT_FOUND. */
+void fill_not_found(struct gw_fill *f);
 /* A temp blob for f holding len bytes; the fd, or -errno. */
 int fill_tmp_open(struct gw_fill *f, uint64_t len);
 
