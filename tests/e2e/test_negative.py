@@ -180,3 +180,27 @@ def test_purge_and_warm_forget_a_404(ctx):
             assert_object(get(gw, name), data, "HIT", gw)
         assert swift_count(ctx, name, "GET") == 2, how
     assert gw.metrics()[NEG] == 0
+
+
+def test_object_deleted_from_swift_leaves_the_index(ctx):
+    """A cached object deleted from Swift: once its ttl is over, the 404 is
+    remembered and its entry removed from the index (that one write), so
+    it is served neither fresh nor stale afterwards."""
+    gw = ctx.gateway(cache={"ttl": "1s", "negative_ttl": "5m",
+                            "stale_if_error": "1d"})
+    data = fixtures.random_bytes(32 << 10, seed=530)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    assert_object(get(gw, name), data, "MISS", gw)
+    assert ctx.saio.delete_object("fractals", name) == 204
+    time.sleep(1.2)
+    r = get(gw, name)
+    assert r.status == 404 and r.headers.get("X-Cache") == "MISS", describe(r)
+    r = get(gw, name)
+    assert r.status == 404 and r.headers.get("X-Cache") == "HIT", describe(r)
+    wait_until(lambda: gw.metrics()["swiftgate_cache_entries"] == 0, 5,
+               "the deleted object's entry gone from the index")
+    r = purge(gw, name)     # the 404 only: forgotten
+    assert r.status == 200, r
+    r = get(gw, name)       # Swift asked again; nothing stale to serve
+    assert r.status == 404 and r.headers.get("X-Cache") == "MISS", describe(r)
+    assert swift_count(ctx, name, "GET") == 3
