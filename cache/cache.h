@@ -49,7 +49,10 @@ enum gw_cache_kind {
     GW_CACHE_KIND_OBJECT = 1,   /* a whole object, body verified against its MD5 */
     GW_CACHE_KIND_SEGMENT = 2,  /* a segment of a large object */
     GW_CACHE_KIND_MANIFEST = 3, /* an SLO/DLO manifest (its plan in the blob) */
-    GW_CACHE_KIND_NEGATIVE = 4, /* Swift said 404: no blob */
+    /* Swift said 404: no blob.  The gateway keeps 404s in memory now
+     * (gateway/neg.h) and writes no record of this kind; it removes those
+     * an earlier version wrote with gw_cache_drop_negative() at start. */
+    GW_CACHE_KIND_NEGATIVE = 4,
 };
 
 struct gw_cache_entry {
@@ -176,6 +179,14 @@ int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], in
 int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN]);
 
 /*
+ * BLOCKING.  Remove every NEGATIVE record, GWC_EVICT_CHUNK per write
+ * transaction (few free pages needed, even in a nearly full map).  *removed
+ * (may be NULL) gets how many went.  0 or an error; what was removed before
+ * an error stays removed.
+ */
+int gw_cache_drop_negative(struct gw_cache *c, uint64_t *removed);
+
+/*
  * Note that key was just used.  Not blocking: accesses are queued in
  * memory (a bounded queue; when it is full, the oldest are dropped) and
  * written by gw_cache_flush_touches().
@@ -191,6 +202,8 @@ int gw_cache_evict(struct gw_cache *c);
 void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes);
 /* Evictions so far (cheap). */
 uint64_t gw_cache_evictions(struct gw_cache *c);
+/* Write transactions committed to the index since open, sweep included (cheap). */
+uint64_t gw_cache_index_writes(struct gw_cache *c);
 
 struct gw_cache_fsck_result {
     uint64_t entries;           /* entries checked */

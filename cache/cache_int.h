@@ -58,6 +58,7 @@ struct gw_cache {
     _Atomic uint64_t bytes;
     _Atomic uint64_t evictions;
     _Atomic uint64_t reserved;  /* temp blobs' bytes, counted with `bytes` for max_size */
+    _Atomic uint64_t writes;    /* write transactions committed */
     _Atomic uint64_t next_blob_id;
 
     pthread_mutex_t tlock;

@@ -223,6 +223,7 @@ int gwc_write_commit(struct gw_cache *c, MDB_txn *txn, int64_t d_entries, int64_
         /* Unsigned wrap-around adds negative deltas correctly. */
         atomic_fetch_add(&c->entries, (uint64_t)d_entries);
         atomic_fetch_add(&c->bytes, (uint64_t)d_bytes);
+        atomic_fetch_add(&c->writes, 1);
     }
     pthread_mutex_unlock(&c->wlock);
     return gwc_mdb_err(rc);
@@ -316,6 +317,12 @@ uint64_t gw_cache_evictions(struct gw_cache *c)
     return atomic_load(&c->evictions);
 }
 
+uint64_t gw_cache_index_writes(struct gw_cache *c)
+{
+    GWC_CHECK(c);
+    return atomic_load(&c->writes);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Writes                                                                    */
 
@@ -399,6 +406,85 @@ int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
     if (rc == 0 && id != 0) gwc_blob_unlink(c, key, id);
 leave:
     free(e);
+    return rc;
+}
+
+/* A record of kind NEGATIVE, readable or not (its kind is its second byte). */
+static int is_negative(const MDB_val *k, const MDB_val *v)
+{
+    const uint8_t *p = v->mv_data;
+    return k->mv_size == GW_CACHE_KEY_LEN && v->mv_size >= REC_HEAD && p[0] == REC_VERSION &&
+           p[1] == GW_CACHE_KIND_NEGATIVE;
+}
+
+/*
+ * Up to GWC_EVICT_CHUNK keys of NEGATIVE records after `from` (from the
+ * start when has_from is 0) into keys; *n gets how many.  Read-only.
+ */
+static int negative_scan(struct gw_cache *c, const uint8_t *from, int has_from,
+                         uint8_t (*keys)[GW_CACHE_KEY_LEN], size_t *n)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)from}, v;
+    int rc;
+
+    *n = 0;
+    rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) rc = mdb_cursor_open(txn, c->dbi, &cur);
+    if (rc == 0) rc = mdb_cursor_get(cur, &k, &v, has_from ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0 && *n < GWC_EVICT_CHUNK) {
+        if (is_negative(&k, &v) && !(has_from && memcmp(k.mv_data, from, GW_CACHE_KEY_LEN) == 0))
+            memcpy(keys[(*n)++], k.mv_data, GW_CACHE_KEY_LEN);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (cur != NULL) mdb_cursor_close(cur);
+    if (txn != NULL) mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : gwc_mdb_err(rc);
+}
+
+int gw_cache_drop_negative(struct gw_cache *c, uint64_t *removed)
+{
+    uint8_t (*keys)[GW_CACHE_KEY_LEN] = gwc_malloc(GWC_EVICT_CHUNK * GW_CACHE_KEY_LEN);
+    uint8_t from[GW_CACHE_KEY_LEN];
+    uint64_t count = 0;
+    size_t n;
+    int rc, has_from = 0;
+
+    GWC_CHECK(c);
+    /* Scan a chunk, delete it (each record only if it is still NEGATIVE),
+     * go on after its last key: one pass over the index in all. */
+    while ((rc = negative_scan(c, from, has_from, keys, &n)) == 0 && n > 0) {
+        MDB_txn *txn;
+        int64_t d = 0;
+        rc = gwc_write_begin(c, &txn);
+        if (rc != 0) break;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            MDB_val k = {GW_CACHE_KEY_LEN, keys[i]}, v;
+            rc = mdb_get(txn, c->dbi, &k, &v);
+            if (rc == MDB_NOTFOUND) {
+                rc = 0;
+                continue;
+            }
+            if (rc == 0 && is_negative(&k, &v)) {
+                rc = mdb_del(txn, c->dbi, &k, NULL);
+                d--;
+            }
+        }
+        if (rc != 0) {
+            gwc_write_abort(c, txn);
+            rc = gwc_mdb_err(rc);
+            break;
+        }
+        /* A NEGATIVE record has no blob: only the entry count changes. */
+        rc = gwc_write_commit(c, txn, d, 0);
+        if (rc != 0) break;
+        count += (uint64_t)-d;
+        memcpy(from, keys[n - 1], GW_CACHE_KEY_LEN);
+        has_from = 1;
+    }
+    free(keys);
+    if (removed != NULL) *removed = count;
     return rc;
 }
 

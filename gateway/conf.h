@@ -74,6 +74,7 @@ struct gw_conf {
     uint64_t max_object_size;   /* bytes; 0 in the file: max_size / 8 */
     uint64_t ttl_ms;
     uint64_t negative_ttl_ms;
+    uint64_t negative_max_entries; /* 404s remembered at once (in memory); 0 = none */
     uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */
     char *cache_control;        /* sent to clients with objects; "" = none */
     uint64_t range_passthrough; /* a cold Range from this offset on goes to Swift; 0 = never */

@@ -116,6 +116,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "max_object_size", GW_CONF_SIZE, "0", U64(max_object_size)},
     {"cache", "ttl", GW_CONF_DURATION, "1h", MS(ttl)},
     {"cache", "negative_ttl", GW_CONF_DURATION, "10s", MS(negative_ttl)},
+    {"cache", "negative_max_entries", GW_CONF_COUNT, "100000", U64(negative_max_entries),
+     .max = 10000000},
     {"cache", "stale_if_error", GW_CONF_DURATION, "1d", MS(stale_if_error)},
     {"cache", "cache_control", GW_CONF_STR, "public, max-age=3600", STR(cache_control),
      .check = check_header_value},

@@ -9,7 +9,9 @@
  *
  * Life of a fill:
  *   HEAD -> BODY -> VERIFIED -> (commit in the thread pool: fill_commit.c) -> out of table
- *        -> NOT_MODIFIED | NOT_FOUND -> (commit) -> out of table
+ *        -> NOT_MODIFIED -> (commit) -> out of table
+ *        -> NOT_FOUND -> (remembered in memory; a commit only if the index
+ *           holds the name) -> out of table
  *        -> UNCACHEABLE | FAILED -> out of table at once
  *        -> (a large object's manifest, more requests: fill_lo.c) -> MANIFEST
  *
@@ -47,6 +49,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "neg.h"
 #include "origin.h"
 #include "stats.h"
 
@@ -330,6 +333,11 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
         pthread_mutex_unlock(&gw_fill_lock);
         return 0; /* on_done publishes the outcome */
     }
+    if (status == 200 && !f->segment) {
+        /* Swift has it now (a warm, or a 404 that expired): forget the 404,
+         * whether or not the object can be cached. */
+        gw_neg_forget(f->owner->neg, f->key);
+    }
     if (status != 200) {
         gw_warn("fill", "%s/%s: Swift answered %ld", f->container, f->name, status);
         gw_stats_error(GW_ERR_ORIGIN_STATUS);
@@ -479,8 +487,10 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
         gw_stats_error(GW_ERR_SEGMENT);
         fill_set_state(f, GW_FILL_NOT_FOUND, 0, "segment missing in Swift");
         fill_owner_release(f);
-    } else if (f->status == 304 || f->status == 404) {
-        fill_commit(f, f->status == 304 ? FILL_COMMIT_REFRESH : FILL_COMMIT_NEGATIVE);
+    } else if (f->status == 304) {
+        fill_commit(f, FILL_COMMIT_REFRESH);
+    } else if (f->status == 404) {
+        fill_not_found(f);
     } else if (f->lo.kind) {
         fill_lo_manifest_done(f);
     } else {

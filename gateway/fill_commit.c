@@ -2,12 +2,20 @@
  * fill_commit.c - a fill's outcome into the cache index, in the thread
  * pool (fill_int.h), and the temp blobs a fill writes.
  *
- * A commit writes the entry (an object or segment with its blob, a plan, a
- * 404, or a 304's refresh) off the loop, then publishes the outcome it
- * stands for, for the outcomes that wait for it (fill.h says which), and
- * lets the owner go.  Commits with a blob are grouped per worker: one
- * index transaction for all that were verified while the last one ran.  A failed commit loses only the caching: the bytes
- * were verified all the same.
+ * A commit writes the entry (an object or segment with its blob, a plan,
+ * or a 304's refresh) off the loop, then publishes the outcome it stands
+ * for, for the outcomes that wait for it (fill.h says which), and lets the
+ * owner go.  A failed commit loses only the caching: the bytes were
+ * verified all the same.  Commits with a blob are grouped per worker: one
+ * index transaction for all that were verified while the last one ran.
+ *
+ * A 404 is remembered in memory (neg.h), never written to the index: a
+ * flood of requests for names Swift does not have costs no disk write and
+ * no thread-pool job, so cold blob opens never queue behind it.  The one
+ * exception is a name the index still holds (the object was deleted from
+ * Swift after it was cached): that entry is removed in the thread pool
+ * before NOT_FOUND is published, so nothing serves it afterwards.  A 200
+ * from Swift makes its name's 404 forgotten (fill.c, on_headers).
  */
 #include "fill_int.h"
 
@@ -18,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "neg.h"
 #include "stats.h"
 
 /* Blob commits a worker takes into one index transaction, at most. */
@@ -50,8 +59,9 @@ static void commit_work(uv_work_t *req)
     struct gw_cache *cache = f->owner->cache;
     if (f->commit_kind == FILL_COMMIT_REFRESH) {
         f->commit_rc = gw_cache_refresh(cache, f->key, f->entry->stored_at);
-    } else {
-        f->commit_rc = gw_cache_commit(cache, f->entry, NULL, -1);
+    } else if (f->commit_kind == FILL_COMMIT_GONE) {
+        f->commit_rc = gw_cache_remove(cache, f->key);
+        if (f->commit_rc == GW_CACHE_ENOTFOUND) f->commit_rc = 0; /* evicted meanwhile */
     }
 }
 
@@ -85,7 +95,7 @@ static void commit_settle(struct gw_fill *f, int status)
     }
     static const enum gw_fill_state outcome[] = {
         [FILL_COMMIT_NONE] = GW_FILL_FAILED,       [FILL_COMMIT_BLOB] = GW_FILL_VERIFIED,
-        [FILL_COMMIT_NEGATIVE] = GW_FILL_NOT_FOUND, [FILL_COMMIT_REFRESH] = GW_FILL_NOT_MODIFIED,
+        [FILL_COMMIT_GONE] = GW_FILL_NOT_FOUND, [FILL_COMMIT_REFRESH] = GW_FILL_NOT_MODIFIED,
         [FILL_COMMIT_MANIFEST] = GW_FILL_MANIFEST,
     };
     /* A plan went to the readers when it was verified (fill_lo.c). */
@@ -162,10 +172,6 @@ static struct gw_cache_entry *commit_entry(struct gw_fill *f, enum fill_commit k
     size_t nl = strlen(full) < sizeof(e->name) - 1 ? strlen(full) : sizeof(e->name) - 1;
     memcpy(e->name, full, nl);
     e->name[nl] = '\0';
-    if (kind == FILL_COMMIT_NEGATIVE) {
-        e->kind = GW_CACHE_KIND_NEGATIVE;
-        return e;
-    }
     if (kind == FILL_COMMIT_MANIFEST) {
         e->kind = GW_CACHE_KIND_MANIFEST;
         e->size = f->lo.plan_len;
@@ -181,9 +187,8 @@ static struct gw_cache_entry *commit_entry(struct gw_fill *f, enum fill_commit k
     return e;
 }
 
-void fill_commit(struct gw_fill *f, enum fill_commit kind)
+static void commit_queue(struct gw_fill *f, enum fill_commit kind)
 {
-    f->entry = commit_entry(f, kind);
     f->commit_kind = kind;
     if (kind == FILL_COMMIT_BLOB || kind == FILL_COMMIT_MANIFEST) {
         struct fill_commitq *q = fill_worker_commitq(f->owner->fills);
@@ -198,6 +203,27 @@ void fill_commit(struct gw_fill *f, enum fill_commit kind)
         f->commit_rc = GW_EORIGIN;
         commit_done(&f->work, 0);
     }
+}
+
+void fill_commit(struct gw_fill *f, enum fill_commit kind)
+{
+    gw_assert(kind != FILL_COMMIT_GONE);
+    f->entry = commit_entry(f, kind);
+    commit_queue(f, kind);
+}
+
+void fill_not_found(struct gw_fill *f)
+{
+    gw_neg_put(f->owner->neg, f->key, gw_now_ms());
+    /* A look in this thread's read transaction: cheap, never waits. */
+    f->entry = gw_malloc(sizeof(*f->entry));
+    int rc = gw_cache_get(f->owner->cache, f->key, f->entry);
+    if (rc == 0 || rc == GW_CACHE_ECORRUPT) {
+        commit_queue(f, FILL_COMMIT_GONE);
+        return;
+    }
+    fill_set_state(f, GW_FILL_NOT_FOUND, 0, NULL);
+    fill_owner_release(f);
 }
 
 int fill_tmp_open(struct gw_fill *f, uint64_t len)

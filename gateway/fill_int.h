@@ -33,7 +33,7 @@
 enum fill_commit {
     FILL_COMMIT_NONE,       /* nothing: FAILED */
     FILL_COMMIT_BLOB,       /* an object or a segment: VERIFIED */
-    FILL_COMMIT_NEGATIVE,   /* a 404: NOT_FOUND */
+    FILL_COMMIT_GONE,       /* a 404 where the index holds the name: its removal; NOT_FOUND */
     FILL_COMMIT_REFRESH,    /* a 304: NOT_MODIFIED */
     FILL_COMMIT_MANIFEST,   /* a large object's plan: MANIFEST */
 };
@@ -130,6 +130,8 @@ struct fill_commitq *fill_commitq_new(uv_loop_t *loop);
 void fill_commitq_close(struct fill_commitq *q);
 /* fill.c: the commit queue of the worker fw. */
 struct fill_commitq *fill_worker_commitq(struct gw_fill_worker *fw);
+/* Swift said 404 for a top-level object: remember it, publish NOT_FOUND. */
+void fill_not_found(struct gw_fill *f);
 /* A temp blob for f holding len bytes, reserved of max_size; the fd, or
  * GW_ELIMIT (temp files would pass max_size), or -errno. */
 int fill_tmp_open(struct gw_fill *f, uint64_t len);

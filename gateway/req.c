@@ -34,6 +34,7 @@
 #include "blobfd.h"
 #include "conf.h"
 #include "http.h"
+#include "neg.h"
 #include "req_int.h"
 #include "util.h"
 
@@ -69,6 +70,7 @@ struct purge_job {
     struct gw_cache *cache;
     uint8_t key[GW_CACHE_KEY_LEN];
     int rc;
+    int neg_held;               /* a remembered 404 was forgotten */
     struct gw_req *r;
 };
 
@@ -197,25 +199,36 @@ static void lookup_miss(struct gw_req *r)
     req_pass_start(r, 1);
 }
 
-/* What the index says decides the way. */
+/*
+ * Nothing servable in the index: a 404 Swift gave lately (neg.h) is the
+ * answer, else the object is fetched.  A warm asks Swift whatever was
+ * remembered: it is how an operator makes a new object seen at once.
+ */
+static void lookup_absent(struct gw_req *r)
+{
+    if (!r->warm && gw_neg_get(r->svc->neg, r->key, gw_now_ms())) {
+        r->entry = NULL;
+        gw_sink_set_cache(r->sink, GW_CACHE_HIT);
+        req_finish(r, 404, "no such fractal", NULL);
+        return;
+    }
+    lookup_miss(r);
+}
+
+/* What the index says decides the way; the negative cache only when it has nothing. */
 static void lookup(struct gw_req *r)
 {
     const struct gw_conf *conf = r->svc->conf;
     gw_cache_key(conf->container, r->name, r->key);
     r->entry = &r->entry_store;
-    if (gw_cache_get(r->svc->cache, r->key, r->entry) != 0) {
-        lookup_miss(r);
+    /* A kind this version does not serve (a NEGATIVE record the sweep has
+     * not seen) counts as no entry. */
+    if (gw_cache_get(r->svc->cache, r->key, r->entry) != 0 || !req_servable(r->entry->kind)) {
+        lookup_absent(r);
         return;
     }
     int64_t age = gw_wall_ms() - r->entry->stored_at;
-    if (r->entry->kind == GW_CACHE_KIND_NEGATIVE && age < (int64_t)conf->negative_ttl_ms) {
-        gw_sink_set_cache(r->sink, GW_CACHE_HIT);
-        req_finish(r, 404, "no such fractal", NULL);
-    } else if (!req_servable(r->entry->kind)) {
-        /* An expired 404, or a kind this version does not serve: fetch it. */
-        r->entry = NULL;
-        req_follow_start(r, 0);
-    } else if (age < (int64_t)conf->ttl_ms) {
+    if (age < (int64_t)conf->ttl_ms) {
         req_hit_start(r, GW_CACHE_HIT);
     } else {
         req_follow_start(r, 1);
@@ -252,11 +265,12 @@ static void purge_done(uv_work_t *w, int status)
     struct purge_job *job = w->data;
     struct gw_req *r = job->r;
     int rc = status != 0 ? status : job->rc;
+    int neg_held = job->neg_held;
     free(job);
     if (r == NULL) return; /* the client left */
     GW_CHECK_MAGIC(r, REQ_MAGIC);
     r->u.purge.job = NULL;
-    if (rc == 0)
+    if (rc == 0 || (rc == GW_ENOTFOUND && neg_held))
         req_finish(r, 200, "purged", NULL);
     else if (rc == GW_ENOTFOUND)
         req_finish(r, 404, "not cached", NULL);
@@ -276,6 +290,8 @@ void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *
     job->work.data = job;
     job->cache = svc->cache;
     gw_cache_key(svc->conf->container, name, job->key);
+    /* In memory, at once: the next request asks Swift. */
+    job->neg_held = gw_neg_forget(svc->neg, job->key);
     job->r = r;
     if (uv_queue_work(svc->loop, &job->work, purge_work, purge_done) != 0) {
         free(job);

@@ -20,12 +20,14 @@
 
 struct gw_cache;
 struct gw_conf;
+struct gw_neg;
 struct gw_swift;
 struct gw_worker;
 
 struct gw_server {
     const struct gw_conf *conf;
     struct gw_cache *cache;     /* NULL: caching off ([cache] dir empty) */
+    struct gw_neg *neg;         /* remembered 404s, with the cache; NULL: none */
     struct gw_swift *swift;
     int nworkers;
     struct gw_worker *workers;

@@ -15,6 +15,7 @@
 struct gw_cache;
 struct gw_conf;
 struct gw_fill_worker;
+struct gw_neg;
 struct gw_origin;
 struct gw_swift;
 struct gw_swift_client;
@@ -22,6 +23,7 @@ struct gw_swift_client;
 struct gw_services {
     const struct gw_conf *conf;
     struct gw_cache *cache;             /* NULL: caching off ([cache] dir empty) */
+    struct gw_neg *neg;                 /* the remembered 404s (neg.h); NULL: none */
     struct gw_swift *swift;             /* the process's token */
     struct gw_swift_client *swift_client; /* this worker's auth requests */
     struct gw_origin *origin;           /* this worker's fetches */

@@ -60,7 +60,8 @@ static struct {
     counter_t errors[GW_ERR_NKINDS];
     atomic_int_least64_t fills;
     atomic_int cache_set;
-    counter_t cache_entries, cache_bytes;
+    counter_t cache_entries, cache_bytes, cache_writes;
+    counter_t neg_held, neg_evicted, neg_hits;
 } st;
 
 #define ADD(p, n) atomic_fetch_add_explicit((p), (n), memory_order_relaxed)
@@ -163,6 +164,26 @@ void gw_stats_set_cache(uint64_t entries, uint64_t bytes)
     atomic_store_explicit(&st.cache_entries, entries, memory_order_relaxed);
     atomic_store_explicit(&st.cache_bytes, bytes, memory_order_relaxed);
     atomic_store_explicit(&st.cache_set, 1, memory_order_release);
+}
+
+void gw_stats_set_cache_writes(uint64_t writes)
+{
+    atomic_store_explicit(&st.cache_writes, writes, memory_order_relaxed);
+}
+
+void gw_stats_neg_held(uint64_t held)
+{
+    atomic_store_explicit(&st.neg_held, held, memory_order_relaxed);
+}
+
+void gw_stats_neg_evicted(uint64_t n)
+{
+    ADD(&st.neg_evicted, n);
+}
+
+void gw_stats_neg_hit(void)
+{
+    ADD(&st.neg_hits, 1);
 }
 
 /* What the blocks counted, summed for one scrape. */
@@ -275,9 +296,27 @@ static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
                          "swiftgate_cache_entries %llu\n"
                          "# HELP swiftgate_cache_bytes Bytes of the cached objects.\n"
                          "# TYPE swiftgate_cache_bytes gauge\n"
-                         "swiftgate_cache_bytes %llu\n",
+                         "swiftgate_cache_bytes %llu\n"
+                         "# HELP swiftgate_cache_index_writes_total Write transactions "
+                         "committed to the cache index.\n"
+                         "# TYPE swiftgate_cache_index_writes_total counter\n"
+                         "swiftgate_cache_index_writes_total %llu\n",
                       (unsigned long long)GET(&st.cache_entries),
-                      (unsigned long long)GET(&st.cache_bytes));
+                      (unsigned long long)GET(&st.cache_bytes),
+                      (unsigned long long)GET(&st.cache_writes));
+    gw_buf_printf(b, "# HELP swiftgate_negative_entries 404s remembered now (in memory).\n"
+                     "# TYPE swiftgate_negative_entries gauge\n"
+                     "swiftgate_negative_entries %llu\n"
+                     "# HELP swiftgate_negative_evictions_total 404s forgotten early: "
+                     "negative_max_entries was reached.\n"
+                     "# TYPE swiftgate_negative_evictions_total counter\n"
+                     "swiftgate_negative_evictions_total %llu\n"
+                     "# HELP swiftgate_negative_hits_total Requests answered 404 from a "
+                     "remembered 404.\n"
+                     "# TYPE swiftgate_negative_hits_total counter\n"
+                     "swiftgate_negative_hits_total %llu\n",
+                  (unsigned long long)GET(&st.neg_held), (unsigned long long)GET(&st.neg_evicted),
+                  (unsigned long long)GET(&st.neg_hits));
     gw_buf_printf(b, "# HELP swiftgate_errors_total Errors by kind.\n"
                      "# TYPE swiftgate_errors_total counter\n");
     for (int e = 0; e < GW_ERR_NKINDS; e++)

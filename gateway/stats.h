@@ -77,6 +77,16 @@ void gw_stats_fills(int delta);
  * and swiftgate_cache_bytes once set at least once.
  */
 void gw_stats_set_cache(uint64_t entries, uint64_t bytes);
+/* Write transactions committed to the cache index so far (the cache's owner,
+ * any thread); shown with the cache gauges. */
+void gw_stats_set_cache_writes(uint64_t writes);
+/*
+ * The negative cache (neg.c): entries held now, entries evicted because
+ * its budget was full, and requests answered 404 from it.
+ */
+void gw_stats_neg_held(uint64_t held);
+void gw_stats_neg_evicted(uint64_t n);
+void gw_stats_neg_hit(void);
 
 /* The current counters in Prometheus text format, appended to b. */
 void gw_stats_render(struct gw_buf *b, uint64_t auth_requests);

@@ -32,6 +32,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
+#include "neg.h"
 #include "origin.h"
 #include "stats.h"
 #include "swift.h"
@@ -62,6 +63,7 @@ static void maint_work(uv_work_t *req)
     uint64_t entries, bytes;
     gw_cache_usage(w->srv->cache, &entries, &bytes);
     gw_stats_set_cache(entries, bytes);
+    gw_stats_set_cache_writes(gw_cache_index_writes(w->srv->cache));
 }
 
 static void maint_done(uv_work_t *req, int status)
@@ -384,14 +386,24 @@ static int open_cache(struct gw_server *srv, char *err, size_t errlen)
         srv->cache = NULL;
         return rc;
     }
-    uint64_t tmp, orphans, dropped, entries, bytes;
+    uint64_t tmp, orphans, dropped, negative = 0, entries, bytes;
     gw_cache_last_sweep(srv->cache, &tmp, &orphans, &dropped);
+    /* 404s an earlier version wrote to the index: they would count against
+     * max_entries, and 404s are remembered in memory now (neg.h). */
+    rc = gw_cache_drop_negative(srv->cache, &negative);
+    if (rc != 0)
+        gw_warn("cache", "%s: removing remembered 404s: %s (they are ignored)", conf->dir,
+                gw_strerror(rc));
     gw_cache_usage(srv->cache, &entries, &bytes);
     gw_stats_set_cache(entries, bytes);
+    gw_stats_set_cache_writes(gw_cache_index_writes(srv->cache));
+    /* 404s are remembered in memory, beside the cache (neg.h). */
+    srv->neg = gw_neg_new(conf->negative_max_entries, conf->negative_ttl_ms);
     gw_info("cache", "%s: %llu entries, %llu bytes; swept %llu temp files, %llu orphans, "
-                     "%llu broken entries", conf->dir, (unsigned long long)entries,
-            (unsigned long long)bytes, (unsigned long long)tmp, (unsigned long long)orphans,
-            (unsigned long long)dropped);
+                     "%llu broken entries, %llu remembered 404s", conf->dir,
+            (unsigned long long)entries, (unsigned long long)bytes, (unsigned long long)tmp,
+            (unsigned long long)orphans, (unsigned long long)dropped,
+            (unsigned long long)negative);
     return 0;
 }
 
@@ -403,6 +415,7 @@ static void init_undo(struct gw_server *srv)
     if (srv->admin_fd >= 0) close(srv->admin_fd);
     if (srv->access_fd >= 0) close(srv->access_fd);
     if (srv->cache) gw_cache_close(srv->cache);
+    gw_neg_free(srv->neg);
     if (srv->stats_ready) gw_stats_free();
     free(srv->workers);
     memset(srv, 0, sizeof(*srv));
@@ -490,6 +503,7 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w)
     w->stop_check.data = w;
     w->svc.conf = srv->conf;
     w->svc.cache = srv->cache;
+    w->svc.neg = srv->neg;
     w->svc.swift = srv->swift;
     w->svc.loop = &w->loop;
     w->svc.worker = w->id;
@@ -575,6 +589,8 @@ void gw_server_destroy(struct gw_server *srv)
     gw_blobfd_shutdown(); /* every request is over: the maps are idle */
     if (srv->cache) gw_cache_close(srv->cache);
     srv->cache = NULL;
+    gw_neg_free(srv->neg);
+    srv->neg = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);
     srv->access_fd = -1;
     gw_stats_free();

@@ -590,6 +590,45 @@ START_TEST(test_negative)
 }
 END_TEST
 
+/* NEGATIVE records of an earlier version go, in chunks; nothing else does. */
+START_TEST(test_drop_negative)
+{
+    char dir[512], obj[32];
+    uint64_t n, b, removed = 99;
+
+    new_cache_dir(dir, sizeof(dir));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(gw_cache_drop_negative(c, &removed), 0);    /* an empty index */
+    ck_assert_uint_eq(removed, 0);
+    /* More than one chunk of them, objects in between. */
+    for (int i = 0; i < 3 * GWC_EVICT_CHUNK + 5; i++) {
+        snprintf(obj, sizeof(obj), "neg%d", i);
+        ck_assert_int_eq(put_negative(c, obj, i), 0);
+        if (i % 20 == 0) {
+            snprintf(obj, sizeof(obj), "obj%d", i);
+            ck_assert_int_eq(put_object(c, obj, 50, (unsigned)i, i, NULL), 0);
+        }
+    }
+    uint64_t writes = gw_cache_index_writes(c);
+    ck_assert_int_eq(gw_cache_drop_negative(c, &removed), 0);
+    ck_assert_uint_eq(removed, 3 * GWC_EVICT_CHUNK + 5);
+    /* One write transaction per chunk, not one per record. */
+    ck_assert_uint_le(gw_cache_index_writes(c) - writes, 4);
+    gw_cache_usage(c, &n, &b);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_uint_eq(b, 500);
+    for (int i = 0; i < 3 * GWC_EVICT_CHUNK + 5; i++) {
+        snprintf(obj, sizeof(obj), "neg%d", i);
+        ck_assert(!entry_exists(c, obj));
+        snprintf(obj, sizeof(obj), "obj%d", i);
+        ck_assert_int_eq(entry_exists(c, obj), i % 20 == 0);
+    }
+    assert_consistent(c);
+    ck_assert_int_eq(gw_cache_drop_negative(c, NULL), 0);
+    gw_cache_close(c);
+}
+END_TEST
+
 START_TEST(test_commit_rejects)
 {
     char dir[512], tmp[GWC_PATH_MAX];
@@ -1774,6 +1813,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_refresh);
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_negative);
+    tcase_add_test(tc, test_drop_negative);
     tcase_add_test(tc, test_commit_rejects);
     tcase_add_test(tc, test_blob_ids_grow_across_restarts);
     suite_add_tcase(s, tc);

@@ -135,6 +135,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
     ck_assert_uint_eq(c.ttl_ms, 3600000);
     ck_assert_uint_eq(c.negative_ttl_ms, 10000);
+    ck_assert_uint_eq(c.negative_max_entries, 100000);
     gw_conf_free(&c);
 }
 END_TEST
@@ -388,6 +389,10 @@ static const struct {
     {"cache", "max_size = lots", ":4: max_size: must be a size such as 512K, 10M or 10G"},
     {"cache", "ttl = 1w", ":4: ttl: must be a duration such as 250ms, 30s, 5m or 1h"},
     {"cache", "negative_ttl = 300000000000000d", ":4: negative_ttl: is too large"},
+    {"cache", "negative_max_entries = 10000001",
+     ":4: negative_max_entries: must be a number from 0 to 10000000"},
+    {"cache", "negative_max_entries = -1",
+     ":4: negative_max_entries: must be a number from 0 to 10000000"},
 };
 
 START_TEST(test_bad_value)

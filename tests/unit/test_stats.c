@@ -152,6 +152,19 @@ static const char golden[] =
     "# HELP swiftgate_cache_bytes Bytes of the cached objects.\n"
     "# TYPE swiftgate_cache_bytes gauge\n"
     "swiftgate_cache_bytes 987654321\n"
+    "# HELP swiftgate_cache_index_writes_total Write transactions committed to the cache index.\n"
+    "# TYPE swiftgate_cache_index_writes_total counter\n"
+    "swiftgate_cache_index_writes_total 5\n"
+    "# HELP swiftgate_negative_entries 404s remembered now (in memory).\n"
+    "# TYPE swiftgate_negative_entries gauge\n"
+    "swiftgate_negative_entries 3\n"
+    "# HELP swiftgate_negative_evictions_total 404s forgotten early: negative_max_entries was "
+    "reached.\n"
+    "# TYPE swiftgate_negative_evictions_total counter\n"
+    "swiftgate_negative_evictions_total 2\n"
+    "# HELP swiftgate_negative_hits_total Requests answered 404 from a remembered 404.\n"
+    "# TYPE swiftgate_negative_hits_total counter\n"
+    "swiftgate_negative_hits_total 1\n"
     "# HELP swiftgate_errors_total Errors by kind.\n"
     "# TYPE swiftgate_errors_total counter\n"
     "swiftgate_errors_total{kind=\"origin_connect\"} 0\n"
@@ -206,6 +219,12 @@ START_TEST(test_render_exact)
     gw_stats_fills(1);
     gw_stats_fills(-1);
     gw_stats_set_cache(17, 987654321);
+    gw_stats_set_cache_writes(5);
+    gw_stats_neg_held(4);
+    gw_stats_neg_held(3);       /* a gauge: the last value */
+    gw_stats_neg_evicted(1);
+    gw_stats_neg_evicted(1);
+    gw_stats_neg_hit();
 
     char *text = render();
     ck_assert_str_eq(text, golden);
