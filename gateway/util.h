@@ -17,7 +17,7 @@
  * errno reaches).  gw_strerror() knows both.  This is every project code:
  * cache/ cannot include this header, so cache/cache.h defines its own
  * GW_CACHE_E* with the numbers of their twins here (ENOTFOUND, ELIMIT,
- * ECORRUPT), and util.c asserts at compile time that each pair agrees.
+ * ECORRUPT, EUNSAFE), and util.c asserts at compile time that each pair agrees.
  */
 #define GW_ERRNO_MAP(X)                                                     \
     X(-20001, EPARSE, "malformed input")                                    \
@@ -30,7 +30,8 @@
     X(-20008, ENOTFOUND, "not found")                                       \
     X(-20009, ELIMIT, "limit reached")                                      \
     X(-20010, ECLOSED, "peer closed the connection")                       \
-    X(-20011, ECORRUPT, "cache index record unreadable")
+    X(-20011, ECORRUPT, "cache index record unreadable")                    \
+    X(-20012, EUNSAFE, "unsafe file or directory in the cache")
 
 enum {
 #define GW_ERR_ENUM(code, name, text) GW_##name = (code),
