@@ -201,7 +201,12 @@ def test_user_nobody_when_started_as_root(ctx):
         return
     nobody = pwd.getpwnam("nobody")
     # Every directory above the cache must let nobody through: the test's
-    # own directories are 0700, so the cache lives in one of its own.
+    # own directories are 0700, which is refused, so the cache lives in one
+    # of its own.
+    closed = ctx.gateway(start=False, server={"user": "nobody"})
+    rc, err = serve_once(ctx, closed.conf_path)
+    assert rc == 2 and "[cache] dir %s/cache: not reachable as user nobody" % closed.dir \
+        in err, (rc, err)
     base = tempfile.mkdtemp(prefix="swiftgate-files-")
     try:
         os.chmod(base, 0o711)
