@@ -299,6 +299,8 @@ static void on_hup(uv_signal_t *s, int signum)
     gw_server_reopen_logs(&m->srv);
 }
 
+static int serve(struct gw_conf *conf, const struct gw_privs *privs);
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = conf_arg(argc, argv, 2, "serve");
@@ -319,9 +321,19 @@ static int cmd_serve(int argc, char **argv)
         gw_conf_free(&conf);
         return 2;
     }
+    return serve(&conf, &privs);
+}
+
+/*
+ * Start serving conf as privs says: bind, open, drop, start the workers,
+ * then run until every worker has stopped.  Owns conf from here on.
+ */
+static int serve(struct gw_conf *conf, const struct gw_privs *privs)
+{
+    char err[512];
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "swiftgate: curl_global_init failed\n");
-        gw_conf_free(&conf);
+        gw_conf_free(conf);
         return 1;
     }
 
@@ -331,15 +343,15 @@ static int cmd_serve(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "swiftgate: uv_loop_init: %s\n", uv_strerror(rc));
         curl_global_cleanup();
-        gw_conf_free(&conf);
+        gw_conf_free(conf);
         return 1;
     }
-    rc = gw_server_init(&m.srv, &conf, &privs, &m.loop, err, sizeof(err));
+    rc = gw_server_init(&m.srv, conf, privs, &m.loop, err, sizeof(err));
     if (rc == 0) {
-        gw_privs_give_fd(&privs, m.srv.access_fd);
-        if (gw_privs_drop(&privs, conf.dir, err, sizeof(err)) != 0) {
+        gw_privs_give_fd(privs, m.srv.access_fd);
+        if (gw_privs_drop(privs, conf->dir, err, sizeof(err)) != 0) {
             gw_server_destroy(&m.srv);
-            rc = GW_EUNSAFE;
+            rc = GW_ECONF;      /* the user cannot reach the cache: fix the config */
         }
     }
     if (rc != 0) {
@@ -347,8 +359,8 @@ static int cmd_serve(int argc, char **argv)
         uv_run(&m.loop, UV_RUN_DEFAULT); /* close callbacks */
         uv_loop_close(&m.loop);
         curl_global_cleanup();
-        gw_conf_free(&conf);
-        return rc == GW_EUNSAFE ? 2 : 1;
+        gw_conf_free(conf);
+        return rc == GW_EUNSAFE || rc == GW_ECONF ? 2 : 1;
     }
     m.srv.on_stopped = on_all_stopped;
     uv_signal_init(&m.loop, &m.sigterm);
@@ -371,7 +383,7 @@ static int cmd_serve(int argc, char **argv)
     if (m.srv.admin_fd >= 0) gw_server_address(&m.srv, 1, admin, sizeof(admin));
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
-            admin, m.srv.nworkers, conf.container);
+            admin, m.srv.nworkers, conf->container);
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);
@@ -381,7 +393,7 @@ static int cmd_serve(int argc, char **argv)
     gw_assert(rc == 0);
     curl_global_cleanup();
     gw_info("main", "stopped");
-    gw_conf_free(&conf);
+    gw_conf_free(conf);
     return 0;
 }
 
