@@ -1,8 +1,7 @@
 /*
- * blob.c - the cache's blob files: the directory layout, temp files, blob
- * names and ids, publishing a filled temp file as a blob, and walking
- * tmp/ and blobs/ for the sweep and fsck (evict.c decides what to do with
- * what the walks find).
+ * blob.c - the cache's blob files: temp files, blob names and ids,
+ * publishing a filled temp file as a blob, and walking tmp/ and blobs/ for
+ * the sweep and fsck (evict.c decides what to do with what the walks find).
  *
  * Invariants:
  *  - A blob is published in this order: fsync(fd), rename(tmp, blob),
@@ -12,6 +11,9 @@
  *    of key>/, is never reused: ids only grow (see gwc_blob_id_next), so
  *    the file a reader opened is never replaced under it, only unlinked.
  *  - Nothing here touches the index.
+ *  - The walks open tmp/, blobs/ and its fan-out directories with
+ *    O_NOFOLLOW and hand out descriptors for unlinkat(): a link planted in
+ *    place of one of them is refused, never followed.
  */
 #include "cache_int.h"
 
@@ -24,40 +26,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void seterr(char *err, size_t errlen, const char *path, int rc)
-{
-    if (err != NULL && errlen > 0) snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-}
-
-/* mkdir that accepts a directory already there. */
+/* mkdir that accepts a directory already there (and never a link to one). */
 static int mkdir_ok(const char *path)
 {
     struct stat st;
-    if (mkdir(path, 0755) == 0) return 0;
+    if (mkdir(path, 0700) == 0) return 0;
     if (errno != EEXIST) return -errno;
-    if (stat(path, &st) != 0) return -errno;
+    if (lstat(path, &st) != 0) return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
-int gwc_layout_create(const char *dir, char *err, size_t errlen)
-{
-    static const char *const subs[] = {"", "/index", "/tmp", "/blobs"};
-    char path[GWC_PATH_MAX];
-    int rc;
-
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
-        if ((rc = mkdir_ok(path)) != 0) goto fail;
-    }
-    /* All 256 fan-out directories now, so a commit never has to make one. */
-    for (int i = 0; i < 256; i++) {
-        snprintf(path, sizeof(path), "%s/blobs/%02x", dir, i);
-        if ((rc = mkdir_ok(path)) != 0) goto fail;
-    }
-    return 0;
-fail:
-    seterr(err, errlen, path, rc);
-    return rc;
 }
 
 int gwc_blob_path(const struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t id,
@@ -192,23 +168,26 @@ static int is_dot(const char *name)
 }
 
 /*
- * Call fn for every file of the directory "<c->dir>/<rel>" (not its
- * subdirectories).  Names are parsed as blobs of the fan-out directory
- * sub, unless sub is NULL (tmp/) or not a fan-out name ("" for blobs/).
+ * Call fn for every file of the directory fd (consumed), which is rel in
+ * the cache (not its subdirectories).  Names are parsed as blobs of the
+ * fan-out directory sub, unless sub is NULL (tmp/) or not a fan-out name
+ * ("" for blobs/).  The unlinks fn makes are relative to fd, so they stay
+ * inside this directory whatever links may appear in paths meanwhile.
  */
-static int walk_files(struct gw_cache *c, const char *rel, const char *sub, gwc_walk_fn fn,
-                      void *ud)
+static int walk_files(int fd, const char *rel, const char *sub, gwc_walk_fn fn, void *ud)
 {
-    char path[GWC_PATH_MAX], frel[GWC_PATH_MAX];
+    char frel[GWC_PATH_MAX];
     uint8_t key[GW_CACHE_KEY_LEN];
     struct dirent *d;
     uint64_t id;
-    DIR *dir;
     int rc = 0;
 
-    snprintf(path, sizeof(path), "%s/%s", c->dir, rel);
-    dir = opendir(path);
-    if (dir == NULL) return errno == ENOENT ? 0 : -errno;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
     int dfd = dirfd(dir);
     while ((errno = 0, d = readdir(dir)) != NULL) {
         if (is_dot(d->d_name) || is_dir(dfd, d)) continue;
@@ -224,33 +203,60 @@ static int walk_files(struct gw_cache *c, const char *rel, const char *sub, gwc_
 
 int gwc_tmp_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud)
 {
-    return walk_files(c, "tmp", NULL, fn, ud);
+    int fd = gwc_subdir_open(c, "tmp");
+    if (fd < 0) return fd == -ENOENT ? 0 : fd;
+    return walk_files(fd, "tmp", NULL, fn, ud);
+}
+
+/* The fan-out directories of blobs/ (the directory fd): their files to fn. */
+static int walk_fanout(int fd, gwc_walk_fn fn, void *ud)
+{
+    char rel[16];
+    struct dirent *d;
+    int rc = 0;
+
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    rewinddir(dir);     /* fd is a dup: it shares the offset walk_files() left at the end */
+    while ((errno = 0, d = readdir(dir)) != NULL) {
+        /* Directories that are not ours (lost+found, ...) are left alone;
+         * a link is never a directory here (is_dir does not follow it). */
+        if (is_dot(d->d_name) || strlen(d->d_name) != 2 || unhex(d->d_name[0]) < 0 ||
+            unhex(d->d_name[1]) < 0 || !is_dir(dirfd(dir), d))
+            continue;
+        int sub = openat(dirfd(dir), d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            rc = errno == ELOOP || errno == ENOTDIR ? GW_CACHE_EUNSAFE : -errno;
+            break;
+        }
+        snprintf(rel, sizeof(rel), "blobs/%s", d->d_name);
+        rc = walk_files(sub, rel, d->d_name, fn, ud);
+        if (rc != 0) break;
+    }
+    if (rc == 0 && d == NULL && errno != 0) rc = -errno;
+    closedir(dir);
+    return rc;
 }
 
 int gwc_blob_walk(struct gw_cache *c, gwc_walk_fn fn, void *ud)
 {
-    char path[GWC_PATH_MAX], rel[16];
-    struct dirent *d;
-    DIR *dir;
-    int rc;
-
-    /* Files lying directly in blobs/ are never blobs. */
-    rc = walk_files(c, "blobs", "", fn, ud);
-    if (rc != 0) return rc;
-
-    snprintf(path, sizeof(path), "%s/blobs", c->dir);
-    dir = opendir(path);
-    if (dir == NULL) return errno == ENOENT ? 0 : -errno;
-    while ((errno = 0, d = readdir(dir)) != NULL) {
-        /* Directories that are not ours (lost+found, ...) are left alone. */
-        if (is_dot(d->d_name) || strlen(d->d_name) != 2 || unhex(d->d_name[0]) < 0 ||
-            unhex(d->d_name[1]) < 0 || !is_dir(dirfd(dir), d))
-            continue;
-        snprintf(rel, sizeof(rel), "blobs/%s", d->d_name);
-        rc = walk_files(c, rel, d->d_name, fn, ud);
-        if (rc != 0) break;
+    int fd = gwc_subdir_open(c, "blobs");
+    if (fd < 0) return fd == -ENOENT ? 0 : fd;
+    int fd2 = dup(fd);
+    if (fd2 < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
     }
-    if (d == NULL && errno != 0) rc = -errno;
-    closedir(dir);
-    return rc;
+    /* Files lying directly in blobs/ are never blobs. */
+    int rc = walk_files(fd, "blobs", "", fn, ud);
+    if (rc != 0) {
+        close(fd2);
+        return rc;
+    }
+    return walk_fanout(fd2, fn, ud);
 }

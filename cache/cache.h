@@ -7,6 +7,10 @@
  *   blobs/XX/       committed blobs, "<key hex>-<blob id hex>", immutable
  *   tmp/            blobs being filled; anything here at start-up is swept
  *   lock            flock()ed by the one process that has the cache open
+ * Directories are 0700 and files 0600, all owned by one user (layout.c);
+ * none of them may be a symbolic link, and the sweep and fsck walk them
+ * through descriptors opened with O_NOFOLLOW, so nothing outside the
+ * cache directory is ever unlinked.
  *
  * Invariants:
  *  - The index points only at complete blobs: a blob is written, fsync'd
@@ -42,6 +46,7 @@
 #define GW_CACHE_ENOTFOUND (-20008) /* = GW_ENOTFOUND */
 #define GW_CACHE_ELIMIT (-20009)    /* = GW_ELIMIT: index map full */
 #define GW_CACHE_ECORRUPT (-20011)  /* = GW_ECORRUPT: an index record that cannot be read */
+#define GW_CACHE_EUNSAFE (-20014)   /* = GW_EUNSAFE: a link, wrong type or owner in the cache */
 
 #define GW_CACHE_KEY_LEN 32 /* SHA-256 */
 
@@ -75,6 +80,15 @@ struct gw_cache_options {
     uint64_t max_size;          /* bytes of blobs; eviction keeps below it; 0 = no cap */
     uint64_t max_entries;       /* 0 = no cap */
     uint64_t index_size;        /* LMDB map size in bytes; 0 = 1 GiB */
+    /*
+     * hand_over 0: everything must be owned by the process's effective
+     * uid.  1: by uid; and when the process is root, what root owns is
+     * given to uid:gid (a cache about to be used by the user the process
+     * drops to, or left by a run as root).
+     */
+    int hand_over;
+    unsigned uid;
+    unsigned gid;
 };
 
 struct gw_cache;
@@ -84,7 +98,10 @@ struct gw_cache;
  * invariants).  BLOCKING.  Returns 0 and *out, or an error with a message
  * in err: -EBUSY if another process has the cache open (one process per
  * cache: the sweep would destroy its fills), GW_CACHE_ELIMIT if the index
- * is too full to sweep, -errno.
+ * is too full to sweep, GW_CACHE_EUNSAFE if index/, tmp/, blobs/, a
+ * fan-out directory, the lock or an LMDB file is a symbolic link, not of
+ * its type, or owned by another user (nothing is removed then), -errno.
+ * Directories are made 0700 and files 0600; wider modes are tightened.
  */
 int gw_cache_open(struct gw_cache **out, const struct gw_cache_options *o, char *err,
                   size_t errlen);

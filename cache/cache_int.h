@@ -118,10 +118,27 @@ void gwc_write_abort(struct gw_cache *c, MDB_txn *txn);
  */
 int gwc_scan_totals(struct gw_cache *c, uint64_t *entries, uint64_t *bytes, uint64_t *max_id);
 
+/* ---- layout.c ---------------------------------------------------------- */
+
+/*
+ * Make or check dir, dir/index (and its LMDB files), dir/tmp, dir/blobs,
+ * dir/blobs/00..ff and dir/lock: plain directories and files, never links,
+ * owned by the expected user, modes 0700 and 0600 (see layout.c).  On
+ * success the lock file's fd is in c->lock_fd.  0, GW_CACHE_EUNSAFE (a
+ * link, a wrong type or another owner; named in err) or -errno.
+ */
+int gwc_layout_open(struct gw_cache *c, const struct gw_cache_options *o, char *err,
+                    size_t errlen);
+
+/*
+ * The directory name ("tmp", "blobs") of the cache, opened O_DIRECTORY |
+ * O_NOFOLLOW: the fd, or GW_CACHE_EUNSAFE if it is a link or not a
+ * directory, or -errno (-ENOENT if missing).
+ */
+int gwc_subdir_open(const struct gw_cache *c, const char *name);
+
 /* ---- blob.c ------------------------------------------------------------ */
 
-/* dir, dir/index, dir/tmp, dir/blobs, dir/blobs/00..ff: 0 or -errno. */
-int gwc_layout_create(const char *dir, char *err, size_t errlen);
 
 /* "<dir>/blobs/XX/<key hex>-<id hex>": 0 or -ENAMETOOLONG. */
 int gwc_blob_path(const struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t id,

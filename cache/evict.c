@@ -407,10 +407,11 @@ static int sweep_index_scan(struct gw_cache *c, MDB_txn *txn, struct gw_cache_en
         memcpy(e->key, k.mv_data, GW_CACHE_KEY_LEN);
         if (gwc_blob_path(c, e->key, e->blob_id, path, sizeof(path)) != 0) {
             keylist_add(drop, &k, 0, 0);
-        } else if (stat(path, &st) != 0) {
+        } else if (lstat(path, &st) != 0) {
             keylist_add(drop, &k, 0, 0);
         } else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
-            /* The record goes, so the file would be an orphan: unlink it now. */
+            /* The record goes, so the file would be an orphan: unlink it now
+             * (a link is removed itself, never what it points to). */
             keylist_add(drop, &k, e->blob_id, 0);
         }
     }
@@ -466,6 +467,7 @@ leave:
                  s.failed != NULL ? s.failed : what,
                  rc == GW_CACHE_ELIMIT      ? "index full (raise index_size)"
                  : rc == GW_CACHE_ECORRUPT  ? "corrupt index"
+                 : rc == GW_CACHE_EUNSAFE   ? "a link or not a directory"
                  : rc < 0                   ? strerror(-rc)
                                             : "error");
     keylist_free(&drop);
@@ -538,7 +540,8 @@ static int fsck_blob(struct fsck *f, const char *label)
         say(f, "bad: %s: blob path too long", label);
         return 1;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A link in place of a blob is bad: it is never followed. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) say(f, "missing: %s: blob not found", label);
         else say(f, "bad: %s: blob unreadable: %s", label, strerror(errno));

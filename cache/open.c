@@ -4,6 +4,8 @@
  * totals, the first blob id) and closing it.
  *
  * Invariants:
+ *  - Nothing is opened before gwc_layout_open() (layout.c) has checked
+ *    the layout: no link, no other owner, modes 0700 and 0600.
  *  - "<dir>/lock" is flock()ed before the index is opened and stays locked
  *    until gw_cache_close(): the sweep empties tmp/ and the totals live in
  *    this process's memory, so a second process would destroy the first
@@ -36,6 +38,8 @@ static const char *errstr(int rc)
         return "index full (raise index_size)";
     case GW_CACHE_ECORRUPT:
         return "corrupt index";
+    case GW_CACHE_EUNSAFE:
+        return "unsafe file or directory";
     default:
         return strerror(rc < 0 ? -rc : rc);
     }
@@ -90,8 +94,8 @@ static struct gw_cache *cache_new(const struct gw_cache_options *o)
 }
 
 /*
- * Lock "<dir>/lock" for this process: 0, -EBUSY if another process holds
- * it, or -errno.  The fd stays in c->lock_fd, for cache_free() to close.
+ * Lock "<dir>/lock" (opened by gwc_layout_open() into c->lock_fd) for this
+ * process: 0, -EBUSY if another process holds it, or -errno.
  *
  * One process per cache: the sweep deletes tmp/ and the totals live in
  * this process's memory, so a second process (a gateway, or fsck while a
@@ -100,16 +104,8 @@ static struct gw_cache *cache_new(const struct gw_cache_options *o)
  */
 static int cache_lock(struct gw_cache *c, char *err, size_t errlen)
 {
-    char path[GWC_PATH_MAX];
     int rc;
 
-    snprintf(path, sizeof(path), "%s/lock", c->dir);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0) {
-        rc = -errno;
-        seterr(err, errlen, "%s: %s", path, strerror(-rc));
-        return rc;
-    }
     if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
         seterr(err, errlen, "%s: %s", c->dir,
@@ -123,6 +119,9 @@ static int cache_lock(struct gw_cache *c, char *err, size_t errlen)
  * Open the LMDB environment in "<dir>/index", with a map of index_size
  * bytes (0: GWC_DEFAULT_INDEX_SIZE), and its database of entries.  0 or a
  * cache error; the environment stays in c->env, for cache_free() to close.
+ * LMDB opens its files by path, following links: gwc_layout_open() made
+ * them beforehand, as plain files checked through O_NOFOLLOW, in an index/
+ * that only their owner can write to, so what LMDB opens is what was checked.
  */
 static int cache_env_open(struct gw_cache *c, uint64_t index_size, char *err, size_t errlen)
 {
@@ -138,7 +137,7 @@ static int cache_env_open(struct gw_cache *c, uint64_t index_size, char *err, si
         (rc = mdb_env_set_maxreaders(c->env, GWC_MAXREADERS)) != 0 ||
         (rc = mdb_env_set_maxdbs(c->env, 4)) != 0 ||
         (rc = mdb_env_set_mapsize(c->env, (size_t)mapsize)) != 0 ||
-        (rc = mdb_env_open(c->env, path, MDB_NOTLS, 0644)) != 0) {
+        (rc = mdb_env_open(c->env, path, MDB_NOTLS, 0600)) != 0) {
         seterr(err, errlen, "%s: %s", path, mdb_strerror(rc));
         return gwc_mdb_err(rc);
     }
@@ -210,7 +209,7 @@ static int cache_open(struct gw_cache **out, const struct gw_cache_options *o, i
         seterr(err, errlen, "%s: %s", c->dir, strerror(-rc));
         goto leave;
     }
-    rc = gwc_layout_create(c->dir, err, errlen);
+    rc = gwc_layout_open(c, o, err, errlen);
     if (rc != 0) goto leave;
     rc = cache_lock(c, err, errlen);
     if (rc != 0) goto leave;

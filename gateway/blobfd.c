@@ -107,8 +107,9 @@ int gw_blobfd_open(struct gw_cache *c, const struct gw_cache_entry *e, struct gw
     char path[1024];
     int rc = gw_cache_blob_path(c, e, path, sizeof(path));
     if (rc != 0) return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    /* A link in place of a blob is never followed (ELOOP: treated as gone). */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ELOOP ? -ENOENT : -errno;
     struct stat st;
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != e->size) {
         close(fd);

@@ -348,10 +348,20 @@ static void check_admin_apart(struct loader *ld)
          "wildcard address", at, c->listen);
 }
 
+/* group says which group user runs in: alone it means nothing. */
+static void check_group_needs_user(struct loader *ld)
+{
+    char at[256];
+    if (ld->c->run_group[0] == '\0' || ld->c->run_user[0] != '\0') return;
+    where(ld, find_key("server", "group"), at, sizeof(at));
+    fail(ld, 0, "%s: needs user (the group is the one user runs in)", at);
+}
+
 /* Rules between keys, which no single row can express. */
 static void cross_check(struct loader *ld)
 {
     check_admin_apart(ld);
+    check_group_needs_user(ld);
     if (ld->c->max_object_size == 0) ld->c->max_object_size = ld->c->max_size / 8;
     const struct gw_conf_key *url = find_key("server", "max_url_size");
     const struct gw_conf_key *head = find_key("server", "max_header_size");

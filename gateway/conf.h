@@ -31,6 +31,8 @@ struct gw_conf {
     char *admin_token;          /* "" = admin requests need no token */
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
     char *log_level;            /* debug | info | warning | error */
+    char *run_user;             /* [server] user: "" = stay who we were started as */
+    char *run_group;            /* [server] group: "" = run_user's primary group */
     uint64_t max_connections;
     uint64_t admin_max_connections;
     uint64_t max_header_size;   /* bytes, whole request head */

@@ -16,7 +16,9 @@
 #include "conf_int.h"
 #include "util.h"
 
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,8 @@ static const char *check_listen_or_empty(const char *v);
 static const char *check_url(const char *v);
 static const char *check_container(const char *v);
 static const char *check_header_value(const char *v);
+static const char *check_user(const char *v);
+static const char *check_group(const char *v);
 
 static const struct gw_conf_choice workers_choices[] = {{"auto", 0}, {NULL, 0}};
 static const struct gw_conf_choice log_levels[] = {
@@ -66,6 +70,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "admin_token", GW_CONF_STR, "", STR(admin_token), .flags = GW_CONF_SECRET},
     {"server", "access_log", GW_CONF_STR, "-", STR(access_log)},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
+    {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user},
+    {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group},
     {"server", "max_connections", GW_CONF_COUNT, "10000", U64(max_connections), .min = 1},
     {"server", "admin_max_connections", GW_CONF_COUNT, "16", U64(admin_max_connections),
      .min = 1, .max = 1024},
@@ -161,6 +167,20 @@ static const char *check_header_value(const char *v)
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if (*p < 0x20 || *p == 0x7f) return "must be printable text on one line";
     return NULL;
+}
+
+/* The user and group must exist when the config is read, so that
+ * check-config finds a typo rather than the start as root. */
+static const char *check_user(const char *v)
+{
+    if (v[0] == '\0') return NULL;
+    return getpwnam(v) != NULL ? NULL : "no such user";
+}
+
+static const char *check_group(const char *v)
+{
+    if (v[0] == '\0') return NULL;
+    return getgrnam(v) != NULL ? NULL : "no such group";
 }
 
 static const char *check_container(const char *v)

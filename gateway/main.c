@@ -16,12 +16,20 @@
  * shutdown_grace to finish; whatever is left then is closed.  The exit
  * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
  * 1).  SIGHUP reopens the access log.  Exit status otherwise: 1 on a
- * runtime failure, 2 on bad usage or configuration.
+ * runtime failure, 2 on bad usage or configuration, and 2 when the cache
+ * directory holds a link or another user's file where the cache's own
+ * should be (nothing is removed then).
+ *
+ * serve and fsck run with umask 077 (the cache and the access log are
+ * nobody else's business) and, started as root with [server] user, drop
+ * to that user once the listeners, the access log and the cache are open
+ * (privs.h), before any worker thread starts.
  */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +38,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "privs.h"
 #include "server.h"
 #include "util.h"
 #include "warm.h"
@@ -178,21 +187,37 @@ static int cmd_fsck(int argc, char **argv)
         gw_conf_free(&conf);
         return 2;
     }
+    umask(077);
+    struct gw_privs privs;
+    char err[512];
+    if (gw_privs_plan(&conf, 0, &privs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swiftgate fsck: %s\n", err);
+        gw_conf_free(&conf);
+        return 2;
+    }
     struct gw_cache_options co = {
         .dir = conf.dir,
         .max_size = conf.max_size,
         .max_entries = conf.max_entries,
         .index_size = conf.index_size,
     };
+    gw_privs_cache_owner(&privs, &co);
     struct gw_cache *cache;
-    char err[256];
-    if (gw_cache_open_nosweep(&cache, &co, err, sizeof(err)) != 0) {
-        fprintf(stderr, "swiftgate fsck: %s: %s\n", conf.dir, err);
+    int rc = gw_cache_open_nosweep(&cache, &co, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "swiftgate fsck: %s\n", err);
         gw_conf_free(&conf);
-        return 1;
+        return rc == GW_EUNSAFE ? 2 : 1;
+    }
+    /* Checked and repaired as the user serve runs as, like the files it made. */
+    if (gw_privs_drop(&privs, conf.dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swiftgate fsck: %s\n", err);
+        gw_cache_close(cache);
+        gw_conf_free(&conf);
+        return 2;
     }
     struct gw_cache_fsck_result res;
-    int rc = gw_cache_fsck(cache, repair, fsck_report, NULL, &res);
+    rc = gw_cache_fsck(cache, repair, fsck_report, NULL, &res);
     gw_cache_close(cache);
     if (rc != 0) {
         fprintf(stderr, "swiftgate fsck: %s: %s\n", conf.dir, gw_strerror(rc));
@@ -274,6 +299,8 @@ static void on_hup(uv_signal_t *s, int signum)
     gw_server_reopen_logs(&m->srv);
 }
 
+static int serve(struct gw_conf *conf, const struct gw_privs *privs);
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = conf_arg(argc, argv, 2, "serve");
@@ -286,9 +313,27 @@ static int cmd_serve(int argc, char **argv)
     gw_log_level = gw_log_level_parse(conf.log_level);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(&conf, 1);
+    umask(077);
+    struct gw_privs privs;
+    char err[512];
+    if (gw_privs_plan(&conf, 1, &privs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swiftgate: %s\n", err);
+        gw_conf_free(&conf);
+        return 2;
+    }
+    return serve(&conf, &privs);
+}
+
+/*
+ * Start serving conf as privs says: bind, open, drop, start the workers,
+ * then run until every worker has stopped.  Owns conf from here on.
+ */
+static int serve(struct gw_conf *conf, const struct gw_privs *privs)
+{
+    char err[512];
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "swiftgate: curl_global_init failed\n");
-        gw_conf_free(&conf);
+        gw_conf_free(conf);
         return 1;
     }
 
@@ -298,17 +343,24 @@ static int cmd_serve(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "swiftgate: uv_loop_init: %s\n", uv_strerror(rc));
         curl_global_cleanup();
-        gw_conf_free(&conf);
+        gw_conf_free(conf);
         return 1;
     }
-    char err[512];
-    rc = gw_server_init(&m.srv, &conf, &m.loop, err, sizeof(err));
+    rc = gw_server_init(&m.srv, conf, privs, &m.loop, err, sizeof(err));
+    if (rc == 0) {
+        gw_privs_give_fd(privs, m.srv.access_fd);
+        if (gw_privs_drop(privs, conf->dir, err, sizeof(err)) != 0) {
+            gw_server_destroy(&m.srv);
+            rc = GW_ECONF;      /* the user cannot reach the cache: fix the config */
+        }
+    }
     if (rc != 0) {
         fprintf(stderr, "swiftgate: %s\n", err);
+        uv_run(&m.loop, UV_RUN_DEFAULT); /* close callbacks */
         uv_loop_close(&m.loop);
         curl_global_cleanup();
-        gw_conf_free(&conf);
-        return 1;
+        gw_conf_free(conf);
+        return rc == GW_EUNSAFE || rc == GW_ECONF ? 2 : 1;
     }
     m.srv.on_stopped = on_all_stopped;
     uv_signal_init(&m.loop, &m.sigterm);
@@ -331,7 +383,7 @@ static int cmd_serve(int argc, char **argv)
     if (m.srv.admin_fd >= 0) gw_server_address(&m.srv, 1, admin, sizeof(admin));
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
-            admin, m.srv.nworkers, conf.container);
+            admin, m.srv.nworkers, conf->container);
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);
@@ -341,7 +393,7 @@ static int cmd_serve(int argc, char **argv)
     gw_assert(rc == 0);
     curl_global_cleanup();
     gw_info("main", "stopped");
-    gw_conf_free(&conf);
+    gw_conf_free(conf);
     return 0;
 }
 

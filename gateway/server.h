@@ -21,6 +21,7 @@
 struct gw_cache;
 struct gw_conf;
 struct gw_neg;
+struct gw_privs;
 struct gw_swift;
 struct gw_worker;
 
@@ -48,12 +49,15 @@ struct gw_server {
 
 /*
  * Bind every listener of the configuration (before any thread starts, so
- * a bad address fails the start), open the access log and the cache.
- * Returns 0 or a -errno; on error the message is in err and nothing is
+ * a bad address fails the start), open the access log and the cache (the
+ * cache owned by privs' user, see privs.h; NULL: by the process's own).
+ * Returns 0 or a -errno (GW_EUNSAFE: the cache directory holds a link or
+ * another user's file); on error the message is in err and nothing is
  * left open.
  */
-int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t *main_loop,
-                   char *err, size_t errlen);
+int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
+                   const struct gw_privs *privs, uv_loop_t *main_loop, char *err,
+                   size_t errlen);
 /* Start the worker threads.  On error, gw_server_force_close() and
  * gw_server_destroy() still clean up what did start. */
 int gw_server_start(struct gw_server *srv);

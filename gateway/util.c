@@ -26,6 +26,7 @@ int gw_log_level = GW_LOG_INFO;
 _Static_assert(GW_CACHE_ENOTFOUND == GW_ENOTFOUND, "GW_CACHE_ENOTFOUND != GW_ENOTFOUND");
 _Static_assert(GW_CACHE_ELIMIT == GW_ELIMIT, "GW_CACHE_ELIMIT != GW_ELIMIT");
 _Static_assert(GW_CACHE_ECORRUPT == GW_ECORRUPT, "GW_CACHE_ECORRUPT != GW_ECORRUPT");
+_Static_assert(GW_CACHE_EUNSAFE == GW_EUNSAFE, "GW_CACHE_EUNSAFE != GW_EUNSAFE");
 
 const char *gw_strerror(int err)
 {

@@ -17,7 +17,7 @@
  * errno reaches).  gw_strerror() knows both.  This is every project code:
  * cache/ cannot include this header, so cache/cache.h defines its own
  * GW_CACHE_E* with the numbers of their twins here (ENOTFOUND, ELIMIT,
- * ECORRUPT), and util.c asserts at compile time that each pair agrees.
+ * ECORRUPT, EUNSAFE), and util.c asserts at compile time that each pair agrees.
  */
 #define GW_ERRNO_MAP(X)                                                     \
     X(-20001, EPARSE, "malformed input")                                    \
@@ -32,7 +32,8 @@
     X(-20010, ECLOSED, "peer closed the connection")                       \
     X(-20011, ECORRUPT, "cache index record unreadable")                    \
     X(-20012, EBUSY, "too many requests to Swift waiting")                  \
-    X(-20013, EBADHEADER, "origin sent a malformed header")
+    X(-20013, EBADHEADER, "origin sent a malformed header")                 \
+    X(-20014, EUNSAFE, "unsafe file or directory in the cache")
 
 enum {
 #define GW_ERR_ENUM(code, name, text) GW_##name = (code),

@@ -34,6 +34,7 @@
 #include "fill.h"
 #include "neg.h"
 #include "origin.h"
+#include "privs.h"
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
@@ -370,7 +371,8 @@ static int bind_listeners(struct gw_server *srv, char *err, size_t errlen)
     return 0;
 }
 
-static int open_cache(struct gw_server *srv, char *err, size_t errlen)
+static int open_cache(struct gw_server *srv, const struct gw_privs *privs, char *err,
+                      size_t errlen)
 {
     const struct gw_conf *conf = srv->conf;
     struct gw_cache_options co = {
@@ -379,6 +381,7 @@ static int open_cache(struct gw_server *srv, char *err, size_t errlen)
         .max_entries = conf->max_entries,
         .index_size = conf->index_size,
     };
+    if (privs != NULL) gw_privs_cache_owner(privs, &co);
     char cerr[256];
     int rc = gw_cache_open(&srv->cache, &co, cerr, sizeof(cerr));
     if (rc != 0) {
@@ -422,8 +425,9 @@ static void init_undo(struct gw_server *srv)
     srv->access_fd = srv->admin_fd = srv->listen_fd0 = -1;
 }
 
-int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t *main_loop,
-                   char *err, size_t errlen)
+int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
+                   const struct gw_privs *privs, uv_loop_t *main_loop, char *err,
+                   size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->conf = conf;
@@ -451,7 +455,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t 
         snprintf(err, errlen, "access_log %s: %s", conf->access_log, strerror(errno));
         goto leave;
     }
-    if (conf->dir[0] && (rc = open_cache(srv, err, errlen)) != 0) goto leave;
+    if (conf->dir[0] && (rc = open_cache(srv, privs, err, errlen)) != 0) goto leave;
     srv->swift = gw_swift_new(conf);
     rc = uv_async_init(main_loop, &srv->worker_exit, on_worker_exit);
     if (rc != 0) {

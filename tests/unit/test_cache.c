@@ -49,7 +49,8 @@ static void new_cache_dir(char *out, size_t len)
 static struct gw_cache *open_cache(const char *dir, uint64_t max_size, uint64_t max_entries,
                                    uint64_t index_size, int sweep)
 {
-    struct gw_cache_options o = {dir, max_size, max_entries, index_size};
+    struct gw_cache_options o = {.dir = dir, .max_size = max_size, .max_entries = max_entries,
+                                 .index_size = index_size};
     struct gw_cache *c = NULL;
     char err[512] = "unset";
     int rc = sweep ? gw_cache_open(&c, &o, err, sizeof(err))
@@ -251,7 +252,7 @@ START_TEST(test_open_twice_is_busy)
 
     new_cache_dir(dir, sizeof(dir));
     struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
-    struct gw_cache_options o = {dir, 0, 0, 1 << 20};
+    struct gw_cache_options o = {.dir = dir, .index_size = 1 << 20};
     ck_assert_int_eq(gw_cache_open(&c2, &o, err, sizeof(err)), -EBUSY);
     ck_assert_ptr_null(c2);
     ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
@@ -267,7 +268,7 @@ START_TEST(test_open_errors)
 {
     char dir[512], file[600], err[512] = "";
     struct gw_cache *c = NULL;
-    struct gw_cache_options o = {NULL, 0, 0, 0};
+    struct gw_cache_options o = {.dir = NULL};
 
     ck_assert_int_eq(gw_cache_open(&c, &o, err, sizeof(err)), -EINVAL);
     ck_assert_str_ne(err, "");
@@ -373,6 +374,7 @@ START_TEST(test_error_texts)
     ck_assert_str_eq(gw_strerror(GW_CACHE_ECORRUPT), "cache index record unreadable");
     ck_assert_str_eq(gw_strerror(GW_CACHE_ENOTFOUND), "not found");
     ck_assert_str_eq(gw_strerror(GW_CACHE_ELIMIT), "limit reached");
+    ck_assert_str_eq(gw_strerror(GW_CACHE_EUNSAFE), "unsafe file or directory in the cache");
 }
 END_TEST
 
@@ -1728,7 +1730,7 @@ END_TEST
 /* The child: commit, replace, remove as fast as it can until killed. */
 _Noreturn static void fill_until_killed(const char *dir)
 {
-    struct gw_cache_options o = {dir, 64 * 1024, 0, 1 << 20};
+    struct gw_cache_options o = {.dir = dir, .max_size = 64 * 1024, .index_size = 1 << 20};
     struct gw_cache *c;
     char err[256], obj[32];
     uint8_t key[GW_CACHE_KEY_LEN];

@@ -103,6 +103,8 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.admin_token, "");
     ck_assert_str_eq(c.access_log, "-");
     ck_assert_str_eq(c.log_level, "info");
+    ck_assert_str_eq(c.run_user, "");
+    ck_assert_str_eq(c.run_group, "");
     ck_assert_uint_eq(c.max_connections, 10000);
     ck_assert_uint_eq(c.admin_max_connections, 16);
     ck_assert_uint_eq(c.max_header_size, 16384);
@@ -346,6 +348,9 @@ static const struct {
      ":4: admin_listen: must not overlap listen (0.0.0.0:8080): the same port on the same "
      "or a wildcard address"},
     {"server", "log_level = verbose", ":4: log_level: must be debug, info, warning or error"},
+    {"server", "user = no-such-user-sg", ":4: [server] user: no such user"},
+    {"server", "group = no-such-group-sg", ":4: group: no such group"},
+    {"server", "group = root", ":4: group: needs user (the group is the one user runs in)"},
     {"server", "max_connections = 0", ":4: max_connections: must be a number of at least 1"},
     {"swift", "max_fetches = 0", ":4: max_fetches: must be a number from 1 to 65536"},
     {"swift", "fetch_queue = 2000000", ":4: fetch_queue: must be a number from 0 to 1048576"},
@@ -436,7 +441,7 @@ START_TEST(test_duplicate_key_other_block)
 {
     /* A section may appear twice; its keys still may not. */
     expect_error(SWIFT_V1 "[server]\n[swift]\nuser = again\n",
-                 ":7: user: duplicate key (first set on line 3)");
+                 ":7: [swift] user: duplicate key (first set on line 3)");
 }
 END_TEST
 
