@@ -359,15 +359,15 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
         return fill_lo_headers(f, fe, slo != NULL, has_length ? length : UINT64_MAX, ttfb);
     /* No length: nothing to verify the body against, it does not go through the cache. */
     if (!has_length) return uncacheable(f, status);
-    if (!f->segment && length > f->owner->conf->max_object_size &&
-        f->owner->conf->max_object_size > 0) {
+    if (length > f->owner->conf->max_object_size && f->owner->conf->max_object_size > 0) {
         /* Kept, it would evict what many smaller objects' clients come for.
-         * A segment is cached whatever its size: one that could not be would
-         * cut its large object's answer (assemble.c has no pass way yet). */
+         * A segment is judged on its own; one over the bound still goes
+         * through its temp file, to be verified and sent, and is not kept. */
         gw_debug("fill", "%s/%s: %llu bytes, over max_object_size: not cached", f->container,
                  f->name, (unsigned long long)length);
         gw_stats_error(GW_ERR_TOO_LARGE);
-        return uncacheable(f, status);
+        if (!f->segment) return uncacheable(f, status);
+        f->no_commit = 1;
     }
     if (f->segment && segment_check(f, fe, length) != 0) return GW_EORIGIN;
     return body_begin(f, fe, status, length, ttfb);
@@ -466,6 +466,11 @@ static void body_verify(struct gw_fill *f)
      * nobody looks a segment up by its own name, and a large object waits
      * on each of its segments in turn. */
     if (f->segment) fill_set_state(f, GW_FILL_VERIFIED, 0, NULL);
+    if (f->no_commit) {
+        /* Served, not kept: its temp file goes with the fill. */
+        fill_owner_release(f);
+        return;
+    }
     fill_commit(f, FILL_COMMIT_BLOB);
 }
 

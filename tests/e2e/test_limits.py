@@ -169,3 +169,27 @@ def test_an_object_over_max_object_size_evicts_nothing(ctx):
         hits += r.headers.get("X-Cache") == "HIT"
     assert hits == 20, "%d of 20 images are still hits" % hits
     assert gw.error_count("object_too_large") == 2
+
+
+def test_segments_are_judged_one_by_one_against_max_object_size(ctx):
+    """An SLO of two 700 KiB segments and two of 50 KiB under
+    max_object_size 512K: the whole object is served (each big segment
+    verified through its temp file), the small segments are cached, the
+    big ones are not and are asked of Swift again on the next GET."""
+    import largeobj
+    prefix = fixtures.new_uuid()
+    segs = largeobj.put_segments(ctx.saio, prefix,
+                                 [700 << 10, 50 << 10, 700 << 10, 50 << 10], seed=7)
+    name = fixtures.new_uuid()
+    slo = largeobj.put_slo(ctx.saio, name, [largeobj.seg_part(s) for s in segs])
+    gw = ctx.gateway(cache={"max_size": "4M", "max_object_size": "512K"})
+    for round_ in range(2):
+        before = ctx.saio.proxy_log_requests(settle=0.3)
+        r = httputil.get(gw.url + "/fractal/" + name, timeout=30)
+        assert r.status == 200 and r.body == slo.data, (round_, r)
+        reqs = ctx.saio.proxy_log_requests(settle=0.3)[len(before):]
+        gets = [largeobj.segment_gets(reqs, s.key) for s in segs]
+        want = [1, 1, 1, 1] if round_ == 0 else [1, 0, 1, 0]
+        assert gets == want, "round %d: segment GETs %s, want %s" % (round_, gets, want)
+    assert gw.error_count("object_too_large") == 4
+    assert gw.metrics().get("swiftgate_cache_temp_bytes") == 0
