@@ -162,9 +162,10 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
  * Room for a temp blob of len bytes being written: it counts against
  * max_size (and so in eviction) until gw_cache_unreserve().  0, or
  * GW_CACHE_ELIMIT when the reservations would pass max_size: do not cache.
- * Any thread; no disk access.
+ * With force, never refused (but counted all the same).  Any thread; no
+ * disk access.
  */
-int gw_cache_reserve(struct gw_cache *c, uint64_t len);
+int gw_cache_reserve(struct gw_cache *c, uint64_t len, int force);
 void gw_cache_unreserve(struct gw_cache *c, uint64_t len);
 /* The bytes reserved now. */
 uint64_t gw_cache_reserved(const struct gw_cache *c);

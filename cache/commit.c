@@ -14,8 +14,8 @@
  *  - Eviction runs once per transaction, after it: the entries just
  *    committed are the most recently accessed, so they go last.
  *  - Reservations (temp blobs being written) count against max_size with
- *    the committed bytes, in eviction too; together they never pass
- *    max_size by a reservation (gw_cache_reserve refuses it).
+ *    the committed bytes, in eviction too; the reservations never pass
+ *    max_size but by those forced (gw_cache_reserve refuses the others).
  */
 #include "cache_int.h"
 
@@ -197,12 +197,12 @@ int gw_cache_commit(struct gw_cache *c, struct gw_cache_entry *e, const char *tm
     return one.rc;
 }
 
-int gw_cache_reserve(struct gw_cache *c, uint64_t len)
+int gw_cache_reserve(struct gw_cache *c, uint64_t len, int force)
 {
     GWC_CHECK(c);
     uint64_t cur = atomic_load(&c->reserved);
     do {
-        if (c->max_size != 0 && (len > c->max_size || cur > c->max_size - len))
+        if (!force && c->max_size != 0 && (len > c->max_size || cur > c->max_size - len))
             return GW_CACHE_ELIMIT;
     } while (!atomic_compare_exchange_weak(&c->reserved, &cur, cur + len));
     return 0;

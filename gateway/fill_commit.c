@@ -230,8 +230,9 @@ int fill_tmp_open(struct gw_fill *f, uint64_t len)
 {
     char path[512];
     struct gw_cache *cache = f->owner->cache;
-    /* Temp bytes count against max_size while they exist. */
-    if (len > 0 && gw_cache_reserve(cache, len) != 0) return GW_ELIMIT;
+    /* Temp bytes count against max_size while they exist.  A segment's
+     * are never refused: its large object's answer has no other way. */
+    if (len > 0 && gw_cache_reserve(cache, len, f->segment) != 0) return GW_ELIMIT;
     int fd = gw_cache_tmp_open(cache, path, sizeof(path));
     if (fd >= 0 && len > 0 && fallocate(fd, 0, 0, (off_t)len) != 0 && errno != EOPNOTSUPP) {
         int e = errno;

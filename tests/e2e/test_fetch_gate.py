@@ -67,7 +67,7 @@ class Sampler(threading.Thread):
 
 
 def test_fetches_in_flight_never_pass_max_fetches(ctx):
-    """60 clients GET distinct cold objects (Swift slow to send them) and
+    """500 clients GET distinct cold objects (Swift slow to send them) and
     reset at once: Swift never sees more than max_fetches requests at a
     time, temp bytes stay within max_size, the queue empties, and a hit is
     served meanwhile without waiting for any of it."""
@@ -76,7 +76,7 @@ def test_fetches_in_flight_never_pass_max_fetches(ctx):
         hot = fixtures.new_uuid()
         hot_data = fixtures.random_bytes(100 << 10, seed=1)
         origin.put(CONTAINER, hot, hot_data)
-        names = [fixtures.new_uuid() for _ in range(60)]
+        names = [fixtures.new_uuid() for _ in range(500)]
         for i, n in enumerate(names):
             origin.put(CONTAINER, n, fixtures.random_bytes(size, seed=10 + i),
                        fault="trickle=400000")
@@ -115,7 +115,7 @@ def test_fetches_in_flight_never_pass_max_fetches(ctx):
         assert peak[TEMP] <= 2 << 20, peak
         # Functional, not a speed figure: a hit that waited for a slot
         # would take the 0.6 s a trickled object holds one.
-        assert max(hit_ms) < 500, hit_ms
+        assert max(hit_ms) < 100, hit_ms
         # Queued fills whose clients left were never sent to Swift.
         gets = sum(origin.count("GET", n) for n in names)
         assert gets < len(names), "every fill went to Swift: %d" % gets
