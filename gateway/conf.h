@@ -64,6 +64,11 @@ struct gw_conf {
     uint64_t first_byte_timeout_ms;
     uint64_t segment_parallelism; /* segment fetches ahead of a large object's send cursor */
     uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
+    char *segment_containers;   /* containers a large object's segments may be
+                                 * in: names separated by commas; the file's
+                                 * "" becomes "<container>, <container>_segments" */
+    uint64_t max_segments;      /* segments of one large object, nested included */
+    uint64_t max_plan_size;     /* bytes of one large object's encoded plan */
 
     /* [cache] */
     char *dir;                  /* "" = no cache: every request goes to Swift */
@@ -77,6 +82,7 @@ struct gw_conf {
     int range_fill;             /* ...and the whole object is filled behind it */
     uint64_t max_entries;
     uint64_t index_size;        /* LMDB map size */
+    uint64_t plan_cache_size;   /* decoded plans kept in memory, bytes; 0 = none */
 };
 
 /*
@@ -93,6 +99,12 @@ void gw_conf_free(struct gw_conf *c);
  * admin_token) replaced by "(set)".  Used by check-config.
  */
 void gw_conf_dump(const struct gw_conf *c);
+
+/*
+ * Whether a large object's segments (or nested SLO manifests) may be read
+ * from container `name`: it is one of [swift] segment_containers.
+ */
+int gw_conf_segment_container_ok(const struct gw_conf *c, const char *name);
 
 /*
  * Value parsers (conf_value.c), shared with the rest of the gateway (the
