@@ -33,6 +33,7 @@
 #include "conf.h"
 #include "fill.h"
 #include "origin.h"
+#include "plancache.h"
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
@@ -403,7 +404,10 @@ static void init_undo(struct gw_server *srv)
     if (srv->admin_fd >= 0) close(srv->admin_fd);
     if (srv->access_fd >= 0) close(srv->access_fd);
     if (srv->cache) gw_cache_close(srv->cache);
-    if (srv->stats_ready) gw_stats_free();
+    if (srv->stats_ready) {
+        gw_plancache_free();
+        gw_stats_free();
+    }
     free(srv->workers);
     memset(srv, 0, sizeof(*srv));
     srv->access_fd = srv->admin_fd = srv->listen_fd0 = -1;
@@ -431,6 +435,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf, uv_loop_t 
     if (rc != 0) goto leave;
     gw_stats_init(n);
     srv->stats_ready = 1;
+    gw_plancache_init(conf->plan_cache_size);
     srv->access_fd = open_access_log(conf->access_log);
     if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
         strcmp(conf->access_log, "off") != 0) {
@@ -577,6 +582,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->cache = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);
     srv->access_fd = -1;
+    gw_plancache_free(); /* every request is over: no hold is out */
     gw_stats_free();
     if (!uv_is_closing((uv_handle_t *)&srv->worker_exit))
         uv_close((uv_handle_t *)&srv->worker_exit, NULL);
