@@ -95,9 +95,11 @@ static void on_failed(struct gw_req *r, const struct gw_fill_info *info)
     } else if (req_stale_usable(r)) {
         req_hit_start(r, GW_CACHE_STALE);
     } else {
-        req_finish(r, info->error_status ? info->error_status : 502,
-                   info->error_status == 504 ? "Swift timed out" : "Swift unreachable or failed",
-                   NULL);
+        /* The fill's own reason when it has one (a large object refused). */
+        const char *why = info->error_reason ? info->error_reason
+                          : info->error_status == 504 ? "Swift timed out"
+                                                      : "Swift unreachable or failed";
+        req_finish(r, info->error_status ? info->error_status : 502, why, NULL);
     }
 }
 
