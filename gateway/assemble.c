@@ -43,6 +43,7 @@
 #include "fill.h"
 #include "manifest.h"
 #include "origin.h"
+#include "plancache.h"
 #include "respond.h"
 #include "services.h"
 #include "sink.h"
@@ -77,7 +78,8 @@ struct gw_asm {
     uint32_t magic;
     struct gw_sink *sink;
     const struct gw_services *svc;
-    struct gw_plan plan;
+    struct gw_plan_ref *ref;    /* our hold on the plan */
+    const struct gw_plan *plan;
     int sink_only;              /* GW_ASM_SINK: no byte is written */
     int ranges;                 /* GW_ASM_RANGES */
     gw_asm_cb cb;
@@ -145,7 +147,7 @@ static struct gw_fill_spec segment_spec(const struct gw_segment *seg)
 
 static void slot_fill(struct gw_asm *a, struct slot *s)
 {
-    struct gw_fill_spec spec = segment_spec(&a->plan.seg[s->pc.seg]);
+    struct gw_fill_spec spec = segment_spec(&a->plan->seg[s->pc.seg]);
     s->st = S_FILL;
     s->following = 1;
     s->reader.on_event = slot_event;
@@ -195,7 +197,7 @@ static int range_on_headers(void *ud, struct gw_fetch *fe, long status)
     struct slot *s = ud;
     struct gw_asm *a = s->a;
     GW_CHECK_MAGIC(a, ASM_MAGIC);
-    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    const struct gw_segment *seg = &a->plan->seg[s->pc.seg];
     char etag[80], want[96];
     gw_etag_unquote(etag, sizeof(etag), gw_fetch_header(fe, "ETag"));
     snprintf(want, sizeof(want), "bytes %llu-%llu/%llu", (unsigned long long)s->pc.offset,
@@ -281,7 +283,7 @@ static void add_range(void *ud, struct gw_fetch *f)
 /* Ask Swift for just the piece; 0, or -1 when a fill must do instead. */
 static int slot_range(struct gw_asm *a, struct slot *s)
 {
-    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    const struct gw_segment *seg = &a->plan->seg[s->pc.seg];
     struct gw_swift_target t = {.kind = "segment", .method = "GET",
                                 .container = seg->container, .object = seg->object,
                                 .prepare = add_range};
@@ -324,7 +326,7 @@ static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
     struct slot *s = gw_calloc(1, sizeof(*s));
     s->a = a;
     s->pc = *pc;
-    const struct gw_segment *seg = &a->plan.seg[pc->seg];
+    const struct gw_segment *seg = &a->plan->seg[pc->seg];
     if (seg->data) {
         s->st = S_DATA;
         return s;
@@ -341,9 +343,9 @@ static struct slot *slot_start(struct gw_asm *a, const struct gw_piece *pc)
 static void window_fill(struct gw_asm *a)
 {
     while (a->nslots < a->window && a->next_pos <= a->last) {
-        while (a->next_seg < a->plan.n && a->plan.seg[a->next_seg].range_len == 0) a->next_seg++;
-        gw_assert(a->next_seg < a->plan.n);
-        const struct gw_segment *seg = &a->plan.seg[a->next_seg];
+        while (a->next_seg < a->plan->n && a->plan->seg[a->next_seg].range_len == 0) a->next_seg++;
+        gw_assert(a->next_seg < a->plan->n);
+        const struct gw_segment *seg = &a->plan->seg[a->next_seg];
         uint64_t from = a->next_pos - seg->offset;
         uint64_t end = seg->offset + seg->range_len - 1;
         uint64_t to = (a->last < end ? a->last : end) - seg->offset;
@@ -363,7 +365,7 @@ static void window_fill(struct gw_asm *a)
  */
 static int64_t fill_ready(struct gw_asm *a, struct slot *s, int *verified)
 {
-    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    const struct gw_segment *seg = &a->plan->seg[s->pc.seg];
     struct gw_fill_info info;
     gw_fill_info(&s->reader, &info);
     *verified = 0;
@@ -448,7 +450,7 @@ static int fill_send(struct gw_asm *a, struct slot *s)
         int64_t n = gw_respond_from_fill(a->sink, &s->reader, s->pc.offset + s->done,
                                          (uint64_t)avail - s->done);
         if (n < 0) {
-            const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+            const struct gw_segment *seg = &a->plan->seg[s->pc.seg];
             gw_warn("asm", "%s: reading the fill of %s/%s: %s", gw_sink_peer(a->sink),
                     seg->container, seg->object, gw_strerror((int)n));
             fail(a, 502, "cannot read a segment");
@@ -466,7 +468,7 @@ static int fill_send(struct gw_asm *a, struct slot *s)
  */
 static int slot_send(struct gw_asm *a, struct slot *s)
 {
-    const struct gw_segment *seg = &a->plan.seg[s->pc.seg];
+    const struct gw_segment *seg = &a->plan->seg[s->pc.seg];
     if (a->sink_only) {
         if (s->st == S_FILL) {
             int verified;
@@ -520,15 +522,15 @@ static int front_ready(struct gw_asm *a, struct slot *s)
 /* ---- the interface ---- */
 
 struct gw_asm *gw_asm_new(struct gw_sink *s, const struct gw_services *svc,
-                          struct gw_plan *plan, int flags, gw_asm_cb cb, void *ud)
+                          struct gw_plan_ref *ref, int flags, gw_asm_cb cb, void *ud)
 {
     gw_assert(svc->cache != NULL);
     struct gw_asm *a = gw_calloc(1, sizeof(*a));
     a->magic = ASM_MAGIC;
     a->sink = s;
     a->svc = svc;
-    a->plan = *plan;
-    memset(plan, 0, sizeof(*plan));
+    a->ref = ref;
+    a->plan = gw_plan_ref_plan(ref);
     a->sink_only = (flags & GW_ASM_SINK) != 0;
     a->ranges = (flags & GW_ASM_RANGES) && !a->sink_only;
     a->cb = cb;
@@ -542,9 +544,9 @@ struct gw_asm *gw_asm_new(struct gw_sink *s, const struct gw_services *svc,
 void gw_asm_range(struct gw_asm *a, uint64_t first, uint64_t last, int hold)
 {
     GW_CHECK_MAGIC(a, ASM_MAGIC);
-    gw_assert(a->nslots == 0 && first <= last && last < a->plan.total);
+    gw_assert(a->nslots == 0 && first <= last && last < a->plan->total);
     struct gw_piece pc;
-    gw_assert(gw_plan_cover(&a->plan, first, first, &pc, 1) == 1);
+    gw_assert(gw_plan_cover(a->plan, first, first, &pc, 1) == 1);
     a->next_seg = pc.seg;
     a->next_pos = first;
     a->last = last;
@@ -617,7 +619,7 @@ static void asm_destroy(struct gw_asm *a)
         a->nslots--;
         slot_free(s);
     }
-    gw_plan_free(&a->plan);
+    gw_plan_ref_drop(a->ref);
     a->magic = 0;
     free(a);
 }

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 struct gw_asm;
-struct gw_plan;
+struct gw_plan_ref;
 struct gw_services;
 struct gw_sink;
 
@@ -48,9 +48,10 @@ typedef void (*gw_asm_cb)(void *ud, enum gw_asm_event ev);
  * whole object, whose every byte must be verified. */
 #define GW_ASM_RANGES 2
 
-/* An assembler writing to s; it takes over *plan (zeroing it).  svc->cache is set. */
+/* An assembler writing to s; it takes over the hold ref on its plan
+ * (plancache.h), which it only reads.  svc->cache is set. */
 struct gw_asm *gw_asm_new(struct gw_sink *s, const struct gw_services *svc,
-                          struct gw_plan *plan, int flags, gw_asm_cb cb, void *ud);
+                          struct gw_plan_ref *ref, int flags, gw_asm_cb cb, void *ud);
 
 /* Stream bytes [first, last] of the object (inside the plan's total) next. */
 void gw_asm_range(struct gw_asm *a, uint64_t first, uint64_t last, int hold);

@@ -358,10 +358,32 @@ static void check_group_needs_user(struct loader *ld)
 }
 
 /* Rules between keys, which no single row can express. */
+/* segment_containers left empty: the container and <container>_segments,
+ * as libcloud and python-swiftclient put them. */
+static void default_segment_containers(struct gw_conf *c)
+{
+    if (c->segment_containers[0] != '\0') return;
+    size_t n = 2 * strlen(c->container) + sizeof(", _segments");
+    char *v = gw_malloc(n);
+    snprintf(v, n, "%s, %s_segments", c->container, c->container);
+    free(c->segment_containers);
+    c->segment_containers = v;
+}
+
+int gw_conf_segment_container_ok(const struct gw_conf *c, const char *name)
+{
+    const char *s = c->segment_containers, *item;
+    size_t n, len = strlen(name);
+    while (gw_conf_list_next(&s, &item, &n))
+        if (n == len && memcmp(item, name, n) == 0) return 1;
+    return 0;
+}
+
 static void cross_check(struct loader *ld)
 {
     check_admin_apart(ld);
     check_group_needs_user(ld);
+    default_segment_containers(ld->c);
     if (ld->c->max_object_size == 0) ld->c->max_object_size = ld->c->max_size / 8;
     const struct gw_conf_key *url = find_key("server", "max_url_size");
     const struct gw_conf_key *head = find_key("server", "max_header_size");

@@ -69,6 +69,11 @@ struct gw_conf {
     uint64_t max_fetches;       /* requests to Swift in flight, per process */
     uint64_t fetch_queue;       /* requests waiting for one of those, per process */
     uint64_t fetch_queue_timeout_ms;
+    char *segment_containers;   /* containers a large object's segments may be
+                                 * in: names separated by commas; the file's
+                                 * "" becomes "<container>, <container>_segments" */
+    uint64_t max_segments;      /* segments of one large object, nested included */
+    uint64_t max_plan_size;     /* bytes of one large object's encoded plan */
 
     /* [cache] */
     char *dir;                  /* "" = no cache: every request goes to Swift */
@@ -83,6 +88,7 @@ struct gw_conf {
     int range_fill;             /* ...and the whole object is filled behind it */
     uint64_t max_entries;
     uint64_t index_size;        /* LMDB map size */
+    uint64_t plan_cache_size;   /* decoded plans kept in memory, bytes; 0 = none */
 };
 
 /*
@@ -99,6 +105,12 @@ void gw_conf_free(struct gw_conf *c);
  * admin_token) replaced by "(set)".  Used by check-config.
  */
 void gw_conf_dump(const struct gw_conf *c);
+
+/*
+ * Whether a large object's segments (or nested SLO manifests) may be read
+ * from container `name`: it is one of [swift] segment_containers.
+ */
+int gw_conf_segment_container_ok(const struct gw_conf *c, const char *name);
 
 /*
  * Value parsers (conf_value.c), shared with the rest of the gateway (the

@@ -48,6 +48,7 @@ static const char *check_container(const char *v);
 static const char *check_header_value(const char *v);
 static const char *check_user(const char *v);
 static const char *check_group(const char *v);
+static const char *check_container_list(const char *v);
 
 static const struct gw_conf_choice workers_choices[] = {{"auto", 0}, {NULL, 0}};
 static const struct gw_conf_choice log_levels[] = {
@@ -116,6 +117,13 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"swift", "max_fetches", GW_CONF_COUNT, "256", U64(max_fetches), .min = 1, .max = 65536},
     {"swift", "fetch_queue", GW_CONF_COUNT, "4096", U64(fetch_queue), .max = 1048576},
     {"swift", "fetch_queue_timeout", GW_CONF_DURATION, "10s", MS(fetch_queue_timeout), .min = 1},
+    /* "" is resolved against container by cross_check() in conf.c. */
+    {"swift", "segment_containers", GW_CONF_STR, NULL, STR(segment_containers),
+     .check = check_container_list},
+    {"swift", "max_segments", GW_CONF_COUNT, "10000", U64(max_segments), .min = 1,
+     .max = 100000},
+    {"swift", "max_plan_size", GW_CONF_SIZE, "16M", U64(max_plan_size), .min = 64 * KiB,
+     .max = 256 * MiB},
 
     {"cache", "dir", GW_CONF_STR, "/var/cache/swiftgate", STR(dir)},
     {"cache", "max_size", GW_CONF_SIZE, "10G", U64(max_size)},
@@ -131,6 +139,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "range_fill", GW_CONF_BOOL, "yes", INT(range_fill)},
     {"cache", "max_entries", GW_CONF_COUNT, "1000000", U64(max_entries), .min = 1},
     {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = MiB},
+    {"cache", "plan_cache_size", GW_CONF_SIZE, "8M", U64(plan_cache_size), .max = 4 * 1024 * MiB},
 };
 
 _Static_assert(sizeof(gw_conf_keys) / sizeof(gw_conf_keys[0]) == GW_CONF_NKEYS,
@@ -188,6 +197,23 @@ static const char *check_container(const char *v)
     if (v[0] == '\0') return "must not be empty";
     if (strlen(v) > 256) return "must be at most 256 bytes";
     if (strchr(v, '/') != NULL) return "must not contain '/'";
+    return NULL;
+}
+
+/* Container names separated by commas, or "" for the default. */
+static const char *check_container_list(const char *v)
+{
+    const char *s = v, *item;
+    size_t n, count = 0;
+    while (gw_conf_list_next(&s, &item, &n)) {
+        if (n == 0) return "must be container names separated by commas";
+        if (n > 256) return "must name containers of at most 256 bytes";
+        if (memchr(item, '/', n) != NULL) return "must name containers without '/'";
+        if (++count > 64) return "must name at most 64 containers";
+    }
+    size_t len = strlen(v);
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--;
+    if (len && v[len - 1] == ',') return "must be container names separated by commas";
     return NULL;
 }
 

@@ -1,6 +1,6 @@
 /*
  * conf_value.c - the syntax of one configuration value: sizes, durations,
- * booleans and host:port, read (gw_parse_*, also used outside the
+ * booleans, host:port and lists, read (gw_parse_*, also used outside the
  * configuration) and written back (gw_conf_fmt_*, for check-config and for
  * the bounds in error messages).
  *
@@ -85,6 +85,21 @@ int gw_parse_size(const char *s, uint64_t *out)
 int gw_parse_duration_ms(const char *s, uint64_t *out)
 {
     return gw_conf_parse_duration(s, out) == 0 ? 0 : -1;
+}
+
+int gw_conf_list_next(const char **sp, const char **item, size_t *len)
+{
+    const char *s = *sp;
+    if (s == NULL || *s == '\0') return 0;
+    const char *comma = strchr(s, ',');
+    const char *end = comma ? comma : s + strlen(s);
+    while (s < end && isblank((unsigned char)*s)) s++;
+    const char *e = end;
+    while (e > s && isblank((unsigned char)e[-1])) e--;
+    *item = s;
+    *len = (size_t)(e - s);
+    *sp = comma ? comma + 1 : end;
+    return 1;
 }
 
 int gw_parse_bool(const char *s, int *out)

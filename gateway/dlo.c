@@ -85,10 +85,14 @@ int gw_dlo_listing_add(struct gw_plan *plan, const char *json, size_t len, const
         rc = gwm_fail(why, "listing is not a list", GW_EPARSE);
         goto leave;
     }
+    /* The count is known before any entry is built: a listing past the
+     * limit stops here, at the page that passes it. */
     if (n > GW_PLAN_MAX_SEGMENTS || plan->n > GW_PLAN_MAX_SEGMENTS - n) {
-        rc = gwm_fail(why, "DLO has too many segments", GW_ELIMIT);
+        rc = gwm_fail(why, "too many segments", GW_ELIMIT);
         goto leave;
     }
+    size_t bytes = plan->n ? plan->bytes : gwm_plan_empty_bytes();
+    if ((rc = gwm_plan_fits(plan, plan->n + n, bytes, why)) != 0) goto leave;
     gwm_plan_reserve(&page, n);
     const char *prev = plan->n ? plan->seg[plan->n - 1].object : NULL;
     uint64_t total = plan->total;
@@ -98,7 +102,9 @@ int gw_dlo_listing_add(struct gw_plan *plan, const char *json, size_t len, const
         if (rc < 0) goto leave;
         page.n++;
         prev = s->object;
+        bytes += gwm_seg_bytes(s);
     }
+    if ((rc = gwm_plan_fits(plan, plan->n + n, bytes, why)) != 0) goto leave;
 
     /* All good: move the page's segments over. */
     gwm_plan_reserve(plan, page.n);

@@ -67,6 +67,7 @@ struct fill_lo {
     char dlo_prefix[GW_OBJECT_MAX + 1];
     char marker[GW_OBJECT_MAX + 1];
     size_t page_max;                /* longest listing page so far */
+    const char *why;                /* the plan's limit that was passed */
     unsigned char *plan_buf;        /* the encoded plan, set before MANIFEST */
     size_t plan_len;
 };

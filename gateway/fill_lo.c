@@ -14,6 +14,12 @@
  * shorter than the longest one, or empty, is the last).  The segments
  * themselves are fills of their own, started by the readers.
  *
+ * Bounds: every container a plan names (a DLO's, an SLO's segments and
+ * nested manifests) must be one of [swift] segment_containers, checked
+ * before anything is asked of it; the plan stays within [swift]
+ * max_segments and max_plan_size, checked as each manifest or listing page
+ * comes, so a listing past them is not read further.
+ *
  * A verified plan goes to the readers at once (MANIFEST); its MANIFEST
  * entry is written and committed in the thread pool after, and the fill
  * stays in the table until then, so a request in between joins it.
@@ -30,6 +36,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "origin.h"
 #include "stats.h"
 
@@ -62,6 +69,40 @@ static void lo_fetch_failed(struct gw_fill *f, int err)
             : err == GW_EBUSY       ? GW_ERR_FETCH_BUSY
             : err == GW_EBADHEADER  ? GW_ERR_NKINDS /* counted by origin.c */
                                     : GW_ERR_MANIFEST);
+}
+
+/* What a client is told of a large object whose segments are elsewhere. */
+#define FOREIGN_WHY "large object's segments are outside the gateway's segment containers"
+
+/* The plan's bounds from the configuration: 0, or GW_ELIMIT and why. */
+static int plan_limit(struct gw_fill *f)
+{
+    const struct gw_conf *c = f->owner->conf;
+    return gw_plan_limit(&f->lo.plan, (size_t)c->max_segments, (size_t)c->max_plan_size,
+                         &f->lo.why);
+}
+
+/*
+ * Whether every object-backed entry of p (segments, nested SLOs) is in a
+ * segment container; the first that is not is logged.  Checked before any
+ * of them is asked for.
+ */
+static int plan_local(struct gw_fill *f, const struct gw_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const struct gw_segment *s = &p->seg[i];
+        if (s->data || gw_conf_segment_container_ok(f->owner->conf, s->container)) continue;
+        gw_warn("fill", "%s/%s: SLO names %s/%s, not in a segment container", f->container,
+                f->name, s->container, s->object);
+        return 0;
+    }
+    return 1;
+}
+
+/* The error kind of a plan that could not be built or grown. */
+static enum gw_stats_error plan_error_kind(int rc)
+{
+    return rc == GW_ELIMIT ? GW_ERR_PLAN_TOO_LARGE : GW_ERR_MANIFEST;
 }
 
 static int body_append(struct fill_lo *lo, const char *buf, size_t len)
@@ -208,8 +249,17 @@ int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t le
             gw_stats_error(GW_ERR_MANIFEST);
             return GW_EORIGIN;
         }
+        if (!gw_conf_segment_container_ok(f->owner->conf, lo->dlo_container)) {
+            /* Nothing is asked of that container, not even its listing. */
+            gw_warn("fill", "%s/%s: DLO names container %s, not a segment container",
+                    f->container, f->name, lo->dlo_container);
+            fill_set_state(f, GW_FILL_FAILED, 502, FOREIGN_WHY);
+            gw_stats_error(GW_ERR_FOREIGN_SEGMENTS);
+            return GW_EORIGIN;
+        }
         lo->kind = GW_PLAN_DLO;
         lo->manifest_etag[0] = '\0'; /* a DLO changes with its listing: no revalidation */
+        (void)plan_limit(f); /* on an empty plan: cannot fail */
     }
     pthread_mutex_lock(&gw_fill_lock);
     f->info.origin_ms = ttfb;
@@ -315,10 +365,15 @@ static int sub_slo_done(struct gw_fill *f)
     }
     struct gw_plan child = {0};
     int rc = gw_slo_parse(lo->body, lo->body_len, 0, &child, &why);
+    if (rc == 0 && !plan_local(f, &child)) {
+        gw_plan_free(&child);
+        lo_fail(f, 502, FOREIGN_WHY, GW_ERR_FOREIGN_SEGMENTS);
+        return -1;
+    }
     if (rc == 0) rc = gw_plan_expand(&lo->plan, lo->aux_index, &child, &why);
     gw_plan_free(&child);
     if (rc != 0) {
-        lo_fail(f, 502, why, GW_ERR_MANIFEST);
+        lo_fail(f, 502, why, plan_error_kind(rc));
         return -1;
     }
     return 0;
@@ -330,10 +385,12 @@ static int listing_done(struct gw_fill *f)
     struct fill_lo *lo = &f->lo;
     size_t count = 0;
     const char *why = NULL;
-    if (gw_dlo_listing_add(&lo->plan, lo->body ? lo->body : "[]", lo->body ? lo->body_len : 2,
-                           lo->dlo_container, &count, lo->marker, sizeof(lo->marker),
-                           &why) != 0) {
-        lo_fail(f, 502, why, GW_ERR_MANIFEST);
+    int rc = gw_dlo_listing_add(&lo->plan, lo->body ? lo->body : "[]",
+                                lo->body ? lo->body_len : 2, lo->dlo_container, &count,
+                                lo->marker, sizeof(lo->marker), &why);
+    if (rc != 0) {
+        /* Past max_segments or max_plan_size: no further page is asked for. */
+        lo_fail(f, 502, why, plan_error_kind(rc));
         return -1;
     }
     /* A page shorter than the longest one (or empty) is the last. */
@@ -444,6 +501,14 @@ void fill_lo_manifest_done(struct gw_fill *f)
         const char *why = NULL;
         if (gw_slo_parse(lo->body ? lo->body : "", lo->body_len, 0, &lo->plan, &why) != 0) {
             lo_fail(f, 502, why, GW_ERR_MANIFEST);
+            return;
+        }
+        if (plan_limit(f) != 0) {
+            lo_fail(f, 502, lo->why, GW_ERR_PLAN_TOO_LARGE);
+            return;
+        }
+        if (!plan_local(f, &lo->plan)) {
+            lo_fail(f, 502, FOREIGN_WHY, GW_ERR_FOREIGN_SEGMENTS);
             return;
         }
     }

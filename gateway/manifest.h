@@ -38,8 +38,9 @@
 #define GW_SLO_MAX_SEGMENTS 1000
 #define GW_SLO_MAX_DEPTH 10
 
-/* Ours: the most segments one plan may hold, whatever built it (every DLO
- * page, every expanded sub-SLO).  About 200 bytes each, so 20 MB at most. */
+/* Ours: the most segments any plan may hold, whatever built it (every DLO
+ * page, every expanded sub-SLO), and the highest [swift] max_segments.  A
+ * plan's own limits (gw_plan_limit) are usually far lower. */
 #define GW_PLAN_MAX_SEGMENTS 100000
 
 /* Every size and offset fits an off_t / curl_off_t. */
@@ -85,6 +86,10 @@ struct gw_plan {
     uint64_t total;         /* the whole object's length: sum of range_len */
     char etag[33];          /* its ETag as Swift reports it, unquoted;
                              * "" for a DLO until gw_dlo_finish() */
+    size_t bytes;           /* its encoded size (gw_plan_encode), kept by
+                             * every function that builds or changes it */
+    size_t max_segments;    /* its limits (gw_plan_limit); 0: */
+    size_t max_bytes;       /*   GW_PLAN_MAX_SEGMENTS, and no byte limit */
 };
 
 /* One stretch of a byte range, within one segment. */
@@ -99,6 +104,18 @@ static inline int gw_segment_whole(const struct gw_segment *s)
 {
     return s->range_start == 0 && s->range_len == s->size;
 }
+
+/*
+ * Bound p to at most max_segments segments (0: GW_PLAN_MAX_SEGMENTS; more
+ * than that is a bug) and max_bytes bytes of its encoded form (0: no byte
+ * limit), now and as it grows: gw_dlo_listing_add() and gw_plan_expand()
+ * refuse, with GW_ELIMIT, a page or a sub-SLO that would take it past
+ * them, before building anything of it.  Call it on a zeroed plan before
+ * its first listing page, or on an SLO plan just parsed.  0, or GW_ELIMIT
+ * (p already passes them; p keeps its segments) with why "too many
+ * segments" or "plan too large".
+ */
+int gw_plan_limit(struct gw_plan *p, size_t max_segments, size_t max_bytes, const char **why);
 
 /*
  * Parse the body of `GET <obj>?multipart-manifest=get` of an SLO (a JSON
@@ -138,8 +155,8 @@ int gw_slo_parse(const char *json, size_t len, size_t max_segments, struct gw_pl
  *
  * 0; GW_EDIGEST (child's total differs from the entry's size, or its etag
  * from the entry's etag: the sub-SLO was replaced since the parent was
- * written); GW_ELIMIT (too deep, or more than GW_PLAN_MAX_SEGMENTS
- * segments would result); GW_EPARSE (child is not an SLO plan).  Calling it
+ * written); GW_ELIMIT (too deep, or past the parent's limits: see
+ * gw_plan_limit); GW_EPARSE (child is not an SLO plan).  Calling it
  * on an index that is not a sub_slo entry of an SLO plan is a bug (assert).
  */
 int gw_plan_expand(struct gw_plan *parent, size_t index, const struct gw_plan *child,
@@ -163,8 +180,9 @@ int gw_plan_expand(struct gw_plan *parent, size_t index, const struct gw_plan *c
  * 0; GW_EPARSE (not a JSON list, an entry that is not {name, hash, bytes}
  * with a valid name, an MD5 hash and bytes 0..GW_PLAN_MAX_BYTES, names out
  * of order, a total over GW_PLAN_MAX_BYTES, a bad container); GW_ELIMIT
- * (more than GW_PLAN_MAX_SEGMENTS segments in all).  On error the plan is
- * unchanged.
+ * (past the plan's limits, see gw_plan_limit: checked on each page before
+ * it is built, so a listing is never read whole first).  On error the plan
+ * is unchanged.
  */
 int gw_dlo_listing_add(struct gw_plan *plan, const char *json, size_t len, const char *container,
                        size_t *count_out, char *last_name, size_t last_cap, const char **why);

@@ -48,7 +48,15 @@ void gwm_plan_reserve(struct gw_plan *p, size_t extra);
 /* s->container and s->object from cl and ol bytes (not NUL-terminated),
  * in one allocation "container\0object\0" that s owns. */
 void gwm_seg_set_names(struct gw_segment *s, const char *c, size_t cl, const char *o, size_t ol);
-/* Set every segment's offset from the ranges; returns the sum of range_len. */
+/* Set every segment's offset from the ranges and p->bytes; returns the sum
+ * of range_len. */
 uint64_t gwm_plan_reoffset(struct gw_plan *p);
+/* The encoded size of a plan without segments. */
+size_t gwm_plan_empty_bytes(void);
+/* What segment s adds to its plan's encoded size. */
+size_t gwm_seg_bytes(const struct gw_segment *s);
+/* 0 when a plan of n segments and `bytes` encoded bytes is within p's
+ * limits, else GW_ELIMIT and the reason in *why. */
+int gwm_plan_fits(const struct gw_plan *p, size_t n, size_t bytes, const char **why);
 
 #endif

@@ -162,15 +162,51 @@ static void seg_copy(struct gw_segment *dst, const struct gw_segment *src)
     }
 }
 
-/* Set offsets from the ranges; returns the sum of range_len. */
+/* The byte form's parts (see "byte form" below): its head and checksum,
+ * and each segment's fixed fields. */
+#define PLAN_FIXED (6 + 1 + 1 + 4 + 8 + 32 + 16)
+#define SEG_FIXED (1 + 1 + 2 + 2 + 8 + 8 + 8 + 1 + 4)
+
+size_t gwm_plan_empty_bytes(void)
+{
+    return PLAN_FIXED;
+}
+
+size_t gwm_seg_bytes(const struct gw_segment *s)
+{
+    return SEG_FIXED + strlen(s->etag) + s->data_len + strlen(s->container) + strlen(s->object);
+}
+
+/* Set offsets from the ranges, and the encoded size; returns the sum of
+ * range_len. */
 uint64_t gwm_plan_reoffset(struct gw_plan *p)
 {
     uint64_t off = 0;
+    size_t bytes = PLAN_FIXED;
     for (size_t i = 0; i < p->n; i++) {
         p->seg[i].offset = off;
         off += p->seg[i].range_len;
+        bytes += gwm_seg_bytes(&p->seg[i]);
     }
+    p->bytes = bytes;
     return off;
+}
+
+int gwm_plan_fits(const struct gw_plan *p, size_t n, size_t bytes, const char **why)
+{
+    size_t max_n = p->max_segments ? p->max_segments : GW_PLAN_MAX_SEGMENTS;
+    if (n > max_n) return gwm_fail(why, "too many segments", GW_ELIMIT);
+    if (p->max_bytes && bytes > p->max_bytes) return gwm_fail(why, "plan too large", GW_ELIMIT);
+    return 0;
+}
+
+int gw_plan_limit(struct gw_plan *p, size_t max_segments, size_t max_bytes, const char **why)
+{
+    gw_assert(max_segments <= GW_PLAN_MAX_SEGMENTS);
+    p->max_segments = max_segments;
+    p->max_bytes = max_bytes;
+    if (p->n == 0) p->bytes = PLAN_FIXED;
+    return gwm_plan_fits(p, p->n, p->bytes, why);
 }
 
 void gw_plan_free(struct gw_plan *p)
@@ -244,9 +280,21 @@ int gw_plan_expand(struct gw_plan *parent, size_t index, const struct gw_plan *c
         pieces = gw_malloc(k * sizeof(*pieces));
         gw_assert(gw_plan_cover(child, first, last, pieces, k) == k);
     }
-    if (k > GW_PLAN_MAX_SEGMENTS || parent->n - 1 > GW_PLAN_MAX_SEGMENTS - k) {
+    /* What the parent would hold: its other entries and the k pieces. */
+    size_t add = 0;
+    for (size_t i = 0; i < k && add <= SIZE_MAX / 2; i++)
+        add += gwm_seg_bytes(&child->seg[whole ? i : pieces[i].seg]);
+    int rc = 0;
+    if (k > GW_PLAN_MAX_SEGMENTS || parent->n - 1 > GW_PLAN_MAX_SEGMENTS - k)
+        rc = gwm_fail(why, "too many segments", GW_ELIMIT);
+    else
+        rc = gwm_plan_fits(parent, parent->n - 1 + k,
+                           (parent->bytes > gwm_seg_bytes(e) ? parent->bytes - gwm_seg_bytes(e)
+                                                             : 0) + add,
+                           why);
+    if (rc != 0) {
         free(pieces);
-        return gwm_fail(why, "too many segments", GW_ELIMIT);
+        return rc;
     }
 
     for (size_t i = 0; i < k; i++) {
@@ -293,7 +341,6 @@ int gw_plan_expand(struct gw_plan *parent, size_t index, const struct gw_plan *c
  */
 #define PLAN_MAGIC "SGPLAN"
 #define PLAN_VERSION 1
-#define SEG_FIXED (1 + 1 + 2 + 2 + 8 + 8 + 8 + 1 + 4)
 
 static unsigned char *put_be(unsigned char *p, uint64_t v, int bytes)
 {
@@ -305,12 +352,8 @@ int gw_plan_encode(const struct gw_plan *p, unsigned char **buf, size_t *len)
 {
     gw_assert(p->kind == GW_PLAN_SLO || p->kind == GW_PLAN_DLO);
     gw_assert(strlen(p->etag) == 32 && p->n <= GW_PLAN_MAX_SEGMENTS);
-    size_t size = 6 + 1 + 1 + 4 + 8 + 32 + 16;
-    for (size_t i = 0; i < p->n; i++) {
-        const struct gw_segment *s = &p->seg[i];
-        size += SEG_FIXED + strlen(s->etag) + s->data_len + strlen(s->container) +
-                strlen(s->object);
-    }
+    size_t size = PLAN_FIXED;
+    for (size_t i = 0; i < p->n; i++) size += gwm_seg_bytes(&p->seg[i]);
     unsigned char *b = gw_malloc(size), *w = b;
     memcpy(w, PLAN_MAGIC, 6);
     w += 6;
@@ -434,7 +477,7 @@ static int decode_segment(struct reader *r, uint64_t kind, struct gw_plan *p, ui
 int gw_plan_decode(const unsigned char *buf, size_t len, struct gw_plan *out)
 {
     memset(out, 0, sizeof(*out));
-    if (len < 6 + 1 + 1 + 4 + 8 + 32 + 16 || memcmp(buf, PLAN_MAGIC, 6) != 0) return GW_EPARSE;
+    if (len < PLAN_FIXED || memcmp(buf, PLAN_MAGIC, 6) != 0) return GW_EPARSE;
     unsigned char sum[16];
     EVP_MD_CTX *c = gwm_md5_new();
     gwm_md5_add(c, buf, len - 16);

@@ -18,7 +18,9 @@
 #include "conf.h"
 #include "http.h"
 #include "manifest.h"
+#include "plancache.h"
 #include "req_int.h"
+#include "stats.h"
 #include "util.h"
 
 static struct gw_req *req_of(struct gw_fill_reader *rd)
@@ -93,9 +95,10 @@ static void on_failed(struct gw_req *r, const struct gw_fill_info *info)
     } else if (req_stale_usable(r)) {
         req_hit_start(r, GW_CACHE_STALE);
     } else {
-        const char *why = info->error_reason;
-        if (why == NULL)
-            why = info->error_status == 504 ? "Swift timed out" : "Swift unreachable or failed";
+        /* The fill's own reason when it has one (a large object refused). */
+        const char *why = info->error_reason ? info->error_reason
+                          : info->error_status == 504 ? "Swift timed out"
+                                                      : "Swift unreachable or failed";
         req_finish(r, info->error_status ? info->error_status : 502, why, NULL);
     }
 }
@@ -110,8 +113,9 @@ static void on_manifest(struct gw_req *r, const struct gw_fill_info *info)
         req_finish(r, 502, "bad large object manifest", NULL);
         return;
     }
+    gw_stats_plan_decoded();
     r->entry = NULL;
-    req_seg_start(r, &plan, info->last_modified, info->content_type,
+    req_seg_start(r, gw_plan_ref_new(&plan), info->last_modified, info->content_type,
                   primary ? 0 : gw_wall_ms(), primary ? GW_CACHE_MISS : GW_CACHE_HIT);
 }
 

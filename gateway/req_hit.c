@@ -6,7 +6,9 @@
  * descriptor is shared already (blobfd.c), a cold one is opened (and read
  * ahead) in the thread pool.  An OBJECT entry's body is then sent from the
  * descriptor with sendfile, part by part; a MANIFEST entry's blob is the
- * encoded plan of a large object, which goes on to the segmented way.  A
+ * encoded plan of a large object, which goes on to the segmented way (a
+ * plan decoded for an earlier hit on the same entry is taken from the
+ * cache of decoded plans, and then the blob is not opened at all).  A
  * blob that is gone
  * by the time it is opened (evicted, replaced) sends the request back to
  * a fill, at most a few times.
@@ -18,7 +20,9 @@
 #include "blobfd.h"
 #include "conf.h"
 #include "manifest.h"
+#include "plancache.h"
 #include "req_int.h"
+#include "stats.h"
 #include "util.h"
 
 /* Times a request goes back to a fill because its blob went away. */
@@ -70,9 +74,16 @@ void req_hit_drain(struct gw_req *r)
     if (r->u.hit.blob) hit_pump(r);
 }
 
+/* A large object's answer from its plan, held. */
+static void manifest_answer(struct gw_req *r, struct gw_plan_ref *ref)
+{
+    req_seg_start(r, ref, r->entry->last_modified, r->entry->content_type, r->entry->stored_at,
+                  gw_sink_cache(r->sink));
+}
+
 /*
  * A MANIFEST entry's blob holds the encoded plan: mapped for as long as it
- * is decoded (the plan is copied out), then the segments.
+ * is decoded (the plan is copied out), then kept decoded for the next hit.
  */
 static void manifest_send(struct gw_req *r)
 {
@@ -90,8 +101,8 @@ static void manifest_send(struct gw_req *r)
         req_hit_lost(r);
         return;
     }
-    req_seg_start(r, &plan, r->entry->last_modified, r->entry->content_type,
-                  r->entry->stored_at, gw_sink_cache(r->sink));
+    gw_stats_plan_decoded();
+    manifest_answer(r, gw_plancache_put(r->key, r->entry->blob_id, &plan));
 }
 
 /* The blob is open: the head, then the body. */
@@ -147,6 +158,14 @@ void req_hit_start(struct gw_req *r, enum gw_cache_result how)
         gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only);
         req_goto(r, REQ_DONE);
         return;
+    }
+    if (manifest) {
+        /* Decoded already for an earlier hit on this very entry: no blob needed. */
+        struct gw_plan_ref *ref = gw_plancache_get(r->key, e->blob_id);
+        if (ref) {
+            manifest_answer(r, ref);
+            return;
+        }
     }
     r->u.hit.blob = gw_blobfd_get(r->key, e->blob_id);
     if (r->u.hit.blob) {

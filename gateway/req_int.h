@@ -26,6 +26,8 @@
 #include "sniff.h"
 #include "swift.h"
 
+struct gw_plan_ref;
+
 #define REQ_MAGIC 0x52455155u
 
 /*
@@ -159,8 +161,8 @@ int req_pass_take(struct gw_req *r, struct gw_swift_req *from, long status);
 void req_pass_drain(struct gw_req *r);
 void req_pass_leave(struct gw_req *r);
 
-/* req_seg.c: answer from a large object's plan (taken over, zeroed). */
-void req_seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const char *ct,
+/* req_seg.c: answer from a large object's plan (the hold ref is taken over). */
+void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, const char *ct,
                    int64_t stored_at, enum gw_cache_result how);
 void req_seg_drain(struct gw_req *r);
 void req_seg_leave(struct gw_req *r);

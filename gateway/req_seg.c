@@ -1,8 +1,9 @@
 /*
  * req_seg.c - the segmented way: a large object from its plan.
  *
- * The plan comes from a MANIFEST entry (the hit way) or from the fill that
- * just read the manifest (the follow way).  Preconditions and ranges are
+ * The plan comes from a MANIFEST entry (the hit way, through the cache of
+ * decoded plans) or from the fill that just read the manifest (the follow
+ * way); it is held (plancache.h), never changed.  Preconditions and ranges are
  * decided against the large object's ETag and length, then the assembler
  * (assemble.c) streams the covered segments, one range after the other.
  * The head waits for the first segment to be at hand, so a missing or
@@ -13,6 +14,7 @@
 
 #include "assemble.h"
 #include "manifest.h"
+#include "plancache.h"
 #include "req_int.h"
 #include "util.h"
 
@@ -104,11 +106,12 @@ static void seg_event(void *ud, enum gw_asm_event ev)
     }
 }
 
-void req_seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const char *ct,
+void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, const char *ct,
                    int64_t stored_at, enum gw_cache_result how)
 {
     req_goto(r, REQ_SEGMENTED);
     struct req_seg *sg = &r->u.seg;
+    const struct gw_plan *plan = gw_plan_ref_plan(ref);
     gw_sink_set_cache(r->sink, how);
     sg->total = plan->total;
     snprintf(sg->etag, sizeof(sg->etag), "%s", plan->etag);
@@ -118,12 +121,12 @@ void req_seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const
     if (r->warm) {
         /* Warming a large object caches every segment. */
         if (sg->total == 0) {
-            gw_plan_free(plan);
+            gw_plan_ref_drop(ref);
             req_goto(r, REQ_DONE);
             gw_respond_warm(r->sink, how);
             return;
         }
-        sg->asm_ = gw_asm_new(r->sink, r->svc, plan, GW_ASM_SINK, seg_event, r);
+        sg->asm_ = gw_asm_new(r->sink, r->svc, ref, GW_ASM_SINK, seg_event, r);
         gw_asm_range(sg->asm_, 0, sg->total - 1, 0);
         gw_asm_pump(sg->asm_);
         return;
@@ -132,7 +135,7 @@ void req_seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const
     gw_body_plan(&r->body, req, r->head_only, sg->total, sg->etag, sg->last_modified);
     if (!gw_body_wanted(&r->body, req, r->head_only, sg->etag, sg->last_modified)) {
         /* HEAD, 304, 412, 416 or an empty object: the plan says it all. */
-        gw_plan_free(plan);
+        gw_plan_ref_drop(ref);
         struct gw_object_meta m = {.length = sg->total, .etag = sg->etag,
                                    .last_modified = sg->last_modified,
                                    .content_type = sg->content_type, .stored_at = stored_at};
@@ -140,7 +143,7 @@ void req_seg_start(struct gw_req *r, struct gw_plan *plan, const char *lm, const
         req_goto(r, REQ_DONE);
         return;
     }
-    sg->asm_ = gw_asm_new(r->sink, r->svc, plan, r->body.nranges > 0 ? GW_ASM_RANGES : 0,
+    sg->asm_ = gw_asm_new(r->sink, r->svc, ref, r->body.nranges > 0 ? GW_ASM_RANGES : 0,
                           seg_event, r);
     gw_asm_range(sg->asm_, r->body.parts[0].first, r->body.parts[0].last, 1);
     gw_asm_pump(sg->asm_);

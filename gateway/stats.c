@@ -59,6 +59,7 @@ static struct {
     counter_t origin_ms_sum[NKINDS];
     counter_t errors[GW_ERR_NKINDS];
     atomic_int_least64_t fills;
+    counter_t plan_decodes, plan_hits, plan_cached, plan_bytes;
     atomic_int cache_set;
     counter_t cache_entries, cache_bytes, cache_writes;
     counter_t neg_held, neg_evicted, neg_hits;
@@ -157,6 +158,22 @@ void gw_stats_error(enum gw_stats_error kind)
 void gw_stats_fills(int delta)
 {
     ADD(&st.fills, delta);
+}
+
+void gw_stats_plan_decoded(void)
+{
+    ADD(&st.plan_decodes, 1);
+}
+
+void gw_stats_plan_cache_hit(void)
+{
+    ADD(&st.plan_hits, 1);
+}
+
+void gw_stats_set_plan_cache(uint64_t plans, uint64_t bytes)
+{
+    atomic_store_explicit(&st.plan_cached, plans, memory_order_relaxed);
+    atomic_store_explicit(&st.plan_bytes, bytes, memory_order_relaxed);
 }
 
 void gw_stats_set_cache(uint64_t entries, uint64_t bytes)
@@ -290,6 +307,24 @@ static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
     gw_buf_printf(b, "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
                      "# TYPE swiftgate_fills_in_flight gauge\n"
                      "swiftgate_fills_in_flight %lld\n", (long long)GET(&st.fills));
+    gw_buf_printf(b, "# HELP swiftgate_plan_decodes_total Large-object plans decoded from "
+                     "their stored form.\n"
+                     "# TYPE swiftgate_plan_decodes_total counter\n"
+                     "swiftgate_plan_decodes_total %llu\n"
+                     "# HELP swiftgate_plan_cache_hits_total Large-object plans found decoded "
+                     "in memory.\n"
+                     "# TYPE swiftgate_plan_cache_hits_total counter\n"
+                     "swiftgate_plan_cache_hits_total %llu\n"
+                     "# HELP swiftgate_plan_cache_plans Decoded plans kept in memory.\n"
+                     "# TYPE swiftgate_plan_cache_plans gauge\n"
+                     "swiftgate_plan_cache_plans %llu\n"
+                     "# HELP swiftgate_plan_cache_bytes Memory of the decoded plans kept.\n"
+                     "# TYPE swiftgate_plan_cache_bytes gauge\n"
+                     "swiftgate_plan_cache_bytes %llu\n",
+                  (unsigned long long)GET(&st.plan_decodes),
+                  (unsigned long long)GET(&st.plan_hits),
+                  (unsigned long long)GET(&st.plan_cached),
+                  (unsigned long long)GET(&st.plan_bytes));
     if (atomic_load_explicit(&st.cache_set, memory_order_acquire))
         gw_buf_printf(b, "# HELP swiftgate_cache_entries Objects in the cache index.\n"
                          "# TYPE swiftgate_cache_entries gauge\n"

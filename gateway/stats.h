@@ -42,7 +42,9 @@ enum gw_cache_result {
     X(CONN_LIMIT, "connection_limit")                                      \
     X(TOO_LARGE, "object_too_large")                                        \
     X(FETCH_BUSY, "fetch_busy")                                             \
-    X(BAD_ORIGIN_HEADER, "bad_origin_header")
+    X(BAD_ORIGIN_HEADER, "bad_origin_header")                               \
+    X(FOREIGN_SEGMENTS, "foreign_segments")                                 \
+    X(PLAN_TOO_LARGE, "plan_too_large")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,
@@ -87,6 +89,14 @@ void gw_stats_set_cache_writes(uint64_t writes);
 void gw_stats_neg_held(uint64_t held);
 void gw_stats_neg_evicted(uint64_t n);
 void gw_stats_neg_hit(void);
+/*
+ * The decoded-plan cache (plancache.c), from any thread: a large object's
+ * plan decoded from its bytes, one found decoded in memory, and the plans
+ * and bytes the cache holds now.
+ */
+void gw_stats_plan_decoded(void);
+void gw_stats_plan_cache_hit(void);
+void gw_stats_set_plan_cache(uint64_t plans, uint64_t bytes);
 
 /* The current counters in Prometheus text format, appended to b. */
 void gw_stats_render(struct gw_buf *b, uint64_t auth_requests);

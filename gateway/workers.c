@@ -35,6 +35,7 @@
 #include "neg.h"
 #include "origin.h"
 #include "privs.h"
+#include "plancache.h"
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
@@ -419,7 +420,10 @@ static void init_undo(struct gw_server *srv)
     if (srv->access_fd >= 0) close(srv->access_fd);
     if (srv->cache) gw_cache_close(srv->cache);
     gw_neg_free(srv->neg);
-    if (srv->stats_ready) gw_stats_free();
+    if (srv->stats_ready) {
+        gw_plancache_free();
+        gw_stats_free();
+    }
     free(srv->workers);
     memset(srv, 0, sizeof(*srv));
     srv->access_fd = srv->admin_fd = srv->listen_fd0 = -1;
@@ -448,6 +452,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
     if (rc != 0) goto leave;
     gw_stats_init(n);
     srv->stats_ready = 1;
+    gw_plancache_init(conf->plan_cache_size);
     srv->access_fd = open_access_log(conf->access_log);
     if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
         strcmp(conf->access_log, "off") != 0) {
@@ -597,6 +602,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->neg = NULL;
     if (srv->access_fd >= 0) close(srv->access_fd);
     srv->access_fd = -1;
+    gw_plancache_free(); /* every request is over: no hold is out */
     gw_stats_free();
     if (!uv_is_closing((uv_handle_t *)&srv->worker_exit))
         uv_close((uv_handle_t *)&srv->worker_exit, NULL);

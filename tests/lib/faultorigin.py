@@ -66,6 +66,15 @@ of its `times`.  Every other fault applies to both kinds of request (on an
 object that is not an SLO, "object_status" and "object_delay" are
 "status" and "delay").
 
+Dynamic large objects (DLOs): an object put with
+headers={"X-Object-Manifest": "<container>/<prefix>"} sends that header, and
+a generated container listing answers `GET /v1/AUTH_test/<container>?
+format=json&prefix=P[&marker=M]` in pages, without holding the names:
+
+    origin.put_listing("fractals_segments", "big/", count=30000, pad=900)
+    # names "big/00000000" + "x" * 900 ..., 1 byte each, hash md5(b"x")
+    origin.listing_gets("fractals_segments")   # pages asked for
+
 A fault may be a string, a dict with one key ({"delay": 0.5}), or a list
 of them.  `times=N` applies it to the first N requests for the object only.
 Every sleep is bounded and ends early when the origin stops.
@@ -174,8 +183,10 @@ def _with_raw(headers, fault):
 
 
 class _Object:
-    def __init__(self, data, content_type, fault, times, last_modified):
+    def __init__(self, data, content_type, fault, times, last_modified,
+                 headers=None):
         self.data = bytes(data)
+        self.headers = list((headers or {}).items())
         self.content_type = content_type
         self.etag = hashlib.md5(self.data).hexdigest()
         self.fault = parse_fault(fault)
@@ -383,6 +394,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._simple(404, b"Not Found", head_only=head_only)
             return
         if len(parts) < 5 or not parts[4]:
+            listing = (origin._listing_page(parts[3], query)
+                       if len(parts) >= 4 and not head_only else None)
+            if listing is not None:
+                self._simple(200, listing)
+                return
             # Account or container: enough for a HEAD of the storage URL.
             self._simple(204, b"", head_only=head_only)
             return
@@ -434,6 +450,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                    + b" replaced").hexdigest()
             more = [("X-Static-Large-Object", "True"),
                     ("X-Manifest-Etag", obj.manifest_etag)]
+        if not isinstance(obj, _Slo):
+            more = more + obj.headers
         if "wrong_md5" in fault:
             etag = hashlib.md5(data + b"\0other bytes").hexdigest()
         # Swift quotes an SLO's own ETag, not an object's or a manifest's.
@@ -581,6 +599,7 @@ class FaultOrigin:
         self.token = token
         self.requests = []      # (method, path, httputil.Headers)
         self._objects = {}      # (container, name) -> _Object
+        self._listings = {}     # container -> (prefix, count, pad, page)
         self._counts = {}       # (method, container, name) -> n
         self._mcounts = {}      # the same, ?multipart-manifest=get only
         self._lock = threading.Lock()
@@ -648,11 +667,12 @@ class FaultOrigin:
     # -- objects ---------------------------------------------------------
 
     def put(self, container, name, data, content_type="image/png",
-            fault=None, times=None, last_modified=None):
+            fault=None, times=None, last_modified=None, headers=None):
         """Store (or replace) an object; returns its MD5 hex (the true one,
         whatever the fault).  fault applies to every request, or only to
-        the first `times` requests for it."""
-        obj = _Object(data, content_type, fault, times, last_modified)
+        the first `times` requests for it; headers are sent with it."""
+        obj = _Object(data, content_type, fault, times, last_modified,
+                      headers)
         with self._lock:
             self._objects[(container, name)] = obj
         return obj.etag
@@ -729,6 +749,44 @@ class FaultOrigin:
             self._objects[(container, name)] = obj
         return Slo(container, name, data, slo_etag, manifest, out, segments,
                    content_type)
+
+    def put_listing(self, container, prefix, count, pad=0, page=10000):
+        """A listing of `container` under `prefix` of `count` generated
+        names prefix + "%08d" % i + "x" * pad, each 1 byte with the MD5 of
+        b"x", served `page` names at a time (Swift's listing limit)."""
+        with self._lock:
+            self._listings[container] = (prefix, count, pad, page)
+
+    def _listing_page(self, container, query):
+        """The JSON body of one listing page, or None: no such listing."""
+        with self._lock:
+            spec = self._listings.get(container)
+        if spec is None:
+            return None
+        prefix, count, pad, page = spec
+        q = urllib.parse.parse_qs(query)
+        if q.get("prefix", [""])[0] != prefix:
+            return b"[]"
+        marker = q.get("marker", [""])[0]
+        start = 0
+        if marker:
+            start = int(marker[len(prefix):len(prefix) + 8]) + 1
+        stop = min(count, start + page)
+        tail = "x" * pad
+        etag = hashlib.md5(b"x").hexdigest()
+        return json.dumps([
+            {"name": "%s%08d%s" % (prefix, i, tail), "hash": etag,
+             "bytes": 1, "content_type": "application/octet-stream",
+             "last_modified": "2026-01-01T00:00:00.000000"}
+            for i in range(start, stop)]).encode()
+
+    def listing_gets(self, container):
+        """How many listing pages of `container` were asked for."""
+        with self._lock:
+            reqs = list(self.requests)
+        want = "/v1/%s/%s?" % (self.account, container)
+        return sum(1 for method, path, _ in reqs
+                   if method == "GET" and path.startswith(want))
 
     def set_fault(self, container, name, fault, times=None):
         """Change the fault of an object (or of a missing one: a fault on

@@ -28,11 +28,11 @@ extern char **environ;
 static char tmpdir[256];
 
 /* The [swift] keys auth_version = 1 needs, for tests about other things. */
-#define SWIFT_V1                                                            \
-    "[swift]\n"                                                             \
+#define SWIFT_V1_KEYS                                                       \
     "auth_url = http://127.0.0.1:8080/auth/v1.0\n"                          \
     "user = test:tester\n"                                                  \
     "key = testing\n"
+#define SWIFT_V1 "[swift]\n" SWIFT_V1_KEYS
 
 /* Writes text to a new file in tmpdir; its name goes to path. */
 static void write_conf(const char *text, char *path, size_t len)
@@ -138,6 +138,50 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.ttl_ms, 3600000);
     ck_assert_uint_eq(c.negative_ttl_ms, 10000);
     ck_assert_uint_eq(c.negative_max_entries, 100000);
+    ck_assert_str_eq(c.segment_containers, "fractals, fractals_segments");
+    ck_assert_uint_eq(c.max_segments, 10000);
+    ck_assert_uint_eq(c.max_plan_size, UINT64_C(16) << 20);
+    ck_assert_uint_eq(c.plan_cache_size, UINT64_C(8) << 20);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segments"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segment"), 0);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "other"), 0);
+    gw_conf_free(&c);
+}
+END_TEST
+
+/* The default segment containers follow container; a list replaces them. */
+START_TEST(test_segment_containers)
+{
+    struct gw_conf c;
+    char path[300], err[512];
+    const char *text =
+        "[swift]\n"
+        "container = images\n"
+        SWIFT_V1_KEYS;
+    int rc = load_text(text, &c, path, sizeof(path), err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_str_eq(c.segment_containers, "images, images_segments");
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "images_segments"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segments"), 0);
+    gw_conf_free(&c);
+
+    text = "[swift]\n"
+           "segment_containers =  big ,fractals,  a b \n"
+           "max_segments = 5\n"
+           SWIFT_V1_KEYS
+           "[cache]\n"
+           "plan_cache_size = 0\n";
+    rc = load_text(text, &c, path, sizeof(path), err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "big"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "a b"), 1);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segments"), 0);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, "bi"), 0);
+    ck_assert_int_eq(gw_conf_segment_container_ok(&c, ""), 0);
+    ck_assert_uint_eq(c.max_segments, 5);
+    ck_assert_uint_eq(c.plan_cache_size, 0);
     gw_conf_free(&c);
 }
 END_TEST
@@ -390,6 +434,16 @@ static const struct {
     {"swift", "connect_timeout = 0s",
      ":4: connect_timeout: must be a duration above 0, such as 250ms, 30s or 5m"},
     {"swift", "stall_timeout = 213503982335d", ":4: stall_timeout: is too large"},
+    {"swift", "segment_containers = a,,b",
+     ":4: segment_containers: must be container names separated by commas"},
+    {"swift", "segment_containers = a, b,",
+     ":4: segment_containers: must be container names separated by commas"},
+    {"swift", "segment_containers = fractals, x/y",
+     ":4: segment_containers: must name containers without '/'"},
+    {"swift", "max_segments = 0", ":4: max_segments: must be a number from 1 to 100000"},
+    {"swift", "max_segments = 100001", ":4: max_segments: must be a number from 1 to 100000"},
+    {"swift", "max_plan_size = 1K", ":4: max_plan_size: must be a size from 64K to 256M"},
+    {"cache", "plan_cache_size = 5G", ":4: plan_cache_size: must be a size from 0 to 4G"},
     {"cache", "max_size = 16777216T", ":4: max_size: is too large"},
     {"cache", "max_size = lots", ":4: max_size: must be a size such as 512K, 10M or 10G"},
     {"cache", "ttl = 1w", ":4: ttl: must be a duration such as 250ms, 30s, 5m or 1h"},
@@ -863,6 +917,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_shipped_conf_loads);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_values_are_set);
+    tcase_add_test(tc, test_segment_containers);
     tcase_add_test(tc, test_unknown_key);
     tcase_add_loop_test(tc, test_bad_value, 0, (int)(sizeof(bad_values) / sizeof(bad_values[0])));
     tcase_add_test(tc, test_bad_value_line_number);

@@ -177,6 +177,30 @@ START_TEST(slo_nested_expand)
 }
 END_TEST
 
+/* A nested SLO counts against its parent's limits: expanding past them is refused. */
+START_TEST(slo_expand_limit)
+{
+    struct gw_plan p, c;
+    const char *why = NULL;
+    ck_assert_int_eq(parse(nested, &p, NULL), 0);
+    ck_assert_int_eq(parse(slo1, &c, NULL), 0);
+    /* 4 entries, the sub-SLO one becoming 3: 6 in all. */
+    ck_assert_int_eq(gw_plan_limit(&p, 5, 0, &why), 0);
+    ck_assert_int_eq(gw_plan_expand(&p, 1, &c, &why), GW_ELIMIT);
+    ck_assert_str_eq(why, "too many segments");
+    ck_assert_uint_eq(p.n, 4);
+    ck_assert(p.seg[1].sub_slo);
+    ck_assert_int_eq(gw_plan_limit(&p, 6, p.bytes + 100, &why), 0);
+    ck_assert_int_eq(gw_plan_expand(&p, 1, &c, &why), GW_ELIMIT);
+    ck_assert_str_eq(why, "plan too large");
+    ck_assert_int_eq(gw_plan_limit(&p, 6, 0, &why), 0);
+    ck_assert_int_eq(gw_plan_expand(&p, 1, &c, &why), 0);
+    ck_assert_uint_eq(p.n, 6);
+    gw_plan_free(&c);
+    gw_plan_free(&p);
+}
+END_TEST
+
 /* A parent holding bytes [range] of the 3-segment SLO as a sub-SLO. */
 static void ranged_parent(const char *range, struct gw_plan *p)
 {
@@ -708,6 +732,84 @@ START_TEST(dlo_too_many)
 }
 END_TEST
 
+/* A page of n entries "<prefix>%07zu" (hash DH1, 1 byte each), in a new buffer. */
+static char *dlo_page(const char *prefix, size_t first, size_t n, size_t *len)
+{
+    size_t cap = n * (80 + strlen(prefix)) + 16, o = 0;
+    char *b = gw_malloc(cap);
+    b[o++] = '[';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(b + o, cap - o, "%s{\"name\": \"%s%07zu\", \"hash\": \"" DH1
+                                              "\", \"bytes\": 1}",
+                              i ? "," : "", prefix, first + i);
+    b[o++] = ']';
+    *len = o;
+    return b;
+}
+
+/* max_segments is checked on each page, before it is built. */
+START_TEST(dlo_limit_segments)
+{
+    struct gw_plan p = {0};
+    const char *why = NULL;
+    size_t len, count = 0;
+    char last[GW_OBJECT_MAX + 1];
+    ck_assert_int_eq(gw_plan_limit(&p, 5, 0, &why), 0);
+    char *b = dlo_page("s", 0, 3, &len);
+    ck_assert_int_eq(gw_dlo_listing_add(&p, b, len, "c", &count, last, sizeof(last), &why), 0);
+    free(b);
+    ck_assert_uint_eq(p.n, 3);
+    /* 3 + 3 > 5: refused whole, the plan as it was. */
+    b = dlo_page("s", 3, 3, &len);
+    ck_assert_int_eq(gw_dlo_listing_add(&p, b, len, "c", &count, last, sizeof(last), &why),
+                     GW_ELIMIT);
+    ck_assert_str_eq(why, "too many segments");
+    ck_assert_uint_eq(p.n, 3);
+    free(b);
+    /* 3 + 2 = 5 fits. */
+    b = dlo_page("s", 3, 2, &len);
+    ck_assert_int_eq(gw_dlo_listing_add(&p, b, len, "c", &count, last, sizeof(last), &why), 0);
+    free(b);
+    ck_assert_uint_eq(p.n, 5);
+    gw_dlo_finish(&p);
+    unsigned char *enc;
+    size_t elen;
+    gw_plan_encode(&p, &enc, &elen);
+    ck_assert_uint_eq(elen, p.bytes); /* the size kept is the encoded size */
+    free(enc);
+    gw_plan_free(&p);
+}
+END_TEST
+
+/* max_plan_size: long names pass it before the count does. */
+START_TEST(dlo_limit_bytes)
+{
+    char prefix[901];
+    memset(prefix, 'n', 900);
+    prefix[900] = '\0';
+    struct gw_plan p = {0};
+    const char *why = NULL;
+    size_t len;
+    /* Each segment costs about 35 + 32 + 1 + 907 bytes: 10 fit in 10K, 11 do not. */
+    ck_assert_int_eq(gw_plan_limit(&p, 0, 10240, &why), 0);
+    char *b = dlo_page(prefix, 0, 10, &len);
+    ck_assert_int_eq(gw_dlo_listing_add(&p, b, len, "c", NULL, NULL, 0, &why), 0);
+    free(b);
+    size_t before = p.bytes;
+    ck_assert_uint_le(before, 10240);
+    b = dlo_page(prefix, 10, 1, &len);
+    ck_assert_int_eq(gw_dlo_listing_add(&p, b, len, "c", NULL, NULL, 0, &why), GW_ELIMIT);
+    ck_assert_str_eq(why, "plan too large");
+    ck_assert_uint_eq(p.n, 10);
+    ck_assert_uint_eq(p.bytes, before);
+    free(b);
+    /* Limits lowered below what the plan holds already: refused at once. */
+    ck_assert_int_eq(gw_plan_limit(&p, 9, 0, &why), GW_ELIMIT);
+    ck_assert_str_eq(why, "too many segments");
+    gw_plan_free(&p);
+}
+END_TEST
+
 START_TEST(dlo_manifest_header)
 {
     char c[GW_CONTAINER_MAX + 1], pre[GW_OBJECT_MAX + 1];
@@ -997,6 +1099,9 @@ int main(void)
     tcase_add_test(tc, dlo_bad_listings);
     tcase_add_test(tc, dlo_too_many);
     tcase_add_test(tc, dlo_manifest_header);
+    tcase_add_test(tc, dlo_limit_segments);
+    tcase_add_test(tc, dlo_limit_bytes);
+    tcase_add_test(tc, slo_expand_limit);
     tcase_add_test(tc, cover_ranges);
     tcase_add_test(tc, encode_roundtrip);
     tcase_add_test(tc, decode_corrupt);

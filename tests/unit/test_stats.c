@@ -146,6 +146,18 @@ static const char golden[] =
     "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
     "# TYPE swiftgate_fills_in_flight gauge\n"
     "swiftgate_fills_in_flight 1\n"
+    "# HELP swiftgate_plan_decodes_total Large-object plans decoded from their stored form.\n"
+    "# TYPE swiftgate_plan_decodes_total counter\n"
+    "swiftgate_plan_decodes_total 2\n"
+    "# HELP swiftgate_plan_cache_hits_total Large-object plans found decoded in memory.\n"
+    "# TYPE swiftgate_plan_cache_hits_total counter\n"
+    "swiftgate_plan_cache_hits_total 1\n"
+    "# HELP swiftgate_plan_cache_plans Decoded plans kept in memory.\n"
+    "# TYPE swiftgate_plan_cache_plans gauge\n"
+    "swiftgate_plan_cache_plans 2\n"
+    "# HELP swiftgate_plan_cache_bytes Memory of the decoded plans kept.\n"
+    "# TYPE swiftgate_plan_cache_bytes gauge\n"
+    "swiftgate_plan_cache_bytes 4096\n"
     "# HELP swiftgate_cache_entries Objects in the cache index.\n"
     "# TYPE swiftgate_cache_entries gauge\n"
     "swiftgate_cache_entries 17\n"
@@ -182,7 +194,9 @@ static const char golden[] =
     "swiftgate_errors_total{kind=\"connection_limit\"} 1\n"
     "swiftgate_errors_total{kind=\"object_too_large\"} 0\n"
     "swiftgate_errors_total{kind=\"fetch_busy\"} 0\n"
-    "swiftgate_errors_total{kind=\"bad_origin_header\"} 0\n";
+    "swiftgate_errors_total{kind=\"bad_origin_header\"} 0\n"
+    "swiftgate_errors_total{kind=\"foreign_segments\"} 1\n"
+    "swiftgate_errors_total{kind=\"plan_too_large\"} 0\n";
 
 /* One of every kind of call, some from outside any worker: the whole text. */
 START_TEST(test_render_exact)
@@ -225,6 +239,12 @@ START_TEST(test_render_exact)
     gw_stats_neg_evicted(1);
     gw_stats_neg_evicted(1);
     gw_stats_neg_hit();
+    gw_stats_error(GW_ERR_FOREIGN_SEGMENTS);
+    gw_stats_plan_decoded();
+    gw_stats_plan_decoded();
+    gw_stats_plan_cache_hit();
+    gw_stats_set_plan_cache(3, 9000);
+    gw_stats_set_plan_cache(2, 4096);
 
     char *text = render();
     ck_assert_str_eq(text, golden);
