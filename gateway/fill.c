@@ -373,19 +373,6 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
     return body_begin(f, fe, status, length, ttfb);
 }
 
-static int write_all(int fd, const char *buf, size_t len, uint64_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, buf, len, (off_t)off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n < 0 ? -errno : -EIO;
-        buf += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 static int on_data(void *ud, const char *buf, size_t len)
 {
     struct gw_fill *f = ud;
@@ -393,11 +380,18 @@ static int on_data(void *ud, const char *buf, size_t len)
     if (f->lo.kind == GW_PLAN_SLO) return fill_lo_data(f, buf, len);
     if (f->fd < 0) return 0; /* a 404 or 304 body, a DLO's manifest object */
     if (f->turn_bytes >= FILL_TURN_BUDGET) return fill_yield(f);
+    if (f->no_commit) {
+        /* Not kept, and its readers all left: nobody needs its bytes. */
+        pthread_mutex_lock(&gw_fill_lock);
+        f->abandoned = f->readers == NULL;
+        pthread_mutex_unlock(&gw_fill_lock);
+        if (f->abandoned) return GW_ECLOSED;
+    }
     if (f->written + len > f->info.length) {
         gw_warn("fill", "%s: Swift sent more than its Content-Length", f->name);
         return GW_EORIGIN;
     }
-    int rc = write_all(f->fd, buf, len, f->written);
+    int rc = gw_pwrite_all(f->fd, buf, len, f->written);
     if (rc != 0) {
         gw_warn("fill", "%s: writing the temp blob: %s", f->name, strerror(-rc));
         gw_stats_error(GW_ERR_CACHE_WRITE);
@@ -419,6 +413,12 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
 {
     if (err == GW_EAUTH) {
         fill_fail(f, 502, "cannot authenticate with Swift");
+        return;
+    }
+    if (f->abandoned) {
+        /* Over max_object_size and nobody left to send it to: stopped. */
+        gw_debug("fill", "%s/%s: not kept and nobody waits: stopped", f->container, f->name);
+        fill_fail(f, 502, NULL);
         return;
     }
     if (err == GW_EBUSY) {

@@ -79,6 +79,7 @@ struct gw_fill {
     char name[GW_OBJECT_MAX + 1];
     int segment;                    /* see gw_fill_spec */
     int no_commit;                  /* a segment over max_object_size: verified, not kept */
+    int abandoned;                  /* no_commit, and its readers all left: stopped */
     char expect_md5[33];
     uint64_t expect_size;
     const struct gw_services *owner;/* the worker whose loop runs the fetch */

@@ -292,14 +292,7 @@ static int plan_write(struct gw_fill *f, const unsigned char *buf, size_t len)
 {
     int fd = fill_tmp_open(f, 0);
     if (fd < 0) return fd;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = pwrite(fd, buf + off, len - off, (off_t)off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -EIO;
-        off += (size_t)n;
-    }
-    return 0;
+    return gw_pwrite_all(fd, buf, len, 0);
 }
 
 /*

@@ -179,7 +179,6 @@ int gw_gate_enter(struct gw_gate_queue *q, struct gw_gate_waiter *w)
         if (in_flight < max) uv_async_send(&q->async);
         rc = GW_GATE_QUEUED;
     } else {
-        atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
         rc = GW_ELIMIT;
     }
     pthread_mutex_unlock(&lock);
@@ -200,6 +199,11 @@ struct gw_gate_waiter *gw_gate_find(struct gw_gate_queue *q,
     for (struct gw_gate_waiter *w = q->head; w != NULL; w = w->next)
         if (pred(w)) return w;
     return NULL;
+}
+
+void gw_gate_refused(void)
+{
+    atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
 }
 
 void gw_gate_release(struct gw_gate_queue *q)

@@ -46,6 +46,8 @@ void gw_gate_cancel(struct gw_gate_queue *q, struct gw_gate_waiter *w);
 /* On q's loop only: the first waiter of q for which pred is true, or NULL. */
 struct gw_gate_waiter *gw_gate_find(struct gw_gate_queue *q,
                                     int (*pred)(struct gw_gate_waiter *w));
+/* Count a request turned away when gw_gate_enter() said GW_ELIMIT. */
+void gw_gate_refused(void);
 /* A slot taken by gw_gate_enter() or a grant is free again. */
 void gw_gate_release(struct gw_gate_queue *q);
 

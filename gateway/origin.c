@@ -306,11 +306,14 @@ static int enter_evicting(struct gw_fetch *f)
     int rc = gw_gate_enter(o->gate, &f->wait);
     if (rc != GW_ELIMIT) return rc;
     struct gw_gate_waiter *w = gw_gate_find(o->gate, unwanted);
-    if (w == NULL) return rc;
-    gw_gate_cancel(o->gate, w);
-    waiter_fetch(w)->refused = 1;
-    if (!o->closing) uv_timer_start(&o->reaper, on_reap, 0, 0);
-    return gw_gate_enter(o->gate, &f->wait);
+    if (w != NULL) {
+        gw_gate_cancel(o->gate, w);
+        waiter_fetch(w)->refused = 1;
+        if (!o->closing) uv_timer_start(&o->reaper, on_reap, 0, 0);
+        rc = gw_gate_enter(o->gate, &f->wait);
+    }
+    if (rc == GW_ELIMIT) gw_gate_refused();
+    return rc;
 }
 
 static void on_expired(struct gw_gate_waiter *w)

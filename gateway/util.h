@@ -98,6 +98,8 @@ void gw_hex(const unsigned char *in, size_t n, char *out);
 
 /* A decimal number that is the whole of s: 0, or -1 (NULL, junk, overflow). */
 int gw_parse_u64(const char *s, uint64_t *out);
+/* All len bytes of buf to fd at off (pwrite, again after EINTR); 0 or -errno. */
+int gw_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 /* An ETag without its quotes (Swift quotes only manifests' ETags). */
 void gw_etag_unquote(char *dst, size_t cap, const char *v);

@@ -239,3 +239,63 @@ def test_temp_bytes_count_against_max_size(ctx):
         assert caches == ["MISS", "PASS", "PASS"], caches
         assert 0 < peak[TEMP] <= 1 << 20, peak
         assert wait_until(lambda: gw.metrics()[TEMP] == 0, 5.0)
+
+
+def test_a_full_queue_gives_up_first_the_fetches_nobody_waits_for(ctx):
+    """max_fetches 1, fetch_queue 2: two queued clients leave; the next
+    request takes one of their places instead of a 503, and neither of
+    the deserted fetches ever reaches Swift."""
+    with faultorigin.FaultOrigin() as origin:
+        slow, late = fixtures.new_uuid(), fixtures.new_uuid()
+        gone = [fixtures.new_uuid() for _ in range(2)]
+        origin.put(CONTAINER, slow, b"s" * 100, fault="delay=1.5")
+        origin.put(CONTAINER, late, b"l" * 100)
+        for n in gone:
+            origin.put(CONTAINER, n, b"g" * 100)
+        gw = _gateway(ctx, origin, swift={"max_fetches": "1", "fetch_queue": "2"},
+                      server={"workers": "1"})
+        holder = Raw(gw.url, timeout=15)
+        holder.send(req_bytes("GET", _path(slow)))
+        assert wait_until(lambda: gw.metrics()[IN_FLIGHT] == 1, 5.0)
+        for n in gone:
+            raw = Raw(gw.url)
+            raw.send(req_bytes("GET", _path(n)))
+            assert wait_until(lambda: gw.metrics()[QUEUED] >= 1, 5.0)
+            _reset(raw)
+        assert wait_until(lambda: gw.metrics()[QUEUED] == 2, 5.0), gw.metrics()
+        with Raw(gw.url, timeout=15) as raw:
+            r = raw.request("GET", _path(late))
+        assert r.status == 200 and r.body == b"l" * 100, r
+        assert holder.read_response().status == 200
+        holder.close()
+        assert gw.metrics()[FULL] == 0, gw.metrics()
+        assert wait_until(lambda: gw.metrics()[QUEUED] == 0, 5.0)
+        assert [origin.count("GET", n) for n in gone] == [0, 0]
+
+
+def test_a_segment_not_kept_stops_when_its_client_leaves(ctx):
+    """A segment over max_object_size is fetched only for its readers: when
+    the client of its large object leaves, the fill stops instead of
+    reading the rest from Swift for nobody."""
+    with faultorigin.FaultOrigin() as origin:
+        seg = fixtures.random_bytes(1 << 20, seed=77)
+        origin.put("fractals_segments", "big/0", seg, "application/octet-stream",
+                   fault="trickle=200000")
+        name = fixtures.new_uuid()
+        origin.put_slo(CONTAINER, name, [("fractals_segments", "big/0")])
+        gw = _gateway(ctx, origin, cache={"max_size": "4M",
+                                          "max_object_size": "256K"})
+        raw = Raw(gw.url, timeout=15)
+        raw.send(req_bytes("GET", _path(name)))
+        r = raw.read_response(head=True)
+        assert r.status == 200, r
+        assert wait_until(lambda: gw.metrics()[TEMP] > 0, 5.0)
+        t0 = time.monotonic()
+        _reset(raw)
+        # Trickled, the whole segment takes 5 s: a fill that stopped is
+        # gone well before.
+        assert wait_until(lambda: gw.metrics()["swiftgate_fills_in_flight"] == 0, 4.0), \
+            gw.metrics()
+        print("fill stopped %.2f s after its client left" % (time.monotonic() - t0))
+        assert gw.metrics()[TEMP] == 0
+        assert gw.error_count("object_too_large") == 1
