@@ -266,7 +266,8 @@ int gwc_evict(struct gw_cache *c, const uint8_t *exclude, enum gwc_evict_mode mo
     if (need_e == 0 && need_b == 0) goto leave;     /* another thread evicted first */
 
     rc = evict_scan(c, exclude, need_e, need_b, &h);
-    if (rc != 0) goto leave;
+    /* Nothing to evict: the bytes over the cap may all be reservations. */
+    if (rc != 0 || h.n == 0) goto leave;
     /*
      * Delete in key order, a chunk per transaction: neighbours share leaf
      * pages, and small transactions need few free pages, which matters
