@@ -89,6 +89,11 @@ struct gw_conf {
     uint64_t max_entries;
     uint64_t index_size;        /* LMDB map size */
     uint64_t plan_cache_size;   /* decoded plans kept in memory, bytes; 0 = none */
+
+    /* [cors] */
+    char *cors_allow_origin;    /* "" = off, "*", or origins separated by commas */
+    uint64_t cors_max_age_ms;   /* how long a browser keeps a preflight's answer */
+    char *cors_expose_headers;  /* response headers a page's script may read */
 };
 
 /*
@@ -111,6 +116,15 @@ void gw_conf_dump(const struct gw_conf *c);
  * from container `name`: it is one of [swift] segment_containers.
  */
 int gw_conf_segment_container_ok(const struct gw_conf *c, const char *name);
+
+/*
+ * The next item of a list value ("a, b,c"): items are separated by commas,
+ * blanks around them are not part of them.  Returns 1 with *item and *len
+ * set and *sp moved past it (and its comma), or 0 at the end.  An empty
+ * item (",," or a leading comma) is returned with length 0; a comma at the
+ * end is not followed by an item: check for it where it matters.
+ */
+int gw_conf_list_next(const char **sp, const char **item, size_t *len);
 
 /*
  * Value parsers (conf_value.c), shared with the rest of the gateway (the

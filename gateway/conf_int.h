@@ -33,14 +33,6 @@ int gw_conf_parse_digits(const char **sp, uint64_t *out);
 int gw_conf_parse_size(const char *s, uint64_t *out);
 int gw_conf_parse_duration(const char *s, uint64_t *out);
 
-/*
- * The next item of a list value ("a, b,c"): items are separated by commas,
- * blanks around them are not part of them.  Returns 1 with *item and *len
- * set and *sp moved past it (and its comma), or 0 at the end.  An empty
- * item (",," or a leading comma) is returned with length 0; a comma at the
- * end is not followed by an item: check for it where it matters.
- */
-int gw_conf_list_next(const char **sp, const char **item, size_t *len);
 
 /*
  * v in the largest unit that divides it exactly ("16K", "90m", "1500ms",
@@ -94,7 +86,7 @@ struct gw_conf_key {
  * on purpose: with it, a table one row short would compile, padded with a
  * row of zeros.)
  */
-#define GW_CONF_NKEYS 58
+#define GW_CONF_NKEYS 61
 extern const struct gw_conf_key gw_conf_keys[];
 
 /* The char * that key k (a GW_CONF_STR or GW_CONF_WORD row) sets in c. */

@@ -14,6 +14,7 @@
  * needed together and where a value came from are conf.c's business.
  */
 #include "conf_int.h"
+#include "cors.h"
 #include "util.h"
 
 #include <grp.h>
@@ -140,6 +141,13 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "max_entries", GW_CONF_COUNT, "1000000", U64(max_entries), .min = 1},
     {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = MiB},
     {"cache", "plan_cache_size", GW_CONF_SIZE, "8M", U64(plan_cache_size), .max = 4 * 1024 * MiB},
+
+    {"cors", "allow_origin", GW_CONF_STR, "", STR(cors_allow_origin),
+     .check = gw_cors_check_origins},
+    {"cors", "max_age", GW_CONF_DURATION, "1d", MS(cors_max_age)},
+    {"cors", "expose_headers", GW_CONF_STR,
+     "ETag, Content-Length, Content-Range, Age, X-Cache, Cache-Status",
+     STR(cors_expose_headers), .check = check_header_value},
 };
 
 _Static_assert(sizeof(gw_conf_keys) / sizeof(gw_conf_keys[0]) == GW_CONF_NKEYS,

@@ -112,7 +112,7 @@ void req_goto(struct gw_req *r, enum req_way to)
 void req_finish(struct gw_req *r, int status, const char *reason, const char *extra)
 {
     req_goto(r, REQ_DONE);
-    gw_respond_simple(r->sink, status, reason, extra);
+    gw_respond_object_error(r->sink, r->svc->conf, status, reason, extra);
 }
 
 int req_servable(int kind)

@@ -60,8 +60,8 @@ static void send_head(struct gw_req *r)
             gw_buf_printf(&b, "Transfer-Encoding: chunked\r\n");
     }
     if (p->content_range[0]) gw_buf_printf(&b, "Content-Range: %s\r\n", p->content_range);
-    gw_respond_common_headers(&b, r->svc->conf, gw_sink_cache(r->sink), p->etag,
-                              p->last_modified, 0);
+    gw_respond_common_headers(&b, r->svc->conf, gw_sink_request(r->sink),
+                              gw_sink_cache(r->sink), p->etag, p->last_modified, 0);
     gw_http_head_end(&b, gw_sink_keepalive(r->sink), req->http_minor);
     gw_sink_set_status(r->sink, status);
     gw_sink_write_buf(r->sink, &b);

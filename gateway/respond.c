@@ -17,6 +17,7 @@
 
 #include "blobfd.h"
 #include "conf.h"
+#include "cors.h"
 #include "fill.h"
 #include "http.h"
 #include "sink.h"
@@ -81,7 +82,9 @@ static void representation_headers(struct gw_buf *b, const struct gw_conf *conf,
 }
 
 /* The lines that change from answer to answer: Age and the cache's result. */
-static void answer_headers(struct gw_buf *b, enum gw_cache_result how, int64_t stored_at)
+static void answer_headers(struct gw_buf *b, const struct gw_conf *conf,
+                           const struct gw_http_req *req, enum gw_cache_result how,
+                           int64_t stored_at)
 {
     if (stored_at > 0) {
         int64_t age = (gw_wall_ms() - stored_at) / 1000;
@@ -96,14 +99,15 @@ static void answer_headers(struct gw_buf *b, enum gw_cache_result how, int64_t s
     /* The type is Swift's (or sniffed from a known image signature): a
      * browser must not guess another one (an uploaded "image" run as HTML). */
     append_str(b, "\r\nX-Content-Type-Options: nosniff\r\n");
+    gw_cors_headers(b, conf, req);
 }
 
 void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
-                               enum gw_cache_result how, const char *etag, const char *lm,
-                               int64_t stored_at)
+                               const struct gw_http_req *req, enum gw_cache_result how,
+                               const char *etag, const char *lm, int64_t stored_at)
 {
     representation_headers(b, conf, etag, lm);
-    answer_headers(b, how, stored_at);
+    answer_headers(b, conf, req, how, stored_at);
 }
 
 /* One part's head of a multipart/byteranges body; its length, 0 if it cannot fit. */
@@ -183,7 +187,7 @@ static void respond_not_modified(struct gw_sink *s, const struct gw_conf *conf,
     const struct gw_http_req *req = gw_sink_request(s);
     struct gw_buf h = {0};
     gw_http_head_begin(&h, 304);
-    gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
+    gw_respond_common_headers(&h, conf, req, gw_sink_cache(s), m->etag, m->last_modified,
                               m->stored_at);
     gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
     gw_sink_set_status(s, 304);
@@ -197,7 +201,7 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
     const struct gw_http_req *req = gw_sink_request(s);
     enum gw_precond pre = gw_cond_evaluate(req, m->etag, m->last_modified);
     if (pre == GW_PRECOND_412) {
-        gw_respond_simple(s, 412, "precondition failed", NULL);
+        gw_respond_object_error(s, conf, 412, "precondition failed", NULL);
         return 1;
     }
     if (pre == GW_PRECOND_304) {
@@ -208,7 +212,7 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
         char extra[64];
         snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
                  (unsigned long long)m->length);
-        gw_respond_simple(s, 416, "range not satisfiable", extra);
+        gw_respond_object_error(s, conf, 416, "range not satisfiable", extra);
         return 1;
     }
     b->length = m->length;
@@ -219,10 +223,10 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
     gw_http_head_begin(&h, status);
     if (status == 200 && m->prepared) {
         append_str(&h, prepared_200(conf, b, m));
-        answer_headers(&h, gw_sink_cache(s), m->stored_at);
+        answer_headers(&h, conf, req, gw_sink_cache(s), m->stored_at);
     } else {
         body_headers(&h, b, status);
-        gw_respond_common_headers(&h, conf, gw_sink_cache(s), m->etag, m->last_modified,
+        gw_respond_common_headers(&h, conf, req, gw_sink_cache(s), m->etag, m->last_modified,
                                   m->stored_at);
     }
     gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
@@ -352,4 +356,19 @@ int64_t gw_respond_from_fill(struct gw_sink *s, struct gw_fill_reader *r, uint64
         done += n;
     }
     return (int64_t)done;
+}
+
+void gw_respond_object_error(struct gw_sink *s, const struct gw_conf *conf, int status,
+                             const char *reason, const char *extra)
+{
+    if (conf->cors_allow_origin[0] == '\0') {
+        gw_respond_simple(s, status, reason, extra);
+        return;
+    }
+    struct gw_buf x = {0};
+    if (extra) gw_buf_append(&x, extra, strlen(extra));
+    gw_cors_headers(&x, conf, gw_sink_request(s));
+    gw_buf_append(&x, "", 1);  /* its NUL */
+    gw_respond_simple(s, status, reason, x.data);
+    gw_buf_free(&x);
 }

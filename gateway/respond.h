@@ -74,8 +74,8 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
 
 /* Headers every object answer carries, 200, 206 and 304 alike. */
 void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
-                               enum gw_cache_result how, const char *etag, const char *lm,
-                               int64_t stored_at);
+                               const struct gw_http_req *req, enum gw_cache_result how,
+                               const char *etag, const char *lm, int64_t stored_at);
 /* RFC 9211 Cache-Status for a cache result. */
 const char *gw_respond_cache_status(enum gw_cache_result how);
 
@@ -89,6 +89,10 @@ void gw_respond_multipart_tail(struct gw_sink *s, const struct gw_body *b);
  * result is set) says X-Cache too.
  */
 void gw_respond_simple(struct gw_sink *s, int status, const char *reason, const char *extra);
+/* gw_respond_simple() for an object request: with its CORS lines, so that a
+ * page on another origin can read why it failed. */
+void gw_respond_object_error(struct gw_sink *s, const struct gw_conf *conf, int status,
+                             const char *reason, const char *extra);
 /* A warm request's answer: 204, X-Cache saying what the cache made of it; ended. */
 void gw_respond_warm(struct gw_sink *s, enum gw_cache_result how);
 

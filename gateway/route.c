@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "cors.h"
 #include "gate.h"
 #include "http.h"
 #include "req.h"
@@ -163,6 +164,10 @@ void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx
             simple(out, 404, "not a fractal id (want /fractal/<uuid>)", NULL);
             return;
         }
+        if (r->method == HTTP_OPTIONS) {
+            fractal_name(out, GW_ROUTE_PREFLIGHT, url + pl);
+            return;
+        }
         if (!get_or_head) {
             simple(out, 405, "method not allowed", allow_get_head);
             return;
@@ -224,6 +229,9 @@ void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_
         return;
     case GW_ROUTE_SIMPLE:
         gw_respond_simple(s, d.status, d.reason, d.extra);
+        return;
+    case GW_ROUTE_PREFLIGHT:
+        gw_cors_preflight(s, svc->conf);
         return;
     }
     gw_panic(__FILE__, __LINE__, "unknown route kind");

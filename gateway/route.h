@@ -18,6 +18,7 @@ enum gw_route_kind {
     GW_ROUTE_FRACTAL,   /* the object `name` of the configured container */
     GW_ROUTE_METRICS,   /* the admin listener's Prometheus text */
     GW_ROUTE_PURGE,     /* admin: drop object `name` from the cache */
+    GW_ROUTE_PREFLIGHT, /* OPTIONS /fractal/<uuid>: what a browser may ask */
 };
 
 struct gw_route {

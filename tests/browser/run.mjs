@@ -15,6 +15,12 @@
 //                                  in order, past the browser's cache (the
 //                                  second form stops after N bytes); each
 //                                  answer's status, headers, length, SHA-256
+//   {"cmd": "canvas", "url": U}    from the page loaded now (another origin),
+//                                  fetch() U in cors mode and draw it on a
+//                                  canvas, and load it as <img crossorigin>
+//                                  and draw that; read both canvases back
+//                                  (getImageData); each way's outcome, size,
+//                                  SHA-256 of the pixels, or its error
 //   {"cmd": "close"}               close the browser and exit 0
 //
 // An answer is {"ok": true, ...} or {"ok": false, "error": "..."}.  Every
@@ -158,6 +164,47 @@ async function rangesInPage({ url, ranges }) {
   return out;
 }
 
+// Runs in the page: an image of another origin drawn on canvases the page
+// then reads, as a front end that processes fractals in the browser does.
+// Both need the gateway's CORS headers: without them fetch() fails and the
+// <img> taints its canvas, so getImageData throws.
+async function canvasInPage({ url }) {
+  async function pixels(source, w, h) {
+    const c = document.createElement('canvas');
+    c.width = w;
+    c.height = h;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(source, 0, 0);
+    const data = ctx.getImageData(0, 0, w, h).data;
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+    return { width: w, height: h,
+             sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+  }
+  const out = {};
+  try {
+    const resp = await fetch(url, { mode: 'cors', cache: 'no-store' });
+    const bitmap = await createImageBitmap(await resp.blob());
+    out.fetch = { status: resp.status, xCache: resp.headers.get('X-Cache'),
+                  etag: resp.headers.get('ETag'),
+                  ...(await pixels(bitmap, bitmap.width, bitmap.height)) };
+  } catch (e) {
+    out.fetch = { error: String(e) };
+  }
+  try {
+    const img = new Image();
+    img.crossOrigin = 'anonymous';
+    await new Promise((ok, fail) => {
+      img.onload = ok;
+      img.onerror = () => fail(new Error('img load failed'));
+      img.src = url + '?img';
+    });
+    out.img = await pixels(img, img.naturalWidth, img.naturalHeight);
+  } catch (e) {
+    out.img = { error: String(e) };
+  }
+  return out;
+}
+
 async function run(cmd) {
   switch (cmd.cmd) {
     case 'goto': {
@@ -175,6 +222,8 @@ async function run(cmd) {
       return { path: cmd.path };
     case 'ranges':
       return { results: await page.evaluate(rangesInPage, { url: cmd.url, ranges: cmd.ranges }) };
+    case 'canvas':
+      return await page.evaluate(canvasInPage, { url: cmd.url });
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd.cmd)}`);
   }

@@ -167,13 +167,17 @@ def test_other_methods_405(ctx):
     name, _ = fixtures.upload(ctx.saio, fractal.julia(32, 32))
     gw = ctx.gateway()
     with Raw(gw.url) as c:
-        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
             body = b"x=1" if method in ("POST", "PUT", "PATCH") else b""
             hdrs = {"Content-Length": str(len(body))} if body else None
             r = c.request(method, "/fractal/" + name, hdrs, body=body)
             assert r.status == 405, (method, r)
             assert r.get("Allow") == "GET, HEAD", r
             assert r.get("Connection") is None, r   # the body was read; on
+        # OPTIONS says what may be asked (a CORS preflight, test_cors.py).
+        r = c.request("OPTIONS", "/fractal/" + name)
+        assert r.status == 204 and r.get("Allow") == "GET, HEAD, OPTIONS", r
+        assert r.get("Access-Control-Allow-Origin") is None, r   # CORS is off
         r = c.request("POST", "/healthz")
         assert r.status == 405 and r.get("Allow") == "GET, HEAD", r
         r = c.request("GET", "/healthz")

@@ -142,6 +142,10 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_segments, 10000);
     ck_assert_uint_eq(c.max_plan_size, UINT64_C(16) << 20);
     ck_assert_uint_eq(c.plan_cache_size, UINT64_C(8) << 20);
+    ck_assert_str_eq(c.cors_allow_origin, "");
+    ck_assert_uint_eq(c.cors_max_age_ms, 86400000);
+    ck_assert_str_eq(c.cors_expose_headers,
+                     "ETag, Content-Length, Content-Range, Age, X-Cache, Cache-Status");
     ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals"), 1);
     ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segments"), 1);
     ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segment"), 0);
@@ -397,6 +401,13 @@ static const struct {
     {"server", "group = root", ":4: group: needs user (the group is the one user runs in)"},
     {"server", "max_connections = 0", ":4: max_connections: must be a number of at least 1"},
     {"swift", "max_fetches = 0", ":4: max_fetches: must be a number from 1 to 65536"},
+    {"cors", "allow_origin = app.example.com",
+     ":4: allow_origin: must be empty, * or origins such as https://app.example.com, "
+     "separated by commas"},
+    {"cors", "allow_origin = https://a.example/path",
+     ":4: allow_origin: must be empty, * or origins such as https://app.example.com, "
+     "separated by commas"},
+    {"cors", "expose_headers = ETag\x01", ":4: expose_headers: must be printable text on one line"},
     {"swift", "fetch_queue = 2000000", ":4: fetch_queue: must be a number from 0 to 1048576"},
     {"swift", "fetch_queue_timeout = 0s", ":4: fetch_queue_timeout: must be a duration above 0, such as 250ms, 30s or 5m"},
     {"server", "admin_max_connections = 1025",

@@ -143,8 +143,10 @@ static const char *text(struct fake *f)
 static const struct gw_conf *conf_of(void)
 {
     static struct gw_conf conf;
-    static char cc[] = "public, max-age=3600";
+    static char cc[] = "public, max-age=3600", none[] = "";
     conf.cache_control = cc;
+    conf.cors_allow_origin = none;      /* CORS off: no line of it */
+    conf.cors_expose_headers = none;
     conf.write_buffer = 4096;
     return &conf;
 }
