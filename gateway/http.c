@@ -570,7 +570,10 @@ size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const ch
     gw_http_head_begin(b, status);
     /* nosniff here too: an error's text is never to be taken for HTML. */
     gw_buf_printf(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n", n);
+                     "X-Content-Type-Options: nosniff\r\n", n);
+    /* Not to be kept, unless extra says for how long (a 404). */
+    if (extra == NULL || strstr(extra, "Cache-Control:") == NULL)
+        gw_buf_append(b, "Cache-Control: no-store\r\n", 25);
     if (extra) gw_buf_append(b, extra, strlen(extra));
     gw_http_head_end(b, keepalive, http_minor);
     if (head_only) return 0;

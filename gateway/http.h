@@ -143,8 +143,9 @@ void gw_http_head_end(struct gw_buf *b, int keepalive, int http_minor);
 
 /*
  * A whole small response with a text body: "<status> <reason>\n", never
- * stored (no-store) and never re-typed by a browser (nosniff).  `extra`
- * is NULL or more header lines, each ending in CRLF.  Returns the body's
+ * stored (no-store, unless extra has a Cache-Control of its own) and never
+ * re-typed by a browser (nosniff).  `extra` is NULL or more header lines,
+ * each ending in CRLF.  Returns the body's
  * length (0 when head_only).
  */
 size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const char *extra,

@@ -115,6 +115,14 @@ void req_finish(struct gw_req *r, int status, const char *reason, const char *ex
     gw_respond_object_error(r->sink, r->svc->conf, status, reason, extra);
 }
 
+void req_not_found(struct gw_req *r)
+{
+    char cc[64];
+    snprintf(cc, sizeof(cc), "Cache-Control: max-age=%llu\r\n",
+             (unsigned long long)(r->svc->conf->negative_ttl_ms / 1000));
+    req_finish(r, 404, "no such fractal", cc);
+}
+
 int req_servable(int kind)
 {
     return kind == GW_CACHE_KIND_OBJECT || kind == GW_CACHE_KIND_SEGMENT ||
@@ -209,7 +217,7 @@ static void lookup_absent(struct gw_req *r)
     if (!r->warm && gw_neg_get(r->svc->neg, r->key, gw_now_ms())) {
         r->entry = NULL;
         gw_sink_set_cache(r->sink, GW_CACHE_HIT);
-        req_finish(r, 404, "no such fractal", NULL);
+        req_not_found(r);
         return;
     }
     lookup_miss(r);

@@ -184,7 +184,7 @@ static void on_fill_event(struct gw_fill_reader *rd)
         on_not_modified(r);
         return;
     case GW_FILL_NOT_FOUND:
-        req_finish(r, 404, "no such fractal", NULL);
+        req_not_found(r);
         return;
     case GW_FILL_UNCACHEABLE:
         if (r->warm) {

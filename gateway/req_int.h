@@ -137,6 +137,9 @@ struct gw_req {
 void req_goto(struct gw_req *r, enum req_way to);
 /* req.c: answer with a small text response; the request is DONE. */
 void req_finish(struct gw_req *r, int status, const char *reason, const char *extra);
+/* req.c: Swift has no such object: 404, which browsers may keep for
+ * [cache] negative_ttl (as the gateway does). */
+void req_not_found(struct gw_req *r);
 /* req.c: an entry a request for an object can be answered from. */
 int req_servable(int kind);
 /* req.c: the entry is at most stale_if_error past its ttl. */

@@ -241,7 +241,8 @@ static void fetch_failed(struct gw_req *r, struct gw_fetch *f, int err)
         req_goto(r, REQ_DONE);
         gw_sink_abort(r->sink);
     } else if (p->error_status) {
-        req_finish(r, p->error_status, p->error_reason, NULL);
+        if (p->error_status == 404) req_not_found(r);
+        else req_finish(r, p->error_status, p->error_reason, NULL);
     } else if (err == GW_EAUTH) {
         req_finish(r, 502, "cannot authenticate with Swift", NULL);
     } else if (err == GW_EBUSY) {
@@ -312,7 +313,8 @@ static void on_done(void *ud, struct gw_fetch *f, int err)
     if (err != 0) {
         fetch_failed(r, f, err);
     } else if (p->error_status) {
-        req_finish(r, p->error_status, p->error_reason, NULL);
+        if (p->error_status == 404) req_not_found(r);
+        else req_finish(r, p->error_status, p->error_reason, NULL);
     } else if (p->whole && !p->whole_fetched) {
         /* If-Range did not match: ask again, for the whole object. */
         p->whole_fetched = 1;

@@ -281,8 +281,9 @@ def test_browser_renders_revalidates_and_seeks(ctx):
 
     browser = Browser(ctx.tmpdir)
     try:
-        # 1. Default headers (public, max-age=3600, ETag, Last-Modified).
-        gw = ctx.gateway()
+        # 1. ETag, Last-Modified and a Cache-Control that lets the browser
+        #    revalidate (the default, immutable for a year, would skip it).
+        gw = ctx.gateway(cache={"cache_control": "public, max-age=3600"})
         page_url = gw.url + "/fractal/" + page
         _load(browser, gw, page_url, names, images)
         shot = os.path.join(ctx.tmpdir, "fractals.png")

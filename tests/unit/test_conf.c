@@ -142,6 +142,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_segments, 10000);
     ck_assert_uint_eq(c.max_plan_size, UINT64_C(16) << 20);
     ck_assert_uint_eq(c.plan_cache_size, UINT64_C(8) << 20);
+    ck_assert_str_eq(c.cache_control, "public, max-age=31536000, immutable");
     ck_assert_str_eq(c.cors_allow_origin, "");
     ck_assert_uint_eq(c.cors_max_age_ms, 86400000);
     ck_assert_str_eq(c.cors_expose_headers,
