@@ -19,7 +19,9 @@
  * close, idle connections close, and requests in flight get
  * shutdown_grace to finish; whatever is left then is closed.  The exit
  * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
- * 1).  SIGHUP reopens the access log.  Exit status otherwise: 1 on a
+ * 1).  SIGHUP reopens the access log.  Under a service manager that set
+ * NOTIFY_SOCKET, "READY=1" is sent once the listeners are bound and the
+ * workers run, "STOPPING=1" when the drain begins (notify.h).  Exit status otherwise: 1 on a
  * runtime failure, 2 on bad usage or configuration, and 2 when the cache
  * directory holds a link or another user's file where the cache's own
  * should be (nothing is removed then).
@@ -43,6 +45,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "healthcheck.h"
+#include "notify.h"
 #include "privs.h"
 #include "server.h"
 #include "util.h"
@@ -343,6 +346,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
             strsignal(signum), (unsigned long long)conf->drain_delay_ms,
             (unsigned long long)conf->shutdown_grace_ms);
     gw_server_drain(&m->srv);
+    gw_notify("STOPPING=1");
     if (conf->drain_delay_ms > 0)
         uv_timer_start(&m->delay, on_delay, conf->drain_delay_ms, 0);
     else
@@ -442,6 +446,9 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
             admin, m.srv.nworkers, conf->container);
+    rc = gw_notify("READY=1");
+    if (rc < 0)
+        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);

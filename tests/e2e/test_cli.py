@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 
 import gateway
 import httputil
@@ -138,3 +139,42 @@ def test_healthcheck_failures_and_timeout(ctx):
     for args in (["not-a-url"], ["-t", "soon", refused], ["a://x", "b://y"]):
         rc, _, err, _ = _healthcheck(ctx, args)
         assert rc == 2, (args, rc, err)
+
+
+def _recv_states(sock, want, timeout):
+    """Datagrams from sock until one holds `want`; returns all received."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(want in g for g in got):
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+    return got
+
+
+def _notify_round(ctx, sock, name):
+    gw = ctx.gateway(env={"NOTIFY_SOCKET": name})
+    got = _recv_states(sock, "READY=1", 10.0)
+    assert got == ["READY=1"], got
+    # Ready means serving: a request is answered at once.
+    assert httputil.get(gw.url + "/healthz", timeout=5).status == 200
+    gw.stop()
+    got = _recv_states(sock, "STOPPING=1", 2.0)
+    assert got == ["STOPPING=1"], got
+
+
+def test_notify_socket_ready_and_stopping(ctx):
+    path = os.path.join(ctx.tmpdir, "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        _notify_round(ctx, sock, path)
+    abstract = "swiftgate-notify-%s" % uuid.uuid4().hex
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + abstract)
+        _notify_round(ctx, sock, "@" + abstract)
+    # Nobody listening there: a warning, and the gateway serves all the same.
+    gw = ctx.gateway(env={"NOTIFY_SOCKET": path + ".gone"})
+    assert httputil.get(gw.url + "/healthz", timeout=5).status == 200
+    assert "cannot tell the service manager" in gw.stderr_text()
