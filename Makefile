@@ -7,6 +7,8 @@
 #   make test SANITIZE=address,undefined   the same suite under ASan+UBSan (clang)
 #   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N]  libFuzzer on the HTTP request path
 #   make bench [BENCH_QUICK=1] [BENCH_DURATION=10s]  swiftgate vs nginx and Varnish
+#   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, config, unit, ...
+#   make uninstall [PREFIX=/usr/local] [DESTDIR=]
 #   make clean
 
 CC        ?= cc
@@ -38,7 +40,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       := $(BUILD)/swiftgate
 
-.PHONY: all deps test unit e2e demo clean bench
+.PHONY: all deps test unit e2e demo clean bench install uninstall
 all: swiftgate
 
 swiftgate: $(BIN)
@@ -130,6 +132,47 @@ bench:
 	$(MAKE) --no-print-directory swiftgate
 	BENCH_QUICK=$(BENCH_QUICK) BENCH_DURATION=$(BENCH_DURATION) \
 	    $(PYTHON) tests/bench/bench.py --bin ./swiftgate
+
+# ---- install: the binary, its man page, an example config, the systemd
+# unit, a logrotate file and the HAProxy example, under DESTDIR.  The unit
+# names /usr/local in its paths; installed, they name PREFIX.  An existing
+# config is kept (the operator's); uninstall removes it only if unchanged.
+# logrotate reads only /etc/logrotate.d, whatever PREFIX is.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+SYSCONFDIR   ?= $(PREFIX)/etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+DOCDIR       ?= $(PREFIX)/share/doc/swiftgate
+LOGROTATEDIR ?= /etc/logrotate.d
+INSTALL_BIN  ?= $(BIN)
+HAPROXY_EXAMPLE ?= conf/haproxy.cfg
+
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/swiftgate \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LOGROTATEDIR)
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/swiftgate
+	install -m 0644 conf/swiftgate.1 $(DESTDIR)$(MANDIR)/man1/swiftgate.1
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf ]; then \
+	    echo "kept $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf"; \
+	else install -m 0644 conf/swiftgate.conf $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf; fi
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/etc/|$(SYSCONFDIR)/|g' \
+	    conf/swiftgate.service > $(DESTDIR)$(UNITDIR)/swiftgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/swiftgate.service
+	install -m 0644 conf/swiftgate.logrotate $(DESTDIR)$(LOGROTATEDIR)/swiftgate
+	install -m 0644 $(HAPROXY_EXAMPLE) $(DESTDIR)$(DOCDIR)/haproxy.cfg
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/swiftgate $(DESTDIR)$(MANDIR)/man1/swiftgate.1 \
+	    $(DESTDIR)$(UNITDIR)/swiftgate.service $(DESTDIR)$(LOGROTATEDIR)/swiftgate \
+	    $(DESTDIR)$(DOCDIR)/haproxy.cfg
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@if cmp -s conf/swiftgate.conf $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf; then \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf; \
+	    rmdir $(DESTDIR)$(SYSCONFDIR)/swiftgate 2>/dev/null || true; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf ]; then \
+	    echo "kept $(DESTDIR)$(SYSCONFDIR)/swiftgate/swiftgate.conf (changed)"; fi
 
 clean:
 	rm -rf build swiftgate

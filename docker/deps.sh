@@ -1,16 +1,24 @@
 #!/bin/sh
 # Install the Debian packages of the given roles (build, run, test, ...)
 # listed in docker/debian-packages.txt, and nothing when all are there.
-# Usage: docker/deps.sh ROLE [ROLE...]
+# With --list, print them (one a line) and install nothing.
+# Usage: docker/deps.sh [--list] ROLE [ROLE...]
 set -eu
 here=$(dirname "$0")
 list="$here/debian-packages.txt"
-[ $# -gt 0 ] || { echo "usage: $0 ROLE [ROLE...]" >&2; exit 2; }
+only_list=no
+if [ "${1:-}" = --list ]; then only_list=yes; shift; fi
+[ $# -gt 0 ] || { echo "usage: $0 [--list] ROLE [ROLE...]" >&2; exit 2; }
 
 want=""
 for role in "$@"; do
     want="$want $(awk -v r="$role" '!/^#/ && NF >= 2 { n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == r) print $1 }' "$list")"
 done
+
+if [ $only_list = yes ]; then
+    for p in $want; do echo "$p"; done | awk '!seen[$0]++'
+    exit 0
+fi
 
 missing=""
 for p in $want; do

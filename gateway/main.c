@@ -3,8 +3,12 @@
  *
  *   swiftgate serve -c FILE          run the gateway
  *   swiftgate check-config -c FILE   validate FILE, print the effective config
+ *   swiftgate fsck -c FILE [--repair]  re-hash the cache offline
  *   swiftgate warm [-g URL] [FILE]   fill a gateway's cache from a list (warm.c)
+ *   swiftgate healthcheck [URL]      exit 0 when /healthz says 200 (healthcheck.c)
  *   swiftgate --version | --help
+ *
+ * Every command answers -h or --help on stdout with exit status 0.
  *
  * The main thread runs a loop of its own that only handles signals: the
  * workers (server.c) do all the serving.  SIGTERM or SIGINT drains in two
@@ -15,7 +19,9 @@
  * close, idle connections close, and requests in flight get
  * shutdown_grace to finish; whatever is left then is closed.  The exit
  * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
- * 1).  SIGHUP reopens the access log.  Exit status otherwise: 1 on a
+ * 1).  SIGHUP reopens the access log.  Under a service manager that set
+ * NOTIFY_SOCKET, "READY=1" is sent once the listeners are bound and the
+ * workers run, "STOPPING=1" when the drain begins (notify.h).  Exit status otherwise: 1 on a
  * runtime failure, 2 on bad usage or configuration, and 2 when the cache
  * directory holds a link or another user's file where the cache's own
  * should be (nothing is removed then).
@@ -38,6 +44,8 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "healthcheck.h"
+#include "notify.h"
 #include "privs.h"
 #include "server.h"
 #include "util.h"
@@ -62,11 +70,61 @@ static void usage(FILE *out)
             "       swiftgate warm [-g GATEWAY_URL] [-j N] [--from-api URL] [FILE|-]\n"
             "                                        fill a gateway's cache from a list of\n"
             "                                        fractals (swiftgate warm --help)\n"
+            "       swiftgate healthcheck [-c FILE] [-t DURATION] [URL]\n"
+            "                                        exit 0 when /healthz answers 200\n"
             "       swiftgate --version              print the version\n"
             "       swiftgate --help                 print this help\n"
             "\n"
-            "Every config key can be overridden by SWIFTGATE_<SECTION>_<KEY>,\n"
-            "e.g. SWIFTGATE_SWIFT_KEY.\n");
+            "Every command answers --help.  Every config key can be overridden by\n"
+            "SWIFTGATE_<SECTION>_<KEY>, e.g. SWIFTGATE_SWIFT_KEY.\n");
+}
+
+/* What `swiftgate CMD --help` prints for the commands main.c runs itself. */
+static const struct {
+    const char *cmd;
+    const char *text;
+} cmd_help[] = {
+    {"serve",
+     "usage: swiftgate serve -c FILE\n"
+     "\n"
+     "Run the gateway with the configuration in FILE (and SWIFTGATE_<SECTION>_<KEY>\n"
+     "from the environment).  SIGTERM or SIGINT drains and exits 0; SIGHUP reopens\n"
+     "the access log.  Exit status 1 on a runtime failure, 2 on a bad FILE or an\n"
+     "unsafe cache directory.\n"
+     "\n"
+     "  -c, --config FILE   the configuration file (required)\n"
+     "  -h, --help          this help\n"},
+    {"check-config",
+     "usage: swiftgate check-config -c FILE\n"
+     "\n"
+     "Check FILE and the environment as serve would, and print the configuration\n"
+     "in effect (secrets hidden).  Exit status 0 when it is valid, 2 when not.\n"
+     "\n"
+     "  -c, --config FILE   the configuration file (required)\n"
+     "  -h, --help          this help\n"},
+    {"fsck",
+     "usage: swiftgate fsck -c FILE [--repair]\n"
+     "\n"
+     "Offline: re-hash every blob of FILE's cache against its entry and report\n"
+     "what is wrong.  Exit status 0 when the cache is clean, 1 when something was\n"
+     "wrong (removed with --repair), 2 on bad usage, a bad FILE or an unsafe\n"
+     "cache directory.\n"
+     "\n"
+     "  -c, --config FILE   the configuration file (required)\n"
+     "      --repair        remove the bad entries and orphan files\n"
+     "  -h, --help          this help\n"},
+};
+
+/* 1 (after printing the command's help) when argv[first..] asks for it. */
+static int asked_help(int argc, char **argv, int first, const char *cmd)
+{
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "-h") != 0 && strcmp(argv[i], "--help") != 0) continue;
+        for (size_t k = 0; k < sizeof(cmd_help) / sizeof(cmd_help[0]); k++)
+            if (strcmp(cmd_help[k].cmd, cmd) == 0) fputs(cmd_help[k].text, stdout);
+        return 1;
+    }
+    return 0;
 }
 
 /* -c FILE from argv[first..]; NULL and a message when it is missing or unknown. */
@@ -126,6 +184,7 @@ static uint64_t raise_nofile(const struct gw_conf *conf, int warn)
 
 static int cmd_check_config(int argc, char **argv)
 {
+    if (asked_help(argc, argv, 2, "check-config")) return 0;
     const char *path = conf_arg(argc, argv, 2, "check-config");
     if (path == NULL) return 2;
     struct gw_conf conf;
@@ -160,6 +219,7 @@ static void fsck_report(void *ud, const char *line)
  */
 static int cmd_fsck(int argc, char **argv)
 {
+    if (asked_help(argc, argv, 2, "fsck")) return 0;
     int repair = 0;
     const char *path = NULL;
     for (int i = 2; i < argc; i++) {
@@ -286,6 +346,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
             strsignal(signum), (unsigned long long)conf->drain_delay_ms,
             (unsigned long long)conf->shutdown_grace_ms);
     gw_server_drain(&m->srv);
+    gw_notify("STOPPING=1");
     if (conf->drain_delay_ms > 0)
         uv_timer_start(&m->delay, on_delay, conf->drain_delay_ms, 0);
     else
@@ -303,6 +364,7 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs);
 
 static int cmd_serve(int argc, char **argv)
 {
+    if (asked_help(argc, argv, 2, "serve")) return 0;
     const char *path = conf_arg(argc, argv, 2, "serve");
     if (path == NULL) return 2;
     struct gw_conf conf;
@@ -384,6 +446,9 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
             admin, m.srv.nworkers, conf->container);
+    rc = gw_notify("READY=1");
+    if (rc < 0)
+        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);
@@ -416,6 +481,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
     if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
     if (strcmp(cmd, "warm") == 0) return gw_warm_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "healthcheck") == 0) return gw_healthcheck_main(argc - 1, argv + 1);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

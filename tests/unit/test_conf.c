@@ -68,21 +68,39 @@ static void expect_error(const char *text, const char *suffix)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The shipped config names no Swift and holds no credentials: as it is, it
+ * fails on the first required key; with them from the environment (as the
+ * container and the systemd unit give them) it loads.
+ */
 START_TEST(test_shipped_conf_loads)
 {
     const char *dir = getenv("CONF_DIR");
-    char path[512], err[512] = "unset";
+    char path[512], err[512] = "unset", want[600];
     struct gw_conf c;
 
     snprintf(path, sizeof(path), "%s/swiftgate.conf", dir != NULL ? dir : "conf");
+    ck_assert_int_eq(gw_conf_load(&c, path, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s: [swift] auth_url: required when auth_version = 1", path);
+    ck_assert_str_eq(err, want);
+    gw_conf_free(&c);
+
+    setenv("SWIFTGATE_SWIFT_AUTH_URL", "https://swift.example.com/auth/v1.0", 1);
+    ck_assert_int_eq(gw_conf_load(&c, path, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s: [swift] user: required when auth_version = 1", path);
+    ck_assert_str_eq(err, want);
+    gw_conf_free(&c);
+
+    setenv("SWIFTGATE_SWIFT_USER", "fractals:gateway", 1);
+    setenv("SWIFTGATE_SWIFT_KEY", "not-in-the-file", 1);
     int rc = gw_conf_load(&c, path, err, sizeof(err));
     ck_assert_msg(rc == 0, "%s: %s", path, err);
     ck_assert_str_eq(err, "");
     ck_assert_str_eq(c.path, path);
     ck_assert_int_eq(c.auth_version, GW_AUTH_V1);
-    ck_assert_str_eq(c.auth_url, "http://127.0.0.1:8080/auth/v1.0");
-    ck_assert_str_eq(c.user, "test:tester");
-    ck_assert_str_eq(c.key, "testing");
+    ck_assert_str_eq(c.auth_url, "https://swift.example.com/auth/v1.0");
+    ck_assert_str_eq(c.user, "fractals:gateway");
+    ck_assert_str_eq(c.key, "not-in-the-file");
     ck_assert_str_eq(c.listen, "0.0.0.0:8080");
     ck_assert_str_eq(c.container, "fractals");
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
