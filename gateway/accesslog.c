@@ -1,15 +1,28 @@
 /*
  * accesslog.c - access log lines (accesslog.h).
  *
+ * swiftgate (the default):
  *   127.0.0.1 2026-11-24T17:20:01Z "GET /fractal/<uuid> HTTP/1.1" 200 1234 HIT 0.001 0.000
- *
  * peer, time, the request line (URL escaped, cut at 400 bytes), status,
  * body bytes, cache result ("-" for none), total and origin seconds.
+ *
+ * combined (Apache's and nginx's):
+ *   127.0.0.1 - - [24/Nov/2026:17:20:01 +0000] "GET /fractal/<uuid> HTTP/1.1" 200 1234 "referer" "agent"
+ *
+ * json: one object a line: time, client, method, path, protocol, status,
+ * bytes, cache, request_id, range, user_agent, referer, total_s, origin_s;
+ * a field the request did not have is null.
+ *
+ * Every value from the client is escaped for its format (\xNN outside
+ * printable ASCII and for quote and backslash; in JSON, \u00NN), so no
+ * line can be forged and a JSON line is always valid JSON; a line always
+ * ends in its newline, whatever the request.
  */
 #include "accesslog.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +34,8 @@
 
 #define URL_LOG_MAX 400
 #define WHAT_URL_MAX 100
+/* Referer, User-Agent, Range and X-Request-Id are cut at this many bytes. */
+#define FIELD_LOG_MAX 200
 
 /*
  * The first `max` bytes of a URL, escaped: a client must not be able to
@@ -56,15 +71,118 @@ const char *gw_access_what(const char *peer, const struct gw_http_req *req, char
     return out;
 }
 
-void gw_access_log_write(int fd, const struct gw_access_rec *rec)
+enum gw_access_format gw_access_format_named(const char *name)
 {
-    const struct gw_http_req *r = rec->req;
-    /* Room for every field at its longest: a line always ends in its newline. */
-    char line[4 * URL_LOG_MAX + 512], ts[32];
+    if (strcmp(name, "combined") == 0) return GW_ACCESS_COMBINED;
+    if (strcmp(name, "json") == 0) return GW_ACCESS_JSON;
+    return GW_ACCESS_SWIFTGATE;
+}
+
+/* Up to max bytes of v, JSON-escaped (control and non-ASCII bytes as \u00NN). */
+static size_t json_escape(const char *v, size_t vlen, size_t max, char *out, size_t outlen)
+{
+    gw_assert(outlen >= 6 * max + 4);
+    int cut = vlen > max;
+    if (cut) vlen = max;
+    size_t e = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '"' || ch == '\\') {
+            out[e++] = '\\';
+            out[e++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            e += (size_t)snprintf(out + e, outlen - e, "\\u%04x", ch);
+        } else {
+            out[e++] = (char)ch;
+        }
+    }
+    if (cut) e += (size_t)snprintf(out + e, outlen - e, "...");
+    out[e] = '\0';
+    return e;
+}
+
+/* A request header for the log, escaped as fmt wants; "-" (null in JSON) when absent. */
+static const char *log_header(const struct gw_http_req *r, const char *name, int json,
+                              char *out, size_t outlen)
+{
+    size_t len;
+    const char *v = r->method_known ? gw_http_header(r, name, &len) : NULL;
+    if (v == NULL) return json ? "null" : "-";
+    if (json) {
+        out[0] = '"';
+        size_t e = json_escape(v, len, FIELD_LOG_MAX, out + 1, outlen - 2);
+        out[e + 1] = '"';
+        out[e + 2] = '\0';
+    } else {
+        escape_url(v, len, FIELD_LOG_MAX, out, outlen);
+    }
+    return out;
+}
+
+/* The swiftgate line (and its request line) into line; its length. */
+static int line_swiftgate(const struct gw_access_rec *rec, const char *reqline, char *line,
+                          size_t cap)
+{
+    char ts[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return snprintf(line, cap, "%s %s \"%s\" %d %llu %s %.3f %.3f\n", rec->peer, ts, reqline,
+                    rec->status, (unsigned long long)rec->bytes,
+                    rec->cache == GW_CACHE_NONE ? "-" : gw_cache_result_name(rec->cache),
+                    (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
+}
+
+static int line_combined(const struct gw_access_rec *rec, const char *reqline, char *line,
+                         size_t cap)
+{
+    char ts[40], ref[4 * FIELD_LOG_MAX + 4], ua[4 * FIELD_LOG_MAX + 4];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    return snprintf(line, cap, "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\"\n", rec->peer, ts,
+                    reqline, rec->status, (unsigned long long)rec->bytes,
+                    log_header(rec->req, "Referer", 0, ref, sizeof(ref)),
+                    log_header(rec->req, "User-Agent", 0, ua, sizeof(ua)));
+}
+
+static int line_json(const struct gw_access_rec *rec, char *line, size_t cap)
+{
+    const struct gw_http_req *r = rec->req;
+    char ts[32], path[6 * URL_LOG_MAX + 4], ref[6 * FIELD_LOG_MAX + 8],
+        ua[6 * FIELD_LOG_MAX + 8], rg[6 * FIELD_LOG_MAX + 8], id[6 * FIELD_LOG_MAX + 8];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t ulen;
+    const char *url = gw_http_url(r, &ulen);
+    json_escape(url, r->method_known ? ulen : 0, URL_LOG_MAX, path, sizeof(path));
+    const char *m = r->method_known ? llhttp_method_name((llhttp_method_t)r->method) : NULL;
+    return snprintf(line, cap,
+                    "{\"time\":\"%s\",\"client\":\"%s\",\"method\":%s%s%s,\"path\":\"%s\","
+                    "\"protocol\":\"HTTP/%d.%d\",\"status\":%d,\"bytes\":%llu,\"cache\":%s%s%s,"
+                    "\"request_id\":%s,\"range\":%s,\"user_agent\":%s,\"referer\":%s,"
+                    "\"total_s\":%.3f,\"origin_s\":%.3f}\n",
+                    ts, rec->peer, m ? "\"" : "", m ? m : "null", m ? "\"" : "", path,
+                    r->http_major, r->http_minor, rec->status, (unsigned long long)rec->bytes,
+                    rec->cache == GW_CACHE_NONE ? "" : "\"",
+                    rec->cache == GW_CACHE_NONE ? "null" : gw_cache_result_name(rec->cache),
+                    rec->cache == GW_CACHE_NONE ? "" : "\"",
+                    log_header(r, "X-Request-Id", 1, id, sizeof(id)),
+                    log_header(r, "Range", 1, rg, sizeof(rg)),
+                    log_header(r, "User-Agent", 1, ua, sizeof(ua)),
+                    log_header(r, "Referer", 1, ref, sizeof(ref)),
+                    (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
+}
+
+void gw_access_log_write(int fd, const struct gw_access_rec *rec)
+{
+    const struct gw_http_req *r = rec->req;
+    /* Room for every field at its longest: a line always ends in its newline. */
+    char line[6 * URL_LOG_MAX + 24 * FIELD_LOG_MAX + 512];
     size_t ulen;
     const char *url = gw_http_url(r, &ulen);
     char esc[4 * URL_LOG_MAX + 4];
@@ -75,10 +193,9 @@ void gw_access_log_write(int fd, const struct gw_access_rec *rec)
         snprintf(reqline, sizeof(reqline), "%s %s HTTP/%d.%d",
                  llhttp_method_name((llhttp_method_t)r->method), esc, r->http_major,
                  r->http_minor);
-    int n = snprintf(line, sizeof(line), "%s %s \"%s\" %d %llu %s %.3f %.3f\n", rec->peer, ts,
-                     reqline, rec->status, (unsigned long long)rec->bytes,
-                     rec->cache == GW_CACHE_NONE ? "-" : gw_cache_result_name(rec->cache),
-                     (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
+    int n = rec->format == GW_ACCESS_JSON       ? line_json(rec, line, sizeof(line))
+            : rec->format == GW_ACCESS_COMBINED ? line_combined(rec, reqline, line, sizeof(line))
+                                                : line_swiftgate(rec, reqline, line, sizeof(line));
     if (n <= 0) return;
     if ((size_t)n >= sizeof(line)) {
         n = (int)sizeof(line) - 1;

@@ -15,8 +15,19 @@
 
 struct gw_http_req;
 
+/* [server] access_log_format */
+enum gw_access_format {
+    GW_ACCESS_SWIFTGATE,    /* peer time "request" status bytes cache total origin */
+    GW_ACCESS_COMBINED,     /* Apache's and nginx's "combined" */
+    GW_ACCESS_JSON,         /* one JSON object a line */
+};
+
+/* The format a [server] access_log_format value names (checked by conf). */
+enum gw_access_format gw_access_format_named(const char *name);
+
 /* What the access log says of one answer. */
 struct gw_access_rec {
+    enum gw_access_format format;
     const char *peer;
     const struct gw_http_req *req;  /* method_known == 0: logged as "-" */
     int status;

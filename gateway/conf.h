@@ -30,6 +30,7 @@ struct gw_conf {
     char *admin_listen;         /* "host:port" or "" for none */
     char *admin_token;          /* "" = admin requests need no token */
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
+    char *access_log_format;    /* swiftgate | combined | json */
     char *log_level;            /* debug | info | warning | error */
     char *run_user;             /* [server] user: "" = stay who we were started as */
     char *run_group;            /* [server] group: "" = run_user's primary group */

@@ -56,6 +56,9 @@ static const struct gw_conf_choice log_levels[] = {
     {"debug", GW_LOG_DEBUG}, {"info", GW_LOG_INFO},
     {"warning", GW_LOG_WARNING}, {"error", GW_LOG_ERROR}, {NULL, 0},
 };
+static const struct gw_conf_choice access_formats[] = {
+    {"swiftgate", 0}, {"combined", 1}, {"json", 2}, {NULL, 0},
+};
 static const struct gw_conf_choice auth_versions[] = {
     {"1", GW_AUTH_V1}, {"3", GW_AUTH_V3}, {"static", GW_AUTH_STATIC}, {NULL, 0},
 };
@@ -71,6 +74,8 @@ const struct gw_conf_key gw_conf_keys[] = {
      .check = check_listen_or_empty},
     {"server", "admin_token", GW_CONF_STR, "", STR(admin_token), .flags = GW_CONF_SECRET},
     {"server", "access_log", GW_CONF_STR, "-", STR(access_log)},
+    {"server", "access_log_format", GW_CONF_WORD, "swiftgate", STR(access_log_format),
+     .choices = access_formats},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
     {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user},
     {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group},

@@ -136,7 +136,8 @@ static void access_log(struct gw_conn *c)
     if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes);
     if (c->w->srv->access_fd < 0) return;
     struct gw_access_rec rec = {
-        .peer = c->peer, .req = &c->hreq, .status = c->sink.status, .bytes = c->sink.bytes,
+        .format = c->w->srv->access_format, .peer = c->peer, .req = &c->hreq,
+        .status = c->sink.status, .bytes = c->sink.bytes,
         .cache = c->sink.cache, .total_ms = gw_now_ms() - c->req_start_ms,
         .origin_ms = c->sink.origin_ms,
     };

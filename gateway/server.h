@@ -35,6 +35,7 @@ struct gw_server {
     int listen_fd0;             /* first worker's socket, for the bound address */
     int admin_fd;               /* -1: no admin listener */
     int access_fd;              /* -1: no access log */
+    int access_format;          /* enum gw_access_format */
     atomic_int draining;        /* set once, by the main thread: /healthz says 503 */
     atomic_int closing;         /* set once, after drain_delay: listeners closed,
                                    no more keep-alive */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "blobfd.h"
+#include "accesslog.h"
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
@@ -454,6 +455,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
     srv->stats_ready = 1;
     gw_plancache_init(conf->plan_cache_size);
     srv->access_fd = open_access_log(conf->access_log);
+    srv->access_format = gw_access_format_named(conf->access_log_format);
     if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
         strcmp(conf->access_log, "off") != 0) {
         rc = -errno;
