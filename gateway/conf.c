@@ -237,6 +237,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
              ld->lineno, label, o->line);
         return 0;
     }
+    /*
+     * inih reads "key =;x" as the value ";x" but "key = ;x" as an empty one
+     * and a comment: such a value could not be printed back (check-config)
+     * to read the same, and "key =; note" was most likely meant as a comment.
+     */
+    if (value[0] == ';') {
+        fail(ld, ld->lineno, "%s:%d: %s: a value cannot start with ';' (set it through %s)",
+             ld->path, ld->lineno, label, "the SWIFTGATE_* environment variable");
+        return 0;
+    }
     if (gw_conf_set_value(ld->c, k, value, why, sizeof(why)) != 0) {
         fail(ld, ld->lineno, "%s:%d: %s: %s", ld->path, ld->lineno, label, why);
         return 0;

@@ -285,4 +285,7 @@ CONF = {
     "bad.2-auth-version": conf("[swift]\nauth_version = 2\nauth_url = http://a\n"),
     "bad.1-nul": b"[swift]\x00\n" + conf(MIN),
     "bad.1-unclosed-section": conf("[swift\n" + MIN),
+    # Found by the fuzzer: "key =;x" read as ";x", printed "key = ;x", read back "".
+    "bad.4-value-starts-with-semicolon": conf(MIN.replace("key = ", "key =;")),
+    "ok-value-with-semicolon": conf(MIN.replace("key = testing", "key = test;ing")),
 }
