@@ -5,7 +5,7 @@
 #   make test         deps, build, unit tests, end-to-end tests against a real Swift
 #   make demo         a local Swift with fractal images and swiftgate in front of it
 #   make test SANITIZE=address,undefined   the same suite under ASan+UBSan (clang)
-#   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N]  libFuzzer on the HTTP request path
+#   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N] [FUZZ_TARGETS=...]  every libFuzzer target in turn
 #   make bench [BENCH_QUICK=1] [BENCH_DURATION=10s]  swiftgate vs nginx and Varnish
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, config, unit, ...
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=]
@@ -66,13 +66,17 @@ $(BUILD)/llhttp/%.o: $(LLHTTP)/%.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(LL_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(DEFS) $(CFLAGS) $(SANFLAGS) $(WARN) $$(pkg-config --cflags check) -o $@ $^ \
-	    $(LIBS) $$(pkg-config --libs check)
+	$(CC) $(DEFS) $(CFLAGS) $(SANFLAGS) $(WARN) $$(pkg-config --cflags check) -o $@ \
+	    $(filter %.c %.o,$^) $(LIBS) $$(pkg-config --libs check)
 
 deps:
 	docker/deps.sh build test $(if $(SANITIZE),sanitize)
 
+# A test program whose source is gone (renamed) would still be run by
+# tests/run.sh: remove it.
 unit: $(UNIT_BIN)
+	@for t in $(BUILD)/tests/test_*; do \
+	    [ ! -e "$$t" ] || [ -f tests/unit/$$(basename $$t).c ] || rm -f "$$t"; done
 e2e: $(BIN)
 
 # Every test, then one line "N passed, N failed".
@@ -84,18 +88,25 @@ demo: deps
 	$(MAKE) --no-print-directory $(BIN)
 	$(PYTHON) tests/demo.py --bin $(BIN)
 
-# ---- fuzzing: clang's libFuzzer with ASan and UBSan, on the request path ----
-# The corpus in tests/fuzz/corpus is also replayed by `make test`: the unit
-# test test_fuzz_http is linked with the target (the rule below adds it).
-# New inputs go to build/fuzz/corpus; the repository's seeds are only read.
-FUZZ_TIME   ?= 60
-FUZZ_BUILD  := build/fuzz
-FUZZ_FLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-               -fno-sanitize-recover=all
-FUZZ_OBJ    := $(filter-out $(FUZZ_BUILD)/gateway/main.o,$(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)) \
-               $(FUZZ_BUILD)/llhttp/llhttp.o $(FUZZ_BUILD)/llhttp/api.o $(FUZZ_BUILD)/llhttp/http.o
+# ---- fuzzing: clang's libFuzzer with ASan and UBSan, one target per parser ----
+# tests/fuzz/fuzz_<target>.c for each of FUZZ_TARGETS; entry.c makes each a
+# fuzzer.  Their seed corpora (tests/fuzz/<target>/) are also replayed by
+# `make test`: the unit test test_fuzz is linked with every target (the
+# rule below adds them).  `make fuzz` runs each target for FUZZ_TIME
+# seconds (or FUZZ_RUNS inputs), one after the other, one process each;
+# new inputs go to build/fuzz/corpus/<target>, the repository's seeds are
+# only read.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= http cond slo dlo plan conf
+FUZZ_BUILD   := build/fuzz
+FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=all
+FUZZ_OBJ     := $(filter-out $(FUZZ_BUILD)/gateway/main.o,$(GW_SRC:%.c=$(FUZZ_BUILD)/%.o)) \
+                $(FUZZ_BUILD)/llhttp/llhttp.o $(FUZZ_BUILD)/llhttp/api.o $(FUZZ_BUILD)/llhttp/http.o
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c) tests/fuzz/plancheck.c
+FUZZ_HDR     := $(wildcard tests/fuzz/*.h gateway/*.h cache/*.h)
 
-$(BUILD)/tests/test_fuzz_http: tests/fuzz/fuzz_http.c
+$(BUILD)/tests/test_fuzz: $(FUZZ_SRC) $(FUZZ_HDR)
 
 $(FUZZ_BUILD)/%.o: %.c $(wildcard gateway/*.h cache/*.h)
 	@mkdir -p $(dir $@)
@@ -109,16 +120,21 @@ $(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP)/%.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -I/usr/share/include/llhttp -w -c -o $@ $<
 
-$(FUZZ_BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_OBJ)
-	clang $(DEFS) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) -o $@ $^ $(LIBS)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/entry.c tests/fuzz/fuzz_%.c tests/fuzz/plancheck.c \
+                      $(FUZZ_OBJ) $(FUZZ_HDR)
+	clang $(DEFS) -DFUZZ_VERDICT=fuzz_$*_verdict $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) \
+	    -o $@ $(filter %.c %.o,$^) $(LIBS)
 
 .PHONY: fuzz
 fuzz:
 	docker/deps.sh build fuzz
-	$(MAKE) --no-print-directory $(FUZZ_BUILD)/fuzz_http
-	@mkdir -p $(FUZZ_BUILD)/corpus
-	$(FUZZ_BUILD)/fuzz_http -max_total_time=$(FUZZ_TIME) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
-	    -max_len=8192 -timeout=10 -print_final_stats=1 $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t"; mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) \
+	        -max_len=8192 -timeout=10 -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/$$t; \
+	done
 
 # ---- benchmarks: swiftgate beside nginx proxy_cache and Varnish ----
 # Not part of `make test`.  Installs nginx, varnish, wrk, gnuplot-nox and strace if

@@ -137,7 +137,7 @@ static void where(const struct loader *ld, const struct gw_conf_key *k, char *bu
 
 /*
  * inih's reader.  It hands inih one whole line per call, which keeps
- * ld->lineno equal to inih's own count, and it does three things inih
+ * ld->lineno equal to inih's own count, and it does four things inih
  * cannot:
  *  - Leading whitespace is removed.  inih would otherwise take an indented
  *    line as a continuation of the previous value and call the handler for
@@ -145,6 +145,8 @@ static void where(const struct loader *ld, const struct gw_conf_key *k, char *bu
  *  - A line that does not fit inih's fixed line buffer is an error here,
  *    instead of being cut in two and the rest parsed as a line of its own.
  *    Long comments are simply shortened, they carry no meaning.
+ *  - A NUL byte is an error: inih would end the line there and never read
+ *    the rest of it.
  *  - Section headers are checked, so that "[sever]" is reported at its own
  *    line even when no key follows it (inih tells the handler only about
  *    keys).
@@ -163,6 +165,11 @@ static char *read_line(char *str, int num, void *stream)
         return NULL;
     }
     ld->lineno++;
+    if (memchr(ld->buf, '\0', (size_t)n) != NULL) {
+        /* inih would see the line end there and the rest vanish unread. */
+        fail(ld, ld->lineno, "%s:%d: NUL byte in the line", ld->path, ld->lineno);
+        return NULL;
+    }
 
     s = ld->buf;
     while (*s != '\0' && *s != '\n' && isspace((unsigned char)*s)) s++;
@@ -228,6 +235,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (o->kind == FROM_FILE) {
         fail(ld, ld->lineno, "%s:%d: %s: duplicate key (first set on line %d)", ld->path,
              ld->lineno, label, o->line);
+        return 0;
+    }
+    /*
+     * inih reads "key =;x" as the value ";x" but "key = ;x" as an empty one
+     * and a comment: such a value could not be printed back (check-config)
+     * to read the same, and "key =; note" was most likely meant as a comment.
+     */
+    if (value[0] == ';') {
+        fail(ld, ld->lineno, "%s:%d: %s: a value cannot start with ';' (set it through %s)",
+             ld->path, ld->lineno, label, "the SWIFTGATE_* environment variable");
         return 0;
     }
     if (gw_conf_set_value(ld->c, k, value, why, sizeof(why)) != 0) {

@@ -25,9 +25,9 @@
  *     with a Content-Length that matches its body;
  *   - a request's URL, fields and values are within the configured limits.
  *
- * Built with clang -fsanitize=fuzzer by `make fuzz`; the corpus in
- * tests/fuzz/corpus is replayed by tests/unit/test_fuzz_http.c in
- * `make test`, which links this file in.
+ * Built with clang -fsanitize=fuzzer by `make fuzz` (entry.c calls
+ * fuzz_http_verdict()); the corpus in tests/fuzz/http is replayed by
+ * tests/unit/test_fuzz.c in `make test`, which links this file in.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,8 +44,6 @@
 #define FZ_MAX_HEADERS 16
 #define FZ_MAX_URL 512
 #define FZ_MAX_BODY 256
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_CHECK(cond)                                                          \
     do {                                                                        \
@@ -311,9 +309,3 @@ int fuzz_http_verdict(const uint8_t *data, size_t size, char *out, size_t len)
     return whole.vfull || whole.vlen >= len ? -1 : (int)whole.vlen;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    char verdict[FZ_VERDICT_MAX];
-    fuzz_http_verdict(data, size, verdict, sizeof(verdict));
-    return 0;
-}

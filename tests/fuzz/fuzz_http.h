@@ -1,7 +1,7 @@
 /*
  * fuzz_http.h - the verdict of the HTTP fuzz target (fuzz_http.c) on one
  * input, shared by the libFuzzer entry point and the corpus replay
- * (tests/unit/test_fuzz_http.c), which names each corpus file after it.
+ * (tests/unit/test_fuzz.c), which names each corpus file after it.
  *
  * A verdict is a list of words joined by '.', one per whole request in
  * order, then one for how the stream ends:

@@ -1,25 +1,34 @@
 #!/usr/bin/python3
-"""Write the seed corpus of the HTTP fuzz target into tests/fuzz/corpus/.
+"""Write the seed corpus of every fuzz target into tests/fuzz/<target>/.
 
     /usr/bin/python3 tests/fuzz/seeds.py
 
-One file per shape: good requests (GET/HEAD of a fractal, /healthz,
+The targets are those of tests/fuzz/fuzz.h: http (the request path), cond
+(preconditions and ranges), slo (SLO manifests), dlo (X-Object-Manifest and
+listing pages), plan (the plan's byte form) and conf (the INI file).  Each
+target's seeds are in one dict below, which says what the input is.
+
+HTTP: one file per shape: good requests (GET/HEAD of a fractal, /healthz,
 /metrics, purge, HTTP/1.0, pipelining, bodies), request smuggling shapes
 (Content-Length with Transfer-Encoding, two Content-Lengths, obs-fold,
 bare LF and CR), path tricks, and each limit.  The files are committed;
 this script says where they came from and rewrites them identically.
 
 Each file is named VERDICT-shape: VERDICT is what the gateway must make of
-the bytes, in the words of tests/fuzz/fuzz_http.h (one word per request,
-PUBLIC+ADMIN, the answer on the public and on the admin listener; xSTATUS
-for a stream rejected with STATUS and closed; `more` for one left waiting),
-and the corpus replay (tests/unit/test_fuzz_http.c) fails when the target's
-verdict differs.  To change a verdict on purpose, change it here and run
+the bytes, in the words of the target's file (for http, tests/fuzz/fuzz_http.h:
+one word per request, PUBLIC+ADMIN, the answer on the public and on the admin
+listener; xSTATUS for a stream rejected with STATUS and closed; `more` for one
+left waiting), and the corpus replay (tests/unit/test_fuzz.c) fails when the
+target's verdict differs.  To change a verdict on purpose, change it here and run
 this script: it removes the file of the old verdict.
 """
 
 import os
 import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seeds_parsers import COND, SLO, DLO, PLAN, CONF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 U = "3f2b7c1e-9a4d-4c55-8e21-0b6a7d9c4f10"
@@ -128,7 +137,15 @@ SEEDS = {
 
 _ROUTE = r"(?:fractal|purge|metrics|\d{3})"
 _REQUEST = _ROUTE + r"\+" + _ROUTE
-VERDICT_RE = re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST))
+VERDICTS = {
+    "http": re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST)),
+    "cond": re.compile(r"(?:pass|304|412)\.(?:full|416|r\d+)$"),
+    "slo": re.compile(r"(?:ok|bad)$"),
+    "dlo": re.compile(r"(?:ok|bad)(?:\.(?:ok|bad|limit))*$"),
+    "plan": re.compile(r"(?:ok|bad)$"),
+    "conf": re.compile(r"(?:ok|bad\.\d+)$"),
+}
+TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF}
 
 
 def shape_of(name):
@@ -136,27 +153,32 @@ def shape_of(name):
     return name.split("-", 1)[1] if "-" in name else None
 
 
-def main():
-    out = os.path.join(HERE, "corpus")
+def write(target, seeds):
+    out = os.path.join(HERE, target)
     os.makedirs(out, exist_ok=True)
     shapes = {}
-    for name in SEEDS:
+    for name in seeds:
         verdict, _, shape = name.partition("-")
-        assert VERDICT_RE.match(verdict) and shape, "bad seed name %r" % name
+        assert VERDICTS[target].match(verdict) and shape, "bad seed name %r" % name
         assert shape not in shapes, "two seeds of shape %r" % shape
         shapes[shape] = name
     for name in sorted(os.listdir(out)):
-        if name in SEEDS:
+        if name in seeds:
             continue
         if shape_of(name) in shapes:    # a seed under its old verdict
             os.unlink(os.path.join(out, name))
-            print("removed %s (now %s)" % (name, shapes[shape_of(name)]))
+            print("removed %s/%s (now %s)" % (target, name, shapes[shape_of(name)]))
         else:
-            print("not a seed of this script: %s" % name)
-    for name, data in SEEDS.items():
+            print("not a seed of this script: %s/%s" % (target, name))
+    for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
-    print("%d seeds in %s" % (len(SEEDS), out))
+    print("%d seeds in %s" % (len(seeds), out))
+
+
+def main():
+    for target, seeds in TARGETS.items():
+        write(target, seeds)
 
 
 if __name__ == "__main__":
