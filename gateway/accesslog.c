@@ -148,6 +148,14 @@ static int line_combined(const struct gw_access_rec *rec, const char *reqline, c
                     log_header(rec->req, "User-Agent", 0, ua, sizeof(ua)));
 }
 
+/* The request's id as a JSON value: made of safe bytes only, or null. */
+static const char *request_id_json(const struct gw_http_req *r, char *out, size_t len)
+{
+    if (r->request_id[0] == '\0') return "null";
+    snprintf(out, len, "\"%s\"", r->request_id);
+    return out;
+}
+
 static int line_json(const struct gw_access_rec *rec, char *line, size_t cap)
 {
     const struct gw_http_req *r = rec->req;
@@ -171,7 +179,7 @@ static int line_json(const struct gw_access_rec *rec, char *line, size_t cap)
                     rec->cache == GW_CACHE_NONE ? "" : "\"",
                     rec->cache == GW_CACHE_NONE ? "null" : gw_cache_result_name(rec->cache),
                     rec->cache == GW_CACHE_NONE ? "" : "\"",
-                    log_header(r, "X-Request-Id", 1, id, sizeof(id)),
+                    request_id_json(r, id, sizeof(id)),
                     log_header(r, "Range", 1, rg, sizeof(rg)),
                     log_header(r, "User-Agent", 1, ua, sizeof(ua)),
                     log_header(r, "Referer", 1, ref, sizeof(ref)),

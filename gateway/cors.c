@@ -67,6 +67,7 @@ void gw_cors_preflight(struct gw_sink *s, const struct gw_conf *conf)
     size_t n;
     gw_http_head_begin(&h, 204);
     gw_buf_append(&h, "Allow: GET, HEAD, OPTIONS\r\n", 27);
+    if (req->request_id[0]) gw_buf_printf(&h, "X-Request-Id: %s\r\n", req->request_id);
     gw_cors_headers(&h, conf, req);
     if (conf->cors_allow_origin[0] && allowed(conf, req, &n) != NULL)
         gw_buf_printf(&h, "Access-Control-Allow-Methods: GET, HEAD\r\n"

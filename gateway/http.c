@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <strings.h>
 #include <time.h>
 
@@ -137,9 +138,46 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* A client's request id: 1 to GW_REQUEST_ID_MAX of [A-Za-z0-9._-]. */
+static int request_id_ok(const char *v, size_t n)
+{
+    if (n == 0 || n > GW_REQUEST_ID_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The client's X-Request-Id, or 16 hex digits unique enough to find a
+ * request in the logs of every gateway and of Swift. */
+static void set_request_id(struct gw_http_req *r)
+{
+    static _Thread_local uint64_t state;
+    size_t n;
+    const char *v = gw_http_header(r, "X-Request-Id", &n);
+    if (v != NULL && request_id_ok(v, n)) {
+        memcpy(r->request_id, v, n);
+        r->request_id[n] = '\0';
+        return;
+    }
+    if (state == 0 && getrandom(&state, sizeof(state), 0) != sizeof(state))
+        state = gw_now_ms() ^ (uint64_t)(uintptr_t)&state;
+    state |= 1;
+    /* xorshift64*: a new value per request, the seed per thread. */
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    snprintf(r->request_id, sizeof(r->request_id), "%016llx",
+             (unsigned long long)(state * 2685821657736338717ull));
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct gw_http_req *r = req_of(p);
+    set_request_id(r);
     r->method = llhttp_get_method(p);
     r->method_known = 1;
     r->http_major = llhttp_get_http_major(p);
@@ -225,6 +263,7 @@ void gw_http_req_reset(struct gw_http_req *r)
     r->complete = 0;
     r->nhost = 0;
     r->body_bytes = 0;
+    r->request_id[0] = '\0';
     /*
      * The scanner's state and the raw head count are left alone: they cover
      * the bytes before the message begins (empty lines) as well, and are

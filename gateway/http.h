@@ -25,6 +25,8 @@ struct gw_header {
  */
 #define GW_HTTP_REQ_MAGIC 0x48545251u
 
+#define GW_REQUEST_ID_MAX 64
+
 struct gw_http_req {
     uint32_t magic;
     char *buf;
@@ -50,6 +52,9 @@ struct gw_http_req {
     uint64_t body_bytes;      /* body bytes read (and dropped) */
     int scan;                 /* the head scanner's state (http.c) */
     int scan_spaces;          /* spaces seen in the request line */
+    /* The client's X-Request-Id if it was 1-64 of [A-Za-z0-9._-], else one
+     * made up; "" until the head is whole. */
+    char request_id[GW_REQUEST_ID_MAX + 1];
 };
 
 /* Parser settings shared by every connection (llhttp only reads them). */

@@ -349,6 +349,7 @@ static void add_headers(void *ud, struct gw_fetch *f)
     struct gw_req *r = ud;
     struct req_pass *p = &r->u.pass;
     const struct gw_http_req *req = gw_sink_request(r->sink);
+    gw_swift_trans_extra(f, req->request_id);
     if (p->sniff_fetch) {
         gw_fetch_add_header(f, "Range: bytes=0-15");
         return;

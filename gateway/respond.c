@@ -99,6 +99,11 @@ static void answer_headers(struct gw_buf *b, const struct gw_conf *conf,
     /* The type is Swift's (or sniffed from a known image signature): a
      * browser must not guess another one (an uploaded "image" run as HTML). */
     append_str(b, "\r\nX-Content-Type-Options: nosniff\r\n");
+    if (req->request_id[0]) {
+        append_str(b, "X-Request-Id: ");
+        append_str(b, req->request_id);
+        append_str(b, "\r\n");
+    }
     gw_cors_headers(b, conf, req);
 }
 
@@ -242,21 +247,20 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
 void gw_respond_simple(struct gw_sink *s, int status, const char *reason, const char *extra)
 {
     const struct gw_http_req *req = gw_sink_request(s);
-    char more[320], retry[160];
+    struct gw_buf x = {0};
+    if (extra) append_str(&x, extra);
     /* Every 503 says when to come back, as HAProxy and nginx operators expect. */
-    if (status == 503 && (extra == NULL || strstr(extra, "Retry-After:") == NULL)) {
-        snprintf(retry, sizeof(retry), "%sRetry-After: 1\r\n", extra ? extra : "");
-        extra = retry;
-    }
-    if (gw_sink_cache(s) != GW_CACHE_NONE) {
-        snprintf(more, sizeof(more), "%sX-Cache: %s\r\n", extra ? extra : "",
-                 gw_cache_result_name(gw_sink_cache(s)));
-        extra = more;
-    }
+    if (status == 503 && (extra == NULL || strstr(extra, "Retry-After:") == NULL))
+        append_str(&x, "Retry-After: 1\r\n");
+    if (gw_sink_cache(s) != GW_CACHE_NONE)
+        gw_buf_printf(&x, "X-Cache: %s\r\n", gw_cache_result_name(gw_sink_cache(s)));
+    if (req->request_id[0]) gw_buf_printf(&x, "X-Request-Id: %s\r\n", req->request_id);
+    gw_buf_append(&x, "", 1);   /* its NUL */
     struct gw_buf b = {0};
     int head_only = req->method_known && req->method == HTTP_HEAD;
-    gw_sink_set_bytes(s, gw_http_simple(&b, status, reason, extra, gw_sink_keepalive(s),
+    gw_sink_set_bytes(s, gw_http_simple(&b, status, reason, x.data, gw_sink_keepalive(s),
                                         req->http_minor, head_only));
+    gw_buf_free(&x);
     gw_sink_set_status(s, status);
     gw_sink_write_buf(s, &b);
     gw_sink_end(s);
@@ -268,6 +272,8 @@ void gw_respond_warm(struct gw_sink *s, enum gw_cache_result how)
     struct gw_buf b = {0};
     gw_http_head_begin(&b, 204);
     gw_buf_printf(&b, "X-Cache: %s\r\n", gw_cache_result_name(how));
+    if (gw_sink_request(s)->request_id[0])
+        gw_buf_printf(&b, "X-Request-Id: %s\r\n", gw_sink_request(s)->request_id);
     gw_http_head_end(&b, gw_sink_keepalive(s), gw_sink_request(s)->http_minor);
     gw_sink_set_status(s, 204);
     gw_sink_write_buf(s, &b);

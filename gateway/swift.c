@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "http.h"
 #include "origin.h"
 #include "stats.h"
 #include "util.h"
@@ -648,4 +649,12 @@ struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swif
     struct gw_fetch *f = gw_swift_fetch_url(o, cr, url, method, cbs, ud);
     free(url);
     return f;
+}
+
+void gw_swift_trans_extra(struct gw_fetch *f, const char *id)
+{
+    if (id == NULL || id[0] == '\0') return;
+    char h[32 + GW_REQUEST_ID_MAX];
+    snprintf(h, sizeof(h), "X-Trans-Id-Extra: %s", id);
+    gw_fetch_add_header(f, h);
 }

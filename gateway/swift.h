@@ -182,4 +182,8 @@ int gw_swift_req_busy(const struct gw_swift_req *q);
  */
 void gw_swift_req_take(struct gw_swift_req *to, struct gw_swift_req *from);
 
+/* The client's request id to Swift as X-Trans-Id-Extra, so that Swift's own
+ * logs name it (nothing when id is ""). */
+void gw_swift_trans_extra(struct gw_fetch *f, const char *id);
+
 #endif
