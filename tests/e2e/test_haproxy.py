@@ -336,15 +336,25 @@ def _warm(ctx, fleet, gws, objs):
             gets[m.group(1)] += 1
     assert set(gets) == set(objs) and set(gets.values()) == {1}, \
         "Swift GETs per object: %r" % collections.Counter(gets.values())
+    def fractal_lines(gw):
+        return [x for x in _access_requests(gw) if x[0].startswith("/fractal/")]
+    # A gateway writes its access log line once the answer is sent.
+    wait_until(lambda: sum(len(fractal_lines(gw)) for gw in gws) >= N_OBJECTS,
+               5.0, "an access log line for each object")
     shares = []
     for gw in gws:
-        reqs = [x for x in _access_requests(gw) if x[0].startswith("/fractal/")]
+        reqs = fractal_lines(gw)
         assert all(st == 200 and cache == "MISS" for _, st, cache in reqs), reqs
         shares.append({_uuid_of(p) for p, _, _ in reqs})
         assert len(shares[-1]) == len(reqs), "an object asked twice of one gateway"
     assert sum(map(len, shares)) == N_OBJECTS and set.union(*shares) == set(objs)
-    entries = [gw.metrics()["swiftgate_cache_entries"] for gw in gws]
-    assert entries == [len(s) for s in shares], (entries, list(map(len, shares)))
+    # Index commits are batched, so a gateway's count may lag its answers.
+    want = [len(s) for s in shares]
+
+    def entries():
+        return [gw.metrics()["swiftgate_cache_entries"] for gw in gws]
+    wait_until(lambda: entries() == want, 5.0,
+               lambda: "cache entries %r, shares %r" % (entries(), want))
     fetched = sum(v for gw in gws for k, v in gw.metrics().items()
                   if k.startswith('swiftgate_origin_requests_total{kind="object"'))
     assert fetched == N_OBJECTS, fetched
