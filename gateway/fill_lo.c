@@ -55,8 +55,21 @@ static void lo_fail(struct gw_fill *f, int status, const char *why, enum gw_stat
     fill_owner_release(f);
 }
 
-/* A manifest, listing or HEAD request broke off (or never ran): why, for the reader. */
-static void lo_fetch_failed(struct gw_fill *f, int err)
+/*
+ * The kind of a transfer that broke off: as for an object (fill.c), a
+ * connection that failed before any answer, or an answer cut short, is
+ * Swift's failure, not a bad manifest.
+ */
+static enum gw_stats_error lo_broken_kind(int err, long status)
+{
+    if (err == GW_EORIGIN || err == GW_ESHORT)
+        return status == 0 ? GW_ERR_ORIGIN_CONNECT : GW_ERR_ORIGIN_SHORT;
+    return GW_ERR_MANIFEST;
+}
+
+/* A manifest, listing or HEAD request broke off (or never ran) after an
+ * answer of status (0: none): why, for the reader. */
+static void lo_fetch_failed(struct gw_fill *f, int err, long status)
 {
     lo_fail(f, gw_fetch_err_status(err),
             err == GW_ELIMIT        ? "manifest or listing too large"
@@ -68,7 +81,18 @@ static void lo_fetch_failed(struct gw_fill *f, int err)
             : err == GW_EAUTH       ? GW_ERR_AUTH
             : err == GW_EBUSY       ? GW_ERR_FETCH_BUSY
             : err == GW_EBADHEADER  ? GW_ERR_NKINDS /* counted by origin.c */
-                                    : GW_ERR_MANIFEST);
+                                    : lo_broken_kind(err, status));
+}
+
+/*
+ * The kind of an answer other than 200 to a HEAD, listing or nested
+ * manifest: a 401 (after the renewal) is auth, a 404 the manifest's fault
+ * (it names what is not there), anything else Swift's status, as for an
+ * object.
+ */
+static enum gw_stats_error lo_status_kind(long status)
+{
+    return status == 401 ? GW_ERR_AUTH : status == 404 ? GW_ERR_MANIFEST : GW_ERR_ORIGIN_STATUS;
 }
 
 /* What a client is told of a large object whose segments are elsewhere. */
@@ -182,14 +206,14 @@ static void head_on_done(void *ud, struct gw_fetch *fe, int err)
     struct fill_lo *lo = &f->lo;
     (void)fe;
     if (err != 0) {
-        lo_fetch_failed(f, err);
+        lo_fetch_failed(f, err, lo->head_status);
         return;
     }
     if (lo->head_status != 200) {
         lo_fail(f, 502,
                 lo->head_status == 401 ? "Swift refused the gateway's token"
                                        : "unexpected answer from Swift on a manifest",
-                lo->head_status == 401 ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+                lo_status_kind(lo->head_status));
         return;
     }
     lo->head = HEAD_OK;
@@ -412,7 +436,7 @@ static void aux_on_done(void *ud, struct gw_fetch *fe, int err)
     struct fill_lo *lo = &f->lo;
     (void)fe;
     if (err != 0) {
-        lo_fetch_failed(f, err);
+        lo_fetch_failed(f, err, lo->aux_status);
         return;
     }
     long st = lo->aux_status;
@@ -421,7 +445,7 @@ static void aux_on_done(void *ud, struct gw_fetch *fe, int err)
         lo->body_len = 0;
     }
     if (st != 200) {
-        lo_fail(f, 502, aux_refusal(lo, st), st == 401 ? GW_ERR_AUTH : GW_ERR_MANIFEST);
+        lo_fail(f, 502, aux_refusal(lo, st), lo_status_kind(st));
         return;
     }
     int rc = 0;

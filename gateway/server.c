@@ -224,13 +224,12 @@ static void sink_end(struct gw_sink *s)
     conn_schedule(c);
 }
 
+/* The handler cuts the answer short (Swift failed under it): the client did
+ * nothing, so no client_abort; the handler counted the cause. */
 static void conn_abort(struct gw_conn *c)
 {
     if (conn_dead(c)) return;
-    if (c->state == GW_CONN_BUSY) {
-        gw_stats_error(GW_ERR_CLIENT_ABORT);
-        access_log(c);
-    }
+    if (c->state == GW_CONN_BUSY) access_log(c);
     c->aborting = 1;
     c->sink.keepalive = 0;
     c->want_drain = 0;

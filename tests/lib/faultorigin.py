@@ -23,6 +23,18 @@ ways a healthy Swift never does:
     "corrupt" / "corrupt=N"  Content-Length and Etag are right, but byte N of
                              the body (default -1, the last; negative counts
                              from the end) is sent altered
+    "slow_first=N"           with trickle=BPS: only the first N bytes of the
+                             body are trickled, the rest goes at once
+    "stall_after=N"          sends N bytes of the body (trickled if asked),
+                             then nothing more: holds the connection for up
+                             to STALL_LIMIT s, then closes it short
+    "reset_before_headers"   reads the request, answers nothing: a TCP RST
+    "malformed_head"         a response head no HTTP parser may accept (a
+                             NUL byte inside a header line), then closes
+    "refuse_after"           sends the body but its last byte, stops
+                             listening (every new connection is refused, see
+                             refuse()) and drops its other connections, then
+                             sends the last byte and closes
     {"raw_header":           every 200, 206 and 304 of the object sends the
       (NAME, BYTES)}         header NAME with the value BYTES exactly as
       / "raw_header=N: V"    given (a CR, a NUL, 0x01, 0x80...), in place of
@@ -66,6 +78,15 @@ of its `times`.  Every other fault applies to both kinds of request (on an
 object that is not an SLO, "object_status" and "object_delay" are
 "status" and "delay").
 
+TempAuth: `GET /auth/v1.0` with X-Auth-User "test:tester" and X-Auth-Key
+"testing" answers the token and storage URL (origin.auth_gets counts them),
+so a gateway with swift_conf(auth="v1") can renew its token after a 401
+(fault "status=401" with times=1 is "401 once, then good").
+
+Refusal: origin.refuse() stops listening (connections are refused) and
+drops every open connection; origin.resume() listens again on the same
+port.
+
 Dynamic large objects (DLOs): an object put with
 headers={"X-Object-Manifest": "<container>/<prefix>"} sends that header, and
 a generated container listing answers `GET /v1/AUTH_test/<container>?
@@ -74,6 +95,15 @@ format=json&prefix=P[&marker=M]` in pages, without holding the names:
     origin.put_listing("fractals_segments", "big/", count=30000, pad=900)
     # names "big/00000000" + "x" * 900 ..., 1 byte each, hash md5(b"x")
     origin.listing_gets("fractals_segments")   # pages asked for
+
+A container with no generated listing lists the objects put in it under the
+prefix, `origin.listing_page` names a page (10000 by default), so a DLO of
+real segments is put as its segments plus a manifest object.  A listing
+may misbehave like an object (the faults before a head: status, delay,
+hang_before_headers, reset_before_headers, malformed_head):
+
+    origin.set_listing_fault("fractals_segments", "status=503", times=1,
+                             first_page=False)   # only pages with a marker
 
 A fault may be a string, a dict with one key ({"delay": 0.5}), or a list
 of them.  `times=N` applies it to the first N requests for the object only.
@@ -108,6 +138,9 @@ ACCOUNT = "AUTH_test"
 HANG_LIMIT = 10.0       # longest hang_before_headers, seconds
 DELAY_LIMIT = 30.0      # longest delay=S honoured
 TRICKLE_LIMIT = 30.0    # longest a trickled body is sent for
+STALL_LIMIT = 10.0      # longest stall_after holds a connection
+AUTH_USER = "test:tester"
+AUTH_KEY = "testing"
 IDLE_TIMEOUT = 30.0     # an idle keep-alive connection is closed after this
 RESET_PAUSE = 0.2       # between the partial body and the RST
 STOP_JOIN = 5.0         # how long stop() waits for handler threads
@@ -115,7 +148,8 @@ STOP_JOIN = 5.0         # how long stop() waits for handler threads
 _KNOWN = ("wrong_md5", "short", "reset", "status", "hang_before_headers",
           "delay", "trickle", "no_length", "corrupt", "bad_manifest",
           "slo_etag_mismatch", "object_status", "object_delay",
-          "raw_header")
+          "raw_header", "slow_first", "stall_after", "reset_before_headers",
+          "malformed_head", "refuse_after")
 # On an SLO: faults only of its manifest, and only of its other requests.
 _MANIFEST_FAULTS = ("wrong_md5", "bad_manifest")
 _OBJECT_FAULTS = ("slo_etag_mismatch", "object_status", "object_delay")
@@ -152,6 +186,8 @@ def parse_fault(fault):
                                                          HANG_LIMIT)
         elif name == "corrupt":
             value = -1 if value is True else int(value)
+        elif name in ("slow_first", "stall_after"):
+            value = int(value)
         elif name == "raw_header":
             value = _raw_header(value)
         out[name] = value
@@ -281,9 +317,9 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, origin):
+    def __init__(self, origin, port=0):
         self.origin = origin
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def process_request(self, request, client_address):
         with self.origin._lock:
@@ -378,10 +414,57 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_PUT = do_POST = do_DELETE = do_COPY = do_OPTIONS = _other
 
+    def _auth(self):
+        """TempAuth v1.0: the token and storage URL for the one user."""
+        origin = self.origin
+        with origin._lock:
+            origin.auth_gets += 1
+        if (self.headers.get("X-Auth-User") != AUTH_USER
+                or self.headers.get("X-Auth-Key") != AUTH_KEY):
+            self._simple(401, b"Unauthorized")
+            return
+        self._simple(200, b"", {"X-Auth-Token": origin.token,
+                                "X-Storage-Url": origin.storage_url,
+                                "X-Auth-Token-Expires": "86400"})
+
+    def _before_head(self, fault):
+        """Apply the faults that come before a head; True if the request
+        was answered (or dropped) by one of them."""
+        if "hang_before_headers" in fault:
+            self._sleep(fault["hang_before_headers"])
+            self._drop()
+            return True
+        if "delay" in fault:
+            if self._sleep(min(fault["delay"], DELAY_LIMIT)):
+                self._drop()
+                return True
+        if "reset_before_headers" in fault:
+            self.close_connection = True
+            with self.origin._lock:
+                self.origin._reset.add(self.connection)
+            return True
+        if "malformed_head" in fault:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"
+                             b"Etag: d41d8cd98f00b204e9800998ecf8427e\r\n"
+                             b"X-Bro\x00ken: yes\r\n\r\n0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+            return True
+        if "status" in fault:
+            status = fault["status"]
+            body = ("%d fault injected" % status).encode()
+            self._simple(status, b"" if status in (204, 304) else body,
+                         head_only=self.command == "HEAD")
+            return True
+        return False
+
     def _serve(self, head_only):
         origin = self.origin
         path = self.path
         origin._record(self.command, path, self.headers)
+        if path.split("?", 1)[0] == "/auth/v1.0":
+            self._auth()
+            return
         if self.headers.get("X-Auth-Token") != origin.token:
             self._simple(401, b"<html><h1>Unauthorized</h1></html>",
                          head_only=head_only)
@@ -396,6 +479,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) < 5 or not parts[4]:
             listing = (origin._listing_page(parts[3], query)
                        if len(parts) >= 4 and not head_only else None)
+            if listing is not None and self._before_head(
+                    origin._take_listing(parts[3], query)):
+                return
             if listing is not None:
                 self._simple(200, listing)
                 return
@@ -413,19 +499,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                          head_only=head_only)
             return
 
-        if "hang_before_headers" in fault:
-            self._sleep(fault["hang_before_headers"])
-            self._drop()
-            return
-        if "delay" in fault:
-            if self._sleep(min(fault["delay"], DELAY_LIMIT)):
-                self._drop()
-                return
-        if "status" in fault:
-            status = fault["status"]
-            body = ("%d fault injected" % status).encode()
-            self._simple(status, b"" if status in (204, 304) else body,
-                         head_only=head_only)
+        if self._before_head(fault):
             return
         if obj is None:
             self._simple(404, b"Not Found", head_only=head_only)
@@ -502,10 +576,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if head_only:
             return
 
+        if "stall_after" in fault:
+            self._send_body(data[:fault["stall_after"]], chunked, fault,
+                            finish=False)
+            self._sleep(STALL_LIMIT)    # the peer's close ends it sooner
+            self.close_connection = True
+            return
+        if "refuse_after" in fault and data:
+            self._send_body(data[:-1], chunked, fault, finish=False)
+            origin.refuse(keep=self.connection)
+            self._send_body(data[-1:], chunked, {}, finish=True)
+            self.close_connection = True
+            return
         if "short" in fault or "reset" in fault:
             part = data[:len(data) // 2]
-            self._send_body(part, chunked, fault.get("trickle"),
-                            finish=False)
+            self._send_body(part, chunked, fault, finish=False)
             self.wfile.flush()
             self.close_connection = True
             if "reset" in fault:
@@ -513,23 +598,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 with origin._lock:
                     origin._reset.add(self.connection)
             return
-        self._send_body(data, chunked, fault.get("trickle"), finish=True)
+        self._send_body(data, chunked, fault, finish=True)
 
-    def _send_body(self, data, chunked, trickle, finish):
-        """Write data (as chunks if chunked; at `trickle` bytes/s if set).
+    def _send_body(self, data, chunked, fault, finish):
+        """Write data (as chunks if chunked; at fault["trickle"] bytes/s if
+        set, only its first fault["slow_first"] bytes if that is set too).
         With finish, a chunked body gets its last chunk."""
+        trickle = fault.get("trickle")
+        if trickle and "slow_first" in fault:
+            head = data[:fault["slow_first"]]
+            rest = data[len(head):]
+            if self._send_body(head, chunked, {"trickle": trickle}, False):
+                return True
+            data = rest
+            trickle = None
         if trickle:
             step = max(1, int(trickle / 10))
             deadline = time.monotonic() + TRICKLE_LIMIT
             for off in range(0, len(data), step):
                 if time.monotonic() > deadline:
                     self.close_connection = True    # gives up: body short
-                    return
+                    return True
                 self._write(data[off:off + step], chunked)
                 self.wfile.flush()
                 if off + step < len(data) and self._sleep(0.1):
                     self.close_connection = True
-                    return
+                    return True
         else:
             step = 64 << 10 if chunked else max(1, len(data))
             for off in range(0, len(data), step):
@@ -537,6 +631,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if chunked and finish:
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+        return False
 
     def _write(self, piece, chunked):
         if not piece:
@@ -600,6 +695,10 @@ class FaultOrigin:
         self.requests = []      # (method, path, httputil.Headers)
         self._objects = {}      # (container, name) -> _Object
         self._listings = {}     # container -> (prefix, count, pad, page)
+        self._listing_faults = {}   # container -> [fault, times, first]
+        self.listing_page = 10000   # names per page of a real listing
+        self.auth_gets = 0      # GET /auth/v1.0 seen
+        self._refusing = False
         self._counts = {}       # (method, container, name) -> n
         self._mcounts = {}      # the same, ?multipart-manifest=get only
         self._lock = threading.Lock()
@@ -633,9 +732,10 @@ class FaultOrigin:
         if self._server is None:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._serve_thread.join(STOP_JOIN)
+        if not self._refusing:
+            self._server.shutdown()
+            self._server.server_close()
+            self._serve_thread.join(STOP_JOIN)
         with self._lock:
             conns = list(self._conns)
             threads = list(self._threads)
@@ -649,18 +749,55 @@ class FaultOrigin:
             t.join(max(0.0, deadline - time.monotonic()))
         self._server = None
 
+    def refuse(self, keep=None):
+        """Stop listening, so that every new connection is refused, and
+        drop every open connection but `keep`.  Not from the thread that
+        runs serve_forever (a handler's own thread is fine)."""
+        with self._lock:
+            if self._refusing or self._server is None:
+                return
+            self._refusing = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._serve_thread.join(STOP_JOIN)
+        with self._lock:
+            conns = [c for c in self._conns if c is not keep]
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def resume(self):
+        """Listen again, on the same port, after refuse()."""
+        with self._lock:
+            if not self._refusing:
+                return
+        self._server = _Server(self, self.port)
+        self._serve_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="faultorigin", daemon=True)
+        self._serve_thread.start()
+        with self._lock:
+            self._refusing = False
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.stop()
 
-    def swift_conf(self, **extra):
-        """The gateway's [swift] section for static auth against this
-        origin (a dict for Gateway/ctx.gateway(swift=...))."""
+    def swift_conf(self, auth="static", **extra):
+        """The gateway's [swift] section against this origin (a dict for
+        Gateway/ctx.gateway(swift=...)): static auth, or with auth="v1"
+        TempAuth through this origin's /auth/v1.0."""
         conf = {"auth_version": "static", "storage_url": self.storage_url,
                 "token": self.token, "auth_url": None, "user": None,
                 "key": None}
+        if auth == "v1":
+            conf = {"auth_version": "1", "auth_url": self.url + "/auth/v1.0",
+                    "user": AUTH_USER, "key": AUTH_KEY, "storage_url": None,
+                    "token": None}
         conf.update(extra)
         return conf
 
@@ -757,12 +894,51 @@ class FaultOrigin:
         with self._lock:
             self._listings[container] = (prefix, count, pad, page)
 
+    def set_listing_fault(self, container, fault, times=None,
+                          first_page=True):
+        """Listing pages of `container` misbehave (faults before a head
+        only); with first_page=False, only pages asked with a marker."""
+        with self._lock:
+            self._listing_faults[container] = [parse_fault(fault), times,
+                                               first_page]
+
+    def _take_listing(self, container, query):
+        """The fault in effect for one listing request of container."""
+        marker = urllib.parse.parse_qs(query).get("marker", [""])[0]
+        with self._lock:
+            spec = self._listing_faults.get(container)
+            if spec is None or not spec[0] or (not spec[2] and not marker):
+                return {}
+            if spec[1] is not None:
+                if spec[1] <= 0:
+                    return {}
+                spec[1] -= 1
+            return dict(spec[0])
+
+    def _real_listing(self, container, query):
+        """A page of the objects put in container (None: not a listing)."""
+        q = urllib.parse.parse_qs(query)
+        if q.get("format", [""])[0] != "json":
+            return None
+        prefix = q.get("prefix", [""])[0]
+        marker = q.get("marker", [""])[0]
+        with self._lock:
+            names = sorted((n, o) for (c, n), o in self._objects.items()
+                           if c == container and n.startswith(prefix)
+                           and n > marker and not getattr(o, "absent", 0))
+            names = names[:self.listing_page]
+        return json.dumps([
+            {"name": n, "hash": o.etag, "bytes": len(o.data),
+             "content_type": o.content_type,
+             "last_modified": "2026-01-01T00:00:00.000000"}
+            for n, o in names]).encode()
+
     def _listing_page(self, container, query):
         """The JSON body of one listing page, or None: no such listing."""
         with self._lock:
             spec = self._listings.get(container)
         if spec is None:
-            return None
+            return self._real_listing(container, query)
         prefix, count, pad, page = spec
         q = urllib.parse.parse_qs(query)
         if q.get("prefix", [""])[0] != prefix:
