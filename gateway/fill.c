@@ -421,15 +421,9 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
         fill_fail(f, 502, NULL);
         return;
     }
-    if (err == GW_EBUSY) {
-        gw_stats_error(GW_ERR_FETCH_BUSY);
-        fill_fail(f, 503, GW_FETCH_BUSY_REASON);
-        return;
-    }
-    if (gw_err_no_files(err)) {
-        gw_warn("fill", "%s/%s: no socket to Swift: %s", f->container, f->name, gw_strerror(err));
-        gw_stats_error(GW_ERR_NO_FILES);
-        fill_fail(f, 503, GW_NO_FILES_REASON);
+    if (err == GW_EBUSY || gw_err_no_files(err)) { /* no socket to Swift: out of descriptors */
+        gw_stats_error(err == GW_EBUSY ? GW_ERR_FETCH_BUSY : GW_ERR_NO_FILES);
+        fill_fail(f, 503, err == GW_EBUSY ? GW_FETCH_BUSY_REASON : GW_NO_FILES_REASON);
         return;
     }
     if (err == GW_EBADHEADER) { /* counted by origin.c */
