@@ -9,6 +9,7 @@
 #   make bench [BENCH_QUICK=1] [BENCH_DURATION=10s]  swiftgate vs nginx and Varnish
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, config, unit, ...
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=]
+#   make soak-crash [CRASH_ROUNDS=20]  SIGKILL under load, restart, fsck, verify; N rounds
 #   make clean
 
 CC        ?= cc
@@ -40,7 +41,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       := $(BUILD)/swiftgate
 
-.PHONY: all deps test unit e2e demo clean bench install uninstall
+.PHONY: all deps test unit e2e demo clean bench install uninstall soak-crash
 all: swiftgate
 
 swiftgate: $(BIN)
@@ -83,6 +84,14 @@ e2e: $(BIN)
 test: deps
 	$(MAKE) --no-print-directory $(BIN) unit
 	tests/run.sh $(BUILD)
+
+# The crash loop of tests/e2e/test_crashloop.py (5 rounds in `make test`),
+# CRASH_ROUNDS times; the soak runs it with its own count.
+CRASH_ROUNDS ?= 20
+soak-crash: deps
+	$(MAKE) --no-print-directory $(BIN)
+	SWIFTGATE_CRASH_ROUNDS=$(CRASH_ROUNDS) $(PYTHON) tests/e2e/run.py --bin $(BIN) \
+	    -k '^test_crashloop\.' --timeout 1200
 
 demo: deps
 	$(MAKE) --no-print-directory $(BIN)

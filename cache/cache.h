@@ -193,7 +193,11 @@ void gw_cache_commit_many(struct gw_cache *c, struct gw_cache_commit *v, size_t 
  */
 int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at);
 
-/* BLOCKING.  Remove the entry and its blob: 0, GW_CACHE_ENOTFOUND or an error. */
+/*
+ * BLOCKING.  Remove the entry and its blob: 0, GW_CACHE_ENOTFOUND or an
+ * error.  On a map too full to delete from, evicts a tenth of the entries
+ * (never this one) and tries once more; GW_CACHE_ELIMIT if that failed too.
+ */
 int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN]);
 
 /*

@@ -378,7 +378,7 @@ leave:
     return rc;
 }
 
-int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
+static int remove_once(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
 {
     struct gw_cache_entry *e = gwc_malloc(sizeof(*e));
     MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)key}, v;
@@ -406,6 +406,16 @@ int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
     if (rc == 0 && id != 0) gwc_blob_unlink(c, key, id);
 leave:
     free(e);
+    return rc;
+}
+
+int gw_cache_remove(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])
+{
+    int rc = remove_once(c, key);
+    /* LMDB deletes by copying pages: a completely full map cannot even
+     * delete.  Make room as a commit does (a tenth, never this key), once. */
+    if (rc == GW_CACHE_ELIMIT && gwc_evict(c, key, GWC_EVICT_MAPFULL) == 0)
+        rc = remove_once(c, key);
     return rc;
 }
 

@@ -145,7 +145,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "range_passthrough", GW_CONF_SIZE, "8M", U64(range_passthrough)},
     {"cache", "range_fill", GW_CONF_BOOL, "yes", INT(range_fill)},
     {"cache", "max_entries", GW_CONF_COUNT, "1000000", U64(max_entries), .min = 1},
-    {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = MiB},
+    {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = 64 * KiB}, /* a tiny one: tests fill it */
     {"cache", "plan_cache_size", GW_CONF_SIZE, "8M", U64(plan_cache_size), .max = 4 * 1024 * MiB},
 
     {"cors", "allow_origin", GW_CONF_STR, "", STR(cors_allow_origin),

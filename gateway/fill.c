@@ -300,7 +300,7 @@ static int body_begin(struct gw_fill *f, struct gw_fetch *fe, long status, uint6
         gw_warn("fill", "%s: cannot reserve %llu bytes: %s", f->name,
                 (unsigned long long)length,
                 fd == GW_ELIMIT ? "temp files would pass max_size" : strerror(-fd));
-        gw_stats_error(GW_ERR_CACHE_WRITE);
+        gw_stats_error_for(GW_ERR_CACHE_WRITE, fd);
         return uncacheable(f, status);
     }
     f->md5 = EVP_MD_CTX_new();
@@ -394,7 +394,7 @@ static int on_data(void *ud, const char *buf, size_t len)
     int rc = gw_pwrite_all(f->fd, buf, len, f->written);
     if (rc != 0) {
         gw_warn("fill", "%s: writing the temp blob: %s", f->name, strerror(-rc));
-        gw_stats_error(GW_ERR_CACHE_WRITE);
+        gw_stats_error_for(GW_ERR_CACHE_WRITE, rc);
         return rc;
     }
     EVP_DigestUpdate(f->md5, buf, len);
@@ -421,9 +421,9 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
         fill_fail(f, 502, NULL);
         return;
     }
-    if (err == GW_EBUSY) {
-        gw_stats_error(GW_ERR_FETCH_BUSY);
-        fill_fail(f, 503, GW_FETCH_BUSY_REASON);
+    if (err == GW_EBUSY || gw_err_no_files(err)) { /* no socket to Swift: out of descriptors */
+        gw_stats_error(err == GW_EBUSY ? GW_ERR_FETCH_BUSY : GW_ERR_NO_FILES);
+        fill_fail(f, 503, err == GW_EBUSY ? GW_FETCH_BUSY_REASON : GW_NO_FILES_REASON);
         return;
     }
     if (err == GW_EBADHEADER) { /* counted by origin.c */

@@ -90,8 +90,11 @@ static void commit_settle(struct gw_fill *f, int status)
 {
     GW_CHECK_MAGIC(f, FILL_MAGIC);
     if (status == 0 && f->commit_rc != 0) {
-        gw_warn("fill", "%s: not cached: %s", f->name, gw_strerror(f->commit_rc));
-        gw_stats_error(GW_ERR_CACHE_WRITE);
+        /* GW_ELIMIT: the index map is full even after evicting a tenth of it. */
+        int full = f->commit_rc == GW_ELIMIT;
+        gw_warn("fill", "%s: not cached: %s", f->name,
+                full ? "index full (raise index_size)" : gw_strerror(f->commit_rc));
+        gw_stats_error_for(full ? GW_ERR_INDEX_FULL : GW_ERR_CACHE_WRITE, f->commit_rc);
     }
     static const enum gw_fill_state outcome[] = {
         [FILL_COMMIT_NONE] = GW_FILL_FAILED,       [FILL_COMMIT_BLOB] = GW_FILL_VERIFIED,

@@ -76,8 +76,10 @@ static void lo_fetch_failed(struct gw_fill *f, int err, long status)
             : err == GW_EAUTH       ? "cannot authenticate with Swift"
             : err == GW_EBUSY       ? GW_FETCH_BUSY_REASON
             : err == GW_EBADHEADER  ? "bad header from Swift"
+            : gw_err_no_files(err)  ? GW_NO_FILES_REASON
                                     : "Swift failed on a manifest",
             err == GW_ETIMEOUT      ? GW_ERR_ORIGIN_TIMEOUT
+            : gw_err_no_files(err)  ? GW_ERR_NO_FILES
             : err == GW_EAUTH       ? GW_ERR_AUTH
             : err == GW_EBUSY       ? GW_ERR_FETCH_BUSY
             : err == GW_EBADHEADER  ? GW_ERR_NKINDS /* counted by origin.c */
@@ -340,13 +342,15 @@ static void lo_finish(struct gw_fill *f)
     pthread_mutex_unlock(&gw_fill_lock);
     gw_plan_free(&lo->plan);
     fill_set_state(f, GW_FILL_MANIFEST, 0, NULL);
-    if (plan_write(f, buf, len) == 0) {
+    int rc = plan_write(f, buf, len);
+    if (rc == 0) {
         fill_commit(f, FILL_COMMIT_MANIFEST); /* commit_done publishes nothing more */
         return;
     }
     /* Not cached, but the plan is good: the readers have it all the same. */
-    gw_warn("fill", "%s/%s: manifest not cached: cannot write it", f->container, f->name);
-    gw_stats_error(GW_ERR_CACHE_WRITE);
+    gw_warn("fill", "%s/%s: manifest not cached: cannot write it: %s", f->container, f->name,
+            gw_strerror(rc));
+    gw_stats_error_for(GW_ERR_CACHE_WRITE, rc);
     fill_owner_release(f);
 }
 

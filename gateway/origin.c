@@ -80,6 +80,7 @@ struct gw_fetch {
     struct gw_gate_waiter wait; /* while it waits for a slot */
     char bad_name[64];          /* the header that made it GW_EBADHEADER ("" for a fold) */
     uint64_t start_ms, ttfb_ms;
+    int sock_errno;             /* socket() failed with it (open_socket) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -128,6 +129,8 @@ static void check_multi_info(struct gw_origin *o)
                 err = head_refused_by_curl();
             else if (rc == CURLE_OK)
                 err = 0;
+            else if (rc == CURLE_COULDNT_CONNECT && gw_err_no_files(-f->sock_errno))
+                err = -f->sock_errno; /* not Swift's fault: the process is out of descriptors */
             else if (rc == CURLE_OPERATION_TIMEDOUT)
                 err = GW_ETIMEOUT;
             else if (rc == CURLE_PARTIAL_FILE)
@@ -530,6 +533,24 @@ void gw_origin_close(struct gw_origin *o)
     o->gate = NULL;
 }
 
+/*
+ * curl's socket(), as curl would make it, but keeping why it failed: out
+ * of descriptors (EMFILE, ENFILE) is the gateway's trouble, not Swift's,
+ * and its clients get a 503 that says so rather than a 502.
+ */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct gw_fetch *f = clientp;
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    (void)purpose;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0) {
+        f->sock_errno = errno;
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
 struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const char *url,
                               const struct gw_fetch_cbs *cbs, void *ud)
 {
@@ -551,6 +572,8 @@ struct gw_fetch *gw_fetch_new(struct gw_origin *o, const char *method, const cha
     curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f);
     gw_origin_easy_defaults(e);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate/" GW_VERSION);
@@ -668,7 +691,7 @@ const char *gw_fetch_header(const struct gw_fetch *f, const char *name)
 
 int gw_fetch_err_status(int err)
 {
-    return err == GW_EBUSY ? 503 : err == GW_ETIMEOUT ? 504 : 502;
+    return err == GW_EBUSY || gw_err_no_files(err) ? 503 : err == GW_ETIMEOUT ? 504 : 502;
 }
 
 const char *gw_fetch_error_text(const struct gw_fetch *f)

@@ -97,7 +97,8 @@ void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void 
 void gw_fetch_cancel(struct gw_fetch *f);
 
 /* What the gateway says of a fetch that ended with err (not 0): the
- * status (503 for GW_EBUSY, 504 for GW_ETIMEOUT, else 502) and a reason. */
+ * status (503 for GW_EBUSY and for -EMFILE or -ENFILE, no socket to Swift
+ * could be opened; 504 for GW_ETIMEOUT; else 502) and a reason. */
 #define GW_FETCH_BUSY_REASON "too many requests to Swift waiting; try again"
 int gw_fetch_err_status(int err);
 

@@ -282,6 +282,8 @@ static void purge_done(uv_work_t *w, int status)
         req_finish(r, 200, "purged", NULL);
     else if (rc == GW_ENOTFOUND)
         req_finish(r, 404, "not cached", NULL);
+    else if (rc == GW_ELIMIT)
+        req_finish(r, 503, "cache index full; try again", NULL);
     else
         req_finish(r, 500, status != 0 ? "purge failed" : gw_strerror(rc), NULL);
 }

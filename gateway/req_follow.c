@@ -133,6 +133,30 @@ static void multipart_ready(struct gw_req *r)
     req_finish(r, 503, "object not available; try again", NULL);
 }
 
+/*
+ * Before the head goes out, the reader's own descriptor of the fill's file
+ * (gw_fill_file keeps it for the reader), so that a process out of
+ * descriptors answers 503 rather than a head whose body it cannot send.
+ * 0, or the request is finished.
+ */
+static int follow_open(struct gw_req *r)
+{
+    if (r->head_only || r->body.nparts == 0) return 0;
+    int fd;
+    void *ref;
+    int rc = gw_fill_file(&r->u.follow.reader, &fd, &ref);
+    if (rc == 0) {
+        gw_fill_file_release(ref); /* the reader keeps its own reference */
+        return 0;
+    }
+    gw_warn("req", "%s: reading the fill of %s: %s", gw_sink_peer(r->sink), r->name,
+            gw_strerror(rc));
+    gw_stats_error_for(GW_ERR_CACHE_WRITE, rc);
+    req_finish(r, 503, gw_err_no_files(rc) ? GW_NO_FILES_REASON : "object not available; try again",
+               NULL);
+    return -1;
+}
+
 /* The fill has a body (BODY or VERIFIED): the head once, then bytes. */
 static void on_body(struct gw_req *r, const struct gw_fill_info *info)
 {
@@ -155,6 +179,7 @@ static void on_body(struct gw_req *r, const struct gw_fill_info *info)
             if (info->state == GW_FILL_VERIFIED) multipart_ready(r);
             return;
         }
+        if (follow_open(r) != 0) return;
         struct gw_object_meta m = {
             .length = info->length,
             .etag = info->etag,

@@ -223,6 +223,8 @@ static void count_failure(struct gw_req *r, int err)
         gw_stats_error(GW_ERR_ORIGIN_TIMEOUT);
     else if (err == GW_EBUSY)
         gw_stats_error(GW_ERR_FETCH_BUSY);
+    else if (gw_err_no_files(err))
+        gw_stats_error(GW_ERR_NO_FILES);
     else if (err == GW_ESHORT || (err == 0 && !p->discard && !r->head_only && !p->no_length &&
                                   p->body_sent != p->length))
         gw_stats_error(GW_ERR_ORIGIN_SHORT);
@@ -247,6 +249,9 @@ static void fetch_failed(struct gw_req *r, struct gw_fetch *f, int err)
         req_finish(r, 502, "cannot authenticate with Swift", NULL);
     } else if (err == GW_EBUSY) {
         req_finish(r, 503, GW_FETCH_BUSY_REASON, NULL);
+    } else if (gw_err_no_files(err)) {
+        gw_warn("req", "%s: %s: no socket to Swift: %s", gw_sink_peer(r->sink), r->name, text);
+        req_finish(r, 503, GW_NO_FILES_REASON, NULL);
     } else if (err == GW_EBADHEADER) {
         gw_warn("req", "%s: %s: Swift's answer refused: %s", gw_sink_peer(r->sink), r->name,
                 text);

@@ -19,6 +19,7 @@
  */
 #include "stats.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,16 @@ void gw_stats_origin(const char *kind, int status, uint64_t ms)
 void gw_stats_error(enum gw_stats_error kind)
 {
     if ((unsigned)kind < GW_ERR_NKINDS) ADD(&st.errors[kind], 1);
+}
+
+int gw_err_no_files(int err)
+{
+    return err == -EMFILE || err == -ENFILE;
+}
+
+void gw_stats_error_for(enum gw_stats_error kind, int err)
+{
+    gw_stats_error(gw_err_no_files(err) ? GW_ERR_NO_FILES : kind);
 }
 
 void gw_stats_fills(int delta)

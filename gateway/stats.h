@@ -44,7 +44,9 @@ enum gw_cache_result {
     X(FETCH_BUSY, "fetch_busy")                                             \
     X(BAD_ORIGIN_HEADER, "bad_origin_header")                               \
     X(FOREIGN_SEGMENTS, "foreign_segments")                                 \
-    X(PLAN_TOO_LARGE, "plan_too_large")
+    X(PLAN_TOO_LARGE, "plan_too_large")                                     \
+    X(NO_FILES, "out_of_files")                                             \
+    X(INDEX_FULL, "index_full")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,
@@ -71,6 +73,17 @@ void gw_stats_conn_open(int worker);
 void gw_stats_conn_close(int worker);
 void gw_stats_origin(const char *kind, int status, uint64_t ms);
 void gw_stats_error(enum gw_stats_error kind);
+/*
+ * kind, for a failure whose error is err (0 or -errno): but out_of_files
+ * when err is -EMFILE or -ENFILE, whatever the step that ran out of
+ * descriptors, so that /metrics tells a full disk from a process at its
+ * RLIMIT_NOFILE.
+ */
+void gw_stats_error_for(enum gw_stats_error kind, int err);
+/* Whether err (0 or -errno) says the process or the system has no free descriptor. */
+int gw_err_no_files(int err);
+/* The reason of the 503 a client gets when a descriptor its answer needs cannot be had. */
+#define GW_NO_FILES_REASON "out of file descriptors; try again"
 /* A gauge kept by its owner: fills running now. */
 void gw_stats_fills(int delta);
 /*

@@ -16,9 +16,9 @@ import threading
 import time
 
 import fixtures
-import gateway
 import httputil
 from answers import assert_object, describe, get, gw_stderr
+from cachecheck import blob_bytes, fsck, fsck_summary, parallel_gets
 from waits import wait_until
 
 CONTAINER = "fractals"
@@ -52,47 +52,8 @@ def purge(gw, name):
                             timeout=10)
 
 
-def fsck(ctx, conf_path, repair=False):
-    """`swiftgate fsck -c conf_path`; returns (rc, stdout, stderr)."""
-    args = ["fsck", "-c", conf_path] + (["--repair"] if repair else [])
-    return gateway.run(ctx.bin, args, timeout=60)
-
-
-def blob_bytes(cache_dir):
-    """Sum of the file sizes under <cache_dir>/blobs, and the file count."""
-    total = files = 0
-    root = os.path.join(cache_dir, "blobs")
-    for dirpath, _dirs, names in os.walk(root):
-        for n in names:
-            try:
-                total += os.stat(os.path.join(dirpath, n)).st_size
-                files += 1
-            except FileNotFoundError:
-                pass
-    return total, files
-
-
 def cache_dir(ctx, name="cache"):
     return os.path.join(ctx.tmpdir, name)
-
-
-def fsck_summary(cache_dir, rc, out, err, where):
-    """(entries, bad, orphans) from the last line fsck printed:
-    "<dir>: N entries checked, N bad, N orphan files".  The line must be
-    there, name cache_dir, and agree with the exit status (0 when nothing
-    is bad and nothing orphaned, else 1)."""
-    lines = out.rstrip("\n").splitlines()
-    m = re.fullmatch(r"(.*): (\d+) entries checked, (\d+) bad, "
-                     r"(\d+) orphan files", lines[-1] if lines else "")
-    assert m, "%s: no fsck summary line (rc %d):\n%s%s" % (
-        where, rc, out[-3000:], err[-1000:])
-    assert m.group(1) == cache_dir, "%s: fsck checked %s, not %s" % (
-        where, m.group(1), cache_dir)
-    entries, bad, orphans = (int(g) for g in m.group(2, 3, 4))
-    want_rc = 0 if bad == 0 and orphans == 0 else 1
-    assert rc == want_rc, "%s: fsck exited %d after %r, want %d:\n%s%s" % (
-        where, rc, lines[-1], want_rc, out[-3000:], err[-1000:])
-    return entries, bad, orphans
 
 
 # -- hits ---------------------------------------------------------------------
@@ -279,31 +240,6 @@ def _client(host, port, path, out, idx, timeout=15.0):
     out[idx] = (status, length, got, md5.hexdigest(), error)
 
 
-def _parallel_gets(gw, names, nthreads):
-    """GET every name with nthreads threads; [(name, Response or error)]."""
-    results = [None] * len(names)
-    lock = threading.Lock()
-    todo = list(range(len(names)))
-
-    def worker():
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i = todo.pop()
-            try:
-                results[i] = get(gw, names[i], timeout=30)
-            except (OSError, http.client.HTTPException) as e:
-                results[i] = e
-
-    threads = [threading.Thread(target=worker) for _ in range(nthreads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return list(zip(names, results))
-
-
 def test_sigkill_during_fills(ctx):
     rng = random.Random()
     seed = rng.randrange(1 << 30)
@@ -355,7 +291,7 @@ def test_sigkill_during_fills(ctx):
             assert length is None or got <= length, o
         # Right after SIGKILL, before any sweep: the index may only point
         # at complete blobs (temp files and orphans are allowed here).
-        rc, fout, ferr = fsck(ctx, gw.conf_path)
+        rc, fout, ferr = fsck(ctx.bin, gw.conf_path)
         entries, bad, _ = fsck_summary(
             d, rc, fout, ferr, where + ", fsck right after SIGKILL")
         assert bad == 0, (
@@ -365,7 +301,7 @@ def test_sigkill_during_fills(ctx):
         # every entry is still there (none was bad, so none was dropped).
         sweeper = ctx.gateway(cache={"dir": d})
         sweeper.stop()
-        rc, fout, ferr = fsck(ctx, sweeper.conf_path)
+        rc, fout, ferr = fsck(ctx.bin, sweeper.conf_path)
         swept, bad, orphans = fsck_summary(
             d, rc, fout, ferr, where + ", fsck after the start-up sweep")
         assert (swept, bad, orphans) == (entries, 0, 0), (
@@ -378,7 +314,7 @@ def test_sigkill_during_fills(ctx):
         # round's hits; a MISS for the others, each one fetch from Swift.
         check = ctx.gateway(cache={"dir": d}, server={"workers": "2"})
         seen = {}
-        for name, resp in _parallel_gets(check, names, 8):
+        for name, resp in parallel_gets(check, names, 8):
             assert isinstance(resp, httputil.Response), (
                 "%s: GET %s after restart failed: %r%s" % (where, name, resp,
                                                           gw_stderr(check)))
@@ -440,7 +376,7 @@ def test_eviction_keeps_under_max_size(ctx):
     peak = 0
     for start in range(0, count, 4):
         batch = names[start:start + 4]
-        for name, resp in _parallel_gets(gw, batch, 4):
+        for name, resp in parallel_gets(gw, batch, 4):
             assert isinstance(resp, httputil.Response), (name, resp)
             assert resp.status == 200 and \
                 fixtures.md5_hex(resp.body) == objects[name], (

@@ -1,0 +1,82 @@
+"""What a cache directory must hold after a crash, a sweep or a full disk,
+as fsck and the files themselves tell it; and many GETs at once.
+
+    rc, out, err = fsck(bin, conf_path)
+    entries, bad, orphans = fsck_summary(cache_dir, rc, out, err, where)
+    total, files = blob_bytes(cache_dir)
+    for name, resp in parallel_gets(gw, names, 8): ...
+
+Shared by the modules that kill, fill and starve the gateway.
+"""
+
+import http.client
+import os
+import re
+import threading
+
+import gateway
+from answers import get
+
+
+def fsck(bin, conf_path, repair=False):
+    """`swiftgate fsck -c conf_path`; returns (rc, stdout, stderr)."""
+    args = ["fsck", "-c", conf_path] + (["--repair"] if repair else [])
+    return gateway.run(bin, args, timeout=60)
+
+
+def blob_bytes(cache_dir):
+    """Sum of the file sizes under <cache_dir>/blobs, and the file count."""
+    total = files = 0
+    root = os.path.join(cache_dir, "blobs")
+    for dirpath, _dirs, names in os.walk(root):
+        for n in names:
+            try:
+                total += os.stat(os.path.join(dirpath, n)).st_size
+                files += 1
+            except FileNotFoundError:
+                pass
+    return total, files
+
+
+def fsck_summary(cache_dir, rc, out, err, where):
+    """(entries, bad, orphans) from the last line fsck printed:
+    "<dir>: N entries checked, N bad, N orphan files".  The line must be
+    there, name cache_dir, and agree with the exit status (0 when nothing
+    is bad and nothing orphaned, else 1)."""
+    lines = out.rstrip("\n").splitlines()
+    m = re.fullmatch(r"(.*): (\d+) entries checked, (\d+) bad, "
+                     r"(\d+) orphan files", lines[-1] if lines else "")
+    assert m, "%s: no fsck summary line (rc %d):\n%s%s" % (
+        where, rc, out[-3000:], err[-1000:])
+    assert m.group(1) == cache_dir, "%s: fsck checked %s, not %s" % (
+        where, m.group(1), cache_dir)
+    entries, bad, orphans = (int(g) for g in m.group(2, 3, 4))
+    want_rc = 0 if bad == 0 and orphans == 0 else 1
+    assert rc == want_rc, "%s: fsck exited %d after %r, want %d:\n%s%s" % (
+        where, rc, lines[-1], want_rc, out[-3000:], err[-1000:])
+    return entries, bad, orphans
+
+
+def parallel_gets(gw, names, nthreads):
+    """GET every name with nthreads threads; [(name, Response or error)]."""
+    results = [None] * len(names)
+    lock = threading.Lock()
+    todo = list(range(len(names)))
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            try:
+                results[i] = get(gw, names[i], timeout=30)
+            except (OSError, http.client.HTTPException) as e:
+                results[i] = e
+
+    threads = [threading.Thread(target=worker) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return list(zip(names, results))
