@@ -164,10 +164,10 @@ def test_compose_file(ctx):
     res = _compose_config(compose)
     assert res.returncode == 0, res.stderr
     services = _services(res.stdout)
-    assert set(services) == {"swift", "seed", "gateway-a", "gateway-b",
+    assert set(services) == {"swift", "seed", "swiftgate1", "swiftgate2",
                              "haproxy", "prometheus"}, list(services)
     gws = [n for n, lines in services.items() if "      target: run" in lines]
-    assert sorted(gws) == ["gateway-a", "gateway-b"], gws
+    assert sorted(gws) == ["swiftgate1", "swiftgate2"], gws
     with open(os.path.join(ROOT, "conf", "swiftgate.conf")) as f:
         conf = dict(re.findall(r"^(\w+) = (\S+)", f.read(), re.M))
     for name in gws:
@@ -185,6 +185,20 @@ def test_compose_file(ctx):
     hap = "\n".join(services["haproxy"])
     assert os.path.join(ROOT, "conf", "haproxy.cfg") + \
         ":/usr/local/etc/haproxy/haproxy.cfg" in hap, hap
+    # The balancer's servers are these gateways, on their listen port, and
+    # what it binds is what compose publishes.
+    with open(os.path.join(ROOT, "conf", "haproxy.cfg")) as f:
+        cfg = f.read()
+    servers = re.findall(r"^\s+server swiftgate\d+ (swiftgate\d+):(\d+)", cfg, re.M)
+    with open(os.path.join(DOCKER, "Dockerfile")) as f:
+        listen = re.search(r"SWIFTGATE_SERVER_LISTEN=\S+:(\d+)", f.read()).group(1)
+    for name in gws:
+        assert (name, listen) in servers, (name, servers)
+    bind = re.search(r"^\s+bind :(\d+)$", cfg, re.M).group(1)
+    assert re.search(r"- published: 8080\n\s+target: %s\n" % bind, hap), (bind, hap)
+    drain = _seconds(env.get("SWIFTGATE_SERVER_DRAIN_DELAY", conf["drain_delay"]))
+    inter = re.search(r"check inter (\d+)s fall (\d+)", cfg)
+    assert drain > int(inter.group(1)) * int(inter.group(2)), (drain, inter.group(0))
     # The checker is a real one: a key compose does not know is refused.
     bad = os.path.join(ctx.tmpdir, "compose.yaml")
     with open(compose) as f, open(bad, "w") as out:
