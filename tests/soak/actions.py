@@ -58,8 +58,11 @@ async def cold(conn, rnd, cat):
     obj = cat.take_fresh()
     if obj is None:
         return await hit(conn, rnd, cat)
-    check_whole(obj, await conn.request("GET", obj.path), "cold miss",
-                ("MISS",))
+    try:
+        resp = await conn.request("GET", obj.path)
+    finally:
+        cat.asked(obj)
+    check_whole(obj, resp, "cold miss", ("MISS",))
     return "miss"
 
 

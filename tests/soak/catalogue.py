@@ -107,15 +107,16 @@ class Catalogue:
             return pool[rnd.randrange(len(pool))]
 
     def take_fresh(self):
-        """An object uploaded during the load and never asked for, or None;
-        it joins the objects hits are picked from."""
+        """An object uploaded during the load and never asked for, or None.
+        Once its first answer is in, asked() lets hits pick it: before,
+        another client's GET could make that first answer a HIT."""
         with self._lock:
-            if not self._fresh:
-                return None
-            obj = self._fresh.pop(0)
+            return self._fresh.pop(0) if self._fresh else None
+
+    def asked(self, obj):
+        with self._lock:
             self.recent.append(obj)
             del self.recent[:-self.recent_cap]
-            return obj
 
     def fresh_waiting(self):
         with self._lock:

@@ -87,7 +87,7 @@ def keepalive(gw, objs, n, rounds, log):
                 figures.kinds_text(res["errors"]), res["open_peak"],
                 figures.ms(figures.percentile(res["lat"], 50)),
                 figures.ms(figures.percentile(res["lat"], 99)),
-                (res["rss"] or 0) / 1024.0)]
+                (res["rss"] or (0,))[0] / 1024.0)]
     ok = (res["connected"] == n and not res["errors"] and
           len(res["lat"]) == want and res["open_peak"] >= n and
           res["reused"] == n)

@@ -18,15 +18,20 @@ def ms(seconds):
 
 
 def rss_kib(pid):
-    """VmRSS of a live process in KiB (None once it is gone)."""
+    """(VmRSS, RssAnon, RssFile) of a live process in KiB, or None once it
+    is gone."""
+    want = ("VmRSS:", "RssAnon:", "RssFile:")
+    got = {}
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                if line.startswith(want):
+                    got[line.split()[0]] = int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return None
+    if len(got) != len(want):
+        return None
+    return tuple(got[k] for k in want)
 
 
 _KIND_RE = re.compile(r'swiftgate_errors_total\{kind="([^"]+)"\}')

@@ -32,7 +32,7 @@ PURGES_PER_S = 2.0
 EXPECTED = ("left_mid_body", "purge_404", "not_found", "purged", "restart")
 HEADER = ["min", "requests", "cold misses", "gw responses",
           "asked for (client)", "unexpected (client)", "gw errors",
-          "p50 ms", "p99 ms", "hit p99 ms", "RSS MiB"]
+          "p50 ms", "p99 ms", "hit p99 ms", "RSS MiB", "anon MiB"]
 
 
 class Minute:
@@ -59,7 +59,7 @@ class Soak:
         self.restart_window = None      # (start, end) monotonic
         self.restart_at = self.duration / 2
         self.failures = []              # first unexpected errors, in detail
-        self.rss = []                   # (t, pid, KiB)
+        self.rss = []                   # (t, pid, (VmRSS, RssAnon, RssFile))
         self.gw_base = {}               # counters of gateways that have gone
         self.final = {}                 # counters at the last row
         self.rows = []
@@ -208,7 +208,8 @@ class Soak:
              figures.ms(figures.percentile(m.latency, 50)),
              figures.ms(figures.percentile(m.latency, 99)),
              figures.ms(figures.percentile(m.hit_latency, 99)),
-             "%.1f" % (rss[-1] / 1024.0) if rss else "-"]
+             "%.1f" % (rss[-1][0] / 1024.0) if rss else "-",
+             "%.1f" % (rss[-1][1] / 1024.0) if rss else "-"]
         self.rows.append(r)
         self.log("  " + " | ".join(str(c) for c in r))
 
@@ -245,17 +246,18 @@ class Soak:
 
     # -- the verdict -------------------------------------------------------
 
-    def rss_groups(self):
-        """RSS samples after warm-up, one list per gateway process: each
-        process's first minute is left out (its cache warms, its
-        allocator grows its arenas)."""
+    def rss_groups(self, field):
+        """Samples of one RSS field (0 VmRSS, 1 RssAnon, 2 RssFile) after
+        warm-up, one list per gateway process: each process's first
+        minute is left out (its index pages are read in, its allocator
+        grows its arenas)."""
         first = {}
         for t, pid, _ in self.rss:
             first.setdefault(pid, t)
         groups = collections.OrderedDict()
         for t, pid, kib in self.rss:
             if t >= max(60.0, first[pid] + 60.0):
-                groups.setdefault(pid, []).append((t / 60.0, kib))
+                groups.setdefault(pid, []).append((t / 60.0, kib[field]))
         return list(groups.values())
 
     def verdict(self, max_slope):
@@ -288,16 +290,19 @@ class Soak:
         if self.upload_errors:
             ok = False
             lines.append("FAIL uploads: %s" % self.upload_errors[:3])
-        slope = figures.pooled_slope(self.rss_groups())
+        slope = figures.pooled_slope(self.rss_groups(0))
         if slope is None:
             lines.append("RSS slope: not judged, too few samples after "
                          "warm-up (a run of 4 minutes or more has them)")
         else:
             flat = max_slope is None or slope <= max_slope
-            lines.append("RSS slope after warm-up: %+.1f KiB/min (%s)" % (
-                slope, "not judged" if max_slope is None else
-                "flat: at most %d KiB/min" % max_slope if flat else
-                "FAIL: over %d KiB/min" % max_slope))
+            parts = [figures.pooled_slope(self.rss_groups(i)) for i in (1, 2)]
+            lines.append("RSS slope after warm-up: %+.1f KiB/min (RssAnon "
+                         "%+.1f, RssFile %+.1f; %s)" % (
+                             slope, parts[0], parts[1],
+                             "not judged" if max_slope is None else
+                             "flat: at most %d KiB/min" % max_slope if flat
+                             else "FAIL: over %d KiB/min" % max_slope))
             ok = ok and flat
         for f in self.failures:
             lines.append("  " + f)

@@ -51,11 +51,14 @@ import mixed  # noqa: E402
 import saio  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
-# RSS may rise by at most this much a minute after warm-up (see README,
-# "Soak"): a leak of 64 bytes per request at the soak's rate of about
-# 20,000 requests a minute is 1,250 KiB/min; the allocator's and LMDB's
-# steps stay well under it.
-MAX_SLOPE_KIB = 256
+# RSS may rise by at most this much a minute after warm-up.  At the mixed
+# soak's rate (about 60,000 requests a minute) it is 8 bytes a request: a
+# leak of any allocation per request (a malloc chunk is 32 bytes or more)
+# shows four times over.  Bounded growth that a 10-minute run does not see
+# the end of stays under it: the index's pages read in as it churns (its
+# file is about 1 MiB here), the idle blob descriptors' table filling up
+# to its 1,024.
+MAX_SLOPE_KIB = 512
 
 
 def log(line=""):
@@ -122,9 +125,14 @@ class Run:
             r = httputil.get(gw.url + obj.path, timeout=60)
             assert r.status == 200 and r.body == obj.data, (obj, r)
 
+    def small_objects(self):
+        """The 20 smallest plain objects (4 KiB up): the crowd phases
+        measure connections, not how fast Python reads megabytes."""
+        return sorted(self.cat.plain, key=lambda o: len(o.data))[:20]
+
     def keepalive(self):
         gw, _ = self.gateway()
-        objs = self.cat.plain[:20]
+        objs = self.small_objects()
         self.warm(gw, objs)
         ok, lines = crowd.keepalive(gw, objs, self.opts.conns, 3, log)
         gw.stop(expect_clean=True)
@@ -132,7 +140,7 @@ class Run:
 
     def slowloris(self):
         gw, _ = self.gateway()
-        objs = self.cat.plain[:20]
+        objs = self.small_objects()
         self.warm(gw, objs)
         ok, lines = crowd.slowloris(gw, objs, self.opts.slowloris,
                                     self.opts.slowloris_seconds, 8,
@@ -141,7 +149,11 @@ class Run:
         return ok, lines
 
     def mixed(self):
-        gw, factory = self.gateway(cache={"max_size": "128M"})
+        # The objects and the fresh ones pass the cap within two minutes,
+        # so the cache evicts (and the index churns) for the rest of the
+        # soak; the 8 MiB objects stay cacheable.
+        gw, factory = self.gateway(cache={"max_size": "64M",
+                                          "max_object_size": "16M"})
         soak = mixed.Soak(self.swift, factory, self.cat, self.opts.minutes,
                           self.opts.seed, log)
         header = mixed.HEADER
