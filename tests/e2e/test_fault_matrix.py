@@ -51,25 +51,28 @@ KINDS = ("plain", "slo", "dlo")
 # fault -> (plain object fault, large object's bad piece, expected kind,
 #           what the clients get: "cut", "502", "504" or "whole")
 # A piece is ("seg", fault[, times]) for the second segment or
-# ("list", fault[, times]) for the DLO's second listing page.
+# ("list", fault[, times]) for the DLO's second listing page.  A piece's
+# fault is held back (PRE before a head, LEAD mid-body) as the plain
+# object's is, so that the waiter, which joins after the first client's
+# first byte, always finds that piece's fetch still running.
 PRE = ["delay=0.8"]             # the waiter joins during this
 ROWS = [
     ("refused", "refuse", ("seg", "refuse"), "origin_connect"),
     ("reset before headers", PRE + ["reset_before_headers"],
-     ("seg", "reset_before_headers"), "origin_connect"),
-    ("reset mid-body", LEAD + ["reset"], ("seg", "reset"),
+     ("seg", PRE + ["reset_before_headers"]), "origin_connect"),
+    ("reset mid-body", LEAD + ["reset"], ("seg", LEAD + ["reset"]),
      "origin_short_body"),
-    ("short body", LEAD + ["short"], ("seg", "short"), "origin_short_body"),
-    ("wrong MD5", LEAD + ["wrong_md5"], ("seg", "corrupt"),
+    ("short body", LEAD + ["short"], ("seg", LEAD + ["short"]), "origin_short_body"),
+    ("wrong MD5", LEAD + ["wrong_md5"], ("seg", LEAD + ["corrupt"]),
      "digest_mismatch"),
     ("trickle, then stall", STALL, ("seg", STALL), "origin_timeout"),
     ("hang before headers", "hang_before_headers=6",
      ("seg", "hang_before_headers=6"), "origin_timeout"),
-    ("503", PRE + ["status=503"], ("seg", "status=503"), "origin_status"),
-    ("401 once, then good", PRE + ["status=401"], ("seg", "status=401", 1),
+    ("503", PRE + ["status=503"], ("seg", PRE + ["status=503"]), "origin_status"),
+    ("401 once, then good", PRE + ["status=401"], ("seg", PRE + ["status=401"], 1),
      None),
     ("malformed header block", PRE + ["malformed_head"],
-     ("seg", "malformed_head"), "bad_origin_header"),
+     ("seg", PRE + ["malformed_head"]), "bad_origin_header"),
 ]
 # The DLO's bad piece is its second listing page for the faults that come
 # before a head (so a listing is covered), its second segment otherwise.
