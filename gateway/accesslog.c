@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "realip.h"
 #include "util.h"
 
 #define URL_LOG_MAX 400
@@ -120,29 +121,29 @@ static const char *log_header(const struct gw_http_req *r, const char *name, int
 }
 
 /* The swiftgate line (and its request line) into line; its length. */
-static int line_swiftgate(const struct gw_access_rec *rec, const char *reqline, char *line,
-                          size_t cap)
+static int line_swiftgate(const struct gw_access_rec *rec, const char *client,
+                          const char *reqline, char *line, size_t cap)
 {
     char ts[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return snprintf(line, cap, "%s %s \"%s\" %d %llu %s %.3f %.3f\n", rec->peer, ts, reqline,
+    return snprintf(line, cap, "%s %s \"%s\" %d %llu %s %.3f %.3f\n", client, ts, reqline,
                     rec->status, (unsigned long long)rec->bytes,
                     rec->cache == GW_CACHE_NONE ? "-" : gw_cache_result_name(rec->cache),
                     (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
 }
 
-static int line_combined(const struct gw_access_rec *rec, const char *reqline, char *line,
-                         size_t cap)
+static int line_combined(const struct gw_access_rec *rec, const char *client,
+                         const char *reqline, char *line, size_t cap)
 {
     char ts[40], ref[4 * FIELD_LOG_MAX + 4], ua[4 * FIELD_LOG_MAX + 4];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    return snprintf(line, cap, "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\"\n", rec->peer, ts,
+    return snprintf(line, cap, "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\"\n", client, ts,
                     reqline, rec->status, (unsigned long long)rec->bytes,
                     log_header(rec->req, "Referer", 0, ref, sizeof(ref)),
                     log_header(rec->req, "User-Agent", 0, ua, sizeof(ua)));
@@ -156,7 +157,8 @@ static const char *request_id_json(const struct gw_http_req *r, char *out, size_
     return out;
 }
 
-static int line_json(const struct gw_access_rec *rec, char *line, size_t cap)
+static int line_json(const struct gw_access_rec *rec, const char *client, char *line,
+                     size_t cap)
 {
     const struct gw_http_req *r = rec->req;
     char ts[32], path[6 * URL_LOG_MAX + 4], ref[6 * FIELD_LOG_MAX + 8],
@@ -174,7 +176,7 @@ static int line_json(const struct gw_access_rec *rec, char *line, size_t cap)
                     "\"protocol\":\"HTTP/%d.%d\",\"status\":%d,\"bytes\":%llu,\"cache\":%s%s%s,"
                     "\"request_id\":%s,\"range\":%s,\"user_agent\":%s,\"referer\":%s,"
                     "\"total_s\":%.3f,\"origin_s\":%.3f}\n",
-                    ts, rec->peer, m ? "\"" : "", m ? m : "null", m ? "\"" : "", path,
+                    ts, client, m ? "\"" : "", m ? m : "null", m ? "\"" : "", path,
                     r->http_major, r->http_minor, rec->status, (unsigned long long)rec->bytes,
                     rec->cache == GW_CACHE_NONE ? "" : "\"",
                     rec->cache == GW_CACHE_NONE ? "null" : gw_cache_result_name(rec->cache),
@@ -201,9 +203,12 @@ void gw_access_log_write(int fd, const struct gw_access_rec *rec)
         snprintf(reqline, sizeof(reqline), "%s %s HTTP/%d.%d",
                  llhttp_method_name((llhttp_method_t)r->method), esc, r->http_major,
                  r->http_minor);
-    int n = rec->format == GW_ACCESS_JSON       ? line_json(rec, line, sizeof(line))
-            : rec->format == GW_ACCESS_COMBINED ? line_combined(rec, reqline, line, sizeof(line))
-                                                : line_swiftgate(rec, reqline, line, sizeof(line));
+    char real[64];
+    const char *c = gw_realip_client(rec->trusted, rec->peer, r, real, sizeof(real));
+    int n = rec->format == GW_ACCESS_JSON ? line_json(rec, c, line, sizeof(line))
+            : rec->format == GW_ACCESS_COMBINED
+                ? line_combined(rec, c, reqline, line, sizeof(line))
+                : line_swiftgate(rec, c, reqline, line, sizeof(line));
     if (n <= 0) return;
     if ((size_t)n >= sizeof(line)) {
         n = (int)sizeof(line) - 1;

@@ -28,6 +28,7 @@ enum gw_access_format gw_access_format_named(const char *name);
 /* What the access log says of one answer. */
 struct gw_access_rec {
     enum gw_access_format format;
+    const char *trusted;            /* [server] trusted_proxies: who may name the client */
     const char *peer;
     const struct gw_http_req *req;  /* method_known == 0: logged as "-" */
     int status;

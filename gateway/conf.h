@@ -31,6 +31,7 @@ struct gw_conf {
     char *admin_token;          /* "" = admin requests need no token */
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
     char *access_log_format;    /* swiftgate | combined | json */
+    char *trusted_proxies;      /* networks whose X-Forwarded-For names the client */
     char *log_level;            /* debug | info | warning | error */
     char *run_user;             /* [server] user: "" = stay who we were started as */
     char *run_group;            /* [server] group: "" = run_user's primary group */

@@ -15,6 +15,7 @@
  */
 #include "conf_int.h"
 #include "cors.h"
+#include "realip.h"
 #include "util.h"
 
 #include <grp.h>
@@ -76,6 +77,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "access_log", GW_CONF_STR, "-", STR(access_log)},
     {"server", "access_log_format", GW_CONF_WORD, "swiftgate", STR(access_log_format),
      .choices = access_formats},
+    {"server", "trusted_proxies", GW_CONF_STR, "", STR(trusted_proxies),
+     .check = gw_realip_check},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
     {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user},
     {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group},

@@ -137,6 +137,7 @@ static void access_log(struct gw_conn *c)
     if (c->w->srv->access_fd < 0) return;
     struct gw_access_rec rec = {
         .format = c->w->srv->access_format, .peer = c->peer, .req = &c->hreq,
+        .trusted = c->w->srv->conf->trusted_proxies,
         .status = c->sink.status, .bytes = c->sink.bytes,
         .cache = c->sink.cache, .total_ms = gw_now_ms() - c->req_start_ms,
         .origin_ms = c->sink.origin_ms,

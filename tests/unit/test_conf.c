@@ -162,6 +162,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.plan_cache_size, UINT64_C(8) << 20);
     ck_assert_str_eq(c.cache_control, "public, max-age=31536000, immutable");
     ck_assert_str_eq(c.access_log_format, "swiftgate");
+    ck_assert_str_eq(c.trusted_proxies, "");
     ck_assert_str_eq(c.cors_allow_origin, "");
     ck_assert_uint_eq(c.cors_max_age_ms, 86400000);
     ck_assert_str_eq(c.cors_expose_headers,
@@ -420,6 +421,9 @@ static const struct {
     {"server", "group = no-such-group-sg", ":4: group: no such group"},
     {"server", "group = root", ":4: group: needs user (the group is the one user runs in)"},
     {"server", "max_connections = 0", ":4: max_connections: must be a number of at least 1"},
+    {"server", "trusted_proxies = 10.0.0.0/33",
+     ":4: trusted_proxies: must be addresses or networks such as 10.0.0.0/8, ::1, "
+     "separated by commas"},
     {"server", "access_log_format = apache",
      ":4: access_log_format: must be swiftgate, combined or json"},
     {"swift", "max_fetches = 0", ":4: max_fetches: must be a number from 1 to 65536"},
