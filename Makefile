@@ -3,7 +3,7 @@
 #   make              build ./swiftgate
 #   make deps         install the Debian packages it needs (see docker/debian-packages.txt)
 #   make test         deps, build, unit tests, end-to-end tests against a real Swift
-#   make demo         a local Swift with fractal images and swiftgate in front of it
+#   make demo         a local Swift with fractal images, two gateways behind HAProxy, Prometheus
 #   make test SANITIZE=address,undefined   the same suite under ASan+UBSan (clang)
 #   make fuzz [FUZZ_TIME=60] [FUZZ_RUNS=N] [FUZZ_TARGETS=...]  every libFuzzer target in turn
 #   make bench [BENCH_QUICK=1] [BENCH_DURATION=10s]  swiftgate vs nginx and Varnish

@@ -3,18 +3,25 @@
 
     /usr/bin/python3 tests/demo.py --bin ./swiftgate [--port 8080] [--no-wait]
 
-Starts a Swift on loopback (tests/lib/saio.py) in a temp dir, renders a few
-Mandelbrot and Julia PNGs, uploads them to container `fractals` under fresh
-uuid4 names (one as application/octet-stream, as the First App tutorial's
-backups are), starts swiftgate in front and prints curl commands to try.
-Then waits for Ctrl-C or SIGTERM and stops everything.
+The stack of docker/compose.yaml, on loopback: starts a Swift (tests/lib/
+saio.py) in a temp dir, renders a few Mandelbrot and Julia PNGs, uploads
+them to container `fractals` under fresh uuid4 names (one as
+application/octet-stream, as the First App tutorial's backups are), starts
+two gateways, HAProxy with conf/haproxy.cfg in front of them (its addresses
+alone changed; its third gateway and the Fractals API are not part of the
+demo, so HAProxy sees them down) and Prometheus scraping both gateways
+(docker/prometheus.yml, its targets changed), and prints curl commands to
+try.  Then waits for Ctrl-C or SIGTERM and stops everything.
 
-With --no-wait it runs those commands itself, checks that every download is
-byte-identical to its original, prints the result and exits 0 or 1.
+With --no-wait it runs those commands itself through HAProxy, checks that
+every download is byte-identical to its original and that Prometheus
+scrapes both gateways, prints the result and exits 0 or 1.
 """
 
 import argparse
+import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -30,7 +37,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 import fractal  # noqa: E402
 import gateway  # noqa: E402
+import haproxycfg  # noqa: E402
+import httputil  # noqa: E402
+import procs  # noqa: E402
 import saio  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAPROXY = "/usr/sbin/haproxy"
+PROMETHEUS = "/usr/bin/prometheus"
+SCRAPE_WAIT = 30.0
 
 # (file label, renderer, Content-Type stored in Swift)
 IMAGES = [
@@ -94,26 +109,79 @@ def commands(gw_url, objects):
             for label, name, _, path in objects]
 
 
-def print_banner(swift, gw, objects, demo_dir):
+def start_haproxy(demo_dir, port, gws):
+    """HAProxy with conf/haproxy.cfg, only its addresses changed: its first
+    swiftgate servers are gws, the rest and the API a closed port."""
+    with open(os.path.join(ROOT, "conf", "haproxy.cfg")) as f:
+        shipped = f.read()
+    closed = "127.0.0.1:%d" % httputil.free_port()
+    names = haproxycfg.servers_of(shipped, "swiftgate")
+    servers = {n: closed for n in names + haproxycfg.servers_of(shipped, "fractals_api")}
+    servers.update((n, gw.url[len("http://"):]) for n, gw in zip(names, gws))
+    text = haproxycfg.rewrite_addresses(shipped, servers, {
+        "web": "127.0.0.1:%d" % port,
+        "stats": "127.0.0.1:%d" % httputil.free_port()})
+    cfg = os.path.join(demo_dir, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(text)
+    proc = procs.spawn([HAPROXY, "-db", "-f", cfg], os.path.join(demo_dir, "haproxy.err"),
+                       stdout_path=os.path.join(demo_dir, "haproxy.log"))
+    return proc, cfg
+
+
+def start_prometheus(demo_dir, gws):
+    """Prometheus with docker/prometheus.yml, its targets the gateways'
+    admin listeners; returns (process, its URL)."""
+    with open(os.path.join(ROOT, "docker", "prometheus.yml")) as f:
+        text = f.read()
+    targets = ", ".join('"%s"' % gw.admin_url[len("http://"):] for gw in gws)
+    text = re.sub(r"targets: \[[^\]]*\]", "targets: [%s]" % targets, text)
+    cfg = os.path.join(demo_dir, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    port = httputil.free_port()
+    proc = procs.spawn([PROMETHEUS, "--config.file=" + cfg,
+                        "--storage.tsdb.path=" + os.path.join(demo_dir, "prometheus"),
+                        "--web.listen-address=127.0.0.1:%d" % port],
+                       os.path.join(demo_dir, "prometheus.log"))
+    return proc, "http://127.0.0.1:%d" % port
+
+
+def scraped(prom_url, n):
+    """True once Prometheus has scraped n targets, all up."""
+    try:
+        r = httputil.get(prom_url + "/api/v1/targets", timeout=5)
+        active = json.loads(r.body)["data"]["activeTargets"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return len(active) == n and all(t["health"] == "up" for t in active)
+
+
+def print_banner(swift, gws, front, prom_url, objects, demo_dir):
     print("""
 Swift (TempAuth user test:tester, key testing)
   proxy:      %s   (auth: %s)
   logs:       %s
-swiftgate
+swiftgate, two of them
   listening:  %s   (admin: %s)
   config:     %s
-  stderr:     %s
+HAProxy (conf/haproxy.cfg)
+  listening:  %s   (config: %s)
+Prometheus (docker/prometheus.yml)
+  listening:  %s
   originals:  %s
-""" % (swift.proxy_url, swift.auth_url, swift.log_dir, gw.url, gw.admin_url,
-       gw.conf_path, gw.stderr_path, demo_dir))
-    print("Fetch each fractal through swiftgate, compare with the original:")
-    for (label, curl, cmp), (_, _, ctype, _) in zip(commands(gw.url, objects),
+""" % (swift.proxy_url, swift.auth_url, swift.log_dir,
+       ", ".join(gw.url for gw in gws), ", ".join(gw.admin_url for gw in gws),
+       ", ".join(gw.conf_path for gw in gws), front, os.path.join(demo_dir, "haproxy.cfg"),
+       prom_url, demo_dir))
+    print("Fetch each fractal through HAProxy and swiftgate, compare with the original:")
+    for (label, curl, cmp), (_, _, ctype, _) in zip(commands(front, objects),
                                                       objects):
         note = ("   # stored as %s; swiftgate says image/png" % ctype
                 if ctype != "image/png" else "")
         print("  %s && %s%s" % (shlex.join(curl), shlex.join(cmp), note))
     name = _octet_stream_object(objects)[1]
-    print("\nHeaders only:\n  curl -I %s/fractal/%s\n" % (gw.url, name))
+    print("\nHeaders only:\n  curl -I %s/fractal/%s\n" % (front, name))
 
 
 def run_checks(gw_url, objects, work_dir):
@@ -132,6 +200,27 @@ def run_checks(gw_url, objects, work_dir):
         "content-type: image/png" in head.lower()
     print("%s curl -I %s (200, image/png)" % ("ok  " if ok else "FAIL", label))
     return failed + (not ok)
+
+
+def wait_for(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_until_up(url, objects):
+    """True once HAProxy passes a fractal through to its gateway (its
+    health checks have found the gateways up)."""
+    path = "/fractal/" + objects[0][1]
+    def up():
+        try:
+            return httputil.get(url + path, timeout=2).status == 200
+        except OSError:
+            return False
+    return wait_for(up, 15.0)
 
 
 def _interrupt(_signum, _frame):
@@ -157,7 +246,7 @@ def main():
     signal.signal(signal.SIGTERM, _interrupt)
     demo_dir = tempfile.mkdtemp(prefix="swiftgate-demo-")
     swift = saio.Saio(base_dir=demo_dir)
-    gw = None
+    gws, helpers = [], []
     failed = 1
     try:
         t0 = time.monotonic()
@@ -165,16 +254,29 @@ def main():
         images = render_and_save(demo_dir)     # while Swift starts
         swift.wait_ready()
         objects = upload_all(swift, images)
-        gw = gateway.Gateway(opts.bin, {"server": {
-            "listen": choose_listen(opts.port)}}, auth_url=swift.auth_url,
-            base_dir=demo_dir)
-        gw.start()
+        for _ in range(2):
+            gw = gateway.Gateway(opts.bin, {"server": {"listen": "127.0.0.1:0"}},
+                                 auth_url=swift.auth_url, base_dir=demo_dir)
+            gws.append(gw)
+            gw.start()
+        front_listen = choose_listen(opts.port)
+        port = int(front_listen.rsplit(":", 1)[1]) or httputil.free_port()
+        proc, _ = start_haproxy(demo_dir, port, gws)
+        helpers.append(proc)
+        front = "http://127.0.0.1:%d" % port
+        proc, prom_url = start_prometheus(demo_dir, gws)
+        helpers.append(proc)
+        if not wait_until_up(front, objects):
+            raise AssertionError("HAProxy did not answer on %s" % front)
         print("ready in %.1f s" % (time.monotonic() - t0))
-        print_banner(swift, gw, objects, demo_dir)
+        print_banner(swift, gws, front, prom_url, objects, demo_dir)
         if opts.no_wait:
             work = os.path.join(demo_dir, "downloads")
             os.mkdir(work)
-            failed = run_checks(gw.url, objects, work)
+            failed = run_checks(front, objects, work)
+            ok = wait_for(lambda: scraped(prom_url, len(gws)), SCRAPE_WAIT)
+            print("Prometheus scrapes both gateways: %s" % ("yes" if ok else "NO"))
+            failed += 0 if ok else 1
         else:
             print("Ctrl-C to stop.")
             sys.stdout.flush()
@@ -188,7 +290,9 @@ def main():
         print("error: %s" % e)
     finally:
         print("stopping")
-        if gw is not None:
+        for proc in helpers:
+            procs.stop(proc, grace=10.0)
+        for gw in gws:
             try:
                 gw.stop()
             except AssertionError as e:
