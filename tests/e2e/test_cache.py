@@ -6,19 +6,17 @@ Every test asserts the bytes (MD5), the headers (X-Cache, Age, ETag) and how
 many requests reached Swift (counted in the proxy log).
 """
 
-import hashlib
-import http.client
 import os
 import random
 import re
-import subprocess
 import threading
 import time
 
 import fixtures
 import httputil
 from answers import assert_object, describe, get, gw_stderr
-from cachecheck import blob_bytes, fsck, fsck_summary, parallel_gets
+from cachecheck import (blob_bytes, fsck, fsck_summary, mount_tmpfs, parallel_gets,
+                        streamed_get, umount)
 from waits import wait_until
 
 CONTAINER = "fractals"
@@ -212,32 +210,8 @@ def test_purge_forces_refetch(ctx):
 def _client(host, port, path, out, idx, timeout=15.0):
     """GET over http.client; out[idx] = (status, content_length, received,
     md5, error)."""
-    status = length = None
-    md5 = hashlib.md5()
-    got = 0
-    error = None
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        status = resp.status
-        cl = resp.getheader("Content-Length")
-        length = int(cl) if cl is not None else None
-        for _ in range(100000):
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            md5.update(chunk)
-            got += len(chunk)
-    except http.client.IncompleteRead as e:
-        md5.update(e.partial)
-        got += len(e.partial)
-        error = "IncompleteRead"
-    except (OSError, http.client.HTTPException) as e:
-        error = type(e).__name__
-    finally:
-        conn.close()
-    out[idx] = (status, length, got, md5.hexdigest(), error)
+    status, _, length, got, md5, error = streamed_get(host, port, path, timeout)
+    out[idx] = (status, length, got, md5, error)
 
 
 def test_sigkill_during_fills(ctx):
@@ -407,13 +381,8 @@ def test_eviction_keeps_under_max_size(ctx):
 
 
 def test_full_disk_serves_from_swift(ctx):
-    if os.geteuid() != 0:
-        raise AssertionError("needs root to mount a tmpfs")
     mnt = os.path.join(ctx.tmpdir, "tiny")
-    os.makedirs(mnt)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
-                          mnt], capture_output=True, text=True, timeout=20)
-    assert res.returncode == 0, "mount tmpfs: %s" % res.stderr
+    mount_tmpfs(mnt, "1m")
     gw = None
     try:
         objects = {}
@@ -447,8 +416,4 @@ def test_full_disk_serves_from_swift(ctx):
             if gw is not None:
                 gw.stop()
         finally:
-            res = subprocess.run(["umount", mnt], capture_output=True,
-                                 text=True, timeout=20)
-            if res.returncode != 0:
-                subprocess.run(["umount", "-l", mnt], capture_output=True,
-                               timeout=20)
+            umount(mnt)

@@ -21,8 +21,6 @@ Every answer a client took whole before the kill had Swift's MD5 too.
 20: `make soak-crash`), SWIFTGATE_CRASH_SEED=S replays a seed.
 """
 
-import hashlib
-import http.client
 import os
 import random
 import re
@@ -32,7 +30,7 @@ import time
 import fixtures
 import httputil
 from answers import describe, gw_stderr
-from cachecheck import blob_bytes, fsck, fsck_summary, parallel_gets
+from cachecheck import blob_bytes, fsck, fsck_summary, parallel_gets, streamed_get
 
 OBJECTS = 60
 CLIENTS = 50
@@ -92,33 +90,7 @@ def upload_set(saio, rng):
 def one_get(host, port, name):
     """GET /fractal/<name> on a fresh connection; (status, x_cache, length,
     received, md5, error)."""
-    status = length = xc = None
-    md5 = hashlib.md5()
-    got = 0
-    error = None
-    conn = http.client.HTTPConnection(host, port, timeout=15)
-    try:
-        conn.request("GET", "/fractal/" + name)
-        resp = conn.getresponse()
-        status = resp.status
-        xc = resp.getheader("X-Cache")
-        cl = resp.getheader("Content-Length")
-        length = int(cl) if cl is not None else None
-        for _ in range(10000):
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            md5.update(chunk)
-            got += len(chunk)
-    except http.client.IncompleteRead as e:
-        md5.update(e.partial)
-        got += len(e.partial)
-        error = "IncompleteRead"
-    except (OSError, http.client.HTTPException) as e:
-        error = type(e).__name__
-    finally:
-        conn.close()
-    return status, xc, length, got, md5.hexdigest(), error
+    return streamed_get(host, port, "/fractal/" + name)
 
 
 class Load:

@@ -17,7 +17,7 @@ import subprocess
 import fixtures
 import httputil
 from answers import get, gw_stderr
-from cachecheck import fsck, fsck_summary, parallel_gets
+from cachecheck import fsck, fsck_summary, mount_tmpfs, parallel_gets, umount
 
 
 def upload_many(saio, count, size, seed):
@@ -63,13 +63,8 @@ def test_full_disk_under_concurrent_fills(ctx):
     """A 2 MiB tmpfs for a cache whose max_size is 64M: 24 objects of 200
     KiB, 16 clients at once, twice; then SIGKILL and a restart on the full
     disk, which must sweep, pass fsck and serve again."""
-    if os.geteuid() != 0:
-        raise AssertionError("needs root to mount a tmpfs")
     mnt = os.path.join(ctx.tmpdir, "small")
-    os.makedirs(mnt)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                          mnt], capture_output=True, text=True, timeout=20)
-    assert res.returncode == 0, "mount tmpfs: %s" % res.stderr
+    mount_tmpfs(mnt, "2m")
     gws = []
     try:
         objects = upload_many(ctx.saio, 24, 200 << 10, 9100)
@@ -112,11 +107,7 @@ def test_full_disk_under_concurrent_fills(ctx):
             for g in gws:
                 g.stop()
         finally:
-            res = subprocess.run(["umount", mnt], capture_output=True,
-                                 text=True, timeout=20)
-            if res.returncode != 0:
-                subprocess.run(["umount", "-l", mnt], capture_output=True,
-                               timeout=20)
+            umount(mnt)
 
 
 # -- the index ------------------------------------------------------------------

@@ -5,13 +5,17 @@ as fsck and the files themselves tell it; and many GETs at once.
     entries, bad, orphans = fsck_summary(cache_dir, rc, out, err, where)
     total, files = blob_bytes(cache_dir)
     for name, resp in parallel_gets(gw, names, 8): ...
+    status, x_cache, length, got, md5, error = streamed_get(host, port, path)
+    mount_tmpfs(mnt, "1m"); ...; umount(mnt)
 
 Shared by the modules that kill, fill and starve the gateway.
 """
 
+import hashlib
 import http.client
 import os
 import re
+import subprocess
 import threading
 
 import gateway
@@ -80,3 +84,54 @@ def parallel_gets(gw, names, nthreads):
     for t in threads:
         t.join(120)
     return list(zip(names, results))
+
+
+def streamed_get(host, port, path, timeout=15.0):
+    """GET path on a fresh connection, the body read in pieces and hashed as
+    it comes, so a cut answer shows what it held; returns (status, x_cache,
+    content_length, received, md5 hex, error): error is None,
+    "IncompleteRead" or the name of what was raised."""
+    status = length = xc = None
+    md5 = hashlib.md5()
+    got = 0
+    error = None
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        status = resp.status
+        xc = resp.getheader("X-Cache")
+        cl = resp.getheader("Content-Length")
+        length = int(cl) if cl is not None else None
+        for _ in range(100000):
+            chunk = resp.read(65536)
+            if not chunk:
+                break
+            md5.update(chunk)
+            got += len(chunk)
+    except http.client.IncompleteRead as e:
+        md5.update(e.partial)
+        got += len(e.partial)
+        error = "IncompleteRead"
+    except (OSError, http.client.HTTPException) as e:
+        error = type(e).__name__
+    finally:
+        conn.close()
+    return status, xc, length, got, md5.hexdigest(), error
+
+
+def mount_tmpfs(path, size):
+    """A tmpfs of `size` ("1m") on path, made here; needs root."""
+    if os.geteuid() != 0:
+        raise AssertionError("needs root to mount a tmpfs")
+    os.makedirs(path)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs",
+                          path], capture_output=True, text=True, timeout=20)
+    assert res.returncode == 0, "mount tmpfs: %s" % res.stderr
+
+
+def umount(path):
+    """Unmount path, lazily if something still holds it."""
+    res = subprocess.run(["umount", path], capture_output=True, text=True, timeout=20)
+    if res.returncode != 0:
+        subprocess.run(["umount", "-l", path], capture_output=True, timeout=20)
