@@ -120,11 +120,29 @@ static const char *log_header(const struct gw_http_req *r, const char *name, int
     return out;
 }
 
-/* The swiftgate line (and its request line) into line; its length. */
-static int line_swiftgate(const struct gw_access_rec *rec, const char *client,
-                          const char *reqline, char *line, size_t cap)
+/* The request line, its URL escaped; "-" for a request refused before its
+ * request line was read.  out needs REQLINE_MAX bytes. */
+#define REQLINE_MAX (4 * URL_LOG_MAX + 64)
+static void request_line(const struct gw_http_req *r, char *out)
 {
-    char ts[32];
+    char esc[4 * URL_LOG_MAX + 4];
+    size_t ulen;
+    if (!r->method_known) {
+        snprintf(out, REQLINE_MAX, "-");
+        return;
+    }
+    const char *url = gw_http_url(r, &ulen);
+    escape_url(url, ulen, URL_LOG_MAX, esc, sizeof(esc));
+    snprintf(out, REQLINE_MAX, "%s %s HTTP/%d.%d", llhttp_method_name((llhttp_method_t)r->method),
+             esc, r->http_major, r->http_minor);
+}
+
+/* The swiftgate line into line; its length. */
+static int line_swiftgate(const struct gw_access_rec *rec, const char *client, char *line,
+                          size_t cap)
+{
+    char ts[32], reqline[REQLINE_MAX];
+    request_line(rec->req, reqline);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -135,10 +153,11 @@ static int line_swiftgate(const struct gw_access_rec *rec, const char *client,
                     (double)rec->total_ms / 1000.0, (double)rec->origin_ms / 1000.0);
 }
 
-static int line_combined(const struct gw_access_rec *rec, const char *client,
-                         const char *reqline, char *line, size_t cap)
+static int line_combined(const struct gw_access_rec *rec, const char *client, char *line,
+                         size_t cap)
 {
-    char ts[40], ref[4 * FIELD_LOG_MAX + 4], ua[4 * FIELD_LOG_MAX + 4];
+    char ts[40], ref[4 * FIELD_LOG_MAX + 4], ua[4 * FIELD_LOG_MAX + 4], reqline[REQLINE_MAX];
+    request_line(rec->req, reqline);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -193,22 +212,11 @@ void gw_access_log_write(int fd, const struct gw_access_rec *rec)
     const struct gw_http_req *r = rec->req;
     /* Room for every field at its longest: a line always ends in its newline. */
     char line[6 * URL_LOG_MAX + 24 * FIELD_LOG_MAX + 512];
-    size_t ulen;
-    const char *url = gw_http_url(r, &ulen);
-    char esc[4 * URL_LOG_MAX + 4];
-    escape_url(url, ulen, URL_LOG_MAX, esc, sizeof(esc));
-    /* A request refused before its request line was read is logged as "-". */
-    char reqline[4 * URL_LOG_MAX + 64] = "-";
-    if (r->method_known)
-        snprintf(reqline, sizeof(reqline), "%s %s HTTP/%d.%d",
-                 llhttp_method_name((llhttp_method_t)r->method), esc, r->http_major,
-                 r->http_minor);
     char real[64];
     const char *c = gw_realip_client(rec->trusted, rec->peer, r, real, sizeof(real));
-    int n = rec->format == GW_ACCESS_JSON ? line_json(rec, c, line, sizeof(line))
-            : rec->format == GW_ACCESS_COMBINED
-                ? line_combined(rec, c, reqline, line, sizeof(line))
-                : line_swiftgate(rec, c, reqline, line, sizeof(line));
+    int n = rec->format == GW_ACCESS_JSON       ? line_json(rec, c, line, sizeof(line))
+            : rec->format == GW_ACCESS_COMBINED ? line_combined(rec, c, line, sizeof(line))
+                                                : line_swiftgate(rec, c, line, sizeof(line));
     if (n <= 0) return;
     if ((size_t)n >= sizeof(line)) {
         n = (int)sizeof(line) - 1;
