@@ -18,6 +18,18 @@
  * requests that need a token wait for the new one (or see a 401 and retry
  * once, through gw_swift_invalidate()).
  *
+ * Readiness.  A gateway is ready (gw_swift_ready(), /healthz 200) when it
+ * can answer a miss: static auth always; otherwise while it holds a token
+ * that has not expired, or when its token ran out or was refused and no
+ * auth request has failed since (the next request gets a new one).  It is
+ * not ready before its first token, and from a failed auth request until
+ * one succeeds, unless it still holds a valid token: a refresh that fails
+ * while the old token lives takes nothing away.  The keeper (one client,
+ * gw_swift_client_keep()) asks for the first token as soon as its loop
+ * runs, so start-up never waits for Swift, and after each failure asks
+ * again after a delay that doubles from 1 s up to 30 s, so a gateway that
+ * a balancer took out for failing auth comes back without any request.
+ *
  * Three kinds of auth: TempAuth v1.0 (X-Auth-User/X-Auth-Key), Keystone v3
  * password with a project scope (the token from X-Subject-Token, the
  * storage URL from the catalog's object-store endpoint of the configured
@@ -42,6 +54,8 @@
 
 #define CLIENT_MAGIC 0x5357434cu
 #define MAX_AUTH_BODY (1024 * 1024)
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
 
 struct gw_swift {
     const struct gw_conf *conf;
@@ -55,6 +69,12 @@ struct gw_swift {
     uint64_t auth_count;
     int inflight;             /* an auth request is running somewhere */
     struct gw_swift_client *clients;
+    /* Readiness (see the top of this file). */
+    int had_token;            /* a token was stored once */
+    char failure[GW_SWIFT_REASON_MAX]; /* why the last auth request failed; "" */
+    uint64_t retry_delay_ms;  /* the keeper's next wait after a failure */
+    uint64_t retry_at_ms;     /* when the keeper asks again; 0 = not planned */
+    struct gw_swift_client *keeper;
 };
 
 struct gw_swift_client {
@@ -62,6 +82,9 @@ struct gw_swift_client {
     struct gw_swift *s;
     struct gw_origin *o;
     uv_async_t async;         /* another worker finished an auth request */
+    uv_timer_t retry;         /* the keeper's: the first token, then retries */
+    int handles_open;         /* closed when both close callbacks ran */
+    long status;              /* of the running auth request; 0 before its head */
     struct gw_fetch *fetch;
     struct gw_swift_wait *waiters;
     struct gw_swift_client *next;
@@ -81,6 +104,7 @@ struct gw_swift *gw_swift_new(const struct gw_conf *conf)
 {
     struct gw_swift *s = gw_calloc(1, sizeof(*s));
     s->conf = conf;
+    s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_init(&s->lock, NULL);
     if (conf->auth_version == GW_AUTH_STATIC) {
         s->storage_url = strip_slash(conf->storage_url);
@@ -145,6 +169,27 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
     pthread_mutex_unlock(&s->lock);
 }
 
+int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_after_s)
+{
+    uint64_t now = gw_now_ms();
+    int ready = 1;
+    pthread_mutex_lock(&s->lock);
+    if (s->token && now < s->valid_until_ms) {
+        ready = 1;
+    } else if (s->failure[0]) {
+        ready = 0;
+        snprintf(why, len, "%s", s->failure);
+    } else if (!s->had_token) {
+        ready = 0;
+        snprintf(why, len, "swift auth: waiting for the first token from %s",
+                 s->conf->auth_url);
+    }
+    uint64_t at = s->retry_at_ms;
+    pthread_mutex_unlock(&s->lock);
+    *retry_after_s = at > now ? (unsigned)((at - now + 999) / 1000) : 1;
+    return ready;
+}
+
 uint64_t gw_swift_auth_count(struct gw_swift *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -169,6 +214,50 @@ static void wake_all(struct gw_swift_client *cl, int err)
     }
 }
 
+/* ---- the keeper: the first token, and retries while auth fails ---- */
+
+static void on_retry(uv_timer_t *t)
+{
+    struct gw_swift_client *cl = t->data;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    pthread_mutex_lock(&s->lock);
+    s->retry_at_ms = 0;
+    /* Whoever runs an auth request now will tell the keeper how it went. */
+    int go = !s->inflight && (s->failure[0] || !s->had_token);
+    if (go) s->inflight = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (go) start_auth(cl);
+}
+
+/* On the keeper's loop: after a failed auth request, plan the next one. */
+static void plan_retry(struct gw_swift_client *cl)
+{
+    struct gw_swift *s = cl->s;
+    uint64_t delay = 0;
+    pthread_mutex_lock(&s->lock);
+    int want = s->keeper == cl && s->failure[0] && !s->inflight && s->retry_at_ms == 0;
+    if (want) {
+        delay = s->retry_delay_ms;
+        s->retry_delay_ms = delay * 2 < RETRY_MAX_MS ? delay * 2 : RETRY_MAX_MS;
+        s->retry_at_ms = gw_now_ms() + delay;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (want) uv_timer_start(&cl->retry, on_retry, delay, 0);
+}
+
+void gw_swift_client_keep(struct gw_swift_client *cl)
+{
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    if (s->conf->auth_version == GW_AUTH_STATIC) return;
+    pthread_mutex_lock(&s->lock);
+    s->keeper = cl;
+    s->retry_at_ms = gw_now_ms();
+    pthread_mutex_unlock(&s->lock);
+    uv_timer_start(&cl->retry, on_retry, 0, 0);
+}
+
 /* An auth request is over (lock not held): every worker looks again. */
 static void auth_over(struct gw_swift_client *cl, int err)
 {
@@ -178,13 +267,49 @@ static void auth_over(struct gw_swift_client *cl, int err)
     for (struct gw_swift_client *o = s->clients; o; o = o->next)
         if (o != cl) uv_async_send(&o->async);
     pthread_mutex_unlock(&s->lock);
+    plan_retry(cl);
     wake_all(cl, err);
+}
+
+/*
+ * Why an auth request failed, in the words /healthz and check-config
+ * --connect show: Swift's status, else what the answer lacked (`why`),
+ * else what curl saw.  Never the key or a token.
+ */
+static void failure_reason(struct gw_swift_client *cl, struct gw_fetch *f, int err,
+                           const char *why, char *out, size_t len)
+{
+    const char *url = cl->s->conf->auth_url;
+    if (cl->status != 0 && (cl->status < 200 || cl->status >= 300))
+        snprintf(out, len, "swift auth: %ld %s from %s", cl->status,
+                 gw_http_status_text((int)cl->status), url);
+    else if (why)
+        snprintf(out, len, "swift auth: %s from %s", why, url);
+    else
+        snprintf(out, len, "swift auth: %s: %s", url,
+                 f && gw_fetch_error_text(f)[0] ? gw_fetch_error_text(f) : gw_strerror(err));
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
+/* An auth request failed (and was logged): keep why, wake the waiters. */
+static void auth_failed(struct gw_swift_client *cl, struct gw_fetch *f, int err,
+                        const char *why)
+{
+    struct gw_swift *s = cl->s;
+    char reason[GW_SWIFT_REASON_MAX];
+    failure_reason(cl, f, err, why, reason, sizeof(reason));
+    pthread_mutex_lock(&s->lock);
+    memcpy(s->failure, reason, sizeof(reason));
+    pthread_mutex_unlock(&s->lock);
+    auth_over(cl, GW_EAUTH);
 }
 
 static void on_async(uv_async_t *a)
 {
     struct gw_swift_client *cl = a->data;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    plan_retry(cl);
     if (cl->waiters == NULL) return;
     struct gw_swift_creds c = {0};
     if (gw_swift_creds(cl->s, &c) == 0) {
@@ -223,6 +348,9 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
     /* The same token again (TempAuth): refreshing early gains nothing. */
     s->refresh_tried = same;
     if (!same) s->generation++;
+    s->had_token = 1;
+    s->failure[0] = '\0';
+    s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_unlock(&s->lock);
     gw_info("swift", "authenticated as %s; token valid for %llu s%s", s->conf->user,
             (unsigned long long)(life_ms / 1000), same ? " (unchanged)" : "");
@@ -232,7 +360,9 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
 
 static int auth_status_check(void *ud, struct gw_fetch *f, long status)
 {
-    (void)ud;
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    cl->status = status;
     gw_stats_origin("auth", (int)status, gw_fetch_ttfb_ms(f));
     /* Anything but 2xx is a refusal; its body is of no interest. */
     return (status >= 200 && status < 300) ? 0 : GW_EAUTH;
@@ -268,10 +398,14 @@ static void v1_done(void *ud, struct gw_fetch *f, int err)
     const char *token = gw_fetch_header(f, "X-Auth-Token");
     const char *url = gw_fetch_header(f, "X-Storage-Url");
     const char *life = gw_fetch_header(f, "X-Auth-Token-Expires");
-    if (err == 0 && !(token && url && token[0] && url[0])) err = GW_EAUTH;
+    const char *why = NULL;
+    if (err == 0 && !(token && url && token[0] && url[0])) {
+        err = GW_EAUTH;
+        why = "no X-Auth-Token or X-Storage-Url in the answer";
+    }
     if (err != 0) {
         log_auth_failure(s, f, err);
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, f, err, why);
         return;
     }
     uint64_t life_s = 86400;
@@ -395,12 +529,13 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
     else if (err == 0)
         err = GW_EAUTH;
     if (err != 0) {
-        if (err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0')
+        int answered = err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0';
+        if (answered)
             gw_warn("swift", "Keystone auth at %s for user %s failed: %s", s->conf->auth_url,
                     s->conf->user, why);
         else
             log_auth_failure(s, f, err);
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, f, err, answered ? why : NULL);
     } else {
         /* A second of slack for the clocks and the way to Swift. */
         int64_t life_ms = (expires - (int64_t)time(NULL)) * 1000 - 1000;
@@ -442,6 +577,7 @@ static void start_auth(struct gw_swift_client *cl)
 {
     const struct gw_conf *c = cl->s->conf;
     struct gw_fetch *f;
+    cl->status = 0;
     if (c->auth_version == GW_AUTH_V1) {
         f = gw_fetch_new(cl->o, "GET", c->auth_url, &v1_cbs, cl);
         char *h = gw_asprintf("X-Auth-User: %s", c->user);
@@ -472,7 +608,7 @@ static void start_auth(struct gw_swift_client *cl)
     if (gw_fetch_start(f) != 0) {
         gw_fetch_cancel(f);
         gw_warn("swift", "cannot start an auth request");
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, NULL, GW_EORIGIN, "cannot start a request");
         return;
     }
     cl->fetch = f;
@@ -489,6 +625,9 @@ struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin
     cl->o = o;
     uv_async_init(loop, &cl->async, on_async);
     cl->async.data = cl;
+    uv_timer_init(loop, &cl->retry);
+    cl->retry.data = cl;
+    cl->handles_open = 2;
     pthread_mutex_lock(&s->lock);
     cl->next = s->clients;
     s->clients = cl;
@@ -500,6 +639,7 @@ static void on_client_closed(uv_handle_t *h)
 {
     struct gw_swift_client *cl = h->data;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    if (--cl->handles_open > 0) return;
     free(cl->body);
     free(cl->subject_token);
     cl->magic = 0;
@@ -519,12 +659,14 @@ void gw_swift_client_free(struct gw_swift_client *cl)
         }
     }
     if (cl->fetch) s->inflight = 0;
+    if (s->keeper == cl) s->keeper = NULL;
     /* Whoever waits elsewhere must not wait for this worker's request. */
     for (struct gw_swift_client *o = s->clients; o; o = o->next) uv_async_send(&o->async);
     pthread_mutex_unlock(&s->lock);
     if (cl->fetch) gw_fetch_cancel(cl->fetch);
     cl->fetch = NULL;
     uv_close((uv_handle_t *)&cl->async, on_client_closed);
+    uv_close((uv_handle_t *)&cl->retry, on_client_closed);
 }
 
 void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
@@ -563,98 +705,4 @@ void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w)
     }
     w->queued = 0;
     w->next = NULL;
-}
-
-/* ---- URLs ---- */
-
-/*
- * Percent-encode s, '/' included: Swift decodes the path before it splits
- * it, and a name like "a/../b" must reach it as it is, not squashed.
- */
-static void encode(char **p, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            *(*p)++ = (char)ch;
-        } else {
-            *(*p)++ = '%';
-            *(*p)++ = hex[ch >> 4];
-            *(*p)++ = hex[ch & 15];
-        }
-    }
-}
-
-char *gw_swift_object_url(const char *storage_url, const char *container, const char *name)
-{
-    size_t n = strlen(storage_url) + 3 * (strlen(container) + strlen(name)) + 3;
-    char *url = gw_malloc(n);
-    char *p = url;
-    size_t sl = strlen(storage_url);
-    memcpy(p, storage_url, sl);
-    p += sl;
-    *p++ = '/';
-    encode(&p, container);
-    *p++ = '/';
-    encode(&p, name);
-    *p = '\0';
-    return url;
-}
-
-char *gw_swift_listing_url(const char *storage_url, const char *container, const char *prefix,
-                           const char *marker)
-{
-    size_t n = strlen(storage_url) + 3 * (strlen(container) + strlen(prefix) + strlen(marker)) +
-               40;
-    char *url = gw_malloc(n);
-    char *p = url;
-    p += sprintf(p, "%s/", storage_url);
-    encode(&p, container);
-    p += sprintf(p, "?format=json&prefix=");
-    encode(&p, prefix);
-    if (marker[0]) {
-        p += sprintf(p, "&marker=");
-        encode(&p, marker);
-    }
-    *p = '\0';
-    return url;
-}
-
-struct gw_fetch *gw_swift_fetch_url(struct gw_origin *o, const struct gw_swift_creds *cr,
-                                    const char *url, const char *method,
-                                    const struct gw_fetch_cbs *cbs, void *ud)
-{
-    struct gw_fetch *f = gw_fetch_new(o, method, url, cbs, ud);
-    if (cr->token[0]) {
-        char *h = gw_asprintf("X-Auth-Token: %s", cr->token);
-        gw_fetch_add_header(f, h);
-        free(h);
-    }
-    return f;
-}
-
-struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
-                                       const char *container, const char *name,
-                                       const char *query, const char *method,
-                                       const struct gw_fetch_cbs *cbs, void *ud)
-{
-    char *url = gw_swift_object_url(cr->storage_url, container, name);
-    if (query) {
-        char *q = gw_asprintf("%s?%s", url, query);
-        free(url);
-        url = q;
-    }
-    struct gw_fetch *f = gw_swift_fetch_url(o, cr, url, method, cbs, ud);
-    free(url);
-    return f;
-}
-
-void gw_swift_trans_extra(struct gw_fetch *f, const char *id)
-{
-    if (id == NULL || id[0] == '\0') return;
-    char h[32 + GW_REQUEST_ID_MAX];
-    snprintf(h, sizeof(h), "X-Trans-Id-Extra: %s", id);
-    gw_fetch_add_header(f, h);
 }

@@ -5,7 +5,10 @@
  * One struct gw_swift per process holds the current storage URL and token
  * (behind a mutex: every worker reads them).  Each worker has a
  * struct gw_swift_client that runs auth requests on its own loop and wakes
- * the requests of that worker that wait for a token.
+ * the requests of that worker that wait for a token.  One client, the
+ * keeper, also asks for the first token at start and again while auth
+ * fails, so that readiness (gw_swift_ready) never waits for a request.
+ * swift_url.c builds the URLs and the fetches that carry the token.
  */
 #ifndef GW_SWIFT_H
 #define GW_SWIFT_H
@@ -42,8 +45,32 @@ void gw_swift_free(struct gw_swift *s);
 struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
                                             uv_loop_t *loop);
 /* Cancels a running auth request; waiters are not called.  The client is
- * freed from the loop (it closes a handle). */
+ * freed from the loop (it closes its handles). */
 void gw_swift_client_free(struct gw_swift_client *cl);
+
+/*
+ * Make cl the keeper: as soon as its loop runs it asks for a token (start-
+ * up never waits for one), and after every failed auth request, whichever
+ * worker sent it, it asks again after 1 s, then 2, 4 ... up to 30 s, until
+ * one succeeds.  Call once, before cl's loop runs or from it.  Nothing
+ * with static auth.
+ */
+void gw_swift_client_keep(struct gw_swift_client *cl);
+
+/* The longest reason gw_swift_ready() gives, its NUL included. */
+#define GW_SWIFT_REASON_MAX 240
+
+/*
+ * 1 when a miss can be answered: static auth; a token that has not
+ * expired; or a token that ran out or was refused with no auth request
+ * failed since.  0 before the first token and after a failed auth request
+ * (until one succeeds) unless a valid token is still held; then `why`
+ * gets one line: "swift auth: 401 Unauthorized from URL", "swift auth:
+ * URL: <curl's error>", "swift auth: waiting for the first token from
+ * URL".  *retry_after_s: the seconds until the next planned auth request
+ * (at least 1).  Any thread.
+ */
+int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_after_s);
 
 /*
  * 0 and *out filled when a token is at hand and not about to expire;

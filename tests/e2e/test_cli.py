@@ -116,7 +116,7 @@ def test_healthcheck_exit_status(ctx):
     assert wait_until(lambda: _healthcheck(ctx, [gw.url])[0] == 1, 1.5,
                       step=0.1), gw.stderr_text()
     rc, _, err, _ = _healthcheck(ctx, [gw.url])
-    assert rc == 1 and "HTTP 503" in err, (rc, err)
+    assert rc == 1 and "HTTP 503: draining" in err, (rc, err)
     assert gw.proc.wait(timeout=10) == 0     # the drain ends by itself
     gw.stop()                                # checks the exit is clean
 

@@ -1,11 +1,13 @@
 /*
- * test_swift.c - Keystone v3 token parsing and object URLs.
+ * test_swift.c - Keystone v3 token parsing, object URLs, and readiness
+ * before any auth request.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include "unit.h"
 
+#include "conf.h"
 #include "swift.h"
 #include "util.h"
 
@@ -92,6 +94,41 @@ START_TEST(listing_url_encodes)
 }
 END_TEST
 
+/* Static credentials need no auth request: ready from the start. */
+START_TEST(static_auth_is_ready_at_once)
+{
+    struct gw_conf c;
+    memset(&c, 0, sizeof(c));
+    c.auth_version = GW_AUTH_STATIC;
+    char url[] = "http://s/v1/AUTH_t/", token[] = "tok";
+    c.storage_url = url;
+    c.token = token;
+    struct gw_swift *sw = gw_swift_new(&c);
+    char why[GW_SWIFT_REASON_MAX] = "";
+    unsigned after = 0;
+    ck_assert_int_eq(gw_swift_ready(sw, why, sizeof(why), &after), 1);
+    gw_swift_free(sw);
+}
+END_TEST
+
+/* TempAuth before its first token: not ready, and says what it waits for. */
+START_TEST(no_token_yet_is_not_ready)
+{
+    struct gw_conf c;
+    memset(&c, 0, sizeof(c));
+    c.auth_version = GW_AUTH_V1;
+    char url[] = "http://a/auth/v1.0";
+    c.auth_url = url;
+    struct gw_swift *sw = gw_swift_new(&c);
+    char why[GW_SWIFT_REASON_MAX] = "";
+    unsigned after = 0;
+    ck_assert_int_eq(gw_swift_ready(sw, why, sizeof(why), &after), 0);
+    ck_assert_str_eq(why, "swift auth: waiting for the first token from http://a/auth/v1.0");
+    ck_assert_uint_eq(after, 1);
+    gw_swift_free(sw);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swift");
@@ -100,6 +137,8 @@ int main(void)
     tcase_add_test(tc, v3_bad_bodies);
     tcase_add_test(tc, object_url_encodes);
     tcase_add_test(tc, listing_url_encodes);
+    tcase_add_test(tc, static_auth_is_ready_at_once);
+    tcase_add_test(tc, no_token_yet_is_not_ready);
     suite_add_tcase(s, tc);
     return unit_run(s) ? 1 : 0;
 }
