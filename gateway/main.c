@@ -2,7 +2,10 @@
  * main.c - the command line, start-up, signals and graceful shutdown.
  *
  *   swiftgate serve -c FILE          run the gateway
- *   swiftgate check-config -c FILE   validate FILE, print the effective config
+ *   swiftgate check-config -c FILE [--connect]
+ *                                    validate FILE, print the effective config;
+ *                                    with --connect, authenticate and HEAD the
+ *                                    container too (connect.c)
  *   swiftgate fsck -c FILE [--repair]  re-hash the cache offline
  *   swiftgate warm [-g URL] [FILE]   fill a gateway's cache from a list (warm.c)
  *   swiftgate healthcheck [URL]      exit 0 when /healthz says 200 (healthcheck.c)
@@ -44,6 +47,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "connect.h"
 #include "healthcheck.h"
 #include "notify.h"
 #include "privs.h"
@@ -64,7 +68,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: swiftgate serve -c FILE          run the gateway\n"
-            "       swiftgate check-config -c FILE   check FILE and print the effective config\n"
+            "       swiftgate check-config -c FILE [--connect]\n"
+            "                                        check FILE and print the effective config;\n"
+            "                                        --connect: and that it reaches Swift\n"
             "       swiftgate fsck -c FILE [--repair]\n"
             "                                        re-hash the cache; remove what is wrong\n"
             "       swiftgate warm [-g GATEWAY_URL] [-j N] [--from-api URL] [FILE|-]\n"
@@ -95,12 +101,17 @@ static const struct {
      "  -c, --config FILE   the configuration file (required)\n"
      "  -h, --help          this help\n"},
     {"check-config",
-     "usage: swiftgate check-config -c FILE\n"
+     "usage: swiftgate check-config -c FILE [--connect]\n"
      "\n"
      "Check FILE and the environment as serve would, and print the configuration\n"
-     "in effect (secrets hidden).  Exit status 0 when it is valid, 2 when not.\n"
+     "in effect (secrets hidden).  With --connect, then authenticate once with\n"
+     "[swift]'s credentials and HEAD the container with the token, and print what\n"
+     "was done.  Exit status 0 when all is well, 2 when FILE is not valid, 1 when\n"
+     "--connect failed (wrong credentials, auth or Swift unreachable, TLS, no such\n"
+     "container: the reason is printed).\n"
      "\n"
      "  -c, --config FILE   the configuration file (required)\n"
+     "      --connect       authenticate and HEAD the container (a minute at most)\n"
      "  -h, --help          this help\n"},
     {"fsck",
      "usage: swiftgate fsck -c FILE [--repair]\n"
@@ -127,13 +138,20 @@ static int asked_help(int argc, char **argv, int first, const char *cmd)
     return 0;
 }
 
-/* -c FILE from argv[first..]; NULL and a message when it is missing or unknown. */
-static const char *conf_arg(int argc, char **argv, int first, const char *cmd)
+/*
+ * -c FILE from argv[first..], and whether `flag` (NULL: none allowed) was
+ * given, in *flag_seen; NULL and a message when FILE is missing or an
+ * argument is unknown.
+ */
+static const char *conf_arg(int argc, char **argv, int first, const char *cmd,
+                            const char *flag, int *flag_seen)
 {
     const char *path = NULL;
     for (int i = first; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             path = argv[++i];
+        } else if (flag != NULL && strcmp(argv[i], flag) == 0) {
+            *flag_seen = 1;
         } else {
             fprintf(stderr, "swiftgate %s: unexpected argument '%s'\n", cmd, argv[i]);
             return NULL;
@@ -185,7 +203,8 @@ static uint64_t raise_nofile(const struct gw_conf *conf, int warn)
 static int cmd_check_config(int argc, char **argv)
 {
     if (asked_help(argc, argv, 2, "check-config")) return 0;
-    const char *path = conf_arg(argc, argv, 2, "check-config");
+    int connect = 0;
+    const char *path = conf_arg(argc, argv, 2, "check-config", "--connect", &connect);
     if (path == NULL) return 2;
     struct gw_conf conf;
     int rc = load_conf(&conf, path);
@@ -199,6 +218,17 @@ static int cmd_check_config(int argc, char **argv)
                    (unsigned long long)(nofile > NOFILE_RESERVE ? nofile - NOFILE_RESERVE : 0),
                    (unsigned long long)conf.max_connections);
         fprintf(stderr, "swiftgate: %s: configuration ok\n", path);
+    }
+    if (rc == 0 && connect) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "swiftgate check-config: curl_global_init failed\n");
+            gw_conf_free(&conf);
+            return 1;
+        }
+        int bad = gw_connect_check(&conf);
+        curl_global_cleanup();
+        gw_conf_free(&conf);
+        return bad ? 1 : 0;
     }
     gw_conf_free(&conf);
     return rc == 0 ? 0 : 2;
@@ -365,7 +395,7 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs);
 static int cmd_serve(int argc, char **argv)
 {
     if (asked_help(argc, argv, 2, "serve")) return 0;
-    const char *path = conf_arg(argc, argv, 2, "serve");
+    const char *path = conf_arg(argc, argv, 2, "serve", NULL, NULL);
     if (path == NULL) return 2;
     struct gw_conf conf;
     if (load_conf(&conf, path) != 0) {

@@ -119,6 +119,9 @@ uint64_t gw_swift_auth_count(struct gw_swift *s);
  */
 char *gw_swift_object_url(const char *storage_url, const char *container, const char *name);
 
+/* The URL of `container` (percent-encoded).  Caller frees. */
+char *gw_swift_container_url(const char *storage_url, const char *container);
+
 /*
  * The URL of one page of `container`'s JSON listing of the names starting
  * with `prefix`, after `marker` ("" for the first page).  Caller frees.

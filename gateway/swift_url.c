@@ -52,6 +52,15 @@ char *gw_swift_object_url(const char *storage_url, const char *container, const 
     return url;
 }
 
+char *gw_swift_container_url(const char *storage_url, const char *container)
+{
+    char *url = gw_malloc(strlen(storage_url) + 3 * strlen(container) + 2);
+    char *p = url + sprintf(url, "%s/", storage_url);
+    encode(&p, container);
+    *p = '\0';
+    return url;
+}
+
 char *gw_swift_listing_url(const char *storage_url, const char *container, const char *prefix,
                            const char *marker)
 {

@@ -122,3 +122,40 @@ def test_failed_refresh_with_a_valid_token_stays_ready(ctx):
         wait_until(lambda: _healthz(gw.url)[0] == 200, 35, "/healthz 200 again")
         assert not any("/fractal/" in line
                        for line in gw.access_log_lines()[before:])
+
+
+def _check_connect(ctx, **sections):
+    """`check-config --connect` of a config over this Swift; (rc, out, err)."""
+    gw = ctx.gateway(start=False, **sections)
+    return gateway.run(ctx.bin, ["check-config", "--connect", "-c", gw.conf_path],
+                       timeout=90)
+
+
+def test_check_config_connect(ctx):
+    """--connect: exit 0 after a token and a HEAD of the container; 1 with
+    the reason for a wrong key, a missing container and an auth endpoint
+    nobody listens on; 2 for a bad config, as without it."""
+    rc, out, err = _check_connect(ctx)
+    assert rc == 0, (rc, out, err)
+    assert "# connect: auth TempAuth v1.0 at %s as test:tester" % ctx.saio.auth_url in out
+    assert "# connect: auth ok" in out, out
+    assert "# connect: HEAD %s/fractals\n" % ctx.saio.storage_url in out, out
+    assert "# connect: container fractals: 204 No Content" in out, out
+
+    rc, out, err = _check_connect(ctx, swift={"key": "wrong-" + os.urandom(4).hex()})
+    assert rc == 1 and "--connect: " + AUTH_REFUSED + ctx.saio.auth_url in err, (rc, err)
+    assert "HEAD" not in out, out
+
+    missing = "missing-" + os.urandom(4).hex()
+    rc, out, err = _check_connect(ctx, swift={"container": missing})
+    assert rc == 1, (rc, out, err)
+    assert "container %s does not exist (404 from %s/%s)" % (
+        missing, ctx.saio.storage_url, missing) in err, err
+
+    dead = "http://127.0.0.1:%d/auth/v1.0" % httputil.free_port()
+    rc, out, err = _check_connect(ctx, swift={"auth_url": dead})
+    assert rc == 1 and "--connect: swift auth: %s: " % dead in err, (rc, err)
+    assert "onnect" in err.split(dead, 1)[1], err
+
+    rc, out, err = _check_connect(ctx, swift={"auth_version": "7"})
+    assert rc == 2 and "auth_version" in err, (rc, err)
