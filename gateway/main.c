@@ -24,7 +24,12 @@
  * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
  * 1).  SIGHUP reopens the access log.  Under a service manager that set
  * NOTIFY_SOCKET, "READY=1" is sent once the listeners are bound and the
- * workers run, "STOPPING=1" when the drain begins (notify.h).  Exit status otherwise: 1 on a
+ * workers run, "STOPPING=1" when the drain begins (notify.h).  READY=1
+ * does not wait for Swift's first token (the gateway answers, /healthz says
+ * why it is not ready, and a Swift that is down must not get a gateway that
+ * would recover killed by its start timeout): the auth state goes in
+ * "STATUS=" lines instead, with READY=1 and then whenever it changes
+ * (looked at once a second).  Exit status otherwise: 1 on a
  * runtime failure, 2 on bad usage or configuration, and 2 when the cache
  * directory holds a link or another user's file where the cache's own
  * should be (nothing is removed then).
@@ -52,6 +57,7 @@
 #include "notify.h"
 #include "privs.h"
 #include "server.h"
+#include "swift.h"
 #include "util.h"
 #include "warm.h"
 
@@ -60,6 +66,8 @@ struct gw_main {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t delay;           /* drain_delay: /healthz 503, still accepting */
     uv_timer_t grace;           /* shutdown_grace: then force-close */
+    uv_timer_t status;          /* STATUS= for the service manager, each second */
+    char status_sent[GW_SWIFT_REASON_MAX + 32];
     struct gw_server srv;
     int stopping;
 };
@@ -337,7 +345,33 @@ static void on_all_stopped(struct gw_server *srv)
     uv_close((uv_handle_t *)&m->sighup, on_closed);
     uv_close((uv_handle_t *)&m->delay, on_closed);
     uv_close((uv_handle_t *)&m->grace, on_closed);
+    uv_close((uv_handle_t *)&m->status, on_closed);
     uv_close((uv_handle_t *)&m->srv.worker_exit, on_closed);
+}
+
+/*
+ * Tell the service manager the auth state ("serving", or "not ready: " and
+ * why) with `first` (READY=1) or when it changed.
+ */
+static void notify_status(struct gw_main *m, const char *first)
+{
+    char why[GW_SWIFT_REASON_MAX], state[sizeof(m->status_sent)], msg[sizeof(state) + 32];
+    unsigned after;
+    if (gw_swift_ready(m->srv.swift, why, sizeof(why), &after))
+        snprintf(state, sizeof(state), "STATUS=serving");
+    else
+        snprintf(state, sizeof(state), "STATUS=not ready: %s", why);
+    if (first == NULL && strcmp(state, m->status_sent) == 0) return;
+    memcpy(m->status_sent, state, sizeof(state));
+    snprintf(msg, sizeof(msg), "%s%s%s", first ? first : "", first ? "\n" : "", state);
+    int rc = gw_notify(msg);
+    if (rc < 0 && first != NULL)
+        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
+}
+
+static void on_status(uv_timer_t *t)
+{
+    notify_status(t->data, NULL);
 }
 
 static void on_grace(uv_timer_t *t)
@@ -376,6 +410,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
             strsignal(signum), (unsigned long long)conf->drain_delay_ms,
             (unsigned long long)conf->shutdown_grace_ms);
     gw_server_drain(&m->srv);
+    uv_timer_stop(&m->status);
     gw_notify("STOPPING=1");
     if (conf->drain_delay_ms > 0)
         uv_timer_start(&m->delay, on_delay, conf->drain_delay_ms, 0);
@@ -460,7 +495,9 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     uv_signal_init(&m.loop, &m.sighup);
     uv_timer_init(&m.loop, &m.delay);
     uv_timer_init(&m.loop, &m.grace);
+    uv_timer_init(&m.loop, &m.status);
     m.sigterm.data = m.sigint.data = m.sighup.data = m.grace.data = m.delay.data = &m;
+    m.status.data = &m;
     uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&m.sighup, on_hup, SIGHUP);
@@ -476,9 +513,11 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
             admin, m.srv.nworkers, conf->container);
-    rc = gw_notify("READY=1");
-    if (rc < 0)
-        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
+    if (getenv("NOTIFY_SOCKET") != NULL) {
+        notify_status(&m, "READY=1");
+        uv_timer_start(&m.status, on_status, 1000, 1000);
+        uv_unref((uv_handle_t *)&m.status);  /* it alone keeps nothing alive */
+    }
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);

@@ -4,6 +4,7 @@ auth fails (unless it still holds a valid token), and 200 otherwise;
 `check-config --connect` authenticates once and HEADs the container."""
 
 import os
+import socket
 import time
 
 import fixtures
@@ -122,6 +123,27 @@ def test_failed_refresh_with_a_valid_token_stays_ready(ctx):
         wait_until(lambda: _healthz(gw.url)[0] == 200, 35, "/healthz 200 again")
         assert not any("/fractal/" in line
                        for line in gw.access_log_lines()[before:])
+
+
+def test_service_manager_hears_the_auth_state(ctx):
+    """Under a service manager, READY=1 comes at once even with wrong
+    credentials, and a STATUS= line says why the gateway is not ready."""
+    path = os.path.join(ctx.tmpdir, "ready-notify.sock")
+    want = "STATUS=not ready: " + AUTH_REFUSED + ctx.saio.auth_url
+    got = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(0.5)
+        ctx.gateway(env={"NOTIFY_SOCKET": path},
+                    swift={"key": "wrong-" + os.urandom(4).hex()})
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not any(want in g for g in got):
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+    assert got and got[0].startswith("READY=1\nSTATUS="), got
+    assert any(g.endswith(want) for g in got), got
 
 
 def _check_connect(ctx, **sections):
