@@ -220,6 +220,8 @@ class Gateway:
     def start(self, timeout=START_TIMEOUT, wait_auth=True):
         """Run `bin serve -c conf` and wait for its ready line, then (with
         wait_auth) for the outcome of its first auth request."""
+        # The log is appended to: a restart's outcome is after this.
+        log_start = len(self.stderr_text())
         self.proc = procs.spawn([self.bin, "serve", "-c", self.conf_path]
                                 + self.args, self.stderr_path, env=self.env,
                                 stdout_path=self.stdout_path)
@@ -230,7 +232,7 @@ class Gateway:
                 self.url = "http://" + m.group(1)
                 self.admin_url = "http://" + m.group(2) if m.group(2) else None
                 if wait_auth and self._auth_at_start():
-                    self._await_first_auth()
+                    self._await_first_auth(log_start)
                 return self
             if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
@@ -243,13 +245,13 @@ class Gateway:
         raise GatewayError("swiftgate not ready after %.0f s\n%s"
                            % (timeout, tail(self.stderr_text())))
 
-    def _await_first_auth(self):
+    def _await_first_auth(self, log_start):
         """Wait (bounded) for the log line that ends the first auth request;
         a gateway that got neither a token nor a refusal by then (a Swift
         that hangs) is handed over as it is."""
         deadline = time.monotonic() + AUTH_SETTLE_TIMEOUT
         while time.monotonic() < deadline and self.proc.poll() is None:
-            if _AUTH_OUTCOME_RE.search(self.stderr_text()):
+            if _AUTH_OUTCOME_RE.search(self.stderr_text()[log_start:]):
                 return
             time.sleep(0.02)
 
