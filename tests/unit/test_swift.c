@@ -94,38 +94,37 @@ START_TEST(listing_url_encodes)
 }
 END_TEST
 
+/* gw_swift_ready() of a fresh struct gw_swift for c: nothing was asked yet. */
+static int ready_at_start(const struct gw_conf *c, char *why, size_t len, unsigned *after)
+{
+    struct gw_swift *sw = gw_swift_new(c);
+    int ready = gw_swift_ready(sw, why, len, after);
+    gw_swift_free(sw);
+    return ready;
+}
+
 /* Static credentials need no auth request: ready from the start. */
 START_TEST(static_auth_is_ready_at_once)
 {
-    struct gw_conf c;
-    memset(&c, 0, sizeof(c));
-    c.auth_version = GW_AUTH_STATIC;
-    char url[] = "http://s/v1/AUTH_t/", token[] = "tok";
+    struct gw_conf c = {.auth_version = GW_AUTH_STATIC};
+    char url[] = "http://s/v1/AUTH_t/", token[] = "tok", why[GW_SWIFT_REASON_MAX] = "";
     c.storage_url = url;
     c.token = token;
-    struct gw_swift *sw = gw_swift_new(&c);
-    char why[GW_SWIFT_REASON_MAX] = "";
     unsigned after = 0;
-    ck_assert_int_eq(gw_swift_ready(sw, why, sizeof(why), &after), 1);
-    gw_swift_free(sw);
+    ck_assert_int_eq(ready_at_start(&c, why, sizeof(why), &after), 1);
 }
 END_TEST
 
 /* TempAuth before its first token: not ready, and says what it waits for. */
 START_TEST(no_token_yet_is_not_ready)
 {
-    struct gw_conf c;
-    memset(&c, 0, sizeof(c));
-    c.auth_version = GW_AUTH_V1;
-    char url[] = "http://a/auth/v1.0";
+    struct gw_conf c = {.auth_version = GW_AUTH_V1};
+    char url[] = "http://a/auth/v1.0", why[GW_SWIFT_REASON_MAX] = "";
     c.auth_url = url;
-    struct gw_swift *sw = gw_swift_new(&c);
-    char why[GW_SWIFT_REASON_MAX] = "";
     unsigned after = 0;
-    ck_assert_int_eq(gw_swift_ready(sw, why, sizeof(why), &after), 0);
+    ck_assert_int_eq(ready_at_start(&c, why, sizeof(why), &after), 0);
     ck_assert_str_eq(why, "swift auth: waiting for the first token from http://a/auth/v1.0");
     ck_assert_uint_eq(after, 1);
-    gw_swift_free(sw);
 }
 END_TEST
 
