@@ -133,6 +133,11 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
     const char *slo = gw_fetch_header(fe, "X-Static-Large-Object");
     const char *dlo = gw_fetch_header(fe, "X-Object-Manifest");
     if (slo && strcasecmp(slo, "true") != 0) slo = NULL;
+    if (!f->segment) {
+        pthread_mutex_lock(&gw_fill_lock);
+        gw_replay_collect(fe, f->info.replay, sizeof(f->info.replay));
+        pthread_mutex_unlock(&gw_fill_lock);
+    }
     if ((slo || dlo) && f->segment) {
         gw_warn("fill", "%s/%s: a segment that is a large object itself", f->container, f->name);
         gw_stats_error(GW_ERR_SEGMENT);
