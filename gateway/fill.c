@@ -252,6 +252,8 @@ static struct gw_fill *fill_new(const struct gw_services *svc, const uint8_t *ke
     snprintf(f->expect_md5, sizeof(f->expect_md5), "%s",
              spec->expect_md5 ? spec->expect_md5 : "");
     f->expect_size = spec->expect_size;
+    snprintf(f->request_id, sizeof(f->request_id), "%s",
+             spec->request_id ? spec->request_id : "");
     f->owner = svc;
     f->fd = -1;
     f->info.state = GW_FILL_HEAD;

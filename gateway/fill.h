@@ -121,6 +121,9 @@ struct gw_fill_spec {
     uint64_t expect_size;
     /* Top-level only: ask Swift with If-None-Match (revalidation). */
     const char *revalidate_etag;
+    /* The client request that starts the fill, or NULL: its id goes to
+     * Swift as X-Trans-Id-Extra on every request of the fill. */
+    const char *request_id;
 };
 
 /*

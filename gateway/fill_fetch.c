@@ -310,9 +310,16 @@ static const struct gw_fetch_cbs fill_cbs = {
     .wanted = wanted,
 };
 
-static void add_revalidation(void *ud, struct gw_fetch *fe)
+void fill_add_request_id(void *ud, struct gw_fetch *fe)
 {
     struct gw_fill *f = ud;
+    gw_swift_trans_extra(fe, f->request_id);
+}
+
+static void add_headers(void *ud, struct gw_fetch *fe)
+{
+    struct gw_fill *f = ud;
+    fill_add_request_id(f, fe);
     if (!f->revalidate) return;
     char *h = gw_asprintf("If-None-Match: \"%s\"", f->reval_etag);
     gw_fetch_add_header(fe, h);
@@ -327,7 +334,7 @@ void fill_fetch_begin(struct gw_fill *f)
         .container = f->container,
         .object = f->name,
         .query = f->segment ? NULL : "multipart-manifest=get",
-        .prepare = add_revalidation,
+        .prepare = add_headers,
     };
     gw_swift_req_init(&f->q, f->owner, &t, &fill_cbs, f);
     if (gw_swift_req_start(&f->q) != 0) fill_fail(f, 502, NULL);

@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "fill.h"
+#include "http.h"
 #include "manifest.h"
 #include "services.h"
 #include "sniff.h"
@@ -82,6 +83,7 @@ struct gw_fill {
     int abandoned;                  /* no_commit, and its readers all left: stopped */
     char expect_md5[33];
     uint64_t expect_size;
+    char request_id[GW_REQUEST_ID_MAX + 1]; /* of the request that started it */
     const struct gw_services *owner;/* the worker whose loop runs the fetch */
     struct gw_fill *hnext;          /* table bucket chain */
     struct gw_fill *onext, *oprev;  /* the owner worker's fills */
@@ -129,6 +131,9 @@ void fill_notify_locked(struct gw_fill *f);
 void fill_fail(struct gw_fill *f, int status, const char *why);
 /* fill_fetch.c: start f's request to Swift. */
 void fill_fetch_begin(struct gw_fill *f);
+/* fill_fetch.c: a gw_swift_target prepare (ud: the fill) adding the
+ * request id of the request that started f. */
+void fill_add_request_id(void *ud, struct gw_fetch *fe);
 /* f has had its share of this turn: pause its transfer until the next
  * (returns what on_data hands curl); fill_unpause takes it off that list. */
 int fill_yield(struct gw_fill *f);

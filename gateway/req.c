@@ -201,7 +201,8 @@ static void lookup_miss(struct gw_req *r)
         return;
     }
     if (r->svc->conf->range_fill) {
-        struct gw_fill_spec spec = {.object = r->name};
+        struct gw_fill_spec spec = {.object = r->name,
+                                    .request_id = gw_sink_request(r->sink)->request_id};
         gw_fill_prefetch(r->svc, r->key, &spec);
     }
     req_pass_start(r, 1);

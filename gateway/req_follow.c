@@ -272,6 +272,7 @@ void req_follow_start(struct gw_req *r, int revalidate)
     fo->reader.on_takeover = on_takeover;
     fo->following = 1;
     struct gw_fill_spec spec = {.object = r->name,
-                                .revalidate_etag = revalidate ? r->entry->etag : NULL};
+                                .revalidate_etag = revalidate ? r->entry->etag : NULL,
+                                .request_id = gw_sink_request(r->sink)->request_id};
     gw_fill_join(r->svc, r->key, &spec, &fo->reader);
 }
