@@ -85,6 +85,7 @@ struct gw_conf {
     uint64_t negative_ttl_ms;
     uint64_t negative_max_entries; /* 404s remembered at once (in memory); 0 = none */
     uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */
+    uint64_t stale_while_revalidate_ms; /* expired less than this: served, revalidated behind */
     char *cache_control;        /* sent to clients with objects; "" = none */
     uint64_t range_passthrough; /* a cold Range from this offset on goes to Swift; 0 = never */
     int range_fill;             /* ...and the whole object is filled behind it */

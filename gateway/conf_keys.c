@@ -142,6 +142,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "negative_max_entries", GW_CONF_COUNT, "100000", U64(negative_max_entries),
      .max = 10000000},
     {"cache", "stale_if_error", GW_CONF_DURATION, "1d", MS(stale_if_error)},
+    {"cache", "stale_while_revalidate", GW_CONF_DURATION, "0", MS(stale_while_revalidate)},
     {"cache", "cache_control", GW_CONF_STR, "public, max-age=31536000, immutable",
      STR(cache_control),
      .check = check_header_value},

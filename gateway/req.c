@@ -224,6 +224,21 @@ static void lookup_absent(struct gw_req *r)
     lookup_miss(r);
 }
 
+/*
+ * stale_while_revalidate: the expired entry answers now, and a fill with
+ * If-None-Match runs behind it (joined if one runs: one per object however
+ * many ask).  The fill commits what Swift says (304, 200, 404) as a
+ * foreground revalidation would; nobody follows it.
+ */
+static void revalidate_behind(struct gw_req *r)
+{
+    struct gw_fill_spec spec = {.object = r->name,
+                                .revalidate_etag = r->entry->etag,
+                                .request_id = gw_sink_request(r->sink)->request_id};
+    gw_fill_prefetch(r->svc, r->key, &spec);
+    req_hit_start(r, GW_CACHE_STALE_UPDATING);
+}
+
 /* What the index says decides the way; the negative cache only when it has nothing. */
 static void lookup(struct gw_req *r)
 {
@@ -239,6 +254,8 @@ static void lookup(struct gw_req *r)
     int64_t age = gw_wall_ms() - r->entry->stored_at;
     if (age < (int64_t)conf->ttl_ms) {
         req_hit_start(r, GW_CACHE_HIT);
+    } else if (!r->warm && age < (int64_t)(conf->ttl_ms + conf->stale_while_revalidate_ms)) {
+        revalidate_behind(r);
     } else {
         req_follow_start(r, 1);
     }

@@ -61,6 +61,7 @@ const char *gw_respond_cache_status(enum gw_cache_result how)
     case GW_CACHE_HIT: return "swiftgate; hit";
     case GW_CACHE_MISS: return "swiftgate; fwd=miss; stored";
     case GW_CACHE_STALE: return "swiftgate; hit; detail=stale-if-error";
+    case GW_CACHE_STALE_UPDATING: return "swiftgate; fwd=stale; detail=stale-while-revalidate";
     case GW_CACHE_REVALIDATED: return "swiftgate; fwd=stale; fwd-status=304";
     case GW_CACHE_PASS: return "swiftgate; fwd=uri-miss";
     default: return "swiftgate";

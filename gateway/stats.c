@@ -81,6 +81,7 @@ static const char *const error_names[] = {
 
 const char *gw_cache_result_name(enum gw_cache_result r)
 {
+    r = gw_cache_result_counted(r);
     return (unsigned)r < GW_CACHE_NRESULTS ? cache_names[r] : "NONE";
 }
 
@@ -113,6 +114,7 @@ void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64
 {
     size_t s = status_index(status);
 
+    cache = gw_cache_result_counted(cache);
     if ((unsigned)cache >= GW_CACHE_NRESULTS) cache = GW_CACHE_NONE;
     if (worker >= 0 && worker < st.nworkers) {
         struct block *b = &st.workers[worker];

@@ -22,8 +22,18 @@ enum gw_cache_result {
     GW_CACHE_STALE,
     GW_CACHE_REVALIDATED,
     GW_CACHE_PASS,
-    GW_CACHE_NRESULTS
+    GW_CACHE_NRESULTS,
+    /* Expired within stale_while_revalidate, answered while a revalidation
+     * runs behind: STALE to clients, logs and counters; only Cache-Status
+     * tells it from stale-if-error (fwd=stale). */
+    GW_CACHE_STALE_UPDATING = GW_CACHE_NRESULTS,
 };
+
+/* The result as counted and named: STALE_UPDATING is STALE. */
+static inline enum gw_cache_result gw_cache_result_counted(enum gw_cache_result r)
+{
+    return r == GW_CACHE_STALE_UPDATING ? GW_CACHE_STALE : r;
+}
 
 /* Kinds of error an operator wants counted apart. */
 #define GW_STATS_ERRORS(X)                                                  \

@@ -155,6 +155,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
     ck_assert_uint_eq(c.ttl_ms, 3600000);
     ck_assert_uint_eq(c.negative_ttl_ms, 10000);
+    ck_assert_uint_eq(c.stale_while_revalidate_ms, 0);
     ck_assert_uint_eq(c.negative_max_entries, 100000);
     ck_assert_str_eq(c.segment_containers, "fractals, fractals_segments");
     ck_assert_uint_eq(c.max_segments, 10000);
@@ -484,6 +485,8 @@ static const struct {
     {"cache", "max_size = 16777216T", ":4: max_size: is too large"},
     {"cache", "max_size = lots", ":4: max_size: must be a size such as 512K, 10M or 10G"},
     {"cache", "ttl = 1w", ":4: ttl: must be a duration such as 250ms, 30s, 5m or 1h"},
+    {"cache", "stale_while_revalidate = soon",
+     ":4: stale_while_revalidate: must be a duration such as 250ms, 30s, 5m or 1h"},
     {"cache", "negative_ttl = 300000000000000d", ":4: negative_ttl: is too large"},
     {"cache", "negative_max_entries = 10000001",
      ":4: negative_max_entries: must be a number from 0 to 10000000"},
