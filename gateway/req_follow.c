@@ -270,4 +270,5 @@ void req_follow_start(struct gw_req *r, int revalidate)
     struct gw_fill_spec spec = {.object = r->name,
                                 .revalidate_etag = revalidate ? r->entry->etag : NULL};
     gw_fill_join(r->svc, r->key, &spec, &fo->reader);
+    if (!fo->reader.primary) gw_stats_joined(GW_JOIN_OBJECT);
 }
