@@ -7,12 +7,11 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 
 import fixtures
 import httputil
-from waits import wait_until
+from waits import together, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DASHBOARD = os.path.join(ROOT, "conf", "grafana", "swiftgate.json")
@@ -47,23 +46,6 @@ def _sum(m, name, **want):
 def _get(gw, name):
     r = httputil.get(gw.url + "/fractal/" + name, timeout=30)
     return r.status, r.headers.get("X-Cache"), r.body
-
-
-def _coalesced_fill(gw, name, clients):
-    """`clients` GETs of one cold object released together; their statuses."""
-    out = [None] * clients
-    barrier = threading.Barrier(clients)
-
-    def client(i):
-        barrier.wait(10)
-        out[i] = _get(gw, name)[0]
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return out
 
 
 def _check_histograms(m):
@@ -136,7 +118,7 @@ def test_metrics_after_traffic(ctx):
     # Coalescing: clients released together on a cold 12 MiB object; a
     # fresh object again (three at most) if every one came too late to join.
     for name in big_names:
-        statuses = _coalesced_fill(gw, name, 8)
+        statuses = together(8, lambda i, name=name: _get(gw, name)[0])
         made += len(statuses)
         assert statuses == [200] * 8, statuses
         if _sum(gw.metrics(), "swiftgate_coalesced_requests_total", kind="object") > 0:
