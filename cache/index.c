@@ -314,7 +314,9 @@ void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes)
 uint64_t gw_cache_evictions(struct gw_cache *c)
 {
     GWC_CHECK(c);
-    return atomic_load(&c->evictions);
+    uint64_t n = 0;
+    for (int r = 0; r < GW_CACHE_EVICT_NREASONS; r++) n += atomic_load(&c->evicted[r]);
+    return n;
 }
 
 uint64_t gw_cache_index_writes(struct gw_cache *c)

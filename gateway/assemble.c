@@ -158,6 +158,7 @@ static void slot_fill(struct gw_asm *a, struct slot *s)
     /* Following another request's fill is a hit on a busy object, as for
      * whole objects: only a fill this request started is a fetch. */
     if (s->reader.primary) a->fetched++;
+    else gw_stats_joined(GW_JOIN_SEGMENT);
 }
 
 static void fail(struct gw_asm *a, int status, const char *why)

@@ -275,4 +275,5 @@ void req_follow_start(struct gw_req *r, int revalidate)
                                 .revalidate_etag = revalidate ? r->entry->etag : NULL,
                                 .request_id = gw_sink_request(r->sink)->request_id};
     gw_fill_join(r->svc, r->key, &spec, &fo->reader);
+    if (!fo->reader.primary) gw_stats_joined(GW_JOIN_OBJECT);
 }

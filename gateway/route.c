@@ -27,7 +27,6 @@
 #include "services.h"
 #include "sink.h"
 #include "stats.h"
-#include "swift.h"
 #include "util.h"
 
 static int is_hex(char ch)
@@ -191,14 +190,10 @@ static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
         gw_cache_usage(svc->cache, &entries, &bytes);
         gw_stats_set_cache(entries, bytes);
     }
-    gw_stats_render(&body, gw_swift_auth_count(svc->swift));
+    gw_stats_render(&body);
     gw_gate_render(&body);
-    if (svc->cache != NULL)
-        gw_buf_printf(&body, "# HELP swiftgate_cache_temp_bytes Bytes reserved for objects being "
-                             "fetched; they count against [cache] max_size.\n"
-                             "# TYPE swiftgate_cache_temp_bytes gauge\n"
-                             "swiftgate_cache_temp_bytes %llu\n",
-                      (unsigned long long)gw_cache_reserved(svc->cache));
+    gw_stats_render_cache(&body, svc->cache);
+    gw_stats_render_process(&body);
     gw_http_head_begin(&head, 200);
     gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                          "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);

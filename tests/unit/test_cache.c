@@ -166,6 +166,20 @@ static int entry_exists(struct gw_cache *c, const char *object)
     return rc == 0;
 }
 
+/* gw_cache_stats() counts n evictions, all for reason why. */
+static void assert_evicted_for(struct gw_cache *c, enum gw_cache_evict_reason why, uint64_t n)
+{
+    struct gw_cache_stats cs;
+    gw_cache_stats(c, &cs);
+    for (int r = 0; r < GW_CACHE_EVICT_NREASONS; r++)
+        ck_assert_msg(cs.evictions[r] == (r == (int)why ? n : 0), "evictions for %s: %llu",
+                      gw_cache_evict_reason_name((enum gw_cache_evict_reason)r),
+                      (unsigned long long)cs.evictions[r]);
+    ck_assert_uint_eq(cs.entries, atomic_load(&c->entries));
+    ck_assert_uint_eq(cs.max_size, c->max_size);
+    ck_assert_uint_eq(cs.max_entries, c->max_entries);
+}
+
 static char *blob_path_of(struct gw_cache *c, const struct gw_cache_entry *e)
 {
     static char path[GWC_PATH_MAX];
@@ -787,6 +801,7 @@ START_TEST(test_evict_by_size)
     ck_assert_uint_eq(b, 9000);         /* down to 90% */
     ck_assert_uint_eq(n, 9);
     ck_assert_uint_eq(gw_cache_evictions(c), 2);
+    assert_evicted_for(c, GW_CACHE_EVICT_SIZE, 2);
     ck_assert(!entry_exists(c, "k2"));
     ck_assert(!entry_exists(c, "k3"));
     ck_assert(!exists(p2));
@@ -894,6 +909,7 @@ START_TEST(test_evict_by_entries)
         ck_assert_int_eq(entry_exists(c, obj), i >= 100 - (int)n);
     }
     ck_assert_uint_eq(gw_cache_evictions(c), 100 - n);
+    assert_evicted_for(c, GW_CACHE_EVICT_ENTRIES, 100 - n);
     assert_consistent(c);
     gw_cache_close(c);
 
@@ -1320,6 +1336,13 @@ static int fill_small_index(uint64_t index_size, uint64_t *evictions)
     /* Failed commits left nothing behind. */
     ck_assert_int_eq(count_files(dir, "tmp"), 0);
     *evictions = gw_cache_evictions(c);
+    /* No cap on entries or bytes: every eviction was for the map. */
+    assert_evicted_for(c, GW_CACHE_EVICT_INDEX, *evictions);
+    struct gw_cache_stats cs;
+    gw_cache_stats(c, &cs);
+    ck_assert_uint_eq(cs.index_size, index_size);
+    ck_assert_uint_gt(cs.index_used, 0);
+    ck_assert_uint_le(cs.index_used, cs.index_size);
     gw_cache_close(c);
 
     c = open_cache(dir, 0, 0, index_size, 1);
