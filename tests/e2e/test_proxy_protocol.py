@@ -15,6 +15,7 @@ import struct
 import time
 
 import fixtures
+import gateway
 import httputil
 import procs
 from rawhttp import Raw, req_bytes
@@ -274,3 +275,22 @@ def test_header_client_and_trusted_proxies(ctx):
             assert c.read_response().status == 200
         assert wait_until(lambda: _log_clients(gw, "/healthz")[-1:] == [client], 5.0), \
             (src, gw.access_log_lines())
+
+
+def test_healthcheck_command_sends_a_v1_header(ctx):
+    """`swiftgate healthcheck -c FILE` sends a version 1 header when FILE's
+    listener expects one, and says why it cannot when v2 alone is taken."""
+    gw = ctx.gateway(server={"proxy_protocol": "both"})
+    port = gw.url.rsplit(":", 1)[1]
+    for mode, want_rc in (("both", 0), ("v1", 0), ("v2", 2), ("off", 1)):
+        conf = os.path.join(ctx.tmpdir, "hc-%s.conf" % mode)
+        with open(conf, "w") as f:
+            f.write(gw.conf_text.replace("listen = 127.0.0.1:0", "listen = 127.0.0.1:" + port, 1)
+                    .replace("proxy_protocol = both", "proxy_protocol = " + mode, 1))
+        rc, out, err = gateway.run(ctx.bin, ["healthcheck", "-t", "3s", "-c", conf], timeout=20)
+        assert rc == want_rc, (mode, rc, out, err)
+        if mode == "v2":
+            assert "proxy_protocol = v2" in err, err
+    # "off" spoke plain HTTP to a listener that wants a header: refused.
+    wait_until(lambda: gw.error_count("bad_proxy_header") == 1, 5.0, "the plain probe counted")
+    assert _log_clients(gw, "/healthz") == ["127.0.0.1", "127.0.0.1"], gw.access_log_lines()
