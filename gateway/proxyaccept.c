@@ -39,10 +39,6 @@
 #include "util.h"
 
 #define PROXY_WAIT_MAGIC 0x50524f58u
-/* The longest header taken (a v2 one with its TLVs); HAProxy's own
- * receiving side allows no more than its buffer, 16K by default, and what
- * it sends is far shorter. */
-#define PROXY_HEADER_MAX 4096
 
 struct gw_proxy_wait {
     uint32_t magic;
@@ -120,7 +116,7 @@ static void wait_done(struct gw_proxy_wait *pw, const struct gw_proxy_header *h)
     gw_conn_accept(w, fd, 0, peer);
 }
 
-_Static_assert(PROXY_HEADER_MAX <= sizeof(((struct gw_worker *)0)->rbuf),
+_Static_assert(GW_PROXY_HEADER_MAX <= sizeof(((struct gw_worker *)0)->rbuf),
                "a header is peeked into the worker's read buffer");
 
 /* Take n bytes of header, already peeked, off the socket into `into`. */
@@ -134,7 +130,7 @@ static void wait_read(struct gw_proxy_wait *pw)
 {
     const struct gw_conf *conf = pw->w->srv->conf;
     unsigned char *buf = pw->kept ? pw->kept : (unsigned char *)pw->w->rbuf;
-    ssize_t n = recv(pw->fd, buf + pw->nkept, PROXY_HEADER_MAX - pw->nkept, MSG_PEEK);
+    ssize_t n = recv(pw->fd, buf + pw->nkept, GW_PROXY_HEADER_MAX - pw->nkept, MSG_PEEK);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) wait_close(pw);
         return;
@@ -149,14 +145,14 @@ static void wait_read(struct gw_proxy_wait *pw)
     }
     struct gw_proxy_header h;
     size_t have = pw->nkept + (size_t)n;
-    switch (gw_proxy_parse(buf, have, conf->proxy_protocol, PROXY_HEADER_MAX, &h)) {
+    switch (gw_proxy_parse(buf, have, conf->proxy_protocol, GW_PROXY_HEADER_MAX, &h)) {
     case GW_PROXY_BAD:
         wait_refuse(pw, h.error);
         return;
     case GW_PROXY_MORE:
-        /* The parser bounds both versions below PROXY_HEADER_MAX. */
-        gw_assert(have < PROXY_HEADER_MAX);
-        if (pw->kept == NULL) pw->kept = gw_malloc(PROXY_HEADER_MAX);
+        /* The parser bounds both versions below GW_PROXY_HEADER_MAX. */
+        gw_assert(have < GW_PROXY_HEADER_MAX);
+        if (pw->kept == NULL) pw->kept = gw_malloc(GW_PROXY_HEADER_MAX);
         if (wait_consume(pw, pw->kept + pw->nkept, (size_t)n) != 0) {
             wait_close(pw);
             return;

@@ -27,6 +27,10 @@ enum gw_proxy_versions {
 #define GW_PROXY_V1_MAX 107
 /* A version 2 header: its fixed part, then its length field's worth. */
 #define GW_PROXY_V2_FIXED 16
+/* The longest header the gateway takes (a v2 one with its TLVs): HAProxy's
+ * own receiving side allows no more than its buffer, 16K by default, and
+ * what it sends is far shorter. */
+#define GW_PROXY_HEADER_MAX 4096
 
 enum gw_proxy_verdict {
     GW_PROXY_MORE,  /* a header may still come: read more and ask again */
