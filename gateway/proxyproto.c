@@ -49,6 +49,24 @@ static int starts_like(const unsigned char *data, size_t len, const unsigned cha
     return memcmp(data, sig, len < siglen ? len : siglen) == 0;
 }
 
+/* *ss as family's address (4 or 16 bytes at addr) and port (network order at port). */
+static void endpoint_set(struct sockaddr_storage *ss, int family, const void *addr,
+                         const void *port)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_addr, addr, 4);
+        memcpy(&sin->sin_port, port, 2);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_addr, addr, 16);
+        memcpy(&sin6->sin6_port, port, 2);
+    }
+}
+
 /* ---- version 1: "PROXY TCP4 src dst sport dport\r\n" ---- */
 
 /*
@@ -88,18 +106,11 @@ static int v1_endpoint(int af, const char *addr, const char *port,
                        struct sockaddr_storage *ss)
 {
     uint16_t p;
-    if (v1_port(port, &p) != 0) return -1;
-    memset(ss, 0, sizeof(*ss));
-    if (af == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(p);
-        return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? 0 : -1;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(p);
-    return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1 ? 0 : -1;
+    unsigned char a[16];
+    if (v1_port(port, &p) != 0 || inet_pton(af, addr, a) != 1) return -1;
+    p = htons(p);
+    endpoint_set(ss, af, a, &p);
+    return 0;
 }
 
 /* The line's words after "PROXY ", its CRLF cut off: [p, end). */
@@ -162,26 +173,14 @@ static int v2_tlvs_fit(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* A PROXY command's addresses: TCP over IPv4 or IPv6 into out. */
+/* A PROXY command's addresses, TCP over IPv4 or IPv6, into out: source and
+ * destination address, then source and destination port. */
 static void v2_addresses(int af, const unsigned char *a, struct gw_proxy_header *out)
 {
-    if (af == V2_AF_INET) {
-        struct sockaddr_in *s = (struct sockaddr_in *)&out->src;
-        struct sockaddr_in *d = (struct sockaddr_in *)&out->dst;
-        s->sin_family = d->sin_family = AF_INET;
-        memcpy(&s->sin_addr, a, 4);
-        memcpy(&d->sin_addr, a + 4, 4);
-        memcpy(&s->sin_port, a + 8, 2);
-        memcpy(&d->sin_port, a + 10, 2);
-    } else {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src;
-        struct sockaddr_in6 *d = (struct sockaddr_in6 *)&out->dst;
-        s->sin6_family = d->sin6_family = AF_INET6;
-        memcpy(&s->sin6_addr, a, 16);
-        memcpy(&d->sin6_addr, a + 16, 16);
-        memcpy(&s->sin6_port, a + 32, 2);
-        memcpy(&d->sin6_port, a + 34, 2);
-    }
+    int family = af == V2_AF_INET ? AF_INET : AF_INET6;
+    size_t n = family == AF_INET ? 4 : 16;
+    endpoint_set(&out->src, family, a, a + 2 * n);
+    endpoint_set(&out->dst, family, a + n, a + 2 * n + 2);
     out->has_addr = 1;
 }
 

@@ -40,6 +40,20 @@ static unsigned port_of(const struct sockaddr_storage *ss)
     return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+/* h is a whole header of that version and length, from src:sport to dst:dport. */
+static void assert_header(const struct gw_proxy_header *h, int version, size_t len,
+                          const char *src, unsigned sport, const char *dst, unsigned dport)
+{
+    ck_assert_int_eq(h->version, version);
+    ck_assert_uint_eq(h->len, len);
+    ck_assert_int_eq(h->has_addr, 1);
+    ck_assert_int_eq(h->src.ss_family, h->dst.ss_family);
+    assert_name(&h->src, src);
+    assert_name(&h->dst, dst);
+    ck_assert_uint_eq(port_of(&h->src), sport);
+    ck_assert_uint_eq(port_of(&h->dst), dport);
+}
+
 /* A v2 header into out: command byte, family byte, the block after the length. */
 static size_t v2(unsigned char *out, int ver_cmd, int fam, const void *block, size_t n)
 {
@@ -63,13 +77,8 @@ START_TEST(v1_tcp4_stops_before_http)
     const char *in = "PROXY TCP4 192.0.2.7 198.51.100.1 51000 8080\r\nGET / HTTP/1.1\r\n\r\n";
     struct gw_proxy_header h;
     ck_assert_int_eq(parse_str(in, GW_PROXY_V1, &h), GW_PROXY_DONE);
-    ck_assert_uint_eq(h.len, strlen("PROXY TCP4 192.0.2.7 198.51.100.1 51000 8080\r\n"));
-    ck_assert_int_eq(h.version, 1);
-    ck_assert_int_eq(h.has_addr, 1);
-    assert_name(&h.src, "192.0.2.7");
-    assert_name(&h.dst, "198.51.100.1");
-    ck_assert_uint_eq(port_of(&h.src), 51000);
-    ck_assert_uint_eq(port_of(&h.dst), 8080);
+    assert_header(&h, 1, strlen("PROXY TCP4 192.0.2.7 198.51.100.1 51000 8080\r\n"),
+                  "192.0.2.7", 51000, "198.51.100.1", 8080);
 }
 END_TEST
 
@@ -78,12 +87,8 @@ START_TEST(v1_tcp6)
     const char *in = "PROXY TCP6 2001:db8::1 ::1 65535 0\r\n";
     struct gw_proxy_header h;
     ck_assert_int_eq(parse_str(in, GW_PROXY_BOTH, &h), GW_PROXY_DONE);
-    ck_assert_uint_eq(h.len, strlen(in));
     ck_assert_int_eq(h.src.ss_family, AF_INET6);
-    assert_name(&h.src, "2001:db8::1");
-    assert_name(&h.dst, "::1");
-    ck_assert_uint_eq(port_of(&h.src), 65535);
-    ck_assert_uint_eq(port_of(&h.dst), 0);
+    assert_header(&h, 1, strlen(in), "2001:db8::1", 65535, "::1", 0);
 }
 END_TEST
 
@@ -175,13 +180,7 @@ START_TEST(v2_tcp4_stops_before_http)
     memcpy(in + n, "GET /", 5);
     struct gw_proxy_header h;
     ck_assert_int_eq(parse(in, n + 5, GW_PROXY_V2, &h), GW_PROXY_DONE);
-    ck_assert_uint_eq(h.len, 28);
-    ck_assert_int_eq(h.version, 2);
-    ck_assert_int_eq(h.has_addr, 1);
-    assert_name(&h.src, "192.0.2.7");
-    assert_name(&h.dst, "198.51.100.1");
-    ck_assert_uint_eq(port_of(&h.src), 51000);
-    ck_assert_uint_eq(port_of(&h.dst), 8080);
+    assert_header(&h, 2, 28, "192.0.2.7", 51000, "198.51.100.1", 8080);
 }
 END_TEST
 
@@ -196,11 +195,7 @@ START_TEST(v2_tcp6)
     size_t n = v2(in, 0x21, 0x21, block, sizeof(block));
     struct gw_proxy_header h;
     ck_assert_int_eq(parse(in, n, GW_PROXY_BOTH, &h), GW_PROXY_DONE);
-    ck_assert_uint_eq(h.len, 52);
-    assert_name(&h.src, "2001:db8::1");
-    assert_name(&h.dst, "::1");
-    ck_assert_uint_eq(port_of(&h.src), 443);
-    ck_assert_uint_eq(port_of(&h.dst), 80);
+    assert_header(&h, 2, 52, "2001:db8::1", 443, "::1", 80);
 }
 END_TEST
 
