@@ -3,11 +3,12 @@
  * connection on the public listener opens with, read before server.c takes
  * the connection over (server_int.h).
  *
- * A connection waits here, with a uv_poll_t and a timer of its own, until
- * its header is whole; then both handles close and gw_conn_accept() gets
- * the descriptor, with the header's client as the connection's peer (the
- * socket's own peer for v2 LOCAL and v1 UNKNOWN, as HAProxy's health checks
- * send).  Input is peeked (MSG_PEEK) and only the header's own bytes are
+ * The header is read at accept: it usually came with the handshake, and
+ * then gw_conn_accept() gets the descriptor at once, with the header's
+ * client as the connection's peer (the socket's own peer for v2 LOCAL and
+ * v1 UNKNOWN, as HAProxy's health checks send).  Otherwise the connection
+ * waits here, with a uv_poll_t and a timer of its own, until its header is
+ * whole; then both handles close and server.c takes it over the same way.  Input is peeked (MSG_PEEK) and only the header's own bytes are
  * consumed, so HTTP that came in the same packet stays in the socket for
  * server.c.  A header still incomplete after a peek is consumed into the
  * wait's buffer (every byte of it is header): a level-triggered poll would
@@ -26,6 +27,7 @@
  * closes it and the worker stops only when no wait is left.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,83 +89,116 @@ static void wait_close(struct gw_proxy_wait *pw)
     pw->fd = -1;
 }
 
-/* Not a header the gateway accepts: closed without a word. */
-static void wait_refuse(struct gw_proxy_wait *pw, const char *why)
+/* Not a header the gateway accepts: counted, and warned about once a second. */
+static void note_refusal(const char *peer, const char *why)
 {
     static __thread uint64_t last_warn_ms;
     uint64_t now = gw_now_ms();
     if (now - last_warn_ms >= 1000) {
         last_warn_ms = now;
-        gw_warn("proxy", "%s: connection closed: %s", pw->peer, why);
+        gw_warn("proxy", "%s: connection closed: %s", peer, why);
     }
     gw_stats_error(GW_ERR_BAD_PROXY_HEADER);
+}
+
+static void wait_refuse(struct gw_proxy_wait *pw, const char *why)
+{
+    note_refusal(pw->peer, why);
     wait_close(pw);
 }
 
-/* The header is read: server.c takes the connection, from the client it names. */
-static void wait_done(struct gw_proxy_wait *pw, const struct gw_proxy_header *h)
+/* The header is read: server.c takes fd, from the client the header names
+ * (else from sock_peer, the socket's own, or fd's when that is NULL). */
+static void hand_over(struct gw_worker *w, int fd, const struct gw_proxy_header *h,
+                      const char *sock_peer)
 {
-    struct gw_worker *w = pw->w;
-    int fd = pw->fd;
-    char peer[sizeof(pw->peer)];
+    char peer[64];
     if (h->has_addr)
         gw_proxy_addr_name(&h->src, peer, sizeof(peer));
+    else if (sock_peer != NULL)
+        snprintf(peer, sizeof(peer), "%s", sock_peer);
     else
-        memcpy(peer, pw->peer, sizeof(peer));
+        gw_access_peer(fd, peer, sizeof(peer));
+    gw_conn_accept(w, fd, 0, peer);
+}
+
+static void wait_done(struct gw_proxy_wait *pw, const struct gw_proxy_header *h)
+{
+    int fd = pw->fd;
     /* The poll handle lets go of fd here, before server.c watches it. */
     wait_end(pw);
     pw->fd = -1;
-    gw_conn_accept(w, fd, 0, peer);
+    hand_over(pw->w, fd, h, pw->peer);
 }
 
 _Static_assert(GW_PROXY_HEADER_MAX <= sizeof(((struct gw_worker *)0)->rbuf),
                "a header is peeked into the worker's read buffer");
 
-/* Take n bytes of header, already peeked, off the socket into `into`. */
-static int wait_consume(struct gw_proxy_wait *pw, unsigned char *into, size_t n)
+/* What reading a connection's header came to. */
+enum header_step {
+    HEADER_WAIT,    /* not whole yet: wait for the socket */
+    HEADER_DONE,    /* whole, and consumed: *h */
+    HEADER_BAD,     /* not a header the gateway accepts: h->error */
+    HEADER_GONE,    /* the peer closed or reset before a byte of header */
+};
+
+/* Take n bytes of header, already peeked, off fd into `into`. */
+static int consume(int fd, unsigned char *into, size_t n)
 {
-    return recv(pw->fd, into, n, 0) == (ssize_t)n ? 0 : -1;
+    return recv(fd, into, n, 0) == (ssize_t)n ? 0 : -1;
 }
 
-/* Readable: peek, and consume the header once it is whole (or as much as came). */
-static void wait_read(struct gw_proxy_wait *pw)
+/*
+ * Peek at what fd has after the *nkept bytes of header already read into
+ * *kept (allocated here when first needed; the worker's read buffer serves
+ * until then), and consume the header once it is whole, or as much of it
+ * as came.
+ */
+static enum header_step header_read(struct gw_worker *w, int fd, unsigned char **kept,
+                                    size_t *nkept, struct gw_proxy_header *h)
 {
-    const struct gw_conf *conf = pw->w->srv->conf;
-    unsigned char *buf = pw->kept ? pw->kept : (unsigned char *)pw->w->rbuf;
-    ssize_t n = recv(pw->fd, buf + pw->nkept, GW_PROXY_HEADER_MAX - pw->nkept, MSG_PEEK);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) wait_close(pw);
-        return;
-    }
+    unsigned char *buf = *kept ? *kept : (unsigned char *)w->rbuf;
+    ssize_t n = recv(fd, buf + *nkept, GW_PROXY_HEADER_MAX - *nkept, MSG_PEEK);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? HEADER_WAIT
+                                                                         : HEADER_GONE;
     if (n == 0) {
         /* Closed before a byte is no header at all; inside one is a bad one. */
-        if (pw->nkept == 0)
-            wait_close(pw);
-        else
-            wait_refuse(pw, "the connection closed inside the PROXY header");
-        return;
+        h->error = "the connection closed inside the PROXY header";
+        return *nkept == 0 ? HEADER_GONE : HEADER_BAD;
     }
-    struct gw_proxy_header h;
-    size_t have = pw->nkept + (size_t)n;
-    switch (gw_proxy_parse(buf, have, conf->proxy_protocol, GW_PROXY_HEADER_MAX, &h)) {
+    size_t have = *nkept + (size_t)n;
+    switch (gw_proxy_parse(buf, have, w->srv->conf->proxy_protocol, GW_PROXY_HEADER_MAX, h)) {
     case GW_PROXY_BAD:
-        wait_refuse(pw, h.error);
-        return;
+        return HEADER_BAD;
     case GW_PROXY_MORE:
         /* The parser bounds both versions below GW_PROXY_HEADER_MAX. */
         gw_assert(have < GW_PROXY_HEADER_MAX);
-        if (pw->kept == NULL) pw->kept = gw_malloc(GW_PROXY_HEADER_MAX);
-        if (wait_consume(pw, pw->kept + pw->nkept, (size_t)n) != 0) {
-            wait_close(pw);
-            return;
-        }
-        pw->nkept = have;
-        return;
+        if (*kept == NULL) *kept = gw_malloc(GW_PROXY_HEADER_MAX);
+        if (consume(fd, *kept + *nkept, (size_t)n) != 0) return HEADER_GONE;
+        *nkept = have;
+        return HEADER_WAIT;
     case GW_PROXY_DONE:
-        if (wait_consume(pw, buf + pw->nkept, h.len - pw->nkept) != 0)
-            wait_close(pw);
-        else
-            wait_done(pw, &h);
+        break;
+    }
+    return consume(fd, buf + *nkept, h->len - *nkept) == 0 ? HEADER_DONE : HEADER_GONE;
+}
+
+/* Readable: read on, and end the wait as the header says. */
+static void wait_read(struct gw_proxy_wait *pw)
+{
+    struct gw_proxy_header h;
+    switch (header_read(pw->w, pw->fd, &pw->kept, &pw->nkept, &h)) {
+    case HEADER_WAIT:
+        return;
+    case HEADER_DONE:
+        wait_done(pw, &h);
+        return;
+    case HEADER_BAD:
+        wait_refuse(pw, h.error);
+        return;
+    case HEADER_GONE:
+        wait_close(pw);
         return;
     }
 }
@@ -201,24 +236,23 @@ static void refuse_over_cap(struct gw_worker *w, int fd)
     close(fd);
 }
 
-void gw_proxy_accept(struct gw_worker *w, int fd)
+/* A header not whole at accept: wait for the rest, with kept's nkept bytes of it. */
+static void wait_start(struct gw_worker *w, int fd, unsigned char *kept, size_t nkept)
 {
-    const struct gw_conf *conf = w->srv->conf;
-    if (w->nproxy_waits >= conf->max_connections) {
-        refuse_over_cap(w, fd);
-        return;
-    }
     struct gw_proxy_wait *pw = gw_calloc(1, sizeof(*pw));
     int rc = uv_poll_init_socket(&w->loop, &pw->poll, fd);
     if (rc != 0) {
         gw_warn("proxy", "cannot watch a new connection: %s", uv_strerror(rc));
         close(fd);
+        free(kept);
         free(pw);
         return;
     }
     pw->magic = PROXY_WAIT_MAGIC;
     pw->w = w;
     pw->fd = fd;
+    pw->kept = kept;
+    pw->nkept = nkept;
     pw->poll.data = pw;
     uv_timer_init(&w->loop, &pw->timer);
     pw->timer.data = pw;
@@ -227,8 +261,39 @@ void gw_proxy_accept(struct gw_worker *w, int fd)
     if (w->proxy_waits) w->proxy_waits->prev = pw;
     w->proxy_waits = pw;
     w->nproxy_waits++;
-    uv_timer_start(&pw->timer, on_wait_timeout, conf->header_timeout_ms, 0);
+    uv_timer_start(&pw->timer, on_wait_timeout, w->srv->conf->header_timeout_ms, 0);
     uv_poll_start(&pw->poll, UV_READABLE, on_wait_poll);
+}
+
+void gw_proxy_accept(struct gw_worker *w, int fd)
+{
+    if (w->nproxy_waits >= w->srv->conf->max_connections) {
+        refuse_over_cap(w, fd);
+        return;
+    }
+    /* The header (and the request) often came with the handshake: then the
+     * connection goes to server.c at once, with no handle or memory here. */
+    unsigned char *kept = NULL;
+    size_t nkept = 0;
+    struct gw_proxy_header h;
+    char peer[64];
+    switch (header_read(w, fd, &kept, &nkept, &h)) {
+    case HEADER_WAIT:
+        wait_start(w, fd, kept, nkept);
+        return;
+    case HEADER_DONE:
+        hand_over(w, fd, &h, NULL);
+        break;
+    case HEADER_BAD:
+        gw_access_peer(fd, peer, sizeof(peer));
+        note_refusal(peer, h.error);
+        close(fd);
+        break;
+    case HEADER_GONE:
+        close(fd);
+        break;
+    }
+    free(kept);
 }
 
 void gw_proxy_waits_close(struct gw_worker *w)
