@@ -10,6 +10,7 @@ bad_proxy_header.  The admin listener speaks plain HTTP as ever."""
 
 import os
 import re
+import signal
 import socket
 import struct
 import time
@@ -294,3 +295,20 @@ def test_healthcheck_command_sends_a_v1_header(ctx):
     # "off" spoke plain HTTP to a listener that wants a header: refused.
     wait_until(lambda: gw.error_count("bad_proxy_header") == 1, 5.0, "the plain probe counted")
     assert _log_clients(gw, "/healthz") == ["127.0.0.1", "127.0.0.1"], gw.access_log_lines()
+
+
+def test_drain_closes_connections_waiting_for_a_header(ctx):
+    """SIGTERM: a connection still waiting for its header is closed with
+    the listeners, and the gateway exits at once, not after header_timeout."""
+    gw = ctx.gateway(server={"proxy_protocol": "v1", "header_timeout": "60s"})
+    with Raw(gw.url) as stalled, Raw(gw.url) as empty:
+        stalled.send(b"PROXY TCP4 192.0.2.7 ")
+        time.sleep(0.2)  # both are accepted and waiting
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        assert stalled.closed(10.0) and stalled.buf == b""
+        assert empty.closed(10.0) and empty.buf == b""
+        assert gw.proc.wait(timeout=10) == 0
+        took = time.monotonic() - t0
+    assert took < 5.0, "exit took %.1f s" % took
+    gw.stop()  # checks the exit was clean
