@@ -125,7 +125,7 @@ demo: deps
 # new inputs go to build/fuzz/corpus/<target>, the repository's seeds are
 # only read.
 FUZZ_TIME    ?= 60
-FUZZ_TARGETS ?= http cond slo dlo plan conf
+FUZZ_TARGETS ?= http cond slo dlo plan conf proxy
 FUZZ_BUILD   := build/fuzz
 FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=all

@@ -32,6 +32,7 @@ struct gw_conf {
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
     char *access_log_format;    /* swiftgate | combined | json */
     char *trusted_proxies;      /* networks whose X-Forwarded-For names the client */
+    int proxy_protocol;         /* enum gw_proxy_versions the public listener expects */
     char *log_level;            /* debug | info | warning | error */
     char *run_user;             /* [server] user: "" = stay who we were started as */
     char *run_group;            /* [server] group: "" = run_user's primary group */

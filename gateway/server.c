@@ -741,7 +741,7 @@ static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, int fd, int admin)
+void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
     const struct gw_conf *conf = w->srv->conf;
     struct gw_conn *c = conn_new(w, fd, admin);
@@ -757,7 +757,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     c->poll.data = c;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_access_peer(fd, c->peer, sizeof(c->peer));
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;

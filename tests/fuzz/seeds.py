@@ -5,7 +5,8 @@
 
 The targets are those of tests/fuzz/fuzz.h: http (the request path), cond
 (preconditions and ranges), slo (SLO manifests), dlo (X-Object-Manifest and
-listing pages), plan (the plan's byte form) and conf (the INI file).  Each
+listing pages), plan (the plan's byte form), conf (the INI file) and proxy
+(a connection's PROXY protocol header).  Each
 target's seeds are in one dict below, which says what the input is.
 
 HTTP: one file per shape: good requests (GET/HEAD of a fractal, /healthz,
@@ -28,7 +29,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeds_parsers import COND, SLO, DLO, PLAN, CONF
+from seeds_parsers import COND, SLO, DLO, PLAN, CONF, PROXY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 U = "3f2b7c1e-9a4d-4c55-8e21-0b6a7d9c4f10"
@@ -144,8 +145,10 @@ VERDICTS = {
     "dlo": re.compile(r"(?:ok|bad)(?:\.(?:ok|bad|limit))*$"),
     "plan": re.compile(r"(?:ok|bad)$"),
     "conf": re.compile(r"(?:ok|bad\.\d+)$"),
+    "proxy": re.compile(r"(?:v1|v2|both)\.(?:more|bad|v[12]\.(?:addr|local))$"),
 }
-TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF}
+TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF,
+           "proxy": PROXY}
 
 
 def shape_of(name):
