@@ -284,3 +284,113 @@ def test_hard_purge_then_miss(ctx):
     assert r.status == 200, describe(r)
     r = purge(gw, name)
     assert r.status == 404 and b"not cached" in r.body, describe(r)
+
+
+# -- swiftgate purge ------------------------------------------------------------
+
+def purge_cli(ctx, args, env=None):
+    """Run `swiftgate purge args`; (rc, stdout lines, stderr)."""
+    rc, out, err = gateway.run(ctx.bin, ["purge"] + args, env=env, timeout=60)
+    return rc, out.splitlines(), err
+
+
+def closed_port_url():
+    """An admin URL nothing listens on (a port bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "http://127.0.0.1:%d" % port
+
+
+def test_purge_cli_two_gateways(ctx):
+    data = fixtures.random_bytes(40 << 10, seed=7110)
+    other = fixtures.random_bytes(30 << 10, seed=7111)
+    name, _ = fixtures.upload(ctx.saio, data)
+    only_a, _ = fixtures.upload(ctx.saio, other)
+    a, b = ctx.gateway(), ctx.gateway()
+    for gw in (a, b):
+        assert_object(get(gw, name), data, "MISS", gw)
+    assert_object(get(a, only_a), other, "MISS", a)
+    rc, lines, err = purge_cli(ctx, ["-g", a.admin_url, "-g", b.admin_url + "/",
+                                     name, only_a])
+    assert rc == 0, (rc, lines, err)
+    assert lines == ["%s %s purged" % (a.admin_url, name),
+                     "%s %s purged" % (a.admin_url, only_a),
+                     "%s %s purged" % (b.admin_url, name),
+                     "%s %s not cached" % (b.admin_url, only_a)], lines
+    for gw in (a, b):
+        assert_object(get(gw, name), data, "MISS", gw)
+    # --soft: both keep the bytes and revalidate them with Swift.
+    rc, lines, err = purge_cli(ctx, ["--soft", "-g", a.admin_url,
+                                     "--gateway=" + b.admin_url, name])
+    assert rc == 0 and lines == ["%s %s soft-purged" % (gw.admin_url, name)
+                                 for gw in (a, b)], (rc, lines, err)
+    for gw in (a, b):
+        assert_object(get(gw, name), data, "REVALIDATED", gw)
+
+
+def test_purge_cli_one_gateway_down(ctx):
+    data = fixtures.random_bytes(20 << 10, seed=7112)
+    name, _ = fixtures.upload(ctx.saio, data)
+    gw = ctx.gateway()
+    assert_object(get(gw, name), data, "MISS", gw)
+    down = closed_port_url()
+    second = fixtures.new_uuid()
+    rc, lines, err = purge_cli(ctx, ["-g", down, "-g", gw.admin_url,
+                                     "--timeout", "5s", name, second])
+    assert rc == 1, (rc, lines, err)
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("%s %s error: " % (down, name)), lines
+    assert "connect" in lines[0].lower(), lines
+    assert lines[1].startswith("%s %s error: not asked: " % (down, second)), lines
+    assert lines[2:] == ["%s %s purged" % (gw.admin_url, name),
+                         "%s %s not cached" % (gw.admin_url, second)], lines
+    assert "2 of 4 purges failed" in err, err
+    assert_object(get(gw, name), data, "MISS", gw)
+    # A URL that is not an admin listener (the public one) is an error too,
+    # not a quiet "not cached".
+    rc, lines, err = purge_cli(ctx, ["-g", gw.url, name])
+    assert rc == 1 and lines[0].startswith(
+        "%s %s error: HTTP 404" % (gw.url, name)), (rc, lines, err)
+
+
+def test_purge_cli_token(ctx):
+    token = "adm-" + os.urandom(8).hex()
+    data = fixtures.random_bytes(20 << 10, seed=7113)
+    name, _ = fixtures.upload(ctx.saio, data)
+    gw = ctx.gateway(server={"admin_token": token})
+    assert_object(get(gw, name), data, "MISS", gw)
+    rc, lines, err = purge_cli(ctx, ["-g", gw.admin_url, name],
+                               env={TOKEN_ENV: None})
+    assert rc == 1 and lines == ["%s %s error: HTTP 401 admin token required"
+                                 % (gw.admin_url, name)], (rc, lines, err)
+    assert_object(get(gw, name), data, "HIT", gw)
+    rc, lines, err = purge_cli(ctx, ["-g", gw.admin_url, "--token", token, name])
+    assert rc == 0 and lines == ["%s %s purged" % (gw.admin_url, name)], \
+        (rc, lines, err)
+    assert token not in "\n".join(lines) + err
+    assert_object(get(gw, name), data, "MISS", gw)
+    rc, lines, err = purge_cli(ctx, ["-g", gw.admin_url, name],
+                               env={TOKEN_ENV: token})
+    assert rc == 0 and lines == ["%s %s purged" % (gw.admin_url, name)], \
+        (rc, lines, err)
+
+
+def test_purge_cli_usage(ctx):
+    u = fixtures.new_uuid()
+    for args, what in ((["-g", "http://127.0.0.1:1"], "want at least one"),
+                       ([u], "want at least one"),
+                       (["-g", "ftp://x", u], "-g: want"),
+                       (["-g"], "-g: want"),
+                       (["-g", "http://127.0.0.1:1", "not-a-uuid"],
+                        "not a fractal uuid"),
+                       (["-g", "http://127.0.0.1:1", "--timeout", "soon", u],
+                        "--timeout"),
+                       (["-g", "http://127.0.0.1:1", "--token", "a\nb", u],
+                        "--token"),
+                       (["--bogus", u], "unknown option")):
+        rc, lines, err = purge_cli(ctx, args)
+        assert rc == 2 and lines == [] and what in err, (args, rc, lines, err)
+    rc, lines, err = purge_cli(ctx, ["--help"])
+    assert rc == 0 and lines[0].startswith("usage: swiftgate purge"), lines
