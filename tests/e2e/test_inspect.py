@@ -80,6 +80,16 @@ def segments_when_cached(gw, name, want_cached):
     return seen["j"]
 
 
+def cached_object(ctx, size, seed, content_type="image/png", **gw_conf):
+    """A new object in Swift and a gateway (gw_conf its sections) that has
+    just fetched it: (gw, name, data)."""
+    data = fixtures.random_bytes(size, seed=seed)
+    name, _ = fixtures.upload(ctx.saio, data, content_type)
+    gw = ctx.gateway(**gw_conf)
+    assert_object(get(gw, name), data, "MISS", gw)
+    return gw, name, data
+
+
 def now_ms():
     return round(datetime.datetime.now(datetime.timezone.utc).timestamp()
                  * 1000)
@@ -138,10 +148,8 @@ def test_inspect_not_cached_and_bad_requests(ctx):
 
 def test_inspect_needs_the_admin_token(ctx):
     token = "adm-" + os.urandom(8).hex()
-    data = fixtures.random_bytes(10 << 10, seed=7102)
-    name, _ = fixtures.upload(ctx.saio, data)
-    gw = ctx.gateway(server={"admin_token": token})
-    assert_object(get(gw, name), data, "MISS", gw)
+    gw, name, data = cached_object(ctx, 10 << 10, 7102,
+                                   server={"admin_token": token})
     for bad in (None, "wrong"):
         r = inspect(gw, name, token=bad)
         assert r.status == 401, describe(r)
@@ -206,10 +214,7 @@ def test_inspect_caps_the_segment_list(ctx):
 # -- soft and hard purge ----------------------------------------------------------
 
 def test_soft_purge_revalidates(ctx):
-    data = fixtures.random_bytes(150 << 10, seed=7105)
-    name, _ = fixtures.upload(ctx.saio, data, "image/png")
-    gw = ctx.gateway(cache={"ttl": "1h"})
-    assert_object(get(gw, name), data, "MISS", gw)
+    gw, name, data = cached_object(ctx, 150 << 10, 7105, cache={"ttl": "1h"})
     assert_object(get(gw, name), data, "HIT", gw)
     stored = rfc3339_ms(inspected(gw, name)["stored_at"])
     r = purge(gw, name, soft=True, method="PURGE")
@@ -271,10 +276,7 @@ def test_soft_purge_slo_revalidates_without_segments(ctx):
 
 
 def test_hard_purge_then_miss(ctx):
-    data = fixtures.random_bytes(64 << 10, seed=7109)
-    name, _ = fixtures.upload(ctx.saio, data)
-    gw = ctx.gateway()
-    assert_object(get(gw, name), data, "MISS", gw)
+    gw, name, data = cached_object(ctx, 64 << 10, 7109)
     r = purge(gw, name)
     assert r.status == 200 and b"purged" in r.body and b"soft" not in r.body, \
         describe(r)
@@ -331,10 +333,7 @@ def test_purge_cli_two_gateways(ctx):
 
 
 def test_purge_cli_one_gateway_down(ctx):
-    data = fixtures.random_bytes(20 << 10, seed=7112)
-    name, _ = fixtures.upload(ctx.saio, data)
-    gw = ctx.gateway()
-    assert_object(get(gw, name), data, "MISS", gw)
+    gw, name, data = cached_object(ctx, 20 << 10, 7112)
     down = closed_port_url()
     second = fixtures.new_uuid()
     rc, lines, err = purge_cli(ctx, ["-g", down, "-g", gw.admin_url,
@@ -357,10 +356,8 @@ def test_purge_cli_one_gateway_down(ctx):
 
 def test_purge_cli_token(ctx):
     token = "adm-" + os.urandom(8).hex()
-    data = fixtures.random_bytes(20 << 10, seed=7113)
-    name, _ = fixtures.upload(ctx.saio, data)
-    gw = ctx.gateway(server={"admin_token": token})
-    assert_object(get(gw, name), data, "MISS", gw)
+    gw, name, data = cached_object(ctx, 20 << 10, 7113,
+                                   server={"admin_token": token})
     rc, lines, err = purge_cli(ctx, ["-g", gw.admin_url, name],
                                env={TOKEN_ENV: None})
     assert rc == 1 and lines == ["%s %s error: HTTP 401 admin token required"

@@ -505,15 +505,22 @@ START_TEST(test_commit_replaces)
 }
 END_TEST
 
+/* A new cache in dir holding one object of 100 bytes, *e. */
+static struct gw_cache *cache_of_one(char *dir, size_t len, struct gw_cache_entry *e)
+{
+    new_cache_dir(dir, len);
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, e), 0);
+    return c;
+}
+
 START_TEST(test_refresh)
 {
     char dir[512];
     struct gw_cache_entry e, g;
     uint8_t key[GW_CACHE_KEY_LEN];
 
-    new_cache_dir(dir, sizeof(dir));
-    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
-    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, &e), 0);
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
     ck_assert_int_eq(gw_cache_refresh(c, e.key, 1764000999000), 0);
     ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
     ck_assert_int_eq(g.stored_at, 1764000999000);
@@ -534,9 +541,7 @@ START_TEST(test_expire)
     struct gw_cache_entry e, g;
     uint8_t key[GW_CACHE_KEY_LEN];
 
-    new_cache_dir(dir, sizeof(dir));
-    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
-    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, &e), 0);
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
     ck_assert_int_eq(gw_cache_expire(c, e.key, e.stored_at - 5000), 0);
     ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
     ck_assert_int_eq(g.stored_at, e.stored_at - 5000);
