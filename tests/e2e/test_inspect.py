@@ -23,7 +23,7 @@ CONTAINER = "fractals"
 TOKEN_ENV = "SWIFTGATE_ADMIN_TOKEN"
 
 
-# -- helpers ------------------------------------------------------------------
+# -- requests and waits ----------------------------------------------------------
 
 def inspect(gw, name, method="GET", token=None):
     headers = {"Authorization": "Bearer " + token} if token else None
