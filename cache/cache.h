@@ -194,6 +194,15 @@ void gw_cache_commit_many(struct gw_cache *c, struct gw_cache_commit *v, size_t 
 int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at);
 
 /*
+ * BLOCKING.  Make the entry older (a soft purge): its stored_at becomes
+ * stored_at_max unless it is already earlier, in one write transaction;
+ * the blob stays, so the next request can revalidate it.  0,
+ * GW_CACHE_ENOTFOUND, GW_CACHE_ECORRUPT or an error.
+ */
+int gw_cache_expire(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
+                    int64_t stored_at_max);
+
+/*
  * BLOCKING.  Remove the entry and its blob: 0, GW_CACHE_ENOTFOUND or an
  * error.  On a map too full to delete from, evicts a tenth of the entries
  * (never this one) and tries once more; GW_CACHE_ELIMIT if that failed too.

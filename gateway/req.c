@@ -1,6 +1,7 @@
 /*
  * req.c - the core of a request for an object: choosing its way, moving
- * between ways, freeing it; and purge.
+ * between ways, freeing it; and purge (hard: the entry removed; soft: the
+ * entry made to expire now, so the next request revalidates it).
  *
  * A request for an object takes one of these ways (req_int.h lists them):
  *
@@ -71,6 +72,8 @@ struct purge_job {
     uint8_t key[GW_CACHE_KEY_LEN];
     int rc;
     int neg_held;               /* a remembered 404 was forgotten */
+    int soft;                   /* expire the entry, do not remove it */
+    int64_t stored_at_max;      /* soft: the entry is at least this old after */
     struct gw_req *r;
 };
 
@@ -283,7 +286,10 @@ void gw_req_fractal(struct gw_sink *s, const struct gw_services *svc, const char
 static void purge_work(uv_work_t *w)
 {
     struct purge_job *job = w->data;
-    job->rc = gw_cache_remove(job->cache, job->key);
+    if (job->soft)
+        job->rc = gw_cache_expire(job->cache, job->key, job->stored_at_max);
+    else
+        job->rc = gw_cache_remove(job->cache, job->key);
 }
 
 static void purge_done(uv_work_t *w, int status)
@@ -291,13 +297,13 @@ static void purge_done(uv_work_t *w, int status)
     struct purge_job *job = w->data;
     struct gw_req *r = job->r;
     int rc = status != 0 ? status : job->rc;
-    int neg_held = job->neg_held;
+    int neg_held = job->neg_held, soft = job->soft;
     free(job);
     if (r == NULL) return; /* the client left */
     GW_CHECK_MAGIC(r, REQ_MAGIC);
     r->u.purge.job = NULL;
     if (rc == 0 || (rc == GW_ENOTFOUND && neg_held))
-        req_finish(r, 200, "purged", NULL);
+        req_finish(r, 200, soft ? "soft-purged: the next request revalidates" : "purged", NULL);
     else if (rc == GW_ENOTFOUND)
         req_finish(r, 404, "not cached", NULL);
     else if (rc == GW_ELIMIT)
@@ -306,7 +312,7 @@ static void purge_done(uv_work_t *w, int status)
         req_finish(r, 500, status != 0 ? "purge failed" : gw_strerror(rc), NULL);
 }
 
-void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name)
+void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name, int soft)
 {
     if (svc->cache == NULL) {
         gw_respond_simple(s, 404, "no cache configured", NULL);
@@ -318,6 +324,10 @@ void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *
     job->work.data = job;
     job->cache = svc->cache;
     gw_cache_key(svc->conf->container, name, job->key);
+    /* Expired as of now: lookup() finds its age >= ttl; stale_if_error
+     * still counts from now, as after a ttl run out. */
+    job->soft = soft;
+    job->stored_at_max = gw_wall_ms() - (int64_t)svc->conf->ttl_ms;
     /* In memory, at once: the next request asks Swift. */
     job->neg_held = gw_neg_forget(svc->neg, job->key);
     job->r = r;

@@ -39,7 +39,7 @@ struct gw_plan_ref;
  *   FOLLOW     the request follows the fill of its key (fill.c)
  *   PASS       straight from Swift, through no cache
  *   SEGMENTED  a large object, put together from its segments
- *   PURGE      admin: the entry is removed in the thread pool
+ *   PURGE      admin: the entry is removed (or expired) in the thread pool
  *   DONE       the answer is written (or cut); nothing runs any more
  */
 #define GW_REQ_WAYS(X)              \

@@ -54,6 +54,27 @@ SEEDS = {
     "404+purge-delete-purge":
         req("DELETE /cache/fractal/%s HTTP/1.1" % U,
             "Authorization: Bearer s3cr3t"),
+    "405+purge-purge-method":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+softpurge-delete-soft":
+        req("DELETE /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: 1"),
+    "405+400-purge-soft-bad-value":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: yes"),
+    "404+inspect-get-cache-entry":
+        req("GET /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+inspect-head-cache-entry":
+        req("HEAD /cache/fractal/%s?x=1 HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+405-post-cache-entry":
+        req("POST /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "Content-Length: 0"),
+    "404+404-get-cache-not-uuid":
+        req("GET /cache/fractal/%s/x HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
     "fractal+401-http10": req("GET /fractal/%s HTTP/1.0" % U, host=False),
     "200+401-http10-keepalive":
         req("GET /healthz HTTP/1.0", "Connection: keep-alive",
@@ -136,7 +157,7 @@ SEEDS = {
 }
 
 
-_ROUTE = r"(?:fractal|purge|metrics|\d{3})"
+_ROUTE = r"(?:fractal|purge|softpurge|inspect|metrics|\d{3})"
 _REQUEST = _ROUTE + r"\+" + _ROUTE
 VERDICTS = {
     "http": re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST)),

@@ -519,15 +519,22 @@ START_TEST(test_commit_replaces)
 }
 END_TEST
 
+/* A new cache in dir holding one object of 100 bytes, *e. */
+static struct gw_cache *cache_of_one(char *dir, size_t len, struct gw_cache_entry *e)
+{
+    new_cache_dir(dir, len);
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, e), 0);
+    return c;
+}
+
 START_TEST(test_refresh)
 {
     char dir[512];
     struct gw_cache_entry e, g;
     uint8_t key[GW_CACHE_KEY_LEN];
 
-    new_cache_dir(dir, sizeof(dir));
-    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
-    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, &e), 0);
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
     ck_assert_int_eq(gw_cache_refresh(c, e.key, 1764000999000), 0);
     ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
     ck_assert_int_eq(g.stored_at, 1764000999000);
@@ -537,6 +544,35 @@ START_TEST(test_refresh)
     key_of("gone", key);
     ck_assert_int_eq(gw_cache_refresh(c, key, 5), GW_CACHE_ENOTFOUND);
     ck_assert_int_eq(gw_cache_get(c, key, &g), GW_CACHE_ENOTFOUND);
+    gw_cache_close(c);
+}
+END_TEST
+
+/* A soft purge: stored_at only ever moves back, and nothing else changes. */
+START_TEST(test_expire)
+{
+    char dir[512];
+    struct gw_cache_entry e, g;
+    uint8_t key[GW_CACHE_KEY_LEN];
+
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
+    ck_assert_int_eq(gw_cache_expire(c, e.key, e.stored_at - 5000), 0);
+    ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
+    ck_assert_int_eq(g.stored_at, e.stored_at - 5000);
+    /* A later time leaves an older entry as old as it was. */
+    ck_assert_int_eq(gw_cache_expire(c, e.key, e.stored_at), 0);
+    ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
+    ck_assert_int_eq(g.stored_at, e.stored_at - 5000);
+    g.stored_at = e.stored_at;
+    ck_assert_int_eq(memcmp(&e, &g, sizeof(e)), 0);
+    /* The blob stays. */
+    uint64_t n, b;
+    gw_cache_usage(c, &n, &b);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(b, 100);
+    key_of("gone", key);
+    ck_assert_int_eq(gw_cache_expire(c, key, 5), GW_CACHE_ENOTFOUND);
+    assert_consistent(c);
     gw_cache_close(c);
 }
 END_TEST
@@ -1836,6 +1872,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_get_missing);
     tcase_add_test(tc, test_commit_replaces);
     tcase_add_test(tc, test_refresh);
+    tcase_add_test(tc, test_expire);
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_negative);
     tcase_add_test(tc, test_drop_negative);
