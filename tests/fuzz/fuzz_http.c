@@ -98,6 +98,7 @@ static void route_word(const struct gw_route *d, char *out, size_t len)
     case GW_ROUTE_FRACTAL: snprintf(out, len, "fractal"); break;
     case GW_ROUTE_PURGE: snprintf(out, len, d->soft ? "softpurge" : "purge"); break;
     case GW_ROUTE_INSPECT: snprintf(out, len, "inspect"); break;
+    case GW_ROUTE_PREFLIGHT: snprintf(out, len, "preflight"); break;
     case GW_ROUTE_METRICS: snprintf(out, len, "metrics"); break;
     case GW_ROUTE_SIMPLE: snprintf(out, len, "%d", d->status); break;
     default: FZ_CHECK(!"unknown route kind");
@@ -196,6 +197,10 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
                 case GW_ROUTE_INSPECT:
                     FZ_CHECK(admin && (r->method == HTTP_GET || r->method == HTTP_HEAD));
                     check_name(url, ulen, "/cache/fractal/", d.name);
+                    break;
+                case GW_ROUTE_PREFLIGHT:
+                    FZ_CHECK(!admin && r->method == HTTP_OPTIONS);
+                    check_name(url, ulen, "/fractal/", d.name);
                     break;
                 case GW_ROUTE_METRICS:
                     FZ_CHECK(admin);

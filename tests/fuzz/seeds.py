@@ -89,6 +89,9 @@ SEEDS = {
         req("POST /fractal/%s HTTP/1.1" % U, "Content-Length: 3",
             body=b"a=1"),
     "404+401-options-star": req("OPTIONS * HTTP/1.1"),
+    "preflight+401-options-preflight":
+        req("OPTIONS /fractal/%s HTTP/1.1" % U, "Origin: https://app.example",
+            "Access-Control-Request-Method: GET"),
     "404+401-absolute-form": req("GET http://gw/fractal/%s HTTP/1.1" % U),
     "200+401-expect-100":
         req("GET /healthz HTTP/1.1", "Expect: 100-continue",
@@ -157,7 +160,7 @@ SEEDS = {
 }
 
 
-_ROUTE = r"(?:fractal|purge|softpurge|inspect|metrics|\d{3})"
+_ROUTE = r"(?:fractal|purge|softpurge|inspect|preflight|metrics|\d{3})"
 _REQUEST = _ROUTE + r"\+" + _ROUTE
 VERDICTS = {
     "http": re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST)),
