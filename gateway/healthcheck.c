@@ -7,7 +7,10 @@
  * A refusal is printed with the gateway's reason, the first line of the
  * answer's body ("swift auth: 401 Unauthorized from URL", "draining").
  * The URL is the one given, else the one [server] listen of -c FILE
- * names, else GW_HEALTHCHECK_DEFAULT_URL.  No proxy from the environment
+ * names, else GW_HEALTHCHECK_DEFAULT_URL.  A listener of -c FILE that
+ * expects a PROXY header ([server] proxy_protocol) gets a version 1 one,
+ * which libcurl writes; one that takes version 2 alone cannot be asked
+ * (status 2, said so).  No proxy from the environment
  * is used and no redirect is followed: the answer must be the gateway's.
  * Exit status 2 is kept for bad usage and a bad configuration, as in the
  * other commands.
@@ -19,6 +22,7 @@
 
 #include "conf.h"
 #include "healthcheck.h"
+#include "proxyproto.h"
 #include "util.h"
 
 #define HEALTHCHECK_DEFAULT_TIMEOUT_MS 5000
@@ -90,8 +94,9 @@ static const char *body_reason(struct body_start *b, long status)
     return r;
 }
 
-/* GET url within timeout_ms; returns the exit status and says why on failure. */
-static int probe(const char *url, uint64_t timeout_ms)
+/* GET url within timeout_ms, after a PROXY v1 header if proxy_v1; returns
+ * the exit status and says why on failure. */
+static int probe(const char *url, uint64_t timeout_ms, int proxy_v1)
 {
     CURL *h = curl_easy_init();
     if (h == NULL) {
@@ -105,6 +110,7 @@ static int probe(const char *url, uint64_t timeout_ms)
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_HAPROXYPROTOCOL, proxy_v1 ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body_start);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
@@ -128,8 +134,9 @@ static int probe(const char *url, uint64_t timeout_ms)
     return 0;
 }
 
-/* The URL to probe from -c FILE's listen; 0 or 2 (the exit status). */
-static int url_from_conf(const char *path, char *url, size_t len)
+/* The URL to probe from -c FILE's listen, and whether it expects a PROXY
+ * header; 0 or 2 (the exit status). */
+static int url_from_conf(const char *path, char *url, size_t len, int *proxy_v1)
 {
     struct gw_conf conf;
     char err[1024];
@@ -140,6 +147,12 @@ static int url_from_conf(const char *path, char *url, size_t len)
         fprintf(stderr, "swiftgate healthcheck: %s: [server] listen = %s: no port to ask; "
                 "give the URL\n", path, conf.listen);
         rc = -1;
+    } else if (conf.proxy_protocol == GW_PROXY_V2) {
+        fprintf(stderr, "swiftgate healthcheck: %s: [server] proxy_protocol = v2: only a "
+                "version 1 PROXY header can be sent; set it to both, or give a URL\n", path);
+        rc = -1;
+    } else {
+        *proxy_v1 = conf.proxy_protocol != GW_PROXY_OFF;
     }
     gw_conf_free(&conf);
     return rc == 0 ? 0 : 2;
@@ -190,11 +203,11 @@ int gw_healthcheck_main(int argc, char **argv)
         }
     }
     char url[HEALTHCHECK_URL_MAX];
-    int rc;
+    int rc, proxy_v1 = 0;
     if (arg_url != NULL)
         rc = url_given(arg_url, url, sizeof(url));
     else if (conf_path != NULL)
-        rc = url_from_conf(conf_path, url, sizeof(url));
+        rc = url_from_conf(conf_path, url, sizeof(url), &proxy_v1);
     else
         rc = url_given(GW_HEALTHCHECK_DEFAULT_URL, url, sizeof(url));
     if (rc != 0) return rc;
@@ -202,7 +215,7 @@ int gw_healthcheck_main(int argc, char **argv)
         fprintf(stderr, "swiftgate healthcheck: curl_global_init failed\n");
         return 1;
     }
-    rc = probe(url, timeout_ms);
+    rc = probe(url, timeout_ms, proxy_v1);
     curl_global_cleanup();
     return rc;
 }

@@ -133,14 +133,14 @@ static void access_log(struct gw_conn *c)
 {
     if (c->sink.status == 0 || c->logged) return;
     c->logged = 1;
-    if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes);
+    uint64_t ms = gw_now_ms() - c->req_start_ms;
+    if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes, ms);
     if (c->w->srv->access_fd < 0) return;
     struct gw_access_rec rec = {
         .format = c->w->srv->access_format, .peer = c->peer, .req = &c->hreq,
         .trusted = c->w->srv->conf->trusted_proxies,
         .status = c->sink.status, .bytes = c->sink.bytes,
-        .cache = c->sink.cache, .total_ms = gw_now_ms() - c->req_start_ms,
-        .origin_ms = c->sink.origin_ms,
+        .cache = c->sink.cache, .total_ms = ms, .origin_ms = c->sink.origin_ms,
     };
     gw_access_log_write(c->w->srv->access_fd, &rec);
 }
@@ -741,7 +741,7 @@ static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, int fd, int admin)
+void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
     const struct gw_conf *conf = w->srv->conf;
     struct gw_conn *c = conn_new(w, fd, admin);
@@ -757,7 +757,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     c->poll.data = c;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_access_peer(fd, c->peer, sizeof(c->peer));
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;

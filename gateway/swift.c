@@ -66,7 +66,6 @@ struct gw_swift {
     uint64_t refresh_at_ms;   /* start a background refresh from here on */
     int refresh_tried;        /* for this token */
     uint64_t generation;
-    uint64_t auth_count;
     int inflight;             /* an auth request is running somewhere */
     struct gw_swift_client *clients;
     /* Readiness (see the top of this file). */
@@ -188,14 +187,6 @@ int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_af
     pthread_mutex_unlock(&s->lock);
     *retry_after_s = at > now ? (unsigned)((at - now + 999) / 1000) : 1;
     return ready;
-}
-
-uint64_t gw_swift_auth_count(struct gw_swift *s)
-{
-    pthread_mutex_lock(&s->lock);
-    uint64_t n = s->auth_count;
-    pthread_mutex_unlock(&s->lock);
-    return n;
 }
 
 /* ---- waking waiters ---- */
@@ -378,16 +369,21 @@ static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }
 
-/* An auth request's answer is in: count it. */
+/* An auth request is over: let go of its fetch. */
 static struct gw_swift *auth_answered(struct gw_swift_client *cl)
 {
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
-    struct gw_swift *s = cl->s;
     cl->fetch = NULL;
-    pthread_mutex_lock(&s->lock);
-    s->auth_count++;
-    pthread_mutex_unlock(&s->lock);
-    return s;
+    return cl->s;
+}
+
+/*
+ * Count how an auth request ended, err its final error: GW_EAUTH is an
+ * answer without a usable token, anything else no answer at all.
+ */
+static void auth_count(int err)
+{
+    gw_stats_auth(err == 0 ? GW_AUTH_OK : err == GW_EAUTH ? GW_AUTH_REFUSED : GW_AUTH_FAILED);
 }
 
 static void v1_done(void *ud, struct gw_fetch *f, int err)
@@ -403,6 +399,7 @@ static void v1_done(void *ud, struct gw_fetch *f, int err)
         err = GW_EAUTH;
         why = "no X-Auth-Token or X-Storage-Url in the answer";
     }
+    auth_count(err);
     if (err != 0) {
         log_auth_failure(s, f, err);
         auth_failed(cl, f, err, why);
@@ -528,6 +525,7 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
                                 s->conf->region, &url, &expires, &why);
     else if (err == 0)
         err = GW_EAUTH;
+    auth_count(err);
     if (err != 0) {
         int answered = err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0';
         if (answered)

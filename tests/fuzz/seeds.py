@@ -5,7 +5,8 @@
 
 The targets are those of tests/fuzz/fuzz.h: http (the request path), cond
 (preconditions and ranges), slo (SLO manifests), dlo (X-Object-Manifest and
-listing pages), plan (the plan's byte form) and conf (the INI file).  Each
+listing pages), plan (the plan's byte form), conf (the INI file) and proxy
+(a connection's PROXY protocol header).  Each
 target's seeds are in one dict below, which says what the input is.
 
 HTTP: one file per shape: good requests (GET/HEAD of a fractal, /healthz,
@@ -28,7 +29,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeds_parsers import COND, SLO, DLO, PLAN, CONF
+from seeds_parsers import COND, SLO, DLO, PLAN, CONF, PROXY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 U = "3f2b7c1e-9a4d-4c55-8e21-0b6a7d9c4f10"
@@ -53,6 +54,27 @@ SEEDS = {
     "404+purge-delete-purge":
         req("DELETE /cache/fractal/%s HTTP/1.1" % U,
             "Authorization: Bearer s3cr3t"),
+    "405+purge-purge-method":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+softpurge-delete-soft":
+        req("DELETE /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: 1"),
+    "405+400-purge-soft-bad-value":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: yes"),
+    "404+inspect-get-cache-entry":
+        req("GET /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+inspect-head-cache-entry":
+        req("HEAD /cache/fractal/%s?x=1 HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+405-post-cache-entry":
+        req("POST /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "Content-Length: 0"),
+    "404+404-get-cache-not-uuid":
+        req("GET /cache/fractal/%s/x HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
     "fractal+401-http10": req("GET /fractal/%s HTTP/1.0" % U, host=False),
     "200+401-http10-keepalive":
         req("GET /healthz HTTP/1.0", "Connection: keep-alive",
@@ -67,6 +89,9 @@ SEEDS = {
         req("POST /fractal/%s HTTP/1.1" % U, "Content-Length: 3",
             body=b"a=1"),
     "404+401-options-star": req("OPTIONS * HTTP/1.1"),
+    "preflight+401-options-preflight":
+        req("OPTIONS /fractal/%s HTTP/1.1" % U, "Origin: https://app.example",
+            "Access-Control-Request-Method: GET"),
     "404+401-absolute-form": req("GET http://gw/fractal/%s HTTP/1.1" % U),
     "200+401-expect-100":
         req("GET /healthz HTTP/1.1", "Expect: 100-continue",
@@ -135,7 +160,7 @@ SEEDS = {
 }
 
 
-_ROUTE = r"(?:fractal|purge|metrics|\d{3})"
+_ROUTE = r"(?:fractal|purge|softpurge|inspect|preflight|metrics|\d{3})"
 _REQUEST = _ROUTE + r"\+" + _ROUTE
 VERDICTS = {
     "http": re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST)),
@@ -144,8 +169,10 @@ VERDICTS = {
     "dlo": re.compile(r"(?:ok|bad)(?:\.(?:ok|bad|limit))*$"),
     "plan": re.compile(r"(?:ok|bad)$"),
     "conf": re.compile(r"(?:ok|bad\.\d+)$"),
+    "proxy": re.compile(r"(?:v1|v2|both)\.(?:more|bad|v[12]\.(?:addr|local))$"),
 }
-TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF}
+TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF,
+           "proxy": PROXY}
 
 
 def shape_of(name):
