@@ -11,7 +11,10 @@
  * parts take it at once (log level, the fetch gate's bounds, the negative
  * cache's ttl, Swift's credentials), then every worker is woken and moves
  * to it on its own loop (gw_worker_take_conf: its services' conf, its
- * origin's, its access log format).  No connection is touched.
+ * origin's, its access log format).  No connection is touched.  The line
+ * "FILE: reloaded; N keys changed ..." is written once every worker runs
+ * on the new configuration, whatever the log level: a request sent after
+ * it is served with the new values.
  *
  * Invariants:
  *  - The published configuration is always whole and consistent: the keys
@@ -66,8 +69,9 @@ static void slot_free(struct gw_conf_slot *slot)
     free(slot);
 }
 
-/* Free the retired slots that no worker runs on, nor can move to. */
-static void free_unused(struct gw_server *srv)
+/* Free the retired slots that no worker runs on, nor can move to; the
+ * oldest generation a worker runs on. */
+static uint64_t free_unused(struct gw_server *srv)
 {
     uint64_t oldest = UINT64_MAX;
     for (int i = 0; i < srv->workers_running; i++) {
@@ -84,11 +88,23 @@ static void free_unused(struct gw_server *srv)
         *p = slot->next;
         slot_free(slot);
     }
+    return oldest;
 }
 
+/*
+ * A worker has moved.  Once all run on the newest, the reload is done and
+ * says so (whatever the log level: it is what an operator waits for), so
+ * that a request sent after that line is served with the new values.
+ */
 static void on_conf_moved(uv_async_t *a)
 {
-    free_unused(a->data);
+    struct gw_server *srv = a->data;
+    uint64_t oldest = free_unused(srv);
+    struct gw_conf_slot *now = atomic_load_explicit(&srv->published, memory_order_relaxed);
+    if (srv->reload_summary == NULL || oldest < now->generation) return;
+    gw_log_(GW_LOG_INFO, "reload", "%s", srv->reload_summary);
+    free(srv->reload_summary);
+    srv->reload_summary = NULL;
 }
 
 void gw_server_conf_init(struct gw_server *srv, const struct gw_conf *conf)
@@ -114,6 +130,8 @@ void gw_server_conf_free(struct gw_server *srv)
     struct gw_conf_slot *now = atomic_load(&srv->published);
     if (now != NULL) slot_free(now);
     atomic_store(&srv->published, NULL);
+    free(srv->reload_summary);
+    srv->reload_summary = NULL;
     if (!uv_is_closing((uv_handle_t *)&srv->conf_moved))
         uv_close((uv_handle_t *)&srv->conf_moved, NULL);
 }
@@ -184,13 +202,15 @@ int gw_server_reload(struct gw_server *srv)
     }
     gw_stats_config_read(1, 1);
     if (r.nchanged == 0) {
-        gw_info("reload", "%s: reloaded; no key that takes effect changed", path);
+        gw_log_(GW_LOG_INFO, "reload", "%s: reloaded; no key that takes effect changed", path);
         gw_conf_free(c);
         free(c);
         return 0;
     }
+    free(srv->reload_summary); /* an earlier reload not yet everywhere: this one says it all */
+    srv->reload_summary = gw_asprintf("%s: reloaded; %d key%s changed for new requests: %s",
+                                      c->path, r.nchanged, r.nchanged == 1 ? "" : "s",
+                                      r.changed);
     publish(srv, c);
-    gw_info("reload", "%s: reloaded; %d key%s changed for new requests: %s", c->path, r.nchanged,
-            r.nchanged == 1 ? "" : "s", r.changed);
     return 0;
 }

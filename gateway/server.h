@@ -67,6 +67,7 @@ struct gw_server {
     _Atomic(struct gw_conf_slot *) published; /* the newest: workers move to it */
     struct gw_conf_slot *retired; /* older ones, freed once no worker uses them */
     uv_async_t conf_moved;      /* main loop: a worker moved to a newer configuration */
+    char *reload_summary;       /* logged once every worker runs on the newest */
 };
 
 /*
