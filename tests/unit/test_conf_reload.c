@@ -8,6 +8,7 @@
  * mkstemp() into one temporary directory that main() creates and removes.
  */
 #include "conf.h"
+#include "conf_int.h"
 #include "util.h"
 
 #include <check.h>
@@ -212,6 +213,49 @@ START_TEST(test_env_still_wins)
 }
 END_TEST
 
+/*
+ * conf/swiftgate.conf says "Needs a restart." in the comment above exactly
+ * the keys a reload keeps (GW_CONF_RESTART), and every key is there.
+ */
+START_TEST(test_shipped_conf_marks_restart_keys)
+{
+    const char *dir = getenv("CONF_DIR");
+    char path[512], line[512], section[32] = "", block[4096] = "";
+    int seen[GW_CONF_NKEYS] = {0};
+    snprintf(path, sizeof(path), "%s/swiftgate.conf", dir ? dir : "conf");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char name[64];
+        if (line[0] == '\n') {
+            block[0] = '\0';
+        } else if (line[0] == '#') {
+            strncat(block, line, sizeof(block) - strlen(block) - 1);
+        } else if (sscanf(line, "[%31[a-z]]", section) == 1) {
+            block[0] = '\0';
+        } else if (sscanf(line, "%63[a-z_] =", name) == 1) {
+            size_t i = 0;
+            while (i < GW_CONF_NKEYS && (strcmp(gw_conf_keys[i].section, section) != 0 ||
+                                         strcmp(gw_conf_keys[i].name, name) != 0))
+                i++;
+            ck_assert_msg(i < GW_CONF_NKEYS, "[%s] %s: not a key", section, name);
+            int marked = strstr(block, "# Needs a restart.") != NULL;
+            int restart = (gw_conf_keys[i].flags & GW_CONF_RESTART) != 0;
+            ck_assert_msg(marked == restart, "[%s] %s: marked %d, reload keeps it %d", section,
+                          name, marked, restart);
+            seen[i] = 1;
+            block[0] = '\0';
+        }
+    }
+    fclose(f);
+    /* The Keystone and static keys are shown commented out: all reload. */
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++)
+        ck_assert_msg(seen[i] || !(gw_conf_keys[i].flags & GW_CONF_RESTART),
+                      "[%s] %s needs a restart but is not in %s", gw_conf_keys[i].section,
+                      gw_conf_keys[i].name, path);
+}
+END_TEST
+
 static Suite *reload_suite(void)
 {
     Suite *s = suite_create("conf_reload");
@@ -224,6 +268,7 @@ static Suite *reload_suite(void)
     tcase_add_test(tc, test_syntax_error_is_refused);
     tcase_add_test(tc, test_bad_restart_key_is_refused);
     tcase_add_test(tc, test_env_still_wins);
+    tcase_add_test(tc, test_shipped_conf_marks_restart_keys);
     suite_add_tcase(s, tc);
     return s;
 }
