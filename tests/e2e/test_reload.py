@@ -87,9 +87,10 @@ def test_live_keys_take_effect_for_new_requests(ctx):
     assert r.get("X-Cache") == "HIT" and r.get("Cache-Control") == DEFAULT_CC, r
 
     time.sleep(1.1)  # the timestamp must move
-    _conf(gw, server={"workers": "2", "access_log_format": "json"},
-          cache={"cache_control": "public, max-age=60"},
-          cors={"allow_origin": "https://app.example"})
+    conf = {"server": {"workers": "2", "access_log_format": "json"},
+            "cache": {"cache_control": "public, max-age=60"},
+            "cors": {"allow_origin": "https://app.example"}}
+    _conf(gw, **conf)
     n = _reloaded(gw, 0)
     err = gw.stderr_text()
     assert "reloaded; 3 keys changed for new requests: [server] access_log_format, " \
@@ -114,10 +115,9 @@ def test_live_keys_take_effect_for_new_requests(ctx):
 
     # ttl 1s, and log_level warning: the notes of this reload are still
     # written (at info, before it takes), the next reload's are not.
-    _conf(gw, server={"workers": "2", "access_log_format": "json",
-                      "log_level": "warning"},
-          cache={"cache_control": "public, max-age=60", "ttl": "1s"},
-          cors={"allow_origin": "https://app.example"})
+    conf["server"]["log_level"] = "warning"
+    conf["cache"]["ttl"] = "1s"
+    _conf(gw, **conf)
     n = _reloaded(gw, n)
     err = gw.stderr_text()
     assert "[server] log_level: info -> warning" in err, err
@@ -131,10 +131,8 @@ def test_live_keys_take_effect_for_new_requests(ctx):
     last = json.loads(gw.access_log_lines()[-1])
     assert last["path"] == path and last["cache"] == "REVALIDATED", last
 
-    _conf(gw, server={"workers": "2", "access_log_format": "json",
-                      "log_level": "warning"},
-          cache={"cache_control": "no-cache", "ttl": "1s"},
-          cors={"allow_origin": "https://app.example"})
+    conf["cache"]["cache_control"] = "no-cache"
+    _conf(gw, **conf)
     n = _reloaded(gw, n)
     err = gw.stderr_text()
     assert "changed for new requests: [cache] cache_control" in err, err

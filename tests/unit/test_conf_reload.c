@@ -13,14 +13,11 @@
 
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "unit.h"
-
-extern char **environ;
 
 static char tmpdir[256];
 
@@ -273,34 +270,8 @@ static Suite *reload_suite(void)
     return s;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    for (char **e = environ; *e != NULL;) {
-        if (strncmp(*e, "SWIFTGATE_", 10) != 0) {
-            e++;
-            continue;
-        }
-        char name[256];
-        size_t n = strcspn(*e, "=");
-        snprintf(name, sizeof(name), "%.*s", (int)n, *e);
-        unsetenv(name);
-        e = environ;
-    }
-    snprintf(tmpdir, sizeof(tmpdir), "%s/test_conf_reload-XXXXXX", base ? base : "/tmp");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
-        return 2;
-    }
-    int failed = unit_run(reload_suite());
-    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? 0 : 1;
+    unit_clear_swiftgate_env();
+    return unit_run_in_tmpdir(reload_suite(), "test_conf_reload", tmpdir, sizeof(tmpdir));
 }
