@@ -14,7 +14,8 @@
  * main thread: `draining` (/healthz says 503, all else as usual) and, after
  * drain_delay, `closing` (listeners and idle connections close, no more
  * keep-alive).  A worker's loop ends once its last connection is closed and
- * it has closed its own handles.
+ * it has closed its own handles.  The same wakeup carries reloads: on it a
+ * worker first moves to the newest published configuration (reload.c).
  */
 #include "server_int.h"
 
