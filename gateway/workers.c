@@ -184,7 +184,7 @@ static void accept_pause(struct gw_worker *w, int err)
 /* A new connection: to server.c, after its PROXY header if the public listener expects one. */
 static void listener_take(struct gw_worker *w, int fd, int admin)
 {
-    if (!admin && w->srv->conf->proxy_protocol != GW_PROXY_OFF) {
+    if (!admin && w->svc.conf->proxy_protocol != GW_PROXY_OFF) {
         gw_proxy_accept(w, fd);
         return;
     }
