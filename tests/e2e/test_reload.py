@@ -319,15 +319,18 @@ def test_a_bigger_max_fetches_lets_waiters_go(ctx):
 
 
 def test_many_reloads_under_requests(ctx):
-    """20 reloads while clients loop over hits, misses and 404s: every
-    answer whole and right, and (under the sanitizer build) no report when
-    the old configurations are freed."""
+    """20 reloads while clients loop over hits, 404s and ranges passed
+    through to Swift: every answer whole and right, and (under the
+    sanitizer build) no report when the old configurations are freed."""
     objs = []
     for i in range(6):
         data = fractal.julia(20 + i, 20 + i)
         name, _ = fixtures.upload(ctx.saio, data)
         objs.append((name, data))
-    gw = _gateway(ctx, server={"workers": "2"})
+    far = fixtures.random_bytes(256 << 10, seed=3)
+    far_name, _ = fixtures.upload(ctx.saio, far, "application/octet-stream")
+    cache = {"range_passthrough": "64K", "range_fill": "no"}
+    gw = _gateway(ctx, server={"workers": "2"}, cache=cache)
     stop = threading.Event()
     errors, counts = [], {"n": 0}
 
@@ -339,6 +342,10 @@ def test_many_reloads_under_requests(ctx):
                 if i % 5 == 0:
                     r = httputil.get(gw.url + "/fractal/" + fixtures.new_uuid(), timeout=10)
                     ok = r.status == 404
+                elif i % 7 == 0:  # never cached: a request to Swift each time
+                    r = httputil.get(gw.url + "/fractal/" + far_name, timeout=10,
+                                     headers={"Range": "bytes=100000-100999"})
+                    ok = r.status == 206 and r.body == far[100000:101000]
                 else:
                     name, data = objs[i % len(objs)]
                     r = httputil.get(gw.url + "/fractal/" + name, timeout=10)
@@ -355,8 +362,8 @@ def test_many_reloads_under_requests(ctx):
     try:
         for i in range(20):
             _conf(gw, server={"workers": "2", "log_level": ("info", "debug")[i % 2]},
-                  cache={"cache_control": "max-age=%d" % i, "ttl": "%ds" % (1 + i % 3),
-                         "negative_ttl": "%ds" % (1 + i % 2)},
+                  cache=dict(cache, cache_control="max-age=%d" % i, ttl="%ds" % (1 + i % 3),
+                             negative_ttl="%ds" % (1 + i % 2)),
                   swift={"max_fetches": str(8 + i)},
                   cors={"allow_origin": ("*", "")[i % 2]})
             n = _reloaded(gw, n)
@@ -369,5 +376,8 @@ def test_many_reloads_under_requests(ctx):
     assert counts["n"] > 40, counts
     m = gw.metrics()
     assert m[OK] == 20 and m[FAILED] == 0, m
+    passed = sum(v for k, v in m.items()
+                 if k.startswith('swiftgate_requests_total{') and 'cache="PASS"' in k)
+    assert passed > 0, "no range was passed through to Swift"
     r = httputil.get(gw.url + "/fractal/" + objs[0][0])
     assert r.headers.get("Cache-Control") == "max-age=19", r
