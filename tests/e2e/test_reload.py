@@ -381,3 +381,25 @@ def test_many_reloads_under_requests(ctx):
     assert passed > 0, "no range was passed through to Swift"
     r = httputil.get(gw.url + "/fractal/" + objs[0][0])
     assert r.headers.get("Cache-Control") == "max-age=19", r
+
+
+def test_timeouts_and_trusted_proxies_take_effect(ctx):
+    """header_timeout 30s -> 1s: a new connection that sends half a head
+    gets its 408 after a second.  trusted_proxies "" -> 127.0.0.1: the
+    access log's client comes from X-Forwarded-For from then on."""
+    gw = _gateway(ctx)
+    xff = {"X-Forwarded-For": "203.0.113.7"}
+    assert _get(gw.url, "/healthz", xff).status == 200
+    _conf(gw, server={"header_timeout": "1s", "trusted_proxies": "127.0.0.1"})
+    _reloaded(gw, 0)
+    with Raw(gw.url, timeout=10) as c:
+        start = time.monotonic()
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n")
+        r = c.read_response(timeout=8)
+        took = time.monotonic() - start
+    assert r.status == 408 and 0.8 < took < 5, (r, took)
+    assert _get(gw.url, "/healthz", xff).status == 200
+    wait_until(lambda: len(gw.access_log_lines()) >= 3, 3, "three access log lines")
+    lines = gw.access_log_lines()
+    assert lines[0].startswith("127.0.0.1 "), lines
+    assert lines[-1].startswith("203.0.113.7 "), lines
