@@ -23,10 +23,18 @@
  * storage URL from the catalog's object-store endpoint of the configured
  * interface and region, the expiry from expires_at), and static.
  * Neither the key nor a token ever goes into a log line.
+ *
+ * A reload hands over a new configuration (gw_swift_reconfigure()); the
+ * conf pointer is read anew at every use and nothing is kept from it past
+ * a callback.  When the credentials changed, the token is dropped (the
+ * next request asks for one with the new credentials) and `creds_epoch`
+ * moves on: an auth request that was sent with the old ones is asked
+ * again when its answer comes, and that answer is not stored.
  */
 #include "swift.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +52,7 @@
 #define MAX_AUTH_BODY (1024 * 1024)
 
 struct gw_swift {
-    const struct gw_conf *conf;
+    _Atomic(const struct gw_conf *) conf; /* replaced by a reload, under lock */
     pthread_mutex_t lock;
     char *storage_url;
     char *token;
@@ -53,6 +61,7 @@ struct gw_swift {
     int refresh_tried;        /* for this token */
     uint64_t generation;
     int inflight;             /* an auth request is running somewhere */
+    uint64_t creds_epoch;     /* a reload changed the credentials this often */
     struct gw_swift_client *clients;
 };
 
@@ -62,6 +71,7 @@ struct gw_swift_client {
     struct gw_origin *o;
     uv_async_t async;         /* another worker finished an auth request */
     struct gw_fetch *fetch;
+    uint64_t fetch_epoch;     /* the creds_epoch its request was sent with */
     struct gw_swift_wait *waiters;
     struct gw_swift_client *next;
     char *body;               /* Keystone's answer */
@@ -76,19 +86,64 @@ static char *strip_slash(const char *s)
     return gw_strndup(s, n);
 }
 
+static const struct gw_conf *conf_of(struct gw_swift *s)
+{
+    return atomic_load_explicit(&s->conf, memory_order_acquire);
+}
+
+/* The token from conf (lock held, or s not shared yet): static mode only. */
+static void set_static(struct gw_swift *s, const struct gw_conf *conf)
+{
+    if (conf->auth_version != GW_AUTH_STATIC) return;
+    s->storage_url = strip_slash(conf->storage_url);
+    s->token = gw_strdup(conf->token);
+    s->valid_until_ms = UINT64_MAX;
+    s->refresh_at_ms = UINT64_MAX;
+}
+
 struct gw_swift *gw_swift_new(const struct gw_conf *conf)
 {
     struct gw_swift *s = gw_calloc(1, sizeof(*s));
-    s->conf = conf;
+    atomic_init(&s->conf, conf);
     pthread_mutex_init(&s->lock, NULL);
-    if (conf->auth_version == GW_AUTH_STATIC) {
-        s->storage_url = strip_slash(conf->storage_url);
-        s->token = gw_strdup(conf->token);
-        s->valid_until_ms = UINT64_MAX;
-        s->refresh_at_ms = UINT64_MAX;
-        s->generation = 1;
-    }
+    set_static(s, conf);
+    if (conf->auth_version == GW_AUTH_STATIC) s->generation = 1;
     return s;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Whether a and b authenticate the same way, as the same user. */
+static int same_creds(const struct gw_conf *a, const struct gw_conf *b)
+{
+    return a->auth_version == b->auth_version && same_str(a->auth_url, b->auth_url) &&
+           same_str(a->user, b->user) && same_str(a->key, b->key) &&
+           same_str(a->user_domain, b->user_domain) && same_str(a->project, b->project) &&
+           same_str(a->project_domain, b->project_domain) && same_str(a->region, b->region) &&
+           same_str(a->interface, b->interface) && same_str(a->storage_url, b->storage_url) &&
+           same_str(a->token, b->token);
+}
+
+int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf)
+{
+    pthread_mutex_lock(&s->lock);
+    int changed = !same_creds(conf_of(s), conf);
+    atomic_store_explicit(&s->conf, conf, memory_order_release);
+    if (changed) {
+        free(s->storage_url);
+        free(s->token);
+        s->storage_url = s->token = NULL;
+        s->valid_until_ms = s->refresh_at_ms = 0;
+        s->refresh_tried = 0;
+        s->generation++; /* a 401 to the old token must not drop the new one */
+        s->creds_epoch++;
+        set_static(s, conf);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return changed;
 }
 
 void gw_swift_free(struct gw_swift *s)
@@ -138,7 +193,7 @@ void gw_swift_creds_free(struct gw_swift_creds *c)
 
 void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
 {
-    if (s->conf->auth_version == GW_AUTH_STATIC) return;
+    if (conf_of(s)->auth_version == GW_AUTH_STATIC) return;
     pthread_mutex_lock(&s->lock);
     if (s->generation == generation) s->valid_until_ms = 0;
     pthread_mutex_unlock(&s->lock);
@@ -215,7 +270,7 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
     s->refresh_tried = same;
     if (!same) s->generation++;
     pthread_mutex_unlock(&s->lock);
-    gw_info("swift", "authenticated as %s; token valid for %llu s%s", s->conf->user,
+    gw_info("swift", "authenticated as %s; token valid for %llu s%s", conf_of(s)->user,
             (unsigned long long)(life_ms / 1000), same ? " (unchanged)" : "");
 }
 
@@ -232,19 +287,25 @@ static int auth_status_check(void *ud, struct gw_fetch *f, long status)
 static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
 {
     if (err == GW_EAUTH)
-        gw_warn("swift", "auth request to %s refused for user %s", s->conf->auth_url,
-                s->conf->user);
+        gw_warn("swift", "auth request to %s refused for user %s", conf_of(s)->auth_url,
+                conf_of(s)->user);
     else  /* GW_EBADHEADER too: a token or URL with a CR must never be sent on */
-        gw_warn("swift", "auth request to %s failed: %s", s->conf->auth_url,
+        gw_warn("swift", "auth request to %s failed: %s", conf_of(s)->auth_url,
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }
 
-/* An auth request is over: let go of its fetch. */
-static struct gw_swift *auth_answered(struct gw_swift_client *cl)
+/* An auth request is over: let go of its fetch.  *stale: it was sent with
+ * credentials a reload has replaced since. */
+static struct gw_swift *auth_answered(struct gw_swift_client *cl, int *stale)
 {
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
     cl->fetch = NULL;
-    return cl->s;
+    pthread_mutex_lock(&s->lock);
+    *stale = cl->fetch_epoch != s->creds_epoch;
+    pthread_mutex_unlock(&s->lock);
+    if (*stale) gw_info("swift", "credentials changed by a reload: asking for a token again");
+    return s;
 }
 
 /*
@@ -259,7 +320,13 @@ static void auth_count(int err)
 static void v1_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_swift_client *cl = ud;
-    struct gw_swift *s = auth_answered(cl);
+    int stale;
+    struct gw_swift *s = auth_answered(cl, &stale);
+    if (stale) {
+        auth_count(err); /* its answer is not used, but it was asked */
+        start_auth(cl); /* still in flight: the waiters wait on */
+        return;
+    }
 
     const char *token = gw_fetch_header(f, "X-Auth-Token");
     const char *url = gw_fetch_header(f, "X-Storage-Url");
@@ -378,24 +445,41 @@ leave:
     return rc;
 }
 
+/* Keystone's answer has been read: let it go. */
+static void v3_forget(struct gw_swift_client *cl)
+{
+    free(cl->body);
+    cl->body = NULL;
+    cl->body_len = 0;
+    free(cl->subject_token);
+    cl->subject_token = NULL;
+}
+
 static void v3_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_swift_client *cl = ud;
-    struct gw_swift *s = auth_answered(cl);
+    int stale;
+    struct gw_swift *s = auth_answered(cl, &stale);
+    if (stale) {
+        auth_count(err); /* its answer is not used, but it was asked */
+        v3_forget(cl);
+        start_auth(cl); /* still in flight: the waiters wait on */
+        return;
+    }
 
     char *url = NULL;
     int64_t expires = 0;
     const char *why = "no X-Subject-Token";
     if (err == 0 && cl->subject_token && cl->subject_token[0])
-        err = gw_swift_v3_parse(cl->body ? cl->body : "", cl->body_len, s->conf->interface,
-                                s->conf->region, &url, &expires, &why);
+        err = gw_swift_v3_parse(cl->body ? cl->body : "", cl->body_len, conf_of(s)->interface,
+                                conf_of(s)->region, &url, &expires, &why);
     else if (err == 0)
         err = GW_EAUTH;
     auth_count(err);
     if (err != 0) {
         if (err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0')
-            gw_warn("swift", "Keystone auth at %s for user %s failed: %s", s->conf->auth_url,
-                    s->conf->user, why);
+            gw_warn("swift", "Keystone auth at %s for user %s failed: %s", conf_of(s)->auth_url,
+                    conf_of(s)->user, why);
         else
             log_auth_failure(s, f, err);
         auth_over(cl, GW_EAUTH);
@@ -406,11 +490,7 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
         auth_over(cl, 0);
     }
     free(url);
-    free(cl->body);
-    cl->body = NULL;
-    cl->body_len = 0;
-    free(cl->subject_token);
-    cl->subject_token = NULL;
+    v3_forget(cl);
 }
 
 static const struct gw_fetch_cbs v3_cbs = {
@@ -438,7 +518,10 @@ static char *v3_tokens_url(const char *auth_url)
 
 static void start_auth(struct gw_swift_client *cl)
 {
-    const struct gw_conf *c = cl->s->conf;
+    pthread_mutex_lock(&cl->s->lock);
+    const struct gw_conf *c = conf_of(cl->s);
+    uint64_t epoch = cl->s->creds_epoch;
+    pthread_mutex_unlock(&cl->s->lock);
     struct gw_fetch *f;
     if (c->auth_version == GW_AUTH_V1) {
         f = gw_fetch_new(cl->o, "GET", c->auth_url, &v1_cbs, cl);
@@ -474,6 +557,7 @@ static void start_auth(struct gw_swift_client *cl)
         return;
     }
     cl->fetch = f;
+    cl->fetch_epoch = epoch;
 }
 
 /* ---- clients ---- */
@@ -535,7 +619,7 @@ void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
     if (cl->fetch) return;
 
     struct gw_swift *s = cl->s;
-    if (s->conf->auth_version == GW_AUTH_STATIC) {
+    if (conf_of(s)->auth_version == GW_AUTH_STATIC) {
         /* Static credentials cannot be renewed: a 401 is final. */
         gw_warn("swift", "the static token was refused and cannot be renewed");
         wake_all(cl, GW_EAUTH);

@@ -38,6 +38,14 @@ struct gw_swift_creds {
 
 struct gw_swift *gw_swift_new(const struct gw_conf *conf);
 void gw_swift_free(struct gw_swift *s);
+/*
+ * A reload: conf replaces the configuration s reads (the old one must stay
+ * valid until every worker has moved past it).  When the credentials
+ * changed (auth_version, auth_url, user, key, the v3 keys, storage_url,
+ * token), the token is dropped, so the next request authenticates with the
+ * new ones; returns 1 then, else 0.  Any thread.
+ */
+int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf);
 
 struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
                                             uv_loop_t *loop);
