@@ -11,7 +11,9 @@
  * after gw_conf_load() every string field (and path) is a heap string,
  * never NULL, whatever the result; only the first error is reported, and it
  * names where the bad value came from (file and line, environment variable,
- * or missing key).  There is no mutable global state: inih's runtime
+ * or missing key).  A reload is the same load, with one step more: the
+ * keys that need a restart keep their running values before the checks
+ * between keys run, so those checks see what will be in effect.  There is no mutable global state: inih's runtime
  * options are left at their defaults and all per-load state lives in a
  * struct loader on the stack.
  */
@@ -450,10 +452,67 @@ static int is_string(const struct gw_conf_key *k)
     return k->type == GW_CONF_STR || k->type == GW_CONF_WORD;
 }
 
-int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
+/* Whether key k has the same value in a and b. */
+static int same_value(const struct gw_conf *a, const struct gw_conf *b,
+                      const struct gw_conf_key *k)
+{
+    const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+    switch (k->type) {
+    case GW_CONF_STR:
+    case GW_CONF_WORD:
+        return strcmp(*(const char *const *)(const void *)pa,
+                      *(const char *const *)(const void *)pb) == 0;
+    case GW_CONF_INT:
+    case GW_CONF_BOOL:
+        return *(const int *)(const void *)pa == *(const int *)(const void *)pb;
+    default:
+        return *(const uint64_t *)(const void *)pa == *(const uint64_t *)(const void *)pb;
+    }
+}
+
+/*
+ * A reload: every key that needs a restart and that the file (or the
+ * environment) changed goes back to its running value; what was asked
+ * for is kept in wanted[] for the report.
+ */
+static void keep_running(struct loader *ld, const struct gw_conf *running, char **wanted)
+{
+    char v[512], why[256];
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        const struct gw_conf_key *k = &gw_conf_keys[i];
+        if (!(k->flags & GW_CONF_RESTART) || same_value(ld->c, running, k)) continue;
+        gw_conf_fmt_value(ld->c, k, v, sizeof(v));
+        wanted[i] = gw_strdup(v);
+        gw_conf_fmt_value(running, k, v, sizeof(v));
+        int rc = gw_conf_set_value(ld->c, k, v, why, sizeof(why));
+        gw_assert(rc == 0); /* running's value passed the same checks */
+    }
+}
+
+static void note_changes(const struct gw_conf *c, const struct gw_conf *running,
+                         char *const *wanted, gw_conf_note_fn *note, void *ud)
+{
+    char was[512], now[512];
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) {
+        const struct gw_conf_key *k = &gw_conf_keys[i];
+        if (wanted[i] == NULL && same_value(c, running, k)) continue;
+        gw_conf_fmt_value(running, k, was, sizeof(was));
+        gw_conf_fmt_value(c, k, now, sizeof(now));
+        struct gw_conf_change ch = {
+            .section = k->section, .name = k->name, .restart = wanted[i] != NULL,
+            .was = was, .now = wanted[i] != NULL ? wanted[i] : now,
+        };
+        note(ud, &ch);
+    }
+}
+
+/* Both loads: running is NULL at start, the configuration in effect on a reload. */
+static int load(struct gw_conf *c, const char *path, const struct gw_conf *running,
+                gw_conf_note_fn *note, void *ud, char *err, size_t errlen)
 {
     struct loader ld;
     char why[256];
+    char *wanted[GW_CONF_NKEYS] = {0};
 
     memset(c, 0, sizeof(*c));
     memset(&ld, 0, sizeof(ld));
@@ -473,11 +532,25 @@ int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
 
     if (path != NULL) load_file(&ld, path);
     if (!ld.failed) load_env(&ld);
+    if (!ld.failed && running != NULL) keep_running(&ld, running, wanted);
     if (!ld.failed) cross_check(&ld);
     if (!ld.failed) check_required(&ld);
+    if (!ld.failed && running != NULL) note_changes(c, running, wanted, note, ud);
 
+    for (size_t i = 0; i < GW_CONF_NKEYS; i++) free(wanted[i]);
     if (err != NULL && errlen > 0) snprintf(err, errlen, "%s", ld.failed ? ld.msg : "");
     return ld.failed ? -1 : 0;
+}
+
+int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen)
+{
+    return load(c, path, NULL, NULL, NULL, err, errlen);
+}
+
+int gw_conf_reload(struct gw_conf *c, const char *path, const struct gw_conf *running,
+                   gw_conf_note_fn *note, void *ud, char *err, size_t errlen)
+{
+    return load(c, path, running, note, ud, err, errlen);
 }
 
 void gw_conf_free(struct gw_conf *c)

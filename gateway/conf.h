@@ -110,6 +110,32 @@ int gw_conf_load(struct gw_conf *c, const char *path, char *err, size_t errlen);
 void gw_conf_free(struct gw_conf *c);
 
 /*
+ * A key whose value a reload would change: restart = 1 for a key read
+ * only at start (conf/swiftgate.conf says which), whose running value was
+ * kept; 0 for one that takes effect.  Values as the file spells them, a
+ * secret as "(set)" or "".  Valid only during the call.
+ */
+struct gw_conf_change {
+    const char *section, *name;
+    int restart;
+    const char *was, *now;      /* running's value, and the file's */
+};
+typedef void gw_conf_note_fn(void *ud, const struct gw_conf_change *ch);
+
+/*
+ * Reload: load path into *c exactly as gw_conf_load() does (the same
+ * checks, the same file:line:key errors), then hold it against `running`,
+ * the configuration in effect.  Every key that needs a restart keeps
+ * running's value in *c, before the checks between keys run, so that *c
+ * is a whole configuration the running gateway can use as it is.  On
+ * success note(ud, ...) is called once per key whose value differs from
+ * running's, in table order.  Returns 0, or -1 with the message in err
+ * and nothing noted.  Either way *c must be freed with gw_conf_free().
+ */
+int gw_conf_reload(struct gw_conf *c, const char *path, const struct gw_conf *running,
+                   gw_conf_note_fn *note, void *ud, char *err, size_t errlen);
+
+/*
  * Print the effective configuration as INI on stdout, secrets (key, token,
  * admin_token) replaced by "(set)".  Used by check-config.
  */

@@ -59,6 +59,7 @@ enum {
     GW_CONF_REQ_V1 = 1 << 1,     /* must be non-empty when auth_version = 1 */
     GW_CONF_REQ_V3 = 1 << 2,     /* ... = 3 */
     GW_CONF_REQ_STATIC = 1 << 3, /* ... = static */
+    GW_CONF_RESTART = 1 << 4,    /* read once at start: a reload keeps the running value */
 };
 
 struct gw_conf_choice {

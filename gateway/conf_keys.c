@@ -4,7 +4,9 @@
  *
  * Each row of gw_conf_keys[] gives a key's section, name, type, default,
  * bounds, extra check and where it lands in struct gw_conf, so adding a key
- * is adding a row (and counting it in GW_CONF_NKEYS).  Defaults are strings
+ * is adding a row (and counting it in GW_CONF_NKEYS).  A row flagged
+ * GW_CONF_RESTART is read only at start (what it sets up cannot change
+ * under a running gateway); every other key takes effect on a reload.  Defaults are strings
  * parsed by gw_conf_set_value(), the same code as file and environment
  * values, so a default can never be something the file could not say.
  * Invariants: a row compiles only if its field has the C type its kind
@@ -73,13 +75,14 @@ static const struct gw_conf_choice interfaces[] = {
 };
 
 const struct gw_conf_key gw_conf_keys[] = {
-    {"server", "listen", GW_CONF_STR, "0.0.0.0:8080", STR(listen), .check = check_listen},
+    {"server", "listen", GW_CONF_STR, "0.0.0.0:8080", STR(listen), .check = check_listen,
+     .flags = GW_CONF_RESTART},
     {"server", "workers", GW_CONF_INT, "auto", INT(workers), .min = 1, .max = 256,
-     .choices = workers_choices},
+     .choices = workers_choices, .flags = GW_CONF_RESTART},
     {"server", "admin_listen", GW_CONF_STR, "127.0.0.1:8081", STR(admin_listen),
-     .check = check_listen_or_empty},
+     .check = check_listen_or_empty, .flags = GW_CONF_RESTART},
     {"server", "admin_token", GW_CONF_STR, "", STR(admin_token), .flags = GW_CONF_SECRET},
-    {"server", "access_log", GW_CONF_STR, "-", STR(access_log)},
+    {"server", "access_log", GW_CONF_STR, "-", STR(access_log), .flags = GW_CONF_RESTART},
     {"server", "access_log_format", GW_CONF_WORD, "swiftgate", STR(access_log_format),
      .choices = access_formats},
     {"server", "trusted_proxies", GW_CONF_STR, "", STR(trusted_proxies),
@@ -87,8 +90,10 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "proxy_protocol", GW_CONF_INT, "off", INT(proxy_protocol),
      .choices = proxy_versions},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
-    {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user},
-    {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group},
+    {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user,
+     .flags = GW_CONF_RESTART},
+    {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group,
+     .flags = GW_CONF_RESTART},
     {"server", "max_connections", GW_CONF_COUNT, "10000", U64(max_connections), .min = 1},
     {"server", "admin_max_connections", GW_CONF_COUNT, "16", U64(admin_max_connections),
      .min = 1, .max = 1024},
@@ -122,7 +127,8 @@ const struct gw_conf_key gw_conf_keys[] = {
      .flags = GW_CONF_REQ_STATIC},
     {"swift", "token", GW_CONF_STR, NULL, STR(token),
      .flags = GW_CONF_SECRET | GW_CONF_REQ_STATIC},
-    {"swift", "container", GW_CONF_STR, "fractals", STR(container), .check = check_container},
+    {"swift", "container", GW_CONF_STR, "fractals", STR(container), .check = check_container,
+     .flags = GW_CONF_RESTART},
     {"swift", "ca_path", GW_CONF_STR, NULL, STR(ca_path)},
     {"swift", "tls_verify", GW_CONF_BOOL, "yes", INT(tls_verify)},
     {"swift", "connect_timeout", GW_CONF_DURATION, "5s", MS(connect_timeout), .min = 1},
@@ -141,13 +147,13 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"swift", "max_plan_size", GW_CONF_SIZE, "16M", U64(max_plan_size), .min = 64 * KiB,
      .max = 256 * MiB},
 
-    {"cache", "dir", GW_CONF_STR, "/var/cache/swiftgate", STR(dir)},
-    {"cache", "max_size", GW_CONF_SIZE, "10G", U64(max_size)},
+    {"cache", "dir", GW_CONF_STR, "/var/cache/swiftgate", STR(dir), .flags = GW_CONF_RESTART},
+    {"cache", "max_size", GW_CONF_SIZE, "10G", U64(max_size), .flags = GW_CONF_RESTART},
     {"cache", "max_object_size", GW_CONF_SIZE, "0", U64(max_object_size)},
     {"cache", "ttl", GW_CONF_DURATION, "1h", MS(ttl)},
     {"cache", "negative_ttl", GW_CONF_DURATION, "10s", MS(negative_ttl)},
     {"cache", "negative_max_entries", GW_CONF_COUNT, "100000", U64(negative_max_entries),
-     .max = 10000000},
+     .max = 10000000, .flags = GW_CONF_RESTART},
     {"cache", "stale_if_error", GW_CONF_DURATION, "1d", MS(stale_if_error)},
     {"cache", "stale_while_revalidate", GW_CONF_DURATION, "0", MS(stale_while_revalidate)},
     {"cache", "cache_control", GW_CONF_STR, "public, max-age=31536000, immutable",
@@ -155,9 +161,13 @@ const struct gw_conf_key gw_conf_keys[] = {
      .check = check_header_value},
     {"cache", "range_passthrough", GW_CONF_SIZE, "8M", U64(range_passthrough)},
     {"cache", "range_fill", GW_CONF_BOOL, "yes", INT(range_fill)},
-    {"cache", "max_entries", GW_CONF_COUNT, "1000000", U64(max_entries), .min = 1},
-    {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = 64 * KiB}, /* a tiny one: tests fill it */
-    {"cache", "plan_cache_size", GW_CONF_SIZE, "8M", U64(plan_cache_size), .max = 4 * 1024 * MiB},
+    {"cache", "max_entries", GW_CONF_COUNT, "1000000", U64(max_entries), .min = 1,
+     .flags = GW_CONF_RESTART},
+    /* index_size may be as small as 64K: tests fill it. */
+    {"cache", "index_size", GW_CONF_SIZE, "1G", U64(index_size), .min = 64 * KiB,
+     .flags = GW_CONF_RESTART},
+    {"cache", "plan_cache_size", GW_CONF_SIZE, "8M", U64(plan_cache_size), .max = 4 * 1024 * MiB,
+     .flags = GW_CONF_RESTART},
 
     {"cors", "allow_origin", GW_CONF_STR, "", STR(cors_allow_origin),
      .check = gw_cors_check_origins},

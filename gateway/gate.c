@@ -4,8 +4,10 @@
  *
  * Invariants:
  *  - `in_flight` counts the slots taken and never passes `max`; `queued`
- *    counts the waiters of every queue and never passes `queue_max`.  Both
- *    and every queue's list change under `lock` only.
+ *    counts the waiters of every queue and never passes `queue_max` (but
+ *    for a reload that lowers a bound: then nothing is granted or queued
+ *    until the count is under it again).  Both, the bounds and every
+ *    queue's list change under `lock` only.
  *  - A waiter is granted only on its own queue's loop (its async), so a
  *    grant never runs inside a curl callback or inside gw_gate_enter().
  *  - A queue's list is linked and unlinked only on its own loop (under
@@ -45,15 +47,6 @@ static uint64_t in_flight, queued;
 static atomic_uint_fast64_t refused, expired;
 static struct gw_gate_queue *queues[MAX_QUEUES];
 
-void gw_gate_configure(const struct gw_conf *conf)
-{
-    pthread_mutex_lock(&lock);
-    max = conf->max_fetches;
-    queue_max = conf->fetch_queue;
-    timeout_ms = conf->fetch_queue_timeout_ms;
-    pthread_mutex_unlock(&lock);
-}
-
 /* ---- the lists (lock held) ---- */
 
 static void unlink_waiter(struct gw_gate_queue *q, struct gw_gate_waiter *w)
@@ -76,6 +69,19 @@ static void wake_locked(struct gw_gate_queue *q)
     }
     for (int i = 0; i < MAX_QUEUES; i++)
         if (queues[i] != NULL && queues[i]->head != NULL) uv_async_send(&queues[i]->async);
+}
+
+/* ---- the bounds ---- */
+
+void gw_gate_configure(const struct gw_conf *conf)
+{
+    pthread_mutex_lock(&lock);
+    max = conf->max_fetches;
+    queue_max = conf->fetch_queue;
+    timeout_ms = conf->fetch_queue_timeout_ms;
+    /* More room (a reload): the waiters must not wait for a release. */
+    if (queued > 0 && in_flight < max) wake_locked(NULL);
+    pthread_mutex_unlock(&lock);
 }
 
 /* ---- on the queue's loop ---- */

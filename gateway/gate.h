@@ -31,7 +31,12 @@ struct gw_gate_waiter {
 /* Called with the slot taken (grant) or after fetch_queue_timeout (expire). */
 typedef void (*gw_gate_cb)(struct gw_gate_waiter *w);
 
-/* Once, before any queue: the bounds from conf. */
+/*
+ * The bounds from conf: before any queue, and again on a reload (from any
+ * thread).  A bound that grows wakes the waiters it now leaves room for; one
+ * that shrinks below what is taken or queued takes nothing back, it only
+ * stops granting and queueing until the counts fall under it.
+ */
 void gw_gate_configure(const struct gw_conf *conf);
 struct gw_gate_queue *gw_gate_queue_new(uv_loop_t *loop, gw_gate_cb grant, gw_gate_cb expire);
 /* Drops the waiters (no callback) and closes the handles; freed by the loop. */

@@ -23,7 +23,9 @@
  * close, idle connections close, and requests in flight get
  * shutdown_grace to finish; whatever is left then is closed.  The exit
  * status is 0 either way.  A second SIGTERM/SIGINT exits at once (status
- * 1).  SIGHUP reopens the access log.  Under a service manager that set
+ * 1).  SIGHUP reopens the access log and reloads the configuration
+ * (reload.c: what can change takes effect for new requests, a bad file
+ * changes nothing, no connection is dropped).  Under a service manager that set
  * NOTIFY_SOCKET, "READY=1" is sent once the listeners are bound and the
  * workers run, "STOPPING=1" when the drain begins (notify.h).  READY=1
  * does not wait for Swift's first token (the gateway answers, /healthz says
@@ -107,8 +109,9 @@ static const struct {
      "\n"
      "Run the gateway with the configuration in FILE (and SWIFTGATE_<SECTION>_<KEY>\n"
      "from the environment).  SIGTERM or SIGINT drains and exits 0; SIGHUP reopens\n"
-     "the access log.  Exit status 1 on a runtime failure, 2 on a bad FILE or an\n"
-     "unsafe cache directory.\n"
+     "the access log and reloads FILE (a bad FILE changes nothing; keys that need\n"
+     "a restart are reported and kept).  Exit status 1 on a runtime failure, 2 on\n"
+     "a bad FILE or an unsafe cache directory.\n"
      "\n"
      "  -c, --config FILE   the configuration file (required)\n"
      "  -h, --help          this help\n"},
@@ -427,6 +430,7 @@ static void on_hup(uv_signal_t *s, int signum)
     (void)signum;
     struct gw_main *m = s->data;
     gw_server_reopen_logs(&m->srv);
+    gw_server_reload(&m->srv);
 }
 
 static int serve(struct gw_conf *conf, const struct gw_privs *privs);

@@ -5,6 +5,9 @@
  * Invariants, all under n->lock:
  *  - count <= max: a put into a full table first drops the head of the
  *    list (the oldest entry, hence the first to expire).
+ *  - An entry keeps when it was put, not when it expires: every entry is
+ *    judged by the ttl of now (a reload may change it), so the oldest is
+ *    always the first to expire, whatever the ttl was when it was put.
  *  - An entry is on the list and in exactly one bucket chain, or freed.
  *  - Expired entries at the head are dropped by every put, and an expired
  *    entry a get finds is dropped then; the others wait for a put to reach
@@ -29,7 +32,7 @@
 
 struct neg_entry {
     uint8_t key[GW_CACHE_KEY_LEN];
-    uint64_t expires;               /* monotonic ms */
+    uint64_t put_at;                /* monotonic ms */
     struct neg_entry *hnext;        /* bucket chain */
     struct neg_entry *prev, *next;  /* FIFO list: head is the oldest */
 };
@@ -76,6 +79,12 @@ static void list_append(struct gw_neg *n, struct neg_entry *e)
     n->tail = e;
 }
 
+/* Whether e has expired at now_ms (lock held). */
+static int expired(const struct gw_neg *n, const struct neg_entry *e, uint64_t now_ms)
+{
+    return now_ms >= e->put_at + n->ttl_ms;
+}
+
 /* Drop the entry *link points at (lock held). */
 static void drop(struct gw_neg *n, struct neg_entry **link)
 {
@@ -107,7 +116,7 @@ static void grow(struct gw_neg *n)
 
 struct gw_neg *gw_neg_new(uint64_t max_entries, uint64_t ttl_ms)
 {
-    if (max_entries == 0 || ttl_ms == 0) return NULL;
+    if (max_entries == 0) return NULL;
     struct gw_neg *n = gw_calloc(1, sizeof(*n));
     n->magic = NEG_MAGIC;
     pthread_mutex_init(&n->lock, NULL);
@@ -133,6 +142,15 @@ void gw_neg_free(struct gw_neg *n)
     free(n);
 }
 
+void gw_neg_set_ttl(struct gw_neg *n, uint64_t ttl_ms)
+{
+    if (n == NULL) return;
+    GW_CHECK_MAGIC(n, NEG_MAGIC);
+    pthread_mutex_lock(&n->lock);
+    n->ttl_ms = ttl_ms;
+    pthread_mutex_unlock(&n->lock);
+}
+
 void gw_neg_put(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t now_ms)
 {
     if (n == NULL) return;
@@ -140,9 +158,14 @@ void gw_neg_put(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t 
     uint64_t evicted = 0;
     pthread_mutex_lock(&n->lock);
     struct neg_entry **link = slot(n, key);
-    if (*link) drop(n, link); /* put again at the tail, with a new expiry */
+    if (*link) drop(n, link); /* put again at the tail, afresh */
     /* The expired first: they cost nothing to lose. */
-    while (n->head && n->head->expires <= now_ms) drop(n, slot(n, n->head->key));
+    while (n->head && expired(n, n->head, now_ms)) drop(n, slot(n, n->head->key));
+    if (n->ttl_ms == 0) { /* remembering is off for now */
+        gw_stats_neg_held(n->count);
+        pthread_mutex_unlock(&n->lock);
+        return;
+    }
     if (n->count >= n->max) {
         drop(n, slot(n, n->head->key));
         evicted = 1;
@@ -150,7 +173,7 @@ void gw_neg_put(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t 
     if (n->count + 1 > n->nbuckets * 2) grow(n);
     struct neg_entry *e = gw_malloc(sizeof(*e));
     memcpy(e->key, key, GW_CACHE_KEY_LEN);
-    e->expires = now_ms + n->ttl_ms;
+    e->put_at = now_ms;
     link = slot(n, key);
     e->hnext = NULL;
     *link = e;
@@ -168,7 +191,7 @@ int gw_neg_get(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t n
     int hit = 0;
     pthread_mutex_lock(&n->lock);
     struct neg_entry **link = slot(n, key);
-    if (*link && (*link)->expires > now_ms) {
+    if (*link && !expired(n, *link, now_ms)) {
         hit = 1;
     } else if (*link) {
         drop(n, link);

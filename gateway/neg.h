@@ -10,8 +10,9 @@
  * caches do): the cost is one request to Swift per missing name.
  *
  * When the table is full the oldest entry goes.  Every entry lives for the
- * same negative_ttl, so the oldest is also the first to expire: insertion
- * order is expiry order, and a FIFO list is all eviction needs.
+ * same negative_ttl (the one in effect now: a reload that changes it
+ * changes it for all), so the oldest is also the first to expire:
+ * insertion order is expiry order, and a FIFO list is all eviction needs.
  *
  * All functions may be called from any thread.  Every call is O(1) but
  * for the table's growth (a rehash, once per doubling).
@@ -26,11 +27,15 @@
 struct gw_neg;
 
 /*
- * A table of at most max_entries, each remembered for ttl_ms.  NULL when
- * either is 0 (404s are not remembered); every function takes NULL.
+ * A table of at most max_entries, each remembered for ttl_ms (0: none is,
+ * until gw_neg_set_ttl() says otherwise).  NULL when max_entries is 0
+ * (404s are never remembered); every function takes NULL.
  */
 struct gw_neg *gw_neg_new(uint64_t max_entries, uint64_t ttl_ms);
 void gw_neg_free(struct gw_neg *n);
+
+/* A reload: from now on every entry, old or new, lives ttl_ms from its put. */
+void gw_neg_set_ttl(struct gw_neg *n, uint64_t ttl_ms);
 
 /* Swift said 404 for key at now_ms (monotonic): remember it, afresh. */
 void gw_neg_put(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t now_ms);

@@ -538,6 +538,12 @@ struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf)
     return o;
 }
 
+void gw_origin_set_conf(struct gw_origin *o, const struct gw_conf *conf)
+{
+    GW_CHECK_MAGIC(o, ORIGIN_MAGIC);
+    gw_assert(o->conf != NULL && conf != NULL);
+    o->conf = conf;
+}
 
 void gw_origin_close(struct gw_origin *o)
 {

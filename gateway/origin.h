@@ -57,6 +57,12 @@ void gw_origin_easy_defaults(void *easy);
 
 /* One per loop.  Returns NULL only if curl cannot be set up. */
 struct gw_origin *gw_origin_new(uv_loop_t *loop, const struct gw_conf *conf);
+/*
+ * A reload, on o's loop: new fetches, and the first-byte checks of those
+ * running, read conf from now on (a running transfer keeps the connect
+ * and stall limits it started with).  Not with a NULL conf.
+ */
+void gw_origin_set_conf(struct gw_origin *o, const struct gw_conf *conf);
 /* Cancels every fetch (no callbacks) and closes its handles; the loop must
  * then run once more so the close callbacks free what is left. */
 void gw_origin_close(struct gw_origin *o);

@@ -168,7 +168,7 @@ static enum header_step header_read(struct gw_worker *w, int fd, unsigned char *
         return *nkept == 0 ? HEADER_GONE : HEADER_BAD;
     }
     size_t have = *nkept + (size_t)n;
-    switch (gw_proxy_parse(buf, have, w->srv->conf->proxy_protocol, GW_PROXY_HEADER_MAX, h)) {
+    switch (gw_proxy_parse(buf, have, w->svc.conf->proxy_protocol, GW_PROXY_HEADER_MAX, h)) {
     case GW_PROXY_BAD:
         return HEADER_BAD;
     case GW_PROXY_MORE:
@@ -230,7 +230,7 @@ static void refuse_over_cap(struct gw_worker *w, int fd)
     if (now - last_warn_ms >= 1000) {
         last_warn_ms = now;
         gw_warn("proxy", "connection refused: max_connections (%llu) wait for their "
-                "PROXY header", (unsigned long long)w->srv->conf->max_connections);
+                "PROXY header", (unsigned long long)w->svc.conf->max_connections);
     }
     gw_stats_error(GW_ERR_CONN_LIMIT);
     close(fd);
@@ -261,13 +261,13 @@ static void wait_start(struct gw_worker *w, int fd, unsigned char *kept, size_t 
     if (w->proxy_waits) w->proxy_waits->prev = pw;
     w->proxy_waits = pw;
     w->nproxy_waits++;
-    uv_timer_start(&pw->timer, on_wait_timeout, w->srv->conf->header_timeout_ms, 0);
+    uv_timer_start(&pw->timer, on_wait_timeout, w->svc.conf->header_timeout_ms, 0);
     uv_poll_start(&pw->poll, UV_READABLE, on_wait_poll);
 }
 
 void gw_proxy_accept(struct gw_worker *w, int fd)
 {
-    if (w->nproxy_waits >= w->srv->conf->max_connections) {
+    if (w->nproxy_waits >= w->svc.conf->max_connections) {
         refuse_over_cap(w, fd);
         return;
     }

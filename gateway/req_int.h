@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "fill.h"
+#include "manifest.h"
 #include "replay.h"
 #include "respond.h"
 #include "services.h"
@@ -75,6 +76,7 @@ struct req_follow {
 
 struct req_pass {
     struct gw_swift_req q;
+    char container[GW_CONTAINER_MAX + 1]; /* q's: no pointer into a conf is kept */
     int counted;                    /* in the fills gauge */
     int passthrough;                /* a cold far Range (range_passthrough) */
     int large;                      /* ...that met a large object: go follow */

@@ -380,16 +380,24 @@ static void add_headers(void *ud, struct gw_fetch *f)
     }
 }
 
-static void fetch_begin(struct gw_req *r)
+/* The object, as Swift is asked for it; the container is the request's copy. */
+static struct gw_swift_target pass_target(struct gw_req *r, const char *method)
 {
     struct req_pass *p = &r->u.pass;
-    struct gw_swift_target t = {
+    snprintf(p->container, sizeof(p->container), "%s", r->svc->conf->container);
+    return (struct gw_swift_target){
         .kind = "object",
-        .method = r->head_only && !p->sniff_fetch ? "HEAD" : "GET",
-        .container = r->svc->conf->container,
+        .method = method,
+        .container = p->container,
         .object = r->name,
         .prepare = add_headers,
     };
+}
+
+static void fetch_begin(struct gw_req *r)
+{
+    struct req_pass *p = &r->u.pass;
+    struct gw_swift_target t = pass_target(r, r->head_only && !p->sniff_fetch ? "HEAD" : "GET");
     gw_swift_req_cancel(&p->q);
     gw_swift_req_init(&p->q, r->svc, &t, &pass_cbs, r);
     if (gw_swift_req_start(&p->q) != 0) {
@@ -413,13 +421,7 @@ int req_pass_take(struct gw_req *r, struct gw_swift_req *from, long status)
     req_goto(r, REQ_PASS);
     struct req_pass *p = &r->u.pass;
     gw_sink_set_cache(r->sink, GW_CACHE_PASS);
-    struct gw_swift_target t = {
-        .kind = "object",
-        .method = "GET",
-        .container = r->svc->conf->container,
-        .object = r->name,
-        .prepare = add_headers,
-    };
+    struct gw_swift_target t = pass_target(r, "GET");
     gw_swift_req_init(&p->q, r->svc, &t, &pass_cbs, r);
     gw_swift_req_take(&p->q, from);
     gw_stats_fills(1);

@@ -73,20 +73,33 @@ static void append_str(struct gw_buf *b, const char *s)
     gw_buf_append(b, s, strlen(s));
 }
 
-/*
- * The lines the representation alone decides: validators, ranges,
- * Cache-Control (the object's own from Swift, else [cache] cache_control)
- * and the rest of what Swift keeps for it (replay.h).
- */
-static void representation_headers(struct gw_buf *b, const struct gw_conf *conf, int status,
-                                   const char *etag, const char *lm, const char *replay)
+/* The validators and Accept-Ranges: what a cached blob alone decides. */
+static void validator_headers(struct gw_buf *b, const char *etag, const char *lm)
 {
     if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
     if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
     append_str(b, "Accept-Ranges: bytes\r\n");
+}
+
+/*
+ * Cache-Control (the object's own from Swift, else [cache] cache_control,
+ * which a reload may change: so never part of a prepared head) and the
+ * rest of what Swift keeps for the object (replay.h).
+ */
+static void caching_headers(struct gw_buf *b, const struct gw_conf *conf, int status,
+                            const char *replay)
+{
     if (conf->cache_control[0] && !gw_replay_has_cache_control(replay))
         gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
     gw_replay_write(b, replay, status);
+}
+
+/* The lines the representation decides: validators, ranges, caching. */
+static void representation_headers(struct gw_buf *b, const struct gw_conf *conf, int status,
+                                   const char *etag, const char *lm, const char *replay)
+{
+    validator_headers(b, etag, lm);
+    caching_headers(b, conf, status, replay);
 }
 
 /* The lines that change from answer to answer: Age and the cache's result. */
@@ -175,18 +188,17 @@ static void body_headers(struct gw_buf *h, struct gw_body *b, int status)
 }
 
 /*
- * A whole 200's lines from Content-Type to Cache-Control, built once per
+ * A whole 200's lines from Content-Type to Accept-Ranges, built once per
  * cached blob and kept in *m->prepared; two threads may build them at
- * once, one keeps its copy.
+ * once, one keeps its copy.  Only what the blob alone decides goes in.
  */
-static const char *prepared_200(const struct gw_conf *conf, struct gw_body *b,
-                                const struct gw_object_meta *m)
+static const char *prepared_200(struct gw_body *b, const struct gw_object_meta *m)
 {
     char *have = atomic_load_explicit(m->prepared, memory_order_acquire);
     if (have) return have;
     struct gw_buf f = {0};
     body_headers(&f, b, 200);
-    representation_headers(&f, conf, 200, m->etag, m->last_modified, m->replay);
+    validator_headers(&f, m->etag, m->last_modified);
     char *none = NULL;
     if (atomic_compare_exchange_strong_explicit(m->prepared, &none, f.data, memory_order_acq_rel,
                                                 memory_order_acquire))
@@ -236,7 +248,8 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
     struct gw_buf h = {0};
     gw_http_head_begin(&h, status);
     if (status == 200 && m->prepared) {
-        append_str(&h, prepared_200(conf, b, m));
+        append_str(&h, prepared_200(b, m));
+        caching_headers(&h, conf, 200, m->replay);
         answer_headers(&h, conf, req, gw_sink_cache(s), m->stored_at);
     } else {
         body_headers(&h, b, status);

@@ -245,6 +245,7 @@ static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
                   gw_swift_ready(svc->swift, why, sizeof(why), &after));
     gw_stats_render_cache(&body, svc->cache);
     gw_stats_render_process(&body);
+    gw_stats_render_config(&body);
     gw_http_head_begin(&head, 200);
     gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                          "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);

@@ -137,8 +137,8 @@ static void access_log(struct gw_conn *c)
     if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes, ms);
     if (c->w->srv->access_fd < 0) return;
     struct gw_access_rec rec = {
-        .format = c->w->srv->access_format, .peer = c->peer, .req = &c->hreq,
-        .trusted = c->w->srv->conf->trusted_proxies,
+        .format = c->w->access_format, .peer = c->peer, .req = &c->hreq,
+        .trusted = c->w->svc.conf->trusted_proxies,
         .status = c->sink.status, .bytes = c->sink.bytes,
         .cache = c->sink.cache, .total_ms = ms, .origin_ms = c->sink.origin_ms,
     };
@@ -202,7 +202,7 @@ static void sink_write_file(struct gw_sink *s, int fd, uint64_t off, uint64_t le
 static int sink_congested(const struct gw_sink *s)
 {
     const struct gw_conn *c = conn_of(s);
-    return c->out.bytes > c->w->srv->conf->write_buffer;
+    return c->out.bytes > c->w->svc.conf->write_buffer;
 }
 
 static void sink_wait_drain(struct gw_sink *s)
@@ -275,7 +275,7 @@ static void answer_begin(struct gw_conn *c, int keepalive)
  */
 static void timer_for_state(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
+    const struct gw_conf *conf = c->w->svc.conf;
     switch (c->state) {
     case GW_CONN_IDLE:
         uv_timer_start(&c->timer, conn_next,
@@ -326,7 +326,7 @@ static void conn_watch(struct gw_conn *c)
 static int drain_due(const struct gw_conn *c)
 {
     return c->want_drain && c->owner && c->state == GW_CONN_BUSY &&
-           c->out.bytes <= c->w->srv->conf->write_buffer / 2;
+           c->out.bytes <= c->w->svc.conf->write_buffer / 2;
 }
 
 /*
@@ -490,7 +490,7 @@ static void conn_read(struct gw_conn *c)
 /* A whole request is in c->hreq: hand it to the handlers. */
 static void dispatch(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
+    const struct gw_conf *conf = c->w->svc.conf;
     answer_begin(c, c->hreq.keepalive);
     /* The previous answer may still be queued: its send timeout goes on. */
     timer_for_state(c);
@@ -508,7 +508,7 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
     if (c->state == GW_CONN_IDLE) {
         c->state = GW_CONN_HEAD;
         c->req_start_ms = gw_now_ms();
-        uv_timer_start(&c->timer, conn_next, c->w->srv->conf->header_timeout_ms, 0);
+        uv_timer_start(&c->timer, conn_next, c->w->svc.conf->header_timeout_ms, 0);
     }
     size_t used;
     enum gw_http_feed_result rc = gw_http_feed(&c->parser, &c->hreq, data, len, &used);
@@ -547,7 +547,7 @@ static void send_timeout(struct gw_conn *c)
  */
 static void conn_linger(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
+    const struct gw_conf *conf = c->w->svc.conf;
     if (c->eof || atomic_load(&c->w->force_close) || conf->lingering_timeout_ms == 0 ||
         shutdown(c->fd, SHUT_WR) != 0) {
         conn_close(c);
@@ -592,7 +592,7 @@ static int answer_done(const struct gw_conn *c)
 {
     if (c->state != GW_CONN_FLUSHING) return 0;
     if (c->out.bytes == 0) return 1;
-    return !answer_is_last(c) && c->out.bytes <= c->w->srv->conf->write_buffer / 2;
+    return !answer_is_last(c) && c->out.bytes <= c->w->svc.conf->write_buffer / 2;
 }
 
 /* answer_done(): close, or go on to the next request. */
@@ -704,7 +704,7 @@ static void conn_next(uv_timer_t *t)
  */
 static void refuse_over_cap(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
+    const struct gw_conf *conf = c->w->svc.conf;
     static __thread uint64_t last_warn_ms;
     uint64_t now = gw_now_ms();
     if (now - last_warn_ms >= 1000) {
@@ -722,7 +722,7 @@ static void refuse_over_cap(struct gw_conn *c)
 
 static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
 {
-    const struct gw_conf *conf = w->srv->conf;
+    const struct gw_conf *conf = w->svc.conf;
     struct gw_conn *c = gw_calloc(1, sizeof(*c));
     c->magic = CONN_MAGIC;
     c->w = w;
@@ -743,7 +743,7 @@ static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
 
 void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
-    const struct gw_conf *conf = w->srv->conf;
+    const struct gw_conf *conf = w->svc.conf;
     struct gw_conn *c = conn_new(w, fd, admin);
     int rc = uv_poll_init_socket(&w->loop, &c->poll, fd);
     if (rc != 0) {

@@ -5,7 +5,8 @@
  *
  * A worker owns its loop and every handle on it; its connections are on
  * its `conns` list.  `svc` is what the worker hands its handlers: built
- * once the loop's services exist, constant afterwards.
+ * once the loop's services exist, constant afterwards but for svc.conf,
+ * which a reload replaces on the worker's own loop (server.h).
  */
 #ifndef GW_SERVER_INT_H
 #define GW_SERVER_INT_H
@@ -38,7 +39,9 @@ struct gw_worker {
     uv_poll_t admin_listener;   /* worker 0 only, when admin_listen is set */
     int admin_fd;
     uv_timer_t accept_pause;    /* out of descriptors: accepting waits a moment */
-    uv_async_t wakeup;          /* drain / force-close requests from main */
+    uv_async_t wakeup;          /* drain / force-close / reload requests from main */
+    atomic_uint_least64_t conf_generation; /* of svc.conf; UINT64_MAX once the loop ended */
+    int access_format;          /* enum gw_access_format, of svc.conf */
     atomic_int force_close;
     int stopping;
     uv_timer_t stop_check;      /* finishes a drain outside any callback chain */
@@ -83,5 +86,10 @@ void gw_conns_wakeup(struct gw_worker *w);
 /* workers.c: a connection of w closed (or a wait for a PROXY header): if w is
  * stopping and it was the last, stop. */
 void gw_worker_maybe_stop(struct gw_worker *w);
+/* reload.c, on w's loop: move w to the newest published configuration. */
+void gw_worker_take_conf(struct gw_worker *w);
+/* reload.c, main thread: the configurations of srv set up, and torn down. */
+void gw_server_conf_init(struct gw_server *srv, const struct gw_conf *conf);
+void gw_server_conf_free(struct gw_server *srv);
 
 #endif

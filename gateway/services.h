@@ -5,7 +5,11 @@
  * const pointer to every handler it calls; it lives as long as the worker's
  * loop.  Everything it points at is shared: conf, cache and swift by the
  * whole process, the rest by the worker's requests.  A handler never
- * reaches the worker or the server in any other way.
+ * reaches the worker or the server in any other way.  conf is the one
+ * member that changes: a reload replaces it between two callbacks of the
+ * worker's loop, and the old one is freed after that, so code reads
+ * svc->conf when it needs a value and keeps no pointer into it (a string
+ * of it included) past the callback it runs in.
  */
 #ifndef GW_SERVICES_H
 #define GW_SERVICES_H

@@ -460,3 +460,41 @@ void gw_stats_render(struct gw_buf *b)
     render_origin(b);
     render_gauges(b);
 }
+
+/* ---- configuration reloads ---- */
+
+/* Apart from `st`: gw_stats_init() does not forget the start's read. */
+static struct {
+    counter_t ok, failed;
+    atomic_int last_ok;
+    atomic_int_least64_t last_ok_s;     /* unix seconds of the last read that took */
+} conf_reads;
+
+void gw_stats_config_read(int reload, int ok)
+{
+    if (reload) ADD(ok ? &conf_reads.ok : &conf_reads.failed, 1);
+    atomic_store_explicit(&conf_reads.last_ok, ok, memory_order_relaxed);
+    if (ok)
+        atomic_store_explicit(&conf_reads.last_ok_s, gw_wall_ms() / 1000, memory_order_relaxed);
+}
+
+void gw_stats_render_config(struct gw_buf *b)
+{
+    gw_buf_printf(b, "# HELP swiftgate_config_reloads_total Configuration reloads (SIGHUP), by "
+                     "result: ok, or failed (the file was refused, nothing changed).\n"
+                     "# TYPE swiftgate_config_reloads_total counter\n"
+                     "swiftgate_config_reloads_total{result=\"ok\"} %llu\n"
+                     "swiftgate_config_reloads_total{result=\"failed\"} %llu\n"
+                     "# HELP swiftgate_config_last_reload_successful Whether the last "
+                     "configuration read (start or reload) took.\n"
+                     "# TYPE swiftgate_config_last_reload_successful gauge\n"
+                     "swiftgate_config_last_reload_successful %d\n"
+                     "# HELP swiftgate_config_last_reload_success_timestamp_seconds When the "
+                     "configuration in effect was read.\n"
+                     "# TYPE swiftgate_config_last_reload_success_timestamp_seconds gauge\n"
+                     "swiftgate_config_last_reload_success_timestamp_seconds %lld\n",
+                  (unsigned long long)GET(&conf_reads.ok),
+                  (unsigned long long)GET(&conf_reads.failed),
+                  atomic_load_explicit(&conf_reads.last_ok, memory_order_relaxed),
+                  (long long)atomic_load_explicit(&conf_reads.last_ok_s, memory_order_relaxed));
+}

@@ -154,4 +154,15 @@ void gw_stats_render(struct gw_buf *b);
 void gw_stats_render_cache(struct gw_buf *b, struct gw_cache *c);
 void gw_stats_render_process(struct gw_buf *b);
 
+/*
+ * The configuration was read (main thread): at start (reload = 0, ok), or
+ * on a reload, which took (ok = 1) or was refused (ok = 0).  Rendered by
+ * gw_stats_render_config(), as Prometheus reports its own reloads:
+ * swiftgate_config_reloads_total{result="ok|failed"},
+ * swiftgate_config_last_reload_successful and
+ * swiftgate_config_last_reload_success_timestamp_seconds (start counts).
+ */
+void gw_stats_config_read(int reload, int ok);
+void gw_stats_render_config(struct gw_buf *b);
+
 #endif

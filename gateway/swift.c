@@ -22,23 +22,34 @@
  * can answer a miss: static auth always; otherwise while it holds a token
  * that has not expired, or when its token ran out or was refused and no
  * auth request has failed since (the next request gets a new one).  It is
- * not ready before its first token, and from a failed auth request until
+ * not ready before its first token (and, after a reload changed the
+ * credentials, before the first they give), and from a failed auth request until
  * one succeeds, unless it still holds a valid token: a refresh that fails
  * while the old token lives takes nothing away.  The keeper (one client,
  * gw_swift_client_keep()) asks for the first token as soon as its loop
- * runs, so start-up never waits for Swift, and after each failure asks
+ * runs (and at once after such a reload), so start-up never waits for
+ * Swift, and after each failure asks
  * again after a delay that doubles from 1 s up to 30 s, so a gateway that
  * a balancer took out for failing auth comes back without any request.
  *
  * Three kinds of auth: TempAuth v1.0 (X-Auth-User/X-Auth-Key), Keystone v3
  * password with a project scope (the token from X-Subject-Token, the
  * storage URL from the catalog's object-store endpoint of the configured
- * interface and region, the expiry from expires_at), and static.
+ * interface and region, the expiry from expires_at, both read by
+ * swift_v3.c), and static.
  * Neither the key nor a token ever goes into a log line.
+ *
+ * A reload hands over a new configuration (gw_swift_reconfigure()); the
+ * conf pointer is read anew at every use and nothing is kept from it past
+ * a callback.  When the credentials changed, the token is dropped (the
+ * next request asks for one with the new credentials) and `creds_epoch`
+ * moves on: an auth request that was sent with the old ones is asked
+ * again when its answer comes, and that answer is not stored.
  */
 #include "swift.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +69,7 @@
 #define RETRY_MAX_MS 30000
 
 struct gw_swift {
-    const struct gw_conf *conf;
+    _Atomic(const struct gw_conf *) conf; /* replaced by a reload, under lock */
     pthread_mutex_t lock;
     char *storage_url;
     char *token;
@@ -67,6 +78,7 @@ struct gw_swift {
     int refresh_tried;        /* for this token */
     uint64_t generation;
     int inflight;             /* an auth request is running somewhere */
+    uint64_t creds_epoch;     /* a reload changed the credentials this often */
     struct gw_swift_client *clients;
     /* Readiness (see the top of this file). */
     int had_token;            /* a token was stored once */
@@ -85,6 +97,7 @@ struct gw_swift_client {
     int handles_open;         /* closed when both close callbacks ran */
     long status;              /* of the running auth request; 0 before its head */
     struct gw_fetch *fetch;
+    uint64_t fetch_epoch;     /* the creds_epoch its request was sent with */
     struct gw_swift_wait *waiters;
     struct gw_swift_client *next;
     char *body;               /* Keystone's answer */
@@ -99,20 +112,71 @@ static char *strip_slash(const char *s)
     return gw_strndup(s, n);
 }
 
+static const struct gw_conf *conf_of(struct gw_swift *s)
+{
+    return atomic_load_explicit(&s->conf, memory_order_acquire);
+}
+
+/* The token from conf (lock held, or s not shared yet): static mode only. */
+static void set_static(struct gw_swift *s, const struct gw_conf *conf)
+{
+    if (conf->auth_version != GW_AUTH_STATIC) return;
+    s->storage_url = strip_slash(conf->storage_url);
+    s->token = gw_strdup(conf->token);
+    s->valid_until_ms = UINT64_MAX;
+    s->refresh_at_ms = UINT64_MAX;
+}
+
 struct gw_swift *gw_swift_new(const struct gw_conf *conf)
 {
     struct gw_swift *s = gw_calloc(1, sizeof(*s));
-    s->conf = conf;
+    atomic_init(&s->conf, conf);
     s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_init(&s->lock, NULL);
-    if (conf->auth_version == GW_AUTH_STATIC) {
-        s->storage_url = strip_slash(conf->storage_url);
-        s->token = gw_strdup(conf->token);
-        s->valid_until_ms = UINT64_MAX;
-        s->refresh_at_ms = UINT64_MAX;
-        s->generation = 1;
-    }
+    set_static(s, conf);
+    if (conf->auth_version == GW_AUTH_STATIC) s->generation = 1;
+    s->had_token = conf->auth_version == GW_AUTH_STATIC;
     return s;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Whether a and b authenticate the same way, as the same user. */
+static int same_creds(const struct gw_conf *a, const struct gw_conf *b)
+{
+    return a->auth_version == b->auth_version && same_str(a->auth_url, b->auth_url) &&
+           same_str(a->user, b->user) && same_str(a->key, b->key) &&
+           same_str(a->user_domain, b->user_domain) && same_str(a->project, b->project) &&
+           same_str(a->project_domain, b->project_domain) && same_str(a->region, b->region) &&
+           same_str(a->interface, b->interface) && same_str(a->storage_url, b->storage_url) &&
+           same_str(a->token, b->token);
+}
+
+int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf)
+{
+    pthread_mutex_lock(&s->lock);
+    int changed = !same_creds(conf_of(s), conf);
+    atomic_store_explicit(&s->conf, conf, memory_order_release);
+    if (changed) {
+        free(s->storage_url);
+        free(s->token);
+        s->storage_url = s->token = NULL;
+        s->valid_until_ms = s->refresh_at_ms = 0;
+        s->refresh_tried = 0;
+        s->generation++; /* a 401 to the old token must not drop the new one */
+        s->creds_epoch++;
+        set_static(s, conf);
+        /* Not ready until the new credentials gave a token: ask now. */
+        s->had_token = conf->auth_version == GW_AUTH_STATIC;
+        s->failure[0] = '\0';
+        s->retry_delay_ms = RETRY_FIRST_MS;
+        if (s->keeper) uv_async_send(&s->keeper->async);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return changed;
 }
 
 void gw_swift_free(struct gw_swift *s)
@@ -162,7 +226,7 @@ void gw_swift_creds_free(struct gw_swift_creds *c)
 
 void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
 {
-    if (s->conf->auth_version == GW_AUTH_STATIC) return;
+    if (conf_of(s)->auth_version == GW_AUTH_STATIC) return;
     pthread_mutex_lock(&s->lock);
     if (s->generation == generation) s->valid_until_ms = 0;
     pthread_mutex_unlock(&s->lock);
@@ -181,7 +245,7 @@ int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_af
     } else if (!s->had_token) {
         ready = 0;
         snprintf(why, len, "swift auth: waiting for the first token from %s",
-                 s->conf->auth_url);
+                 conf_of(s)->auth_url);
     }
     uint64_t at = s->retry_at_ms;
     pthread_mutex_unlock(&s->lock);
@@ -221,18 +285,23 @@ static void on_retry(uv_timer_t *t)
     if (go) start_auth(cl);
 }
 
-/* On the keeper's loop: after a failed auth request, plan the next one. */
+/*
+ * On the keeper's loop: after a failed auth request, plan the next one;
+ * without a token for the credentials in force (a reload changed them),
+ * ask at once.
+ */
 static void plan_retry(struct gw_swift_client *cl)
 {
     struct gw_swift *s = cl->s;
     uint64_t delay = 0;
     pthread_mutex_lock(&s->lock);
-    int want = s->keeper == cl && s->failure[0] && !s->inflight && s->retry_at_ms == 0;
-    if (want) {
+    int want = s->keeper == cl && (s->failure[0] || !s->had_token) && !s->inflight &&
+               s->retry_at_ms == 0;
+    if (want && s->failure[0]) {
         delay = s->retry_delay_ms;
         s->retry_delay_ms = delay * 2 < RETRY_MAX_MS ? delay * 2 : RETRY_MAX_MS;
-        s->retry_at_ms = gw_now_ms() + delay;
     }
+    if (want) s->retry_at_ms = gw_now_ms() + delay;
     pthread_mutex_unlock(&s->lock);
     if (want) uv_timer_start(&cl->retry, on_retry, delay, 0);
 }
@@ -241,12 +310,12 @@ void gw_swift_client_keep(struct gw_swift_client *cl)
 {
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
     struct gw_swift *s = cl->s;
-    if (s->conf->auth_version == GW_AUTH_STATIC) return;
     pthread_mutex_lock(&s->lock);
     s->keeper = cl;
-    s->retry_at_ms = gw_now_ms();
+    int first = conf_of(s)->auth_version != GW_AUTH_STATIC;
+    if (first) s->retry_at_ms = gw_now_ms();
     pthread_mutex_unlock(&s->lock);
-    uv_timer_start(&cl->retry, on_retry, 0, 0);
+    if (first) uv_timer_start(&cl->retry, on_retry, 0, 0);
 }
 
 /* An auth request is over (lock not held): every worker looks again. */
@@ -270,7 +339,7 @@ static void auth_over(struct gw_swift_client *cl, int err)
 static void failure_reason(struct gw_swift_client *cl, struct gw_fetch *f, int err,
                            const char *why, char *out, size_t len)
 {
-    const char *url = cl->s->conf->auth_url;
+    const char *url = conf_of(cl->s)->auth_url;
     if (cl->status != 0 && (cl->status < 200 || cl->status >= 300))
         snprintf(out, len, "swift auth: %ld %s from %s", cl->status,
                  gw_http_status_text((int)cl->status), url);
@@ -343,7 +412,7 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
     s->failure[0] = '\0';
     s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_unlock(&s->lock);
-    gw_info("swift", "authenticated as %s; token valid for %llu s%s", s->conf->user,
+    gw_info("swift", "authenticated as %s; token valid for %llu s%s", conf_of(s)->user,
             (unsigned long long)(life_ms / 1000), same ? " (unchanged)" : "");
 }
 
@@ -362,19 +431,25 @@ static int auth_status_check(void *ud, struct gw_fetch *f, long status)
 static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
 {
     if (err == GW_EAUTH)
-        gw_warn("swift", "auth request to %s refused for user %s", s->conf->auth_url,
-                s->conf->user);
+        gw_warn("swift", "auth request to %s refused for user %s", conf_of(s)->auth_url,
+                conf_of(s)->user);
     else  /* GW_EBADHEADER too: a token or URL with a CR must never be sent on */
-        gw_warn("swift", "auth request to %s failed: %s", s->conf->auth_url,
+        gw_warn("swift", "auth request to %s failed: %s", conf_of(s)->auth_url,
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }
 
-/* An auth request is over: let go of its fetch. */
-static struct gw_swift *auth_answered(struct gw_swift_client *cl)
+/* An auth request is over: let go of its fetch.  *stale: it was sent with
+ * credentials a reload has replaced since. */
+static struct gw_swift *auth_answered(struct gw_swift_client *cl, int *stale)
 {
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
     cl->fetch = NULL;
-    return cl->s;
+    pthread_mutex_lock(&s->lock);
+    *stale = cl->fetch_epoch != s->creds_epoch;
+    pthread_mutex_unlock(&s->lock);
+    if (*stale) gw_info("swift", "credentials changed by a reload: asking for a token again");
+    return s;
 }
 
 /*
@@ -389,7 +464,13 @@ static void auth_count(int err)
 static void v1_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_swift_client *cl = ud;
-    struct gw_swift *s = auth_answered(cl);
+    int stale;
+    struct gw_swift *s = auth_answered(cl, &stale);
+    if (stale) {
+        auth_count(err); /* its answer is not used, but it was asked */
+        start_auth(cl); /* still in flight: the waiters wait on */
+        return;
+    }
 
     const char *token = gw_fetch_header(f, "X-Auth-Token");
     const char *url = gw_fetch_header(f, "X-Storage-Url");
@@ -449,88 +530,42 @@ static int v3_data(void *ud, const char *buf, size_t len)
     return 0;
 }
 
-/* Seconds since the epoch of "2026-11-24T18:00:00.000000Z"; -1 if unreadable. */
-static int64_t parse_iso8601(const char *s)
+/* Keystone's answer has been read: let it go. */
+static void v3_forget(struct gw_swift_client *cl)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) return -1;
-    return (int64_t)timegm(&tm);
-}
-
-/*
- * From Keystone's token: the object-store endpoint of the configured
- * interface (and region, when one is configured), and the expiry.
- * Returns 0, or GW_EAUTH with *why set.
- */
-int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
-                      char **url_out, int64_t *expires_out, const char **why)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    int rc = GW_EAUTH;
-    *url_out = NULL;
-    *why = "answer is not JSON";
-    if (root == NULL) return rc;
-    json_t *token = json_object_get(root, "token");
-    json_t *expires = json_object_get(token, "expires_at");
-    json_t *catalog = json_object_get(token, "catalog");
-    *why = "no token.expires_at";
-    if (!json_is_string(expires)) goto leave;
-    *expires_out = parse_iso8601(json_string_value(expires));
-    *why = "unreadable token.expires_at";
-    if (*expires_out < 0) goto leave;
-    *why = "no object-store endpoint in the catalog for this interface and region";
-    if (!json_is_array(catalog)) goto leave;
-    size_t i, j;
-    json_t *svc, *ep;
-    json_array_foreach(catalog, i, svc) {
-        json_t *type = json_object_get(svc, "type");
-        if (!json_is_string(type) || strcmp(json_string_value(type), "object-store") != 0)
-            continue;
-        json_array_foreach(json_object_get(svc, "endpoints"), j, ep) {
-            json_t *ifc = json_object_get(ep, "interface");
-            json_t *reg = json_object_get(ep, "region");
-            json_t *regid = json_object_get(ep, "region_id");
-            json_t *url = json_object_get(ep, "url");
-            if (!json_is_string(ifc) || !json_is_string(url)) continue;
-            if (strcmp(json_string_value(ifc), interface) != 0) continue;
-            if (region && region[0]) {
-                int match = (json_is_string(reg) && strcmp(json_string_value(reg), region) == 0) ||
-                            (json_is_string(regid) &&
-                             strcmp(json_string_value(regid), region) == 0);
-                if (!match) continue;
-            }
-            *url_out = gw_strdup(json_string_value(url));
-            rc = 0;
-            goto leave;
-        }
-    }
-leave:
-    json_decref(root);
-    return rc;
+    free(cl->body);
+    cl->body = NULL;
+    cl->body_len = 0;
+    free(cl->subject_token);
+    cl->subject_token = NULL;
 }
 
 static void v3_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_swift_client *cl = ud;
-    struct gw_swift *s = auth_answered(cl);
+    int stale;
+    struct gw_swift *s = auth_answered(cl, &stale);
+    if (stale) {
+        auth_count(err); /* its answer is not used, but it was asked */
+        v3_forget(cl);
+        start_auth(cl); /* still in flight: the waiters wait on */
+        return;
+    }
 
     char *url = NULL;
     int64_t expires = 0;
     const char *why = "no X-Subject-Token";
     if (err == 0 && cl->subject_token && cl->subject_token[0])
-        err = gw_swift_v3_parse(cl->body ? cl->body : "", cl->body_len, s->conf->interface,
-                                s->conf->region, &url, &expires, &why);
+        err = gw_swift_v3_parse(cl->body ? cl->body : "", cl->body_len, conf_of(s)->interface,
+                                conf_of(s)->region, &url, &expires, &why);
     else if (err == 0)
         err = GW_EAUTH;
     auth_count(err);
     if (err != 0) {
         int answered = err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0';
         if (answered)
-            gw_warn("swift", "Keystone auth at %s for user %s failed: %s", s->conf->auth_url,
-                    s->conf->user, why);
+            gw_warn("swift", "Keystone auth at %s for user %s failed: %s", conf_of(s)->auth_url,
+                    conf_of(s)->user, why);
         else
             log_auth_failure(s, f, err);
         auth_failed(cl, f, err, answered ? why : NULL);
@@ -541,11 +576,7 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
         auth_over(cl, 0);
     }
     free(url);
-    free(cl->body);
-    cl->body = NULL;
-    cl->body_len = 0;
-    free(cl->subject_token);
-    cl->subject_token = NULL;
+    v3_forget(cl);
 }
 
 static const struct gw_fetch_cbs v3_cbs = {
@@ -554,26 +585,14 @@ static const struct gw_fetch_cbs v3_cbs = {
     .on_done = v3_done,
 };
 
-static char *v3_tokens_url(const char *auth_url)
-{
-    char *base = strip_slash(auth_url);
-    size_t n = strlen(base);
-    char *url;
-    if (n >= 12 && strcmp(base + n - 12, "/auth/tokens") == 0)
-        url = gw_strdup(base);
-    else if (n >= 3 && strcmp(base + n - 3, "/v3") == 0)
-        url = gw_asprintf("%s/auth/tokens", base);
-    else
-        url = gw_asprintf("%s/v3/auth/tokens", base);
-    free(base);
-    return url;
-}
-
 /* ---- starting an auth request (the caller set s->inflight) ---- */
 
 static void start_auth(struct gw_swift_client *cl)
 {
-    const struct gw_conf *c = cl->s->conf;
+    pthread_mutex_lock(&cl->s->lock);
+    const struct gw_conf *c = conf_of(cl->s);
+    uint64_t epoch = cl->s->creds_epoch;
+    pthread_mutex_unlock(&cl->s->lock);
     struct gw_fetch *f;
     cl->status = 0;
     if (c->auth_version == GW_AUTH_V1) {
@@ -585,7 +604,7 @@ static void start_auth(struct gw_swift_client *cl)
         gw_fetch_add_header(f, h);
         free(h);
     } else {
-        char *url = v3_tokens_url(c->auth_url);
+        char *url = gw_swift_v3_tokens_url(c->auth_url);
         f = gw_fetch_new(cl->o, "POST", url, &v3_cbs, cl);
         free(url);
         json_t *body = json_pack(
@@ -610,6 +629,7 @@ static void start_auth(struct gw_swift_client *cl)
         return;
     }
     cl->fetch = f;
+    cl->fetch_epoch = epoch;
 }
 
 /* ---- clients ---- */
@@ -677,7 +697,7 @@ void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
     if (cl->fetch) return;
 
     struct gw_swift *s = cl->s;
-    if (s->conf->auth_version == GW_AUTH_STATIC) {
+    if (conf_of(s)->auth_version == GW_AUTH_STATIC) {
         /* Static credentials cannot be renewed: a 401 is final. */
         gw_warn("swift", "the static token was refused and cannot be renewed");
         wake_all(cl, GW_EAUTH);

@@ -8,7 +8,8 @@
  * the requests of that worker that wait for a token.  One client, the
  * keeper, also asks for the first token at start and again while auth
  * fails, so that readiness (gw_swift_ready) never waits for a request.
- * swift_url.c builds the URLs and the fetches that carry the token.
+ * swift_url.c builds the URLs and the fetches that carry the token;
+ * swift_v3.c reads Keystone's answers.
  */
 #ifndef GW_SWIFT_H
 #define GW_SWIFT_H
@@ -41,6 +42,14 @@ struct gw_swift_creds {
 
 struct gw_swift *gw_swift_new(const struct gw_conf *conf);
 void gw_swift_free(struct gw_swift *s);
+/*
+ * A reload: conf replaces the configuration s reads (the old one must stay
+ * valid until every worker has moved past it).  When the credentials
+ * changed (auth_version, auth_url, user, key, the v3 keys, storage_url,
+ * token), the token is dropped, so the next request authenticates with the
+ * new ones; returns 1 then, else 0.  Any thread.
+ */
+int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf);
 
 struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
                                             uv_loop_t *loop);
@@ -52,8 +61,9 @@ void gw_swift_client_free(struct gw_swift_client *cl);
  * Make cl the keeper: as soon as its loop runs it asks for a token (start-
  * up never waits for one), and after every failed auth request, whichever
  * worker sent it, it asks again after 1 s, then 2, 4 ... up to 30 s, until
- * one succeeds.  Call once, before cl's loop runs or from it.  Nothing
- * with static auth.
+ * one succeeds; and at once when a reload changed the credentials
+ * (gw_swift_reconfigure).  Call once, before cl's loop runs or from it.
+ * Static credentials need no request.
  */
 void gw_swift_client_keep(struct gw_swift_client *cl);
 
@@ -108,6 +118,10 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
  */
 int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
                       char **url_out, int64_t *expires_out, const char **why);
+
+/* Keystone v3: the URL to POST a password auth request to, from auth_url
+ * ending in /v3, /v3/auth/tokens or neither.  Caller frees. */
+char *gw_swift_v3_tokens_url(const char *auth_url);
 
 /*
  * The URL of object `name` in `container`, each percent-encoded as a path

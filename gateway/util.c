@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int gw_log_level = GW_LOG_INFO;
+_Atomic int gw_log_level = GW_LOG_INFO;
 
 /*
  * The cache's codes are ours under another name (cache/ includes nothing

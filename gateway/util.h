@@ -57,7 +57,8 @@ char *gw_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Never put a token or key into a log line.
  */
 enum gw_log_level { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARNING, GW_LOG_ERROR };
-extern int gw_log_level;
+/* Every thread reads it, a reload (main thread) may change it: atomic. */
+extern _Atomic int gw_log_level;
 
 int gw_log_level_parse(const char *s);
 void gw_log_(int level, const char *module, const char *fmt, ...)

@@ -15,7 +15,8 @@
  * main thread: `draining` (/healthz says 503, all else as usual) and, after
  * drain_delay, `closing` (listeners and idle connections close, no more
  * keep-alive).  A worker's loop ends once its last connection is closed and
- * it has closed its own handles.
+ * it has closed its own handles.  The same wakeup carries reloads: on it a
+ * worker first moves to the newest published configuration (reload.c).
  */
 #include "server_int.h"
 
@@ -184,7 +185,7 @@ static void accept_pause(struct gw_worker *w, int err)
 /* A new connection: to server.c, after its PROXY header if the public listener expects one. */
 static void listener_take(struct gw_worker *w, int fd, int admin)
 {
-    if (!admin && w->srv->conf->proxy_protocol != GW_PROXY_OFF) {
+    if (!admin && w->svc.conf->proxy_protocol != GW_PROXY_OFF) {
         gw_proxy_accept(w, fd);
         return;
     }
@@ -265,6 +266,7 @@ static void on_wakeup(uv_async_t *a)
 {
     struct gw_worker *w = a->data;
     GW_CHECK_MAGIC(w, WORKER_MAGIC);
+    gw_worker_take_conf(w); /* a reload's, if one was published */
     /* While only `draining`, /healthz reads the flag and nothing else changes. */
     if (!atomic_load(&w->srv->closing) && !atomic_load(&w->force_close)) return;
     if (!w->stopping) {
@@ -284,6 +286,8 @@ static void worker_main(void *arg)
     int rc = uv_loop_close(&w->loop);
     if (rc != 0) gw_error("server", "worker %d: loop did not close: %s", w->id, uv_strerror(rc));
     gw_assert(rc == 0);
+    /* No configuration is in use here any more. */
+    atomic_store_explicit(&w->conf_generation, UINT64_MAX, memory_order_release);
     atomic_fetch_add_explicit(&w->srv->workers_done, 1, memory_order_release);
     uv_async_send(&w->srv->worker_exit);
 }
@@ -471,7 +475,6 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
     srv->stats_ready = 1;
     gw_plancache_init(conf->plan_cache_size);
     srv->access_fd = open_access_log(conf->access_log);
-    srv->access_format = gw_access_format_named(conf->access_log_format);
     if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
         strcmp(conf->access_log, "off") != 0) {
         rc = -errno;
@@ -487,6 +490,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
         goto leave;
     }
     srv->worker_exit.data = srv;
+    gw_server_conf_init(srv, conf);
     return 0;
 leave:
     init_undo(srv);
@@ -529,6 +533,7 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w)
     uv_timer_init(&w->loop, &w->stop_check);
     w->stop_check.data = w;
     w->svc.conf = srv->conf;
+    w->access_format = gw_access_format_named(srv->conf->access_log_format);
     w->svc.cache = srv->cache;
     w->svc.neg = srv->neg;
     w->svc.swift = srv->swift;
@@ -624,6 +629,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->access_fd = -1;
     gw_plancache_free(); /* every request is over: no hold is out */
     gw_stats_free();
+    gw_server_conf_free(srv); /* every worker has ended: no configuration is in use */
     if (!uv_is_closing((uv_handle_t *)&srv->worker_exit))
         uv_close((uv_handle_t *)&srv->worker_exit, NULL);
 }

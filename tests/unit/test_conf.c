@@ -16,14 +16,11 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "unit.h"
-
-extern char **environ;
 
 /* Set by main() before any test runs; read-only afterwards. */
 static char tmpdir[256];
@@ -1019,46 +1016,8 @@ static Suite *conf_suite(void)
     return s;
 }
 
-/* The caller's SWIFTGATE_* variables would change what every test sees. */
-static void clear_swiftgate_env(void)
-{
-    for (;;) {
-        char name[256] = "";
-        for (char **e = environ; *e != NULL; e++) {
-            const char *eq = strchr(*e, '=');
-            if (strncmp(*e, "SWIFTGATE_", 10) == 0 && eq != NULL &&
-                (size_t)(eq - *e) < sizeof(name)) {
-                memcpy(name, *e, (size_t)(eq - *e));
-                name[eq - *e] = '\0';
-                break;
-            }
-        }
-        if (name[0] == '\0') return;
-        unsetenv(name);
-    }
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-
-    clear_swiftgate_env();
-    snprintf(tmpdir, sizeof(tmpdir), "%s/test_conf-XXXXXX", base != NULL ? base : "/tmp");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
-        return 2;
-    }
-
-    int failed = unit_run(conf_suite());
-
-    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return failed == 0 ? 0 : 1;
+    unit_clear_swiftgate_env();
+    return unit_run_in_tmpdir(conf_suite(), "test_conf", tmpdir, sizeof(tmpdir));
 }

@@ -39,7 +39,6 @@ static long long metric(const char *name)
 START_TEST(off_when_zero)
 {
     ck_assert_ptr_null(gw_neg_new(0, 1000));
-    ck_assert_ptr_null(gw_neg_new(10, 0));
     uint8_t k[GW_CACHE_KEY_LEN];
     key_n(1, k);
     /* NULL is a table that remembers nothing. */
@@ -99,6 +98,32 @@ START_TEST(budget_evicts_the_oldest)
         key_n(i, k);
         ck_assert_int_eq(gw_neg_get(n, k, 2000), i >= 2 * max);
     }
+    gw_neg_free(n);
+    gw_stats_free();
+}
+END_TEST
+
+/* A ttl of 0 remembers nothing; set later, it applies to every entry. */
+START_TEST(ttl_set_by_a_reload)
+{
+    gw_stats_init(1);
+    struct gw_neg *n = gw_neg_new(10, 0);
+    ck_assert_ptr_nonnull(n);
+    uint8_t a[GW_CACHE_KEY_LEN], b[GW_CACHE_KEY_LEN];
+    key_n(1, a);
+    key_n(2, b);
+    gw_neg_put(n, a, 1000);
+    ck_assert_int_eq(gw_neg_get(n, a, 1000), 0);
+    ck_assert_uint_eq(gw_neg_count(n), 0);
+    gw_neg_set_ttl(n, 1000);
+    gw_neg_put(n, a, 1000);
+    gw_neg_put(n, b, 1500);
+    ck_assert_int_eq(gw_neg_get(n, a, 1999), 1);
+    /* Shorter now: both are judged by it, the older first. */
+    gw_neg_set_ttl(n, 300);
+    ck_assert_int_eq(gw_neg_get(n, a, 1400), 0);
+    ck_assert_int_eq(gw_neg_get(n, b, 1799), 1);
+    ck_assert_int_eq(gw_neg_get(n, b, 1800), 0);
     gw_neg_free(n);
     gw_stats_free();
 }
@@ -191,6 +216,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("neg");
     tcase_set_timeout(t, 30);
     tcase_add_test(t, off_when_zero);
+    tcase_add_test(t, ttl_set_by_a_reload);
     tcase_add_test(t, remembered_for_the_ttl);
     tcase_add_test(t, budget_evicts_the_oldest);
     tcase_add_test(t, expired_go_before_evictions);

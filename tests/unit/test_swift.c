@@ -1,6 +1,7 @@
 /*
- * test_swift.c - Keystone v3 token parsing, object URLs, and readiness
- * before any auth request.
+ * test_swift.c - Keystone v3 token parsing, object URLs, readiness before
+ * any auth request, and what a reload does to the token
+ * (gw_swift_reconfigure).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -128,6 +129,94 @@ START_TEST(no_token_yet_is_not_ready)
 }
 END_TEST
 
+/* A configuration from the environment alone: static with token, or v1. */
+static void load_static(struct gw_conf *c, const char *token)
+{
+    char err[512];
+    unit_clear_swiftgate_env();
+    setenv("SWIFTGATE_SWIFT_AUTH_VERSION", "static", 1);
+    setenv("SWIFTGATE_SWIFT_STORAGE_URL", "http://swift/v1/AUTH_a", 1);
+    setenv("SWIFTGATE_SWIFT_TOKEN", token, 1);
+    ck_assert_msg(gw_conf_load(c, NULL, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void load_v1(struct gw_conf *c)
+{
+    char err[512];
+    unit_clear_swiftgate_env();
+    setenv("SWIFTGATE_SWIFT_AUTH_URL", "http://swift/auth/v1.0", 1);
+    setenv("SWIFTGATE_SWIFT_USER", "a:u", 1);
+    setenv("SWIFTGATE_SWIFT_KEY", "k", 1);
+    ck_assert_msg(gw_conf_load(c, NULL, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* The token in s now, "" when there is none to use; its generation. */
+static uint64_t token_now(struct gw_swift *s, char *out, size_t len)
+{
+    struct gw_swift_creds cr = {0};
+    out[0] = '\0';
+    if (gw_swift_creds(s, &cr) != 0) return 0;
+    snprintf(out, len, "%s", cr.token);
+    uint64_t g = cr.generation;
+    gw_swift_creds_free(&cr);
+    return g;
+}
+
+START_TEST(reconfigure_drops_the_token_when_credentials_change)
+{
+    struct gw_conf t1, t1_again, t2, v1;
+    char tok[64];
+    load_static(&t1, "t1");
+    load_static(&t1_again, "t1");
+    load_static(&t2, "t2");
+    load_v1(&v1);
+    struct gw_swift *s = gw_swift_new(&t1);
+    uint64_t g1 = token_now(s, tok, sizeof(tok));
+    ck_assert_str_eq(tok, "t1");
+    /* The same credentials in a new configuration: the token stays. */
+    ck_assert_int_eq(gw_swift_reconfigure(s, &t1_again), 0);
+    ck_assert_uint_eq(token_now(s, tok, sizeof(tok)), g1);
+    ck_assert_str_eq(tok, "t1");
+    /* Another token: used at once, under a newer generation. */
+    ck_assert_int_eq(gw_swift_reconfigure(s, &t2), 1);
+    ck_assert_uint_gt(token_now(s, tok, sizeof(tok)), g1);
+    ck_assert_str_eq(tok, "t2");
+    /* TempAuth now: no token until one is asked for with the new key. */
+    ck_assert_int_eq(gw_swift_reconfigure(s, &v1), 1);
+    token_now(s, tok, sizeof(tok));
+    ck_assert_str_eq(tok, "");
+    ck_assert_int_eq(gw_swift_reconfigure(s, &t1), 1);
+    token_now(s, tok, sizeof(tok));
+    ck_assert_str_eq(tok, "t1");
+    gw_swift_free(s);
+    gw_conf_free(&t1);
+    gw_conf_free(&t1_again);
+    gw_conf_free(&t2);
+    gw_conf_free(&v1);
+}
+END_TEST
+
+/* New credentials from a reload: not ready until they gave a token. */
+START_TEST(reload_to_other_credentials_waits_for_their_token)
+{
+    struct gw_conf t1, v1;
+    char why[GW_SWIFT_REASON_MAX] = "";
+    unsigned after = 0;
+    load_static(&t1, "t1");
+    load_v1(&v1);
+    struct gw_swift *s = gw_swift_new(&t1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 1);
+    gw_swift_reconfigure(s, &v1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 0);
+    ck_assert_str_eq(why, "swift auth: waiting for the first token from http://swift/auth/v1.0");
+    gw_swift_reconfigure(s, &t1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 1);
+    gw_swift_free(s);
+    gw_conf_free(&t1);
+    gw_conf_free(&v1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swift");
@@ -138,6 +227,8 @@ int main(void)
     tcase_add_test(tc, listing_url_encodes);
     tcase_add_test(tc, static_auth_is_ready_at_once);
     tcase_add_test(tc, no_token_yet_is_not_ready);
+    tcase_add_test(tc, reconfigure_drops_the_token_when_credentials_change);
+    tcase_add_test(tc, reload_to_other_credentials_waits_for_their_token);
     suite_add_tcase(s, tc);
     return unit_run(s) ? 1 : 0;
 }
