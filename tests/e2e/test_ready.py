@@ -4,6 +4,7 @@ auth fails (unless it still holds a valid token), and 200 otherwise;
 `check-config --connect` authenticates once and HEADs the container."""
 
 import os
+import signal
 import socket
 import time
 
@@ -129,6 +130,24 @@ def test_failed_refresh_with_a_valid_token_stays_ready(ctx):
         wait_until(lambda: _healthz(gw.url)[0] == 200, 35, "/healthz 200 again")
         assert not any("/fractal/" in line
                        for line in gw.access_log_lines()[before:])
+
+
+def test_reload_to_other_credentials(ctx):
+    """A reload (SIGHUP) that changes the key: the gateway asks for a token
+    with it at once, and /healthz follows without any client request: 503
+    with Swift's refusal for a wrong key, 200 again with the right one."""
+    gw = ctx.gateway()
+    assert _healthz(gw.url)[0] == 200
+    for key, want in (("wrong-" + os.urandom(4).hex(), 503), ("testing", 200)):
+        gw.conf_text = gateway.render_conf(gateway.merge_conf(gateway.default_conf(
+            gw.dir, ctx.saio.auth_url), {"swift": {"key": key}}))
+        with open(gw.conf_path, "w") as f:
+            f.write(gw.conf_text)
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        wait_until(lambda: _healthz(gw.url)[0] == want, 10,
+                   lambda: "/healthz %d, not %r" % (want, _healthz(gw.url),))
+    assert "swift auth: 401" not in _healthz(gw.url)[1]
+    assert _object_fetches(gw) == 0
 
 
 def test_service_manager_hears_the_auth_state(ctx):
