@@ -383,12 +383,7 @@ static void conn_unlink(struct gw_conn *c)
     else
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    w->nconns--;
-    if (c->admin) w->nadmin--;
-    if (!c->admin) {
-        gw_stats_conn_close(w->id);
-        atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
-    }
+    gw_worker_conn_closed(w, c->admin);
 }
 
 static void conn_close(struct gw_conn *c)
@@ -698,23 +693,10 @@ static void conn_next(uv_timer_t *t)
 
 /* ---- accepting ---- */
 
-/*
- * Over max_connections: refuse this one cleanly (an answer, then a
- * lingering close); the others go on.  Warned about once a second at most.
- */
+/* Over max_connections: refuse this one cleanly (an answer, then a
+ * lingering close); the others go on. */
 static void refuse_over_cap(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->srv->conf;
-    static __thread uint64_t last_warn_ms;
-    uint64_t now = gw_now_ms();
-    if (now - last_warn_ms >= 1000) {
-        last_warn_ms = now;
-        gw_warn("server", "%s: connection refused: %smax_connections (%llu) reached", c->peer,
-                c->admin ? "admin_" : "",
-                (unsigned long long)(c->admin ? conf->admin_max_connections
-                                              : conf->max_connections));
-    }
-    gw_stats_error(GW_ERR_CONN_LIMIT);
     c->req_start_ms = gw_now_ms();
     answer_begin(c, 0);
     gw_respond_simple(&c->sink, 503, "too many connections", "Retry-After: 1\r\n");
@@ -761,16 +743,8 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
-    w->nconns++;
     c->state = GW_CONN_IDLE;
-    uint64_t open = 0;
-    if (!admin) {
-        gw_stats_conn_open(w->id);
-        open = atomic_fetch_add_explicit(&w->srv->nconns, 1, memory_order_relaxed) + 1;
-    } else {
-        open = ++w->nadmin;
-    }
-    if (open > (admin ? conf->admin_max_connections : conf->max_connections)) {
+    if (gw_worker_conn_opened(w, admin, c->peer) != 0) {
         refuse_over_cap(c);
         conn_run(c, SEND_BUDGET);
         return;
