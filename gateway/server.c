@@ -134,15 +134,9 @@ static void access_log(struct gw_conn *c)
     if (c->sink.status == 0 || c->logged) return;
     c->logged = 1;
     if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes);
-    if (c->w->srv->access_fd < 0) return;
-    struct gw_access_rec rec = {
-        .format = c->w->srv->access_format, .peer = c->peer, .req = &c->hreq,
-        .trusted = c->w->srv->conf->trusted_proxies,
-        .status = c->sink.status, .bytes = c->sink.bytes,
-        .cache = c->sink.cache, .total_ms = gw_now_ms() - c->req_start_ms,
-        .origin_ms = c->sink.origin_ms,
-    };
-    gw_access_log_write(c->w->srv->access_fd, &rec);
+    const struct gw_server *srv = c->w->srv;
+    gw_access_log_sink(srv->access_fd, srv->access_format, srv->conf->trusted_proxies, &c->sink,
+                       c->req_start_ms);
 }
 
 /* The handler is done with (or must let go of) the answer: release it. */
