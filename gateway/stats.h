@@ -46,7 +46,9 @@ enum gw_cache_result {
     X(FOREIGN_SEGMENTS, "foreign_segments")                                 \
     X(PLAN_TOO_LARGE, "plan_too_large")                                     \
     X(NO_FILES, "out_of_files")                                             \
-    X(INDEX_FULL, "index_full")
+    X(INDEX_FULL, "index_full")                                             \
+    X(UPLOAD_ABORTED, "upload_aborted")                                     \
+    X(UPLOAD_DIGEST, "upload_digest_mismatch")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,
