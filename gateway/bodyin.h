@@ -57,6 +57,13 @@ size_t gw_body_in_pump(struct gw_body_in *b, llhttp_t *p, struct gw_http_req *r,
  */
 int gw_body_in_stalled(struct gw_body_in *b);
 
+/* The handler let go of the request: its body, if still unread, is dropped
+ * (no callback follows, and the connection closes after the answer). */
+static inline void gw_body_in_release(struct gw_body_in *b)
+{
+    if (b->state != GW_BODY_NONE && b->state != GW_BODY_DONE) b->state = GW_BODY_DONE;
+}
+
 /* No body is left unread: the connection may serve another request. */
 static inline int gw_body_in_clean(const struct gw_body_in *b)
 {

@@ -151,6 +151,7 @@ static void owner_release(struct gw_conn *c)
     c->owner = NULL;
     c->owner_ud = NULL;
     c->want_drain = 0;
+    gw_body_in_release(&c->body);
     if (o) o->release(ud);
 }
 

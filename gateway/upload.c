@@ -198,14 +198,14 @@ static void commit_done(uv_work_t *w, int status)
 {
     struct gw_upload *u = up_of(w->data);
     u->committing = 0;
-    if (status == 0 && u->commit_rc == 0) {
-        u->tmp[0] = '\0'; /* renamed into blobs/ */
-    } else {
-        gw_warn("upload", "%s: stored in Swift, not cached: %s", u->name,
-                gw_strerror(status ? status : u->commit_rc));
-        gw_stats_error_for(GW_ERR_CACHE_WRITE, u->commit_rc);
+    if (status != 0 || u->commit_rc != 0) {
+        int err = status ? status : u->commit_rc;
+        gw_warn("upload", "%s: stored in Swift, not cached: %s", u->name, gw_strerror(err));
+        gw_stats_error_for(GW_ERR_CACHE_WRITE, err);
+        if (u->commit_rc == 0) unlink(u->tmp); /* the commit never ran */
     }
-    if (u->commit_rc != 0) u->tmp[0] = '\0'; /* gw_cache_commit() unlinked it */
+    /* Renamed into blobs/, or unlinked by gw_cache_commit() or above. */
+    u->tmp[0] = '\0';
     close(u->fd);
     u->fd = -1;
     gw_cache_unreserve(u->svc->cache, u->reserved);
