@@ -30,24 +30,20 @@
 #include "swift.h"
 #include "upload.h"
 #include "util.h"
+#include "writereq.h"
 
 #define DELETE_MAGIC 0x44454c45u
 /* The largest SLO delete report read (a line per failed segment). */
 #define REPORT_MAX (1u << 20)
 
 struct gw_delete {
+    struct gw_writereq w;       /* first: the sink's owner */
     uint32_t magic;
-    struct gw_sink *s;
-    const struct gw_services *svc;
-    char name[37];
-    uint8_t key[GW_CACHE_KEY_LEN];
-    struct gw_swift_req q;
     int deleting;               /* the HEAD is over: the DELETE runs */
     int slo;                    /* X-Static-Large-Object: True */
     long status;
     char *report;               /* an SLO delete's JSON report */
     size_t report_len;
-    int released, purging, answered;
     uv_work_t work;
 };
 
@@ -58,9 +54,9 @@ static struct gw_delete *del_of(void *ud)
     return d;
 }
 
-static void del_free(struct gw_delete *d)
+static void del_free(struct gw_writereq *w)
 {
-    gw_swift_req_cancel(&d->q);
+    struct gw_delete *d = (struct gw_delete *)w;
     free(d->report);
     d->magic = 0;
     free(d);
@@ -68,40 +64,34 @@ static void del_free(struct gw_delete *d)
 
 static void del_answer(struct gw_delete *d, int status, const char *reason)
 {
-    if (d->answered || d->released) return;
-    d->answered = 1;
-    if (status >= 500) gw_info("delete", "%s: %d %s", d->name, status, reason);
-    gw_respond_simple(d->s, status, reason, NULL);
+    if (status >= 500) gw_info("delete", "%s: %d %s", d->w.name, status, reason);
+    gw_writereq_answer(&d->w, status, reason, NULL);
 }
 
 static void purge_work(uv_work_t *w)
 {
     struct gw_delete *d = w->data;
-    gw_cache_remove(d->svc->cache, d->key); /* GW_CACHE_ENOTFOUND: nothing cached */
+    gw_cache_remove(d->w.svc->cache, d->w.key); /* GW_CACHE_ENOTFOUND: nothing cached */
 }
 
 static void purge_done(uv_work_t *w, int status)
 {
     struct gw_delete *d = del_of(w->data);
     (void)status;
-    d->purging = 0;
-    if (d->released) {
-        del_free(d);
-        return;
-    }
+    if (gw_writereq_job_done(&d->w)) return;
     del_answer(d, 204, "deleted");
 }
 
 /* Swift has it no more: out of the cache too. */
 static void del_purge(struct gw_delete *d)
 {
-    if (d->svc->cache == NULL) {
+    if (d->w.svc->cache == NULL) {
         del_answer(d, 204, "deleted");
         return;
     }
-    d->purging = 1;
+    d->w.busy = 1;
     d->work.data = d;
-    if (uv_queue_work(d->svc->loop, &d->work, purge_work, purge_done) != 0) purge_done(&d->work, 0);
+    if (uv_queue_work(d->w.svc->loop, &d->work, purge_work, purge_done) != 0) purge_done(&d->work, 0);
 }
 
 /* An SLO delete's report: 0 when every segment and the manifest went. */
@@ -167,7 +157,7 @@ static void del_prepare(void *ud, struct gw_fetch *f)
 {
     struct gw_delete *d = del_of(ud);
     if (d->deleting && d->slo) gw_fetch_add_header(f, "Accept: application/json");
-    gw_swift_trans_extra(f, gw_sink_request(d->s)->request_id);
+    gw_swift_trans_extra(f, gw_sink_request(d->w.s)->request_id);
 }
 
 static const struct gw_fetch_cbs del_cbs = {
@@ -177,14 +167,9 @@ static const struct gw_fetch_cbs del_cbs = {
 /* The HEAD first, then (deleting) the DELETE. */
 static void del_request(struct gw_delete *d, const char *method, const char *query)
 {
-    struct gw_swift_target t = {
-        .kind = "object", .method = method, .container = d->svc->conf->container,
-        .object = d->name, .query = query, .prepare = del_prepare, .once = 1,
-    };
-    gw_swift_req_cancel(&d->q);
-    gw_swift_req_init(&d->q, d->svc, &t, &del_cbs, d);
     d->status = 0;
-    if (gw_swift_req_start(&d->q) != 0) del_answer(d, 502, "cannot reach Swift");
+    if (gw_writereq_swift(&d->w, method, query, del_prepare, &del_cbs, d) != 0)
+        del_answer(d, 502, "cannot reach Swift");
 }
 
 static void del_start(struct gw_delete *d)
@@ -193,29 +178,10 @@ static void del_start(struct gw_delete *d)
     del_request(d, "DELETE", d->slo ? "multipart-manifest=delete" : NULL);
 }
 
-static void del_release(void *ud)
-{
-    struct gw_delete *d = del_of(ud);
-    d->released = 1;
-    gw_swift_req_cancel(&d->q);
-    if (!d->purging) del_free(d);
-}
-
-static void del_drain(void *ud)
-{
-    (void)ud;
-}
-
-static const struct gw_sink_owner del_owner = {.on_drain = del_drain, .release = del_release};
-
 void gw_delete(struct gw_sink *s, const struct gw_services *svc, const char *name)
 {
     struct gw_delete *d = gw_calloc(1, sizeof(*d));
     d->magic = DELETE_MAGIC;
-    d->s = s;
-    d->svc = svc;
-    snprintf(d->name, sizeof(d->name), "%s", name);
-    gw_cache_key(svc->conf->container, name, d->key);
-    gw_sink_attach(s, &del_owner, d);
+    gw_writereq_init(&d->w, s, svc, name, del_free);
     del_request(d, "HEAD", "multipart-manifest=get");
 }

@@ -22,7 +22,8 @@
  *    The commit replaces the entry by rename and index update: readers of
  *    the old blob finish with the old bytes, readers after get the new.
  *  - The answer (201 or the error) is queued once; the connection frees u
- *    through release(), deferred while a commit runs in the thread pool.
+ *    through release() (writereq.h), deferred while a commit runs in the
+ *    thread pool.
  */
 #include "upload.h"
 
@@ -48,6 +49,7 @@
 #include "stats.h"
 #include "swift.h"
 #include "util.h"
+#include "writereq.h"
 
 #define UPLOAD_MAGIC 0x55504c44u
 /* Client bytes waiting for curl. */
@@ -56,12 +58,8 @@
 #define RESERVE_STEP (8u << 20)
 
 struct gw_upload {
+    struct gw_writereq w;       /* first: the sink's owner */
     uint32_t magic;
-    struct gw_sink *s;
-    const struct gw_services *svc;
-    char name[37];
-    uint8_t key[GW_CACHE_KEY_LEN];
-    struct gw_swift_req q;
     int q_started;
     char *buf;                  /* UPLOAD_BUF: bytes [off, off + len) wait for curl */
     size_t off, len;
@@ -80,7 +78,6 @@ struct gw_upload {
     long status;                /* Swift's */
     char swift_etag[80];
     char last_modified[64];
-    int answered, released, committing;
     uv_work_t work;
     struct gw_cache_entry entry;
     int commit_rc;
@@ -101,24 +98,24 @@ static void tee_drop(struct gw_upload *u)
     close(u->fd);
     unlink(u->tmp);
     u->fd = -1;
-    if (u->reserved) gw_cache_unreserve(u->svc->cache, u->reserved);
+    if (u->reserved) gw_cache_unreserve(u->w.svc->cache, u->reserved);
     u->reserved = 0;
 }
 
 static void tee_open(struct gw_upload *u)
 {
-    const struct gw_http_req *r = gw_sink_request(u->s);
+    const struct gw_http_req *r = gw_sink_request(u->w.s);
     size_t n;
     const char *cl = gw_http_header(r, "Content-Length", &n);
     uint64_t announced = cl ? strtoull(cl, NULL, 10) : 0;
     u->fd = -1;
-    if (u->svc->cache == NULL || announced > u->svc->conf->max_object_size) return;
+    if (u->w.svc->cache == NULL || announced > u->w.svc->conf->max_object_size) return;
     uint64_t want = cl ? announced : RESERVE_STEP;
-    if (want > 0 && gw_cache_reserve(u->svc->cache, want, 0) != 0) return;
+    if (want > 0 && gw_cache_reserve(u->w.svc->cache, want, 0) != 0) return;
     u->reserved = want;
-    u->fd = gw_cache_tmp_open(u->svc->cache, u->tmp, sizeof(u->tmp));
+    u->fd = gw_cache_tmp_open(u->w.svc->cache, u->tmp, sizeof(u->tmp));
     if (u->fd < 0) {
-        gw_cache_unreserve(u->svc->cache, want);
+        gw_cache_unreserve(u->w.svc->cache, want);
         u->reserved = 0;
         u->fd = -1;
     }
@@ -129,13 +126,13 @@ static void tee_write(struct gw_upload *u, const char *data, size_t len)
 {
     if (u->fd < 0) return;
     uint64_t end = u->bytes + len;
-    if (end > u->svc->conf->max_object_size) {
+    if (end > u->w.svc->conf->max_object_size) {
         tee_drop(u);
         return;
     }
     if (end > u->reserved) {
         uint64_t more = end - u->reserved > RESERVE_STEP ? end - u->reserved : RESERVE_STEP;
-        if (gw_cache_reserve(u->svc->cache, more, 0) != 0) {
+        if (gw_cache_reserve(u->w.svc->cache, more, 0) != 0) {
             tee_drop(u);
             return;
         }
@@ -143,7 +140,7 @@ static void tee_write(struct gw_upload *u, const char *data, size_t len)
     }
     int rc = gw_pwrite_all(u->fd, data, len, u->bytes);
     if (rc != 0) {
-        gw_warn("upload", "%s: not cached: %s", u->name, gw_strerror(rc));
+        gw_warn("upload", "%s: not cached: %s", u->w.name, gw_strerror(rc));
         gw_stats_error_for(GW_ERR_CACHE_WRITE, rc);
         tee_drop(u);
     }
@@ -151,9 +148,9 @@ static void tee_write(struct gw_upload *u, const char *data, size_t len)
 
 /* ---- ending ---- */
 
-static void up_free(struct gw_upload *u)
+static void up_free(struct gw_writereq *w)
 {
-    gw_swift_req_cancel(&u->q);
+    struct gw_upload *u = (struct gw_upload *)w;
     tee_drop(u);
     if (u->md5) EVP_MD_CTX_free(u->md5);
     free(u->buf);
@@ -161,46 +158,39 @@ static void up_free(struct gw_upload *u)
     free(u);
 }
 
-static void up_answer(struct gw_upload *u, int status, const char *reason, const char *extra)
-{
-    if (u->answered || u->released) return;
-    u->answered = 1;
-    gw_respond_simple(u->s, status, reason, extra);
-}
-
 /* The upload fails: Swift's transfer is cut before its last chunk. */
 static void up_fail(struct gw_upload *u, int status, const char *reason,
                     enum gw_stats_error kind)
 {
-    if (u->answered) return;
-    gw_info("upload", "%s: %d %s (%llu bytes in)", u->name, status, reason,
+    if (u->w.answered) return;
+    gw_info("upload", "%s: %d %s (%llu bytes in)", u->w.name, status, reason,
             (unsigned long long)u->bytes);
     gw_stats_error(kind);
-    gw_swift_req_cancel(&u->q);
+    gw_swift_req_cancel(&u->w.q);
     tee_drop(u);
-    up_answer(u, status, reason, NULL);
+    gw_writereq_answer(&u->w, status, reason, NULL);
 }
 
 static void up_created(struct gw_upload *u)
 {
     char extra[64];
     snprintf(extra, sizeof(extra), "ETag: \"%s\"\r\n", u->md5hex);
-    up_answer(u, 201, "created", extra);
+    gw_writereq_answer(&u->w, 201, "created", extra);
 }
 
 static void commit_work(uv_work_t *w)
 {
     struct gw_upload *u = w->data;
-    u->commit_rc = gw_cache_commit(u->svc->cache, &u->entry, u->tmp, u->fd);
+    u->commit_rc = gw_cache_commit(u->w.svc->cache, &u->entry, u->tmp, u->fd);
 }
 
 static void commit_done(uv_work_t *w, int status)
 {
     struct gw_upload *u = up_of(w->data);
-    u->committing = 0;
+    u->w.busy = 0;
     if (status != 0 || u->commit_rc != 0) {
         int err = status ? status : u->commit_rc;
-        gw_warn("upload", "%s: stored in Swift, not cached: %s", u->name, gw_strerror(err));
+        gw_warn("upload", "%s: stored in Swift, not cached: %s", u->w.name, gw_strerror(err));
         gw_stats_error_for(GW_ERR_CACHE_WRITE, err);
         if (u->commit_rc == 0) unlink(u->tmp); /* the commit never ran */
     }
@@ -208,25 +198,22 @@ static void commit_done(uv_work_t *w, int status)
     u->tmp[0] = '\0';
     close(u->fd);
     u->fd = -1;
-    gw_cache_unreserve(u->svc->cache, u->reserved);
+    gw_cache_unreserve(u->w.svc->cache, u->reserved);
     u->reserved = 0;
-    if (u->released) {
-        up_free(u);
-        return;
-    }
+    if (gw_writereq_job_done(&u->w)) return;
     up_created(u);
 }
 
 /* Swift has it: the cache entry of what was verified, then 201. */
 static void up_commit(struct gw_upload *u)
 {
-    if (u->svc->neg) gw_neg_forget(u->svc->neg, u->key);
+    if (u->w.svc->neg) gw_neg_forget(u->w.svc->neg, u->w.key);
     if (u->fd < 0) {
         up_created(u);
         return;
     }
     struct gw_cache_entry *e = &u->entry;
-    memcpy(e->key, u->key, GW_CACHE_KEY_LEN);
+    memcpy(e->key, u->w.key, GW_CACHE_KEY_LEN);
     e->kind = GW_CACHE_KIND_OBJECT;
     e->size = u->bytes;
     e->stored_at = e->last_access = gw_wall_ms();
@@ -234,10 +221,10 @@ static void up_commit(struct gw_upload *u)
     snprintf(e->etag, sizeof(e->etag), "%s", u->md5hex);
     snprintf(e->last_modified, sizeof(e->last_modified), "%s", u->last_modified);
     snprintf(e->content_type, sizeof(e->content_type), "%s", u->ctype);
-    snprintf(e->name, sizeof(e->name), "%s/%s", u->svc->conf->container, u->name);
-    u->committing = 1;
+    snprintf(e->name, sizeof(e->name), "%s/%s", u->w.svc->conf->container, u->w.name);
+    u->w.busy = 1;
     u->work.data = u;
-    if (uv_queue_work(u->svc->loop, &u->work, commit_work, commit_done) != 0) {
+    if (uv_queue_work(u->w.svc->loop, &u->work, commit_work, commit_done) != 0) {
         u->commit_rc = GW_EORIGIN;
         commit_done(&u->work, 0);
     }
@@ -256,7 +243,7 @@ static void up_prepare(void *ud, struct gw_fetch *f)
         snprintf(line, sizeof(line), "ETag: %s", u->want_md5);
         gw_fetch_add_header(f, line);
     }
-    gw_swift_trans_extra(f, gw_sink_request(u->s)->request_id);
+    gw_swift_trans_extra(f, gw_sink_request(u->w.s)->request_id);
 }
 
 static int up_on_headers(void *ud, struct gw_fetch *f, long status)
@@ -280,7 +267,7 @@ static void up_on_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_upload *u = up_of(ud);
     (void)f;
-    if (u->answered) return;
+    if (u->w.answered) return;
     if (err != 0)
         up_fail(u, gw_fetch_err_status(err),
                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON
@@ -302,7 +289,7 @@ static void up_on_done(void *ud, struct gw_fetch *f, int err)
 static size_t up_on_read(void *ud, char *buf, size_t len)
 {
     struct gw_upload *u = up_of(ud);
-    if (u->answered) return GW_FETCH_READ_ABORT;
+    if (u->w.answered) return GW_FETCH_READ_ABORT;
     if (u->len == 0) {
         if (u->body_whole) return 0; /* the last chunk: the body is verified */
         u->curl_waiting = 1;
@@ -314,14 +301,14 @@ static size_t up_on_read(void *ud, char *buf, size_t len)
     u->off += n;
     u->len -= n;
     if (u->len == 0) u->off = 0;
-    if (was_full && !u->released) gw_sink_body_resume(u->s);
+    if (was_full && !u->w.released) gw_sink_body_resume(u->w.s);
     return n;
 }
 
 static int up_wanted(void *ud)
 {
     struct gw_upload *u = up_of(ud);
-    return !u->answered && !u->released;
+    return !u->w.answered && !u->w.released;
 }
 
 static const struct gw_fetch_cbs swift_cbs = {
@@ -335,19 +322,14 @@ static void swift_go(struct gw_upload *u)
     if (!u->q_started) {
         if (u->need_sniff && !gw_sniff_full(&u->sniff) && !u->body_whole) return;
         if (u->need_sniff) snprintf(u->ctype, sizeof(u->ctype), "%s", gw_sniff_type(&u->sniff));
-        struct gw_swift_target t = {
-            .kind = "object", .method = "PUT", .container = u->svc->conf->container,
-            .object = u->name, .prepare = up_prepare, .once = 1,
-        };
-        gw_swift_req_init(&u->q, u->svc, &t, &swift_cbs, u);
         u->q_started = 1;
-        if (gw_swift_req_start(&u->q) != 0)
+        if (gw_writereq_swift(&u->w, "PUT", NULL, up_prepare, &swift_cbs, u) != 0)
             up_fail(u, 502, "cannot reach Swift", GW_ERR_UPLOAD_ABORTED);
         return;
     }
     if (u->curl_waiting) {
         u->curl_waiting = 0;
-        gw_swift_req_resume(&u->q);
+        gw_swift_req_resume(&u->w.q);
     }
 }
 
@@ -356,7 +338,7 @@ static void swift_go(struct gw_upload *u)
 static size_t body_room(void *ud)
 {
     struct gw_upload *u = up_of(ud);
-    return u->answered ? 0 : UPLOAD_BUF - u->len;
+    return u->w.answered ? 0 : UPLOAD_BUF - u->len;
 }
 
 static void body_data(void *ud, const char *data, size_t len)
@@ -379,7 +361,7 @@ static void body_data(void *ud, const char *data, size_t len)
 static void body_end(void *ud, int status, const char *reason)
 {
     struct gw_upload *u = up_of(ud);
-    if (u->answered) return;
+    if (u->w.answered) return;
     if (status != 0) {
         up_fail(u, status, reason, GW_ERR_UPLOAD_ABORTED);
         return;
@@ -401,21 +383,6 @@ static const struct gw_sink_body body_cbs = {
 };
 
 /* ---- the request ---- */
-
-static void up_release(void *ud)
-{
-    struct gw_upload *u = up_of(ud);
-    u->released = 1;
-    gw_swift_req_cancel(&u->q);
-    if (!u->committing) up_free(u);
-}
-
-static void up_drain(void *ud)
-{
-    (void)ud;
-}
-
-static const struct gw_sink_owner up_owner = {.on_drain = up_drain, .release = up_release};
 
 /*
  * The client's digest as lower-case hex into out (33 bytes): Content-MD5
@@ -467,18 +434,14 @@ void gw_upload(struct gw_sink *s, const struct gw_services *svc, const char *nam
     const struct gw_http_req *r = gw_sink_request(s);
     struct gw_upload *u = gw_calloc(1, sizeof(*u));
     u->magic = UPLOAD_MAGIC;
-    u->s = s;
-    u->svc = svc;
     u->fd = -1;
-    snprintf(u->name, sizeof(u->name), "%s", name);
-    gw_cache_key(svc->conf->container, name, u->key);
-    gw_sink_attach(s, &up_owner, u);
+    gw_writereq_init(&u->w, s, svc, name, up_free);
     if (client_digest(r, u->want_md5) != 0) {
-        up_answer(u, 400, "malformed Content-MD5 or ETag", NULL);
+        gw_writereq_answer(&u->w, 400, "malformed Content-MD5 or ETag", NULL);
         return;
     }
     if (client_type(u, r) != 0) {
-        up_answer(u, 400, "Content-Type too long", NULL);
+        gw_writereq_answer(&u->w, 400, "Content-Type too long", NULL);
         return;
     }
     u->md5 = EVP_MD_CTX_new();
