@@ -262,6 +262,35 @@ static int up_on_data(void *ud, const char *buf, size_t len)
     return 0; /* Swift's few words on a PUT are not passed on */
 }
 
+/* The DELETE of an object Swift stored under another ETag is over. */
+static void unstore_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_upload *u = up_of(ud);
+    (void)f;
+    int gone = err == 0 && (u->status == 204 || u->status == 404);
+    up_fail(u, 502, gone ? "Swift's ETag does not match the body; nothing was stored"
+                         : "Swift's ETag does not match the body, and Swift kept it",
+            GW_ERR_UPLOAD_DIGEST);
+}
+
+static const struct gw_fetch_cbs unstore_cbs = {
+    .on_headers = up_on_headers, .on_data = up_on_data, .on_done = unstore_done,
+};
+
+/*
+ * Swift stored something other than the bytes sent (its ETag is not their
+ * MD5): it must not stay, so it is deleted before the client hears of it.
+ */
+static void up_unstore(struct gw_upload *u)
+{
+    gw_warn("upload", "%s: Swift's ETag %s is not the body's MD5 %s: deleting it", u->w.name,
+            u->swift_etag, u->md5hex);
+    tee_drop(u);
+    u->status = 0;
+    if (gw_writereq_swift(&u->w, "DELETE", NULL, NULL, &unstore_cbs, u) != 0)
+        unstore_done(u, NULL, GW_EORIGIN);
+}
+
 /* Swift's answer, or the reason there is none. */
 static void up_on_done(void *ud, struct gw_fetch *f, int err)
 {
@@ -281,7 +310,7 @@ static void up_on_done(void *ud, struct gw_fetch *f, int err)
         up_fail(u, u->status == 413 ? 413 : 502, "Swift did not store the object",
                 GW_ERR_UPLOAD_ABORTED);
     else if (!u->body_whole || strcasecmp(u->swift_etag, u->md5hex) != 0)
-        up_fail(u, 502, "Swift's ETag does not match the body", GW_ERR_UPLOAD_DIGEST);
+        up_unstore(u);
     else
         up_commit(u);
 }

@@ -176,16 +176,38 @@ def test_too_large_is_refused_before_swift(ctx):
     assert not swift_has(ctx, name)
 
 
-def test_failing_swift_is_502_and_caches_nothing(ctx):
-    """The fault origin refuses every PUT: 502, nothing cached."""
-    name = fixtures.new_uuid()
+def test_failing_swift_is_5xx_and_caches_nothing(ctx):
+    """The fault origin refuses a PUT (405) with an old version in place,
+    answers 503 after the body, resets mid-body, or stores the body under
+    another ETag (then the gateway deletes it): the client gets a 5xx,
+    nothing new stays, nothing is cached.  A healthy PUT after them is
+    stored and cached."""
+    cases = [("status=405", "upload_aborted"), ("status=503", "upload_aborted"),
+             ("reset=100000", "upload_aborted"), ("wrong_etag", "upload_digest_mismatch")]
     with faultorigin.FaultOrigin() as origin:
         gw = ctx.gateway(swift=origin.swift_conf(), server={"write_token": TOKEN})
-        status, _, body = put(gw, name, png_bytes(512 << 10, seed=7))
-        assert status == 502, (status, body)
-        assert gw.error_count("upload_aborted") == 1
+        for i, (fault, kind) in enumerate(cases):
+            name, data = fixtures.new_uuid(), png_bytes(512 << 10, seed=20 + i)
+            old = b"old" if i == 0 else None
+            if old:
+                origin.put(CONTAINER, name, old)
+            origin.set_put_fault(CONTAINER, name, fault)
+            before = gw.error_count(kind)
+            status, _, body = put(gw, name, data)
+            assert 500 <= status < 600, (fault, status, body)
+            assert gw.error_count(kind) == before + 1, (fault, kind)
+            if fault == "wrong_etag":
+                assert origin.count("DELETE", name) == 1, "the bad object was not deleted"
+            r = get(gw, name)
+            assert r.headers.get("X-Cache") != "HIT", (fault, describe(r))
+            assert (r.status, r.body) == ((200, old) if old else (404, r.body)), \
+                (fault, describe(r))
+        name, data = fixtures.new_uuid(), png_bytes(300 << 10, seed=30)
+        status, _, _ = put(gw, name, data, chunked=True)
+        assert status == 201 and origin.put_bodies[(CONTAINER, name)] == data, status
         r = get(gw, name)
-        assert r.status == 404 and r.headers.get("X-Cache") != "HIT", describe(r)
+        assert r.body == data and r.headers.get("X-Cache") == "HIT", describe(r)
+        assert origin.count("GET", name) == 0
 
 
 def test_replace_then_delete(ctx):
