@@ -277,3 +277,47 @@ def test_put_racing_readers_never_mix(ctx):
     assert not bad, bad[:3]
     assert after.body == v2 and after.headers.get("X-Cache") == "HIT", describe(after)
     assert seen["v1"] > 0, seen
+
+
+def test_stalled_client_gets_408_and_nothing_is_stored(ctx):
+    gw = writer(ctx, header_timeout="1s")
+    name = fixtures.new_uuid()
+    host, port, _ = httputil.split_url(gw.url)
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(("PUT /fractal/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Length: 100000\r\n\r\n" % (name, TOKEN)).encode() + PNG * 100)
+        s.settimeout(5)
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    assert gw.error_count("upload_aborted") == 1
+    time.sleep(0.5)
+    assert not swift_has(ctx, name)
+
+
+def _hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_big_upload_is_streamed_in_bounded_memory(ctx):
+    """48 MiB, chunked, through the gateway: the peak RSS grows by far less
+    than the body (it is never held whole), Swift has it byte for byte, and
+    the next GET is a HIT."""
+    gw = writer(ctx)
+    name, data = fixtures.new_uuid(), png_bytes(48 << 20, seed=40)
+    assert get(gw, fixtures.new_uuid()).status == 404  # warm up the worker
+    before = _hwm_kib(gw.proc.pid)
+    t = time.monotonic()
+    status, h, _ = put(gw, name, data, chunked=True)
+    took = time.monotonic() - t
+    grown = _hwm_kib(gw.proc.pid) - before
+    assert status == 201, status
+    assert grown < 12 << 10, "peak RSS grew by %d KiB for a 48 MiB upload" % grown
+    print("48 MiB upload: %.2f s, peak RSS +%d KiB" % (took, grown))
+    st, _, sbody = ctx.saio.get_object(CONTAINER, name)
+    assert st == 200 and hashlib.md5(sbody).hexdigest() == fixtures.md5_hex(data)
+    r = get(gw, name, timeout=60)
+    assert r.headers.get("X-Cache") == "HIT" and r.body == data, describe(r)
