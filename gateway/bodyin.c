@@ -3,8 +3,11 @@
  *
  * The parser is fed at most room() bytes at a time: what it passes on as
  * body is never more than it was fed (chunk framing only takes away), so
- * the handler never gets more than it said it could take.  end() is
- * called exactly once, after which nothing more is fed.
+ * the handler never gets more than it said it could take.  A pump goes on
+ * while the handler has room and the stash has bytes (each round takes at
+ * least one, and the stash holds at most 64 KiB), so it never stops with
+ * both: nobody would wake it.  end() is called exactly once, after which
+ * nothing more is fed.
  */
 #include "bodyin.h"
 
@@ -14,9 +17,6 @@
 #include "sink.h"
 #include "stash.h"
 #include "util.h"
-
-/* Parser runs per pump: a handler that keeps taking yields to the loop. */
-#define PUMP_ROUNDS 16
 
 int gw_body_in_start(struct gw_body_in *b, const struct gw_http_req *r,
                      const struct gw_sink_body *cbs, void *ud)
@@ -47,10 +47,10 @@ static void deliver(void *ud, const char *at, size_t len)
 size_t gw_body_in_pump(struct gw_body_in *b, llhttp_t *p, struct gw_http_req *r,
                        struct gw_stash *st, int eof)
 {
-    size_t taken = 0;
+    size_t taken = 0, rounds = st->len + 2; /* a bound: each round takes a byte or stops */
     r->on_body_data = deliver;
     r->body_ud = b;
-    for (int round = 0; round < PUMP_ROUNDS && b->state == GW_BODY_READING; round++) {
+    while (b->state == GW_BODY_READING && rounds-- > 0) {
         size_t room = b->cbs->room(b->ud);
         if (room == 0) break;
         size_t n = st->len < room ? st->len : room, used;

@@ -128,6 +128,23 @@ START_TEST(chunked_in_small_rooms)
 }
 END_TEST
 
+/* One pump never stops with room left and bytes stashed: nothing would wake it. */
+START_TEST(one_pump_uses_all_room)
+{
+    char wire[2048];
+    int n = snprintf(wire, sizeof(wire), "PUT /x HTTP/1.1\r\nHost: h\r\n"
+                                         "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 200; i++) n += snprintf(wire + n, sizeof(wire) - (size_t)n, "1\r\na\r\n");
+    struct conn c;
+    open_conn(&c, wire, (size_t)n, 1 << 20);
+    c.h.room = 100;
+    gw_body_in_pump(&c.b, &c.p, &c.r, &c.st, 0);
+    ck_assert(c.h.room == 0 || c.st.len == 0);
+    ck_assert_uint_eq(c.h.len, 100);
+    close_conn(&c);
+}
+END_TEST
+
 START_TEST(no_room_takes_nothing)
 {
     static const char wire[] = "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcd";
@@ -221,6 +238,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 10);
     tcase_add_test(t, chunked_in_small_rooms);
     tcase_add_test(t, no_room_takes_nothing);
+    tcase_add_test(t, one_pump_uses_all_room);
     tcase_add_test(t, empty_body_ends_at_once);
     tcase_add_test(t, cut_short_is_400);
     tcase_add_test(t, chunked_past_max_upload_is_413);
