@@ -34,6 +34,16 @@ else
 BUILD     := build/default
 endif
 
+# The commit built, for swiftgate_build_info: the short hash of HEAD when
+# this directory is the top of a git checkout, else "unknown" (a tarball);
+# `make GW_COMMIT=...` sets it.  Only stats_read.o sees it, and it is
+# rebuilt only when the commit changes (the stamp below keeps its date
+# otherwise), so two builds of one commit are the same.
+ifndef GW_COMMIT
+GW_COMMIT := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ] && \
+                     git rev-parse --short HEAD 2>/dev/null || echo unknown)
+endif
+
 GW_SRC    := $(wildcard gateway/*.c) $(wildcard cache/*.c)
 GW_OBJ    := $(GW_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ   := $(filter-out $(BUILD)/gateway/main.o,$(GW_OBJ))
@@ -60,6 +70,14 @@ $(BUILD)/%.o: %.c $(wildcard gateway/*.h cache/*.h)
 $(BUILD)/cache/%.o: cache/%.c $(wildcard cache/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CACHE_DEFS) $(CFLAGS) $(SANFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/gateway/stats_read.o: DEFS += -DGW_COMMIT='"$(GW_COMMIT)"'
+$(BUILD)/gateway/stats_read.o: $(BUILD)/commit
+# Rewritten only when the commit differs from the one it names.
+$(BUILD)/commit: FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(GW_COMMIT)" ] || echo "$(GW_COMMIT)" > $@
+.PHONY: FORCE
 
 # llhttp is Debian's (node-llhttp), compiled as it is, without our warnings.
 $(BUILD)/llhttp/%.o: $(LLHTTP)/%.c
@@ -107,7 +125,7 @@ demo: deps
 # new inputs go to build/fuzz/corpus/<target>, the repository's seeds are
 # only read.
 FUZZ_TIME    ?= 60
-FUZZ_TARGETS ?= http cond slo dlo plan conf
+FUZZ_TARGETS ?= http cond slo dlo plan conf proxy
 FUZZ_BUILD   := build/fuzz
 FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=all

@@ -194,6 +194,15 @@ void gw_cache_commit_many(struct gw_cache *c, struct gw_cache_commit *v, size_t 
 int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at);
 
 /*
+ * BLOCKING.  Make the entry older (a soft purge): its stored_at becomes
+ * stored_at_max unless it is already earlier, in one write transaction;
+ * the blob stays, so the next request can revalidate it.  0,
+ * GW_CACHE_ENOTFOUND, GW_CACHE_ECORRUPT or an error.
+ */
+int gw_cache_expire(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
+                    int64_t stored_at_max);
+
+/*
  * BLOCKING.  Remove the entry and its blob: 0, GW_CACHE_ENOTFOUND or an
  * error.  On a map too full to delete from, evicts a tenth of the entries
  * (never this one) and tries once more; GW_CACHE_ELIMIT if that failed too.
@@ -222,8 +231,43 @@ int gw_cache_evict(struct gw_cache *c);
 
 /* Entries and blob bytes now (kept in memory; cheap). */
 void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes);
-/* Evictions so far (cheap). */
+/* Evictions so far, whatever their reason (cheap). */
 uint64_t gw_cache_evictions(struct gw_cache *c);
+
+/*
+ * Why an eviction pass ran.  A pass with more than one reason counts its
+ * evictions under the first of INDEX, SIZE, ENTRIES.  Removals that are
+ * not evictions (a purge, an object Swift no longer has, the sweep at
+ * open) are counted by no reason.
+ */
+enum gw_cache_evict_reason {
+    GW_CACHE_EVICT_SIZE,        /* blobs and reservations over max_size */
+    GW_CACHE_EVICT_ENTRIES,     /* entries over max_entries */
+    GW_CACHE_EVICT_INDEX,       /* the index map over 80% used, or full */
+    GW_CACHE_EVICT_NREASONS
+};
+
+/* "size", "entries", "index" (a metric's label); "" for an unknown reason. */
+const char *gw_cache_evict_reason_name(enum gw_cache_evict_reason r);
+
+/* What the cache holds and may hold, for metrics. */
+struct gw_cache_stats {
+    uint64_t entries;           /* as gw_cache_usage() */
+    uint64_t bytes;
+    uint64_t reserved;          /* as gw_cache_reserved() */
+    uint64_t max_size;          /* the caps it was opened with; 0 = no cap */
+    uint64_t max_entries;
+    uint64_t evictions[GW_CACHE_EVICT_NREASONS];
+    uint64_t index_size;        /* bytes of the LMDB map */
+    uint64_t index_used;        /* bytes of its pages in use (free-listed pages not counted) */
+};
+
+/*
+ * Fill *out.  Not blocking on a write, but not free either: it reads
+ * LMDB's free list in a read transaction (a few pages), so call it per
+ * scrape, not per request.  On an LMDB error the index figures are 0.
+ */
+void gw_cache_stats(struct gw_cache *c, struct gw_cache_stats *out);
 /* Write transactions committed to the index since open, sweep included (cheap). */
 uint64_t gw_cache_index_writes(struct gw_cache *c);
 

@@ -56,7 +56,7 @@ struct gw_cache {
     pthread_mutex_t wlock;
     _Atomic uint64_t entries;   /* changed only under wlock (gwc_write_commit) */
     _Atomic uint64_t bytes;
-    _Atomic uint64_t evictions;
+    _Atomic uint64_t evicted[GW_CACHE_EVICT_NREASONS];   /* entries, by reason */
     _Atomic uint64_t reserved;  /* temp blobs' bytes, counted with `bytes` for max_size */
     _Atomic uint64_t writes;    /* write transactions committed */
     _Atomic uint64_t next_blob_id;

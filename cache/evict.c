@@ -15,7 +15,8 @@
  *
  * The index map is a cap too: LMDB cannot even delete once its map is
  * completely full, so when more than GWC_INDEX_HIGH percent of the map's
- * pages are in use, a tenth of the entries go, oldest first.
+ * pages are in use, a tenth of the entries go, oldest first.  Each pass
+ * counts what it evicted under one reason (cache.h), for metrics.
  *
  * Invariants:
  *  - Evictions run one at a time (c->elock), beside commits.
@@ -121,25 +122,28 @@ static uint64_t ninety(uint64_t cap)
     return cap - (cap / 10 + (cap % 10 != 0));
 }
 
-/*
- * Is the index map more than GWC_INDEX_HIGH percent used?  LMDB cannot
- * delete from a map that is completely full (copy-on-write needs free
- * pages even to delete), so eviction must start while there is room.  The
- * high-water mark is free to read; only when it is high are the pages on
- * the free list counted (a scan of LMDB's free DB, as mdb_stat -f does).
- */
-static int index_pressure(struct gw_cache *c)
+/* The index map's size and its high-water mark, in pages: free to read. */
+static int map_pages(struct gw_cache *c, uint64_t *pages, uint64_t *high)
 {
     MDB_envinfo info;
+
+    if (mdb_env_info(c->env, &info) != 0) return -1;
+    *pages = info.me_mapsize / c->psize;
+    *high = (uint64_t)info.me_last_pgno + 1;
+    return 0;
+}
+
+/*
+ * Pages below the high-water mark that LMDB holds free for reuse: a scan
+ * of its free DB, as mdb_stat -f does.  0 if it cannot be read.
+ */
+static uint64_t free_pages(struct gw_cache *c)
+{
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    uint64_t pages, used, freep = 0;
+    uint64_t freep = 0;
 
-    if (mdb_env_info(c->env, &info) != 0) return 0;
-    pages = info.me_mapsize / c->psize;
-    used = (uint64_t)info.me_last_pgno + 1;
-    if (used * 100 < pages * GWC_INDEX_HIGH) return 0;
     if (mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn) != 0) return 0;
     if (mdb_cursor_open(txn, 0, &cur) == 0) {
         /* Each record of the free DB is a page list; its first word is its length. */
@@ -152,6 +156,23 @@ static int index_pressure(struct gw_cache *c)
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
+    return freep;
+}
+
+/*
+ * Is the index map more than GWC_INDEX_HIGH percent used?  LMDB cannot
+ * delete from a map that is completely full (copy-on-write needs free
+ * pages even to delete), so eviction must start while there is room.  The
+ * high-water mark is free to read; only when it is high are the pages on
+ * the free list counted.
+ */
+static int index_pressure(struct gw_cache *c)
+{
+    uint64_t pages, used, freep;
+
+    if (map_pages(c, &pages, &used) != 0) return 0;
+    if (used * 100 < pages * GWC_INDEX_HIGH) return 0;
+    freep = free_pages(c);
     used = used > freep ? used - freep : 0;
     return used * 100 >= pages * GWC_INDEX_HIGH;
 }
@@ -197,7 +218,8 @@ static int evict_scan(struct gw_cache *c, const uint8_t *exclude, uint64_t need_
  * still the one the scan saw (not replaced, not touched since), then
  * unlink their blobs.  Returns 0 or an error; deleted victims are marked.
  */
-static int evict_chunk(struct gw_cache *c, struct victim *v, size_t n, struct gw_cache_entry *e)
+static int evict_chunk(struct gw_cache *c, struct victim *v, size_t n, struct gw_cache_entry *e,
+                       enum gw_cache_evict_reason why)
 {
     int64_t d_entries = 0, d_bytes = 0;
     uint64_t count = 0;
@@ -234,7 +256,7 @@ static int evict_chunk(struct gw_cache *c, struct victim *v, size_t n, struct gw
     if (rc != 0) return rc;
     for (size_t i = 0; i < n; i++)
         if (v[i].deleted && v[i].blob_id != 0) gwc_blob_unlink(c, v[i].key, v[i].blob_id);
-    atomic_fetch_add(&c->evictions, count);
+    atomic_fetch_add(&c->evicted[why], count);
     return 0;
 }
 
@@ -243,6 +265,7 @@ int gwc_evict(struct gw_cache *c, const uint8_t *exclude, enum gwc_evict_mode mo
     struct gw_cache_entry *e = NULL;
     struct heap h = {0};
     uint64_t n, b, need_e = 0, need_b = 0;
+    enum gw_cache_evict_reason why = GW_CACHE_EVICT_ENTRIES;
     int rc = 0;
 
     /* The common case, under the caps and with room in the index, is cheap. */
@@ -258,10 +281,12 @@ int gwc_evict(struct gw_cache *c, const uint8_t *exclude, enum gwc_evict_mode mo
         uint64_t te = ninety(c->max_entries), tb = ninety(c->max_size);
         if (c->max_entries != 0 && n > te) need_e = n - te;
         if (c->max_size != 0 && b > tb) need_b = b - tb;
+        if (need_b != 0) why = GW_CACHE_EVICT_SIZE;
     }
     if (mode == GWC_EVICT_MAPFULL || index_pressure(c)) {
         uint64_t tenth = n / 10 != 0 ? n / 10 : 1;
         if (need_e < tenth) need_e = tenth;
+        why = GW_CACHE_EVICT_INDEX;
     }
     if (need_e == 0 && need_b == 0) goto leave;     /* another thread evicted first */
 
@@ -278,7 +303,7 @@ int gwc_evict(struct gw_cache *c, const uint8_t *exclude, enum gwc_evict_mode mo
     size_t chunk = GWC_EVICT_CHUNK;
     for (size_t i = 0; i < h.n;) {
         size_t len = h.n - i < chunk ? h.n - i : chunk;
-        rc = evict_chunk(c, h.v + i, len, e);
+        rc = evict_chunk(c, h.v + i, len, e, why);
         if (rc == GW_CACHE_ELIMIT && chunk > 1) {
             /* Too few free pages even to delete this many: try fewer. */
             chunk /= 2;
@@ -298,6 +323,34 @@ int gw_cache_evict(struct gw_cache *c)
 {
     GWC_CHECK(c);
     return gwc_evict(c, NULL, GWC_EVICT_CAPS);
+}
+
+const char *gw_cache_evict_reason_name(enum gw_cache_evict_reason r)
+{
+    static const char *const names[GW_CACHE_EVICT_NREASONS] = {
+        [GW_CACHE_EVICT_SIZE] = "size",
+        [GW_CACHE_EVICT_ENTRIES] = "entries",
+        [GW_CACHE_EVICT_INDEX] = "index",
+    };
+    return (unsigned)r < GW_CACHE_EVICT_NREASONS ? names[r] : "";
+}
+
+void gw_cache_stats(struct gw_cache *c, struct gw_cache_stats *out)
+{
+    uint64_t pages, high;
+
+    GWC_CHECK(c);
+    memset(out, 0, sizeof(*out));
+    gw_cache_usage(c, &out->entries, &out->bytes);
+    out->reserved = gw_cache_reserved(c);
+    out->max_size = c->max_size;
+    out->max_entries = c->max_entries;
+    for (int r = 0; r < GW_CACHE_EVICT_NREASONS; r++)
+        out->evictions[r] = atomic_load(&c->evicted[r]);
+    if (map_pages(c, &pages, &high) != 0) return;
+    uint64_t freep = free_pages(c);
+    out->index_size = pages * c->psize;
+    out->index_used = (high > freep ? high - freep : 0) * c->psize;
 }
 
 /* ------------------------------------------------------------------------ */

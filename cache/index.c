@@ -314,7 +314,9 @@ void gw_cache_usage(struct gw_cache *c, uint64_t *entries, uint64_t *bytes)
 uint64_t gw_cache_evictions(struct gw_cache *c)
 {
     GWC_CHECK(c);
-    return atomic_load(&c->evictions);
+    uint64_t n = 0;
+    for (int r = 0; r < GW_CACHE_EVICT_NREASONS; r++) n += atomic_load(&c->evicted[r]);
+    return n;
 }
 
 uint64_t gw_cache_index_writes(struct gw_cache *c)
@@ -337,7 +339,8 @@ int gwc_rec_check(const struct gw_cache_entry *e)
     return 0;
 }
 
-enum field { STORED_AT, LAST_ACCESS };
+/* STORED_AT_MAX: stored_at becomes the value only if that is earlier. */
+enum field { STORED_AT, STORED_AT_MAX, LAST_ACCESS };
 
 /*
  * Rewrite the record of key with one field set to value, in txn; e and rec
@@ -353,13 +356,16 @@ static int rewrite(struct gw_cache *c, MDB_txn *txn, const uint8_t *key, enum fi
     rc = gwc_rec_decode(&v, e);
     if (rc != 0) return rc;
     if (f == STORED_AT) e->stored_at = value;
+    else if (f == STORED_AT_MAX) e->stored_at = value < e->stored_at ? value : e->stored_at;
     else e->last_access = value;
     v.mv_size = gwc_rec_encode(e, rec);
     v.mv_data = rec;
     return gwc_mdb_err(mdb_put(txn, c->dbi, &k, &v, 0));
 }
 
-int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at)
+/* One rewrite of key's stored_at in its own write transaction. */
+static int rewrite_stored_at(struct gw_cache *c, const uint8_t *key, enum field f,
+                             int64_t stored_at)
 {
     struct gw_cache_entry *e = gwc_malloc(sizeof(*e));
     uint8_t *rec = gwc_malloc(GWC_REC_MAX);
@@ -369,13 +375,24 @@ int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], in
     GWC_CHECK(c);
     rc = gwc_write_begin(c, &txn);
     if (rc != 0) goto leave;
-    rc = rewrite(c, txn, key, STORED_AT, stored_at, e, rec);
+    rc = rewrite(c, txn, key, f, stored_at, e, rec);
     if (rc == 0) rc = gwc_write_commit(c, txn, 0, 0);
     else gwc_write_abort(c, txn);
 leave:
     free(e);
     free(rec);
     return rc;
+}
+
+int gw_cache_refresh(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN], int64_t stored_at)
+{
+    return rewrite_stored_at(c, key, STORED_AT, stored_at);
+}
+
+int gw_cache_expire(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN],
+                    int64_t stored_at_max)
+{
+    return rewrite_stored_at(c, key, STORED_AT_MAX, stored_at_max);
 }
 
 static int remove_once(struct gw_cache *c, const uint8_t key[GW_CACHE_KEY_LEN])

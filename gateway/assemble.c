@@ -41,6 +41,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
+#include "http.h"
 #include "manifest.h"
 #include "origin.h"
 #include "plancache.h"
@@ -133,10 +134,11 @@ static void slot_free(struct slot *s)
     free(s);
 }
 
-/* What a fill of segment seg must fetch and match. */
-static struct gw_fill_spec segment_spec(const struct gw_segment *seg)
+/* What a fill of segment seg must fetch and match, for a's client. */
+static struct gw_fill_spec segment_spec(const struct gw_asm *a, const struct gw_segment *seg)
 {
     return (struct gw_fill_spec){
+        .request_id = gw_sink_request(a->sink)->request_id,
         .container = seg->container,
         .object = seg->object,
         .segment = 1,
@@ -147,7 +149,7 @@ static struct gw_fill_spec segment_spec(const struct gw_segment *seg)
 
 static void slot_fill(struct gw_asm *a, struct slot *s)
 {
-    struct gw_fill_spec spec = segment_spec(&a->plan->seg[s->pc.seg]);
+    struct gw_fill_spec spec = segment_spec(a, &a->plan->seg[s->pc.seg]);
     s->st = S_FILL;
     s->following = 1;
     s->reader.on_event = slot_event;
@@ -156,6 +158,7 @@ static void slot_fill(struct gw_asm *a, struct slot *s)
     /* Following another request's fill is a hit on a busy object, as for
      * whole objects: only a fill this request started is a fetch. */
     if (s->reader.primary) a->fetched++;
+    else gw_stats_joined(GW_JOIN_SEGMENT);
 }
 
 static void fail(struct gw_asm *a, int status, const char *why)
@@ -274,6 +277,7 @@ static const struct gw_fetch_cbs range_cbs = {
 static void add_range(void *ud, struct gw_fetch *f)
 {
     struct slot *s = ud;
+    gw_swift_trans_extra(f, gw_sink_request(s->a->sink)->request_id);
     char *h = gw_asprintf("Range: bytes=%llu-%llu", (unsigned long long)s->pc.offset,
                           (unsigned long long)(s->pc.offset + s->pc.len - 1));
     gw_fetch_add_header(f, h);
@@ -292,7 +296,7 @@ static int slot_range(struct gw_asm *a, struct slot *s)
     s->st = S_RANGE;
     a->fetched++;
     if (a->svc->conf->range_fill) {
-        struct gw_fill_spec spec = segment_spec(seg);
+        struct gw_fill_spec spec = segment_spec(a, seg);
         gw_fill_prefetch(a->svc, s->key, &spec);
     }
     return 0;

@@ -32,6 +32,7 @@ struct gw_conf {
     char *access_log;           /* path, "-" = stdout, "" or "off" = none */
     char *access_log_format;    /* swiftgate | combined | json */
     char *trusted_proxies;      /* networks whose X-Forwarded-For names the client */
+    int proxy_protocol;         /* enum gw_proxy_versions the public listener expects */
     char *log_level;            /* debug | info | warning | error */
     char *run_user;             /* [server] user: "" = stay who we were started as */
     char *run_group;            /* [server] group: "" = run_user's primary group */
@@ -87,6 +88,7 @@ struct gw_conf {
     uint64_t negative_ttl_ms;
     uint64_t negative_max_entries; /* 404s remembered at once (in memory); 0 = none */
     uint64_t stale_if_error_ms; /* how old a stale entry may be served when Swift fails */
+    uint64_t stale_while_revalidate_ms; /* expired less than this: served, revalidated behind */
     char *cache_control;        /* sent to clients with objects; "" = none */
     uint64_t range_passthrough; /* a cold Range from this offset on goes to Swift; 0 = never */
     int range_fill;             /* ...and the whole object is filled behind it */

@@ -15,6 +15,7 @@
  */
 #include "conf_int.h"
 #include "cors.h"
+#include "proxyproto.h"
 #include "realip.h"
 #include "util.h"
 
@@ -63,6 +64,10 @@ static const struct gw_conf_choice access_formats[] = {
 static const struct gw_conf_choice auth_versions[] = {
     {"1", GW_AUTH_V1}, {"3", GW_AUTH_V3}, {"static", GW_AUTH_STATIC}, {NULL, 0},
 };
+static const struct gw_conf_choice proxy_versions[] = {
+    {"off", GW_PROXY_OFF}, {"v1", GW_PROXY_V1}, {"v2", GW_PROXY_V2}, {"both", GW_PROXY_BOTH},
+    {NULL, 0},
+};
 static const struct gw_conf_choice interfaces[] = {
     {"public", 0}, {"internal", 1}, {"admin", 2}, {NULL, 0},
 };
@@ -79,6 +84,8 @@ const struct gw_conf_key gw_conf_keys[] = {
      .choices = access_formats},
     {"server", "trusted_proxies", GW_CONF_STR, "", STR(trusted_proxies),
      .check = gw_realip_check},
+    {"server", "proxy_protocol", GW_CONF_INT, "off", INT(proxy_protocol),
+     .choices = proxy_versions},
     {"server", "log_level", GW_CONF_WORD, "info", STR(log_level), .choices = log_levels},
     {"server", "user", GW_CONF_STR, NULL, STR(run_user), .check = check_user},
     {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group},
@@ -144,6 +151,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"cache", "negative_max_entries", GW_CONF_COUNT, "100000", U64(negative_max_entries),
      .max = 10000000},
     {"cache", "stale_if_error", GW_CONF_DURATION, "1d", MS(stale_if_error)},
+    {"cache", "stale_while_revalidate", GW_CONF_DURATION, "0", MS(stale_while_revalidate)},
     {"cache", "cache_control", GW_CONF_STR, "public, max-age=31536000, immutable",
      STR(cache_control),
      .check = check_header_value},

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "replay.h"
 
 struct gw_plan;
 struct gw_services;
@@ -66,6 +67,7 @@ struct gw_fill_info {
     char etag[80];           /* unquoted; MANIFEST: the large object's */
     char last_modified[64];
     char content_type[128];  /* sniffed when Swift said octet-stream */
+    char replay[GW_REPLAY_MAX]; /* Swift's headers passed on (replay.h) */
     uint64_t origin_ms;      /* time to Swift's first byte */
 };
 
@@ -119,6 +121,9 @@ struct gw_fill_spec {
     uint64_t expect_size;
     /* Top-level only: ask Swift with If-None-Match (revalidation). */
     const char *revalidate_etag;
+    /* The client request that starts the fill, or NULL: its id goes to
+     * Swift as X-Trans-Id-Extra on every request of the fill. */
+    const char *request_id;
 };
 
 /*

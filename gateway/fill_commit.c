@@ -187,6 +187,7 @@ static struct gw_cache_entry *commit_entry(struct gw_fill *f, enum fill_commit k
     memcpy(e->md5, f->md5hex, sizeof(e->md5));
     snprintf(e->last_modified, sizeof(e->last_modified), "%s", info.last_modified);
     snprintf(e->content_type, sizeof(e->content_type), "%s", info.content_type);
+    snprintf(e->meta, sizeof(e->meta), "%s", info.replay);
     return e;
 }
 

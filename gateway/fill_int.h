@@ -1,7 +1,7 @@
 /*
- * fill_int.h - what fill.c (the table, the fetch, verify and commit) and
- * fill_lo.c (a large object's manifest to a plan) share.  Nobody else
- * includes it.
+ * fill_int.h - what fill.c (the table and the readers), fill_fetch.c (the
+ * fetch and verify), fill_commit.c (the commit) and fill_lo.c (a large
+ * object's manifest to a plan) share.  Nobody else includes it.
  *
  * Locking: `gw_fill_lock` guards the table, every fill's reader list, its
  * `info` and `written` (what readers look at).  Everything under "the
@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "fill.h"
+#include "http.h"
 #include "manifest.h"
 #include "services.h"
 #include "sniff.h"
@@ -82,6 +83,7 @@ struct gw_fill {
     int abandoned;                  /* no_commit, and its readers all left: stopped */
     char expect_md5[33];
     uint64_t expect_size;
+    char request_id[GW_REQUEST_ID_MAX + 1]; /* of the request that started it */
     const struct gw_services *owner;/* the worker whose loop runs the fetch */
     struct gw_fill *hnext;          /* table bucket chain */
     struct gw_fill *onext, *oprev;  /* the owner worker's fills */
@@ -123,6 +125,19 @@ extern pthread_mutex_t gw_fill_lock;
 /* Publish a new state to the readers (takes the lock). */
 void fill_set_state(struct gw_fill *f, enum gw_fill_state st, int error_status,
                     const char *why);
+/* Wake every reader of f (gw_fill_lock held). */
+void fill_notify_locked(struct gw_fill *f);
+/* Fail the fill: readers get status (and why), the owner lets go. */
+void fill_fail(struct gw_fill *f, int status, const char *why);
+/* fill_fetch.c: start f's request to Swift. */
+void fill_fetch_begin(struct gw_fill *f);
+/* fill_fetch.c: a gw_swift_target prepare (ud: the fill) adding the
+ * request id of the request that started f. */
+void fill_add_request_id(void *ud, struct gw_fetch *fe);
+/* f has had its share of this turn: pause its transfer until the next
+ * (returns what on_data hands curl); fill_unpause takes it off that list. */
+int fill_yield(struct gw_fill *f);
+void fill_unpause(struct gw_fill *f);
 /* The owner is done with f (fetch and commit over); f may be freed. */
 void fill_owner_release(struct gw_fill *f);
 /* Write what f holds to the index in the thread pool, then publish. */

@@ -236,6 +236,7 @@ static int head_start(struct gw_fill *f)
         .method = "HEAD",
         .container = f->container,
         .object = f->name,
+        .prepare = fill_add_request_id,
     };
     struct fill_lo *lo = &f->lo;
     gw_swift_req_cancel(&lo->head_q);
@@ -477,7 +478,7 @@ static const struct gw_fetch_cbs aux_cbs = {
 static void lo_next(struct gw_fill *f)
 {
     struct fill_lo *lo = &f->lo;
-    struct gw_swift_target t = {.method = "GET"};
+    struct gw_swift_target t = {.method = "GET", .prepare = fill_add_request_id};
     lo->body_len = 0;
     lo->aux_status = 0;
     if (lo->kind == GW_PLAN_DLO) {

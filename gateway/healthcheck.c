@@ -5,7 +5,10 @@
  * by a timeout; exit 0 on 200 and 1 on anything else, so that a container
  * HEALTHCHECK or a supervisor needs nothing but the gateway's own binary.
  * The URL is the one given, else the one [server] listen of -c FILE
- * names, else GW_HEALTHCHECK_DEFAULT_URL.  No proxy from the environment
+ * names, else GW_HEALTHCHECK_DEFAULT_URL.  A listener of -c FILE that
+ * expects a PROXY header ([server] proxy_protocol) gets a version 1 one,
+ * which libcurl writes; one that takes version 2 alone cannot be asked
+ * (status 2, said so).  No proxy from the environment
  * is used and no redirect is followed: the answer must be the gateway's.
  * Exit status 2 is kept for bad usage and a bad configuration, as in the
  * other commands.
@@ -17,6 +20,7 @@
 
 #include "conf.h"
 #include "healthcheck.h"
+#include "proxyproto.h"
 #include "util.h"
 
 #define HEALTHCHECK_DEFAULT_TIMEOUT_MS 5000
@@ -64,8 +68,9 @@ static size_t drop_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* GET url within timeout_ms; returns the exit status and says why on failure. */
-static int probe(const char *url, uint64_t timeout_ms)
+/* GET url within timeout_ms, after a PROXY v1 header if proxy_v1; returns
+ * the exit status and says why on failure. */
+static int probe(const char *url, uint64_t timeout_ms, int proxy_v1)
 {
     CURL *h = curl_easy_init();
     if (h == NULL) {
@@ -78,6 +83,7 @@ static int probe(const char *url, uint64_t timeout_ms)
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_HAPROXYPROTOCOL, proxy_v1 ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, drop_body);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "swiftgate-healthcheck/" GW_VERSION);
@@ -98,8 +104,9 @@ static int probe(const char *url, uint64_t timeout_ms)
     return 0;
 }
 
-/* The URL to probe from -c FILE's listen; 0 or 2 (the exit status). */
-static int url_from_conf(const char *path, char *url, size_t len)
+/* The URL to probe from -c FILE's listen, and whether it expects a PROXY
+ * header; 0 or 2 (the exit status). */
+static int url_from_conf(const char *path, char *url, size_t len, int *proxy_v1)
 {
     struct gw_conf conf;
     char err[1024];
@@ -110,6 +117,12 @@ static int url_from_conf(const char *path, char *url, size_t len)
         fprintf(stderr, "swiftgate healthcheck: %s: [server] listen = %s: no port to ask; "
                 "give the URL\n", path, conf.listen);
         rc = -1;
+    } else if (conf.proxy_protocol == GW_PROXY_V2) {
+        fprintf(stderr, "swiftgate healthcheck: %s: [server] proxy_protocol = v2: only a "
+                "version 1 PROXY header can be sent; set it to both, or give a URL\n", path);
+        rc = -1;
+    } else {
+        *proxy_v1 = conf.proxy_protocol != GW_PROXY_OFF;
     }
     gw_conf_free(&conf);
     return rc == 0 ? 0 : 2;
@@ -160,11 +173,11 @@ int gw_healthcheck_main(int argc, char **argv)
         }
     }
     char url[HEALTHCHECK_URL_MAX];
-    int rc;
+    int rc, proxy_v1 = 0;
     if (arg_url != NULL)
         rc = url_given(arg_url, url, sizeof(url));
     else if (conf_path != NULL)
-        rc = url_from_conf(conf_path, url, sizeof(url));
+        rc = url_from_conf(conf_path, url, sizeof(url), &proxy_v1);
     else
         rc = url_given(GW_HEALTHCHECK_DEFAULT_URL, url, sizeof(url));
     if (rc != 0) return rc;
@@ -172,7 +185,7 @@ int gw_healthcheck_main(int argc, char **argv)
         fprintf(stderr, "swiftgate healthcheck: curl_global_init failed\n");
         return 1;
     }
-    rc = probe(url, timeout_ms);
+    rc = probe(url, timeout_ms, proxy_v1);
     curl_global_cleanup();
     return rc;
 }

@@ -6,6 +6,7 @@
  *   swiftgate fsck -c FILE [--repair]  re-hash the cache offline
  *   swiftgate warm [-g URL] [FILE]   fill a gateway's cache from a list (warm.c)
  *   swiftgate healthcheck [URL]      exit 0 when /healthz says 200 (healthcheck.c)
+ *   swiftgate purge -g URL UUID...   purge on every gateway named (purge.c)
  *   swiftgate --version | --help
  *
  * Every command answers -h or --help on stdout with exit status 0.
@@ -47,6 +48,7 @@
 #include "healthcheck.h"
 #include "notify.h"
 #include "privs.h"
+#include "purge.h"
 #include "server.h"
 #include "util.h"
 #include "warm.h"
@@ -72,6 +74,8 @@ static void usage(FILE *out)
             "                                        fractals (swiftgate warm --help)\n"
             "       swiftgate healthcheck [-c FILE] [-t DURATION] [URL]\n"
             "                                        exit 0 when /healthz answers 200\n"
+            "       swiftgate purge -g ADMIN_URL [-g ADMIN_URL...] [--soft] UUID...\n"
+            "                                        purge fractals on every gateway named\n"
             "       swiftgate --version              print the version\n"
             "       swiftgate --help                 print this help\n"
             "\n"
@@ -482,6 +486,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
     if (strcmp(cmd, "warm") == 0) return gw_warm_main(argc - 1, argv + 1);
     if (strcmp(cmd, "healthcheck") == 0) return gw_healthcheck_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "purge") == 0) return gw_purge_main(argc - 1, argv + 1);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

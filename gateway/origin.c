@@ -110,6 +110,29 @@ static int head_refused_by_curl(void)
     return GW_EBADHEADER;
 }
 
+/*
+ * Swift failed this fetch (a 5xx, a broken or timed-out transfer, a
+ * malformed head): one line naming the request and Swift's transaction
+ * id, so that the operator finds the same request in Swift's logs.  What
+ * a caller refused on its own (a 404, a changed segment) is the caller's
+ * to log.
+ */
+static void log_origin_error(struct gw_fetch *f, int transport)
+{
+    long status = 0;
+    char *method = NULL, *url = NULL;
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 500 && !transport) return;
+    curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_METHOD, &method);
+    curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url);
+    const char *tx = gw_fetch_header(f, "X-Trans-Id");
+    const char *m = method ? method : "GET", *u = url ? url : "?", *t = tx ? tx : "(none)";
+    if (transport && f->errbuf[0])
+        gw_warn("origin", "%s %s: %s; X-Trans-Id %s", m, u, f->errbuf, t);
+    else
+        gw_warn("origin", "%s %s: Swift answered %ld; X-Trans-Id %s", m, u, status, t);
+}
+
 static void check_multi_info(struct gw_origin *o)
 {
     CURLMsg *msg;
@@ -144,6 +167,7 @@ static void check_multi_info(struct gw_origin *o)
                          "header \"%s\", or a folded line", f->bad_name);
             else if (rc != CURLE_OK && f->errbuf[0] == '\0')
                 snprintf(f->errbuf, sizeof(f->errbuf), "%s", curl_easy_strerror(rc));
+            log_origin_error(f, err == GW_EBADHEADER || (rc != CURLE_OK && !f->abort_err));
             f->cbs->on_done(f->ud, f, err);
         }
         fetch_free(f);
@@ -247,6 +271,7 @@ static void on_sweep(uv_timer_t *t)
         f->done = 1;
         snprintf(f->errbuf, sizeof(f->errbuf), "no answer within %llu ms",
                  (unsigned long long)limit);
+        log_origin_error(f, 1);
         if (f->cbs->on_done) f->cbs->on_done(f->ud, f, GW_ETIMEOUT);
         /* on_done may have freed others; start the walk again next time. */
         fetch_free(f);

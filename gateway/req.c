@@ -1,6 +1,7 @@
 /*
  * req.c - the core of a request for an object: choosing its way, moving
- * between ways, freeing it; and purge.
+ * between ways, freeing it; and purge (hard: the entry removed; soft: the
+ * entry made to expire now, so the next request revalidates it).
  *
  * A request for an object takes one of these ways (req_int.h lists them):
  *
@@ -71,6 +72,8 @@ struct purge_job {
     uint8_t key[GW_CACHE_KEY_LEN];
     int rc;
     int neg_held;               /* a remembered 404 was forgotten */
+    int soft;                   /* expire the entry, do not remove it */
+    int64_t stored_at_max;      /* soft: the entry is at least this old after */
     struct gw_req *r;
 };
 
@@ -201,7 +204,8 @@ static void lookup_miss(struct gw_req *r)
         return;
     }
     if (r->svc->conf->range_fill) {
-        struct gw_fill_spec spec = {.object = r->name};
+        struct gw_fill_spec spec = {.object = r->name,
+                                    .request_id = gw_sink_request(r->sink)->request_id};
         gw_fill_prefetch(r->svc, r->key, &spec);
     }
     req_pass_start(r, 1);
@@ -223,6 +227,21 @@ static void lookup_absent(struct gw_req *r)
     lookup_miss(r);
 }
 
+/*
+ * stale_while_revalidate: the expired entry answers now, and a fill with
+ * If-None-Match runs behind it (joined if one runs: one per object however
+ * many ask).  The fill commits what Swift says (304, 200, 404) as a
+ * foreground revalidation would; nobody follows it.
+ */
+static void revalidate_behind(struct gw_req *r)
+{
+    struct gw_fill_spec spec = {.object = r->name,
+                                .revalidate_etag = r->entry->etag,
+                                .request_id = gw_sink_request(r->sink)->request_id};
+    gw_fill_prefetch(r->svc, r->key, &spec);
+    req_hit_start(r, GW_CACHE_STALE_UPDATING);
+}
+
 /* What the index says decides the way; the negative cache only when it has nothing. */
 static void lookup(struct gw_req *r)
 {
@@ -238,6 +257,8 @@ static void lookup(struct gw_req *r)
     int64_t age = gw_wall_ms() - r->entry->stored_at;
     if (age < (int64_t)conf->ttl_ms) {
         req_hit_start(r, GW_CACHE_HIT);
+    } else if (!r->warm && age < (int64_t)(conf->ttl_ms + conf->stale_while_revalidate_ms)) {
+        revalidate_behind(r);
     } else {
         req_follow_start(r, 1);
     }
@@ -265,7 +286,10 @@ void gw_req_fractal(struct gw_sink *s, const struct gw_services *svc, const char
 static void purge_work(uv_work_t *w)
 {
     struct purge_job *job = w->data;
-    job->rc = gw_cache_remove(job->cache, job->key);
+    if (job->soft)
+        job->rc = gw_cache_expire(job->cache, job->key, job->stored_at_max);
+    else
+        job->rc = gw_cache_remove(job->cache, job->key);
 }
 
 static void purge_done(uv_work_t *w, int status)
@@ -273,13 +297,13 @@ static void purge_done(uv_work_t *w, int status)
     struct purge_job *job = w->data;
     struct gw_req *r = job->r;
     int rc = status != 0 ? status : job->rc;
-    int neg_held = job->neg_held;
+    int neg_held = job->neg_held, soft = job->soft;
     free(job);
     if (r == NULL) return; /* the client left */
     GW_CHECK_MAGIC(r, REQ_MAGIC);
     r->u.purge.job = NULL;
     if (rc == 0 || (rc == GW_ENOTFOUND && neg_held))
-        req_finish(r, 200, "purged", NULL);
+        req_finish(r, 200, soft ? "soft-purged: the next request revalidates" : "purged", NULL);
     else if (rc == GW_ENOTFOUND)
         req_finish(r, 404, "not cached", NULL);
     else if (rc == GW_ELIMIT)
@@ -288,7 +312,7 @@ static void purge_done(uv_work_t *w, int status)
         req_finish(r, 500, status != 0 ? "purge failed" : gw_strerror(rc), NULL);
 }
 
-void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name)
+void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name, int soft)
 {
     if (svc->cache == NULL) {
         gw_respond_simple(s, 404, "no cache configured", NULL);
@@ -300,6 +324,10 @@ void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *
     job->work.data = job;
     job->cache = svc->cache;
     gw_cache_key(svc->conf->container, name, job->key);
+    /* Expired as of now: lookup() finds its age >= ttl; stale_if_error
+     * still counts from now, as after a ttl run out. */
+    job->soft = soft;
+    job->stored_at_max = gw_wall_ms() - (int64_t)svc->conf->ttl_ms;
     /* In memory, at once: the next request asks Swift. */
     job->neg_held = gw_neg_forget(svc->neg, job->key);
     job->r = r;

@@ -16,7 +16,11 @@ struct gw_sink;
 void gw_req_fractal(struct gw_sink *s, const struct gw_services *svc, const char *name,
                     int head_only);
 
-/* Admin: remove object `name` from the cache (DELETE /cache/fractal/<uuid>, PURGE). */
-void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name);
+/*
+ * Admin: remove object `name` from the cache (DELETE /cache/fractal/<uuid>,
+ * PURGE), or with soft make it expire now (its blob kept), so that the next
+ * request revalidates it with Swift.  Either forgets a remembered 404.
+ */
+void gw_req_purge(struct gw_sink *s, const struct gw_services *svc, const char *name, int soft);
 
 #endif

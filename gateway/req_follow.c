@@ -115,8 +115,11 @@ static void on_manifest(struct gw_req *r, const struct gw_fill_info *info)
     }
     gw_stats_plan_decoded();
     r->entry = NULL;
-    req_seg_start(r, gw_plan_ref_new(&plan), info->last_modified, info->content_type,
-                  primary ? 0 : gw_wall_ms(), primary ? GW_CACHE_MISS : GW_CACHE_HIT);
+    struct gw_object_meta from = {.last_modified = info->last_modified,
+                                  .content_type = info->content_type,
+                                  .stored_at = primary ? 0 : gw_wall_ms(),
+                                  .replay = info->replay};
+    req_seg_start(r, gw_plan_ref_new(&plan), &from, primary ? GW_CACHE_MISS : GW_CACHE_HIT);
 }
 
 /* Several ranges wait for the whole object, then go as a hit. */
@@ -186,6 +189,7 @@ static void on_body(struct gw_req *r, const struct gw_fill_info *info)
             .last_modified = info->last_modified,
             .content_type = info->content_type,
             .stored_at = fo->reader.primary ? 0 : gw_wall_ms(),
+            .replay = info->replay,
         };
         fo->head_sent = 1;
         if (gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only)) {
@@ -268,6 +272,8 @@ void req_follow_start(struct gw_req *r, int revalidate)
     fo->reader.on_takeover = on_takeover;
     fo->following = 1;
     struct gw_fill_spec spec = {.object = r->name,
-                                .revalidate_etag = revalidate ? r->entry->etag : NULL};
+                                .revalidate_etag = revalidate ? r->entry->etag : NULL,
+                                .request_id = gw_sink_request(r->sink)->request_id};
     gw_fill_join(r->svc, r->key, &spec, &fo->reader);
+    if (!fo->reader.primary) gw_stats_joined(GW_JOIN_OBJECT);
 }

@@ -55,6 +55,7 @@ static struct gw_object_meta entry_meta(const struct gw_cache_entry *e)
         .last_modified = e->last_modified,
         .content_type = e->content_type,
         .stored_at = e->stored_at,
+        .replay = e->meta,
     };
 }
 
@@ -77,8 +78,8 @@ void req_hit_drain(struct gw_req *r)
 /* A large object's answer from its plan, held. */
 static void manifest_answer(struct gw_req *r, struct gw_plan_ref *ref)
 {
-    req_seg_start(r, ref, r->entry->last_modified, r->entry->content_type, r->entry->stored_at,
-                  gw_sink_cache(r->sink));
+    struct gw_object_meta from = entry_meta(r->entry);
+    req_seg_start(r, ref, &from, gw_sink_cache(r->sink));
 }
 
 /*

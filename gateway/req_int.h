@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "fill.h"
+#include "replay.h"
 #include "respond.h"
 #include "services.h"
 #include "sink.h"
@@ -38,7 +39,7 @@ struct gw_plan_ref;
  *   FOLLOW     the request follows the fill of its key (fill.c)
  *   PASS       straight from Swift, through no cache
  *   SEGMENTED  a large object, put together from its segments
- *   PURGE      admin: the entry is removed in the thread pool
+ *   PURGE      admin: the entry is removed (or expired) in the thread pool
  *   DONE       the answer is written (or cut); nothing runs any more
  */
 #define GW_REQ_WAYS(X)              \
@@ -91,6 +92,7 @@ struct req_pass {
     char last_modified[64];
     char content_type[128];
     char content_range[96];
+    char replay[GW_REPLAY_MAX];     /* Swift's headers passed on (replay.h) */
     int need_sniff;
     struct gw_sniff sniff;
     int head_sent;
@@ -103,6 +105,7 @@ struct req_seg {
     char etag[80];
     char last_modified[64];
     char content_type[128];
+    char replay[GW_REPLAY_MAX];
     int64_t stored_at;              /* the manifest entry's, 0 if fresh */
     int head_sent;
 };
@@ -165,8 +168,10 @@ void req_pass_drain(struct gw_req *r);
 void req_pass_leave(struct gw_req *r);
 
 /* req_seg.c: answer from a large object's plan (the hold ref is taken over). */
-void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, const char *ct,
-                   int64_t stored_at, enum gw_cache_result how);
+/* from: the large object's Last-Modified, Content-Type, replayed headers
+ * and stored_at (its length and ETag are the plan's). */
+void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const struct gw_object_meta *from,
+                   enum gw_cache_result how);
 void req_seg_drain(struct gw_req *r);
 void req_seg_leave(struct gw_req *r);
 

@@ -61,7 +61,8 @@ static void send_head(struct gw_req *r)
     }
     if (p->content_range[0]) gw_buf_printf(&b, "Content-Range: %s\r\n", p->content_range);
     gw_respond_common_headers(&b, r->svc->conf, gw_sink_request(r->sink),
-                              gw_sink_cache(r->sink), p->etag, p->last_modified, 0);
+                              gw_sink_cache(r->sink), p->etag, p->last_modified, 0,
+                              p->replay);
     gw_http_head_end(&b, gw_sink_keepalive(r->sink), req->http_minor);
     gw_sink_set_status(r->sink, status);
     gw_sink_write_buf(r->sink, &b);
@@ -154,6 +155,7 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
                     gw_fetch_header(f, "Last-Modified"));
         copy_header(p->content_range, sizeof(p->content_range),
                     gw_fetch_header(f, "Content-Range"));
+        gw_replay_collect(f, p->replay, sizeof(p->replay));
         p->pass_status = (int)status;
         p->discard = 1;
         return 0;
@@ -171,6 +173,7 @@ static int on_headers(void *ud, struct gw_fetch *f, long status)
     gw_etag_unquote(p->etag, sizeof(p->etag), gw_fetch_header(f, "ETag"));
     copy_header(p->last_modified, sizeof(p->last_modified), gw_fetch_header(f, "Last-Modified"));
     copy_header(p->content_type, sizeof(p->content_type), gw_fetch_header(f, "Content-Type"));
+    gw_replay_collect(f, p->replay, sizeof(p->replay));
     take_length(r, f);
     p->need_sniff = gw_is_octet_stream(p->content_type) && p->length > 0 && status == 200;
     if (!r->head_only && !p->need_sniff) send_head(r);

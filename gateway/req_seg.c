@@ -41,6 +41,7 @@ static void seg_ready(struct gw_req *r)
         .last_modified = sg->last_modified,
         .content_type = sg->content_type,
         .stored_at = sg->stored_at,
+        .replay = sg->replay,
     };
     sg->head_sent = 1;
     if (gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only)) {
@@ -106,8 +107,8 @@ static void seg_event(void *ud, enum gw_asm_event ev)
     }
 }
 
-void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, const char *ct,
-                   int64_t stored_at, enum gw_cache_result how)
+void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const struct gw_object_meta *from,
+                   enum gw_cache_result how)
 {
     req_goto(r, REQ_SEGMENTED);
     struct req_seg *sg = &r->u.seg;
@@ -115,9 +116,10 @@ void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, co
     gw_sink_set_cache(r->sink, how);
     sg->total = plan->total;
     snprintf(sg->etag, sizeof(sg->etag), "%s", plan->etag);
-    snprintf(sg->last_modified, sizeof(sg->last_modified), "%s", lm);
-    snprintf(sg->content_type, sizeof(sg->content_type), "%s", ct);
-    sg->stored_at = stored_at;
+    snprintf(sg->last_modified, sizeof(sg->last_modified), "%s", from->last_modified);
+    snprintf(sg->content_type, sizeof(sg->content_type), "%s", from->content_type);
+    snprintf(sg->replay, sizeof(sg->replay), "%s", from->replay ? from->replay : "");
+    sg->stored_at = from->stored_at;
     if (r->warm) {
         /* Warming a large object caches every segment. */
         if (sg->total == 0) {
@@ -138,7 +140,8 @@ void req_seg_start(struct gw_req *r, struct gw_plan_ref *ref, const char *lm, co
         gw_plan_ref_drop(ref);
         struct gw_object_meta m = {.length = sg->total, .etag = sg->etag,
                                    .last_modified = sg->last_modified,
-                                   .content_type = sg->content_type, .stored_at = stored_at};
+                                   .content_type = sg->content_type,
+                                   .stored_at = sg->stored_at, .replay = sg->replay};
         gw_respond_object_head(r->sink, r->svc->conf, &r->body, &m, r->head_only);
         req_goto(r, REQ_DONE);
         return;

@@ -20,6 +20,7 @@
 #include "cors.h"
 #include "fill.h"
 #include "http.h"
+#include "replay.h"
 #include "sink.h"
 #include "util.h"
 
@@ -60,6 +61,7 @@ const char *gw_respond_cache_status(enum gw_cache_result how)
     case GW_CACHE_HIT: return "swiftgate; hit";
     case GW_CACHE_MISS: return "swiftgate; fwd=miss; stored";
     case GW_CACHE_STALE: return "swiftgate; hit; detail=stale-if-error";
+    case GW_CACHE_STALE_UPDATING: return "swiftgate; fwd=stale; detail=stale-while-revalidate";
     case GW_CACHE_REVALIDATED: return "swiftgate; fwd=stale; fwd-status=304";
     case GW_CACHE_PASS: return "swiftgate; fwd=uri-miss";
     default: return "swiftgate";
@@ -71,14 +73,20 @@ static void append_str(struct gw_buf *b, const char *s)
     gw_buf_append(b, s, strlen(s));
 }
 
-/* The lines the representation alone decides: validators, ranges, Cache-Control. */
-static void representation_headers(struct gw_buf *b, const struct gw_conf *conf,
-                                   const char *etag, const char *lm)
+/*
+ * The lines the representation alone decides: validators, ranges,
+ * Cache-Control (the object's own from Swift, else [cache] cache_control)
+ * and the rest of what Swift keeps for it (replay.h).
+ */
+static void representation_headers(struct gw_buf *b, const struct gw_conf *conf, int status,
+                                   const char *etag, const char *lm, const char *replay)
 {
     if (etag[0]) gw_buf_printf(b, "ETag: \"%s\"\r\n", etag);
     if (lm[0]) gw_buf_printf(b, "Last-Modified: %s\r\n", lm);
     append_str(b, "Accept-Ranges: bytes\r\n");
-    if (conf->cache_control[0]) gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
+    if (conf->cache_control[0] && !gw_replay_has_cache_control(replay))
+        gw_buf_printf(b, "Cache-Control: %s\r\n", conf->cache_control);
+    gw_replay_write(b, replay, status);
 }
 
 /* The lines that change from answer to answer: Age and the cache's result. */
@@ -109,9 +117,10 @@ static void answer_headers(struct gw_buf *b, const struct gw_conf *conf,
 
 void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
                                const struct gw_http_req *req, enum gw_cache_result how,
-                               const char *etag, const char *lm, int64_t stored_at)
+                               const char *etag, const char *lm, int64_t stored_at,
+                               const char *replay)
 {
-    representation_headers(b, conf, etag, lm);
+    representation_headers(b, conf, 200, etag, lm, replay);
     answer_headers(b, conf, req, how, stored_at);
 }
 
@@ -177,7 +186,7 @@ static const char *prepared_200(const struct gw_conf *conf, struct gw_body *b,
     if (have) return have;
     struct gw_buf f = {0};
     body_headers(&f, b, 200);
-    representation_headers(&f, conf, m->etag, m->last_modified);
+    representation_headers(&f, conf, 200, m->etag, m->last_modified, m->replay);
     char *none = NULL;
     if (atomic_compare_exchange_strong_explicit(m->prepared, &none, f.data, memory_order_acq_rel,
                                                 memory_order_acquire))
@@ -192,8 +201,8 @@ static void respond_not_modified(struct gw_sink *s, const struct gw_conf *conf,
     const struct gw_http_req *req = gw_sink_request(s);
     struct gw_buf h = {0};
     gw_http_head_begin(&h, 304);
-    gw_respond_common_headers(&h, conf, req, gw_sink_cache(s), m->etag, m->last_modified,
-                              m->stored_at);
+    representation_headers(&h, conf, 304, m->etag, m->last_modified, m->replay);
+    answer_headers(&h, conf, req, gw_sink_cache(s), m->stored_at);
     gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
     gw_sink_set_status(s, 304);
     gw_sink_write_buf(s, &h);
@@ -232,7 +241,7 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
     } else {
         body_headers(&h, b, status);
         gw_respond_common_headers(&h, conf, req, gw_sink_cache(s), m->etag, m->last_modified,
-                                  m->stored_at);
+                                  m->stored_at, m->replay);
     }
     gw_http_head_end(&h, gw_sink_keepalive(s), req->http_minor);
     gw_sink_set_status(s, status);

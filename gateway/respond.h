@@ -46,6 +46,7 @@ struct gw_object_meta {
     const char *last_modified;  /* "" if none */
     const char *content_type;   /* "" means application/octet-stream */
     int64_t stored_at;          /* unix ms the cache has had it; 0: fresh from Swift (no Age) */
+    const char *replay;         /* Swift's headers passed on (replay.h); NULL: none */
     /*
      * Optional (a cached blob's, blobfd.h): where the header lines of a
      * whole 200 that depend on the representation alone are kept once
@@ -75,7 +76,8 @@ int gw_respond_object_head(struct gw_sink *s, const struct gw_conf *conf, struct
 /* Headers every object answer carries, 200, 206 and 304 alike. */
 void gw_respond_common_headers(struct gw_buf *b, const struct gw_conf *conf,
                                const struct gw_http_req *req, enum gw_cache_result how,
-                               const char *etag, const char *lm, int64_t stored_at);
+                               const char *etag, const char *lm, int64_t stored_at,
+                               const char *replay);
 /* RFC 9211 Cache-Status for a cache result. */
 const char *gw_respond_cache_status(enum gw_cache_result how);
 

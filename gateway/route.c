@@ -10,8 +10,10 @@
  * With [server] write_token set, PUT and DELETE /fractal/<uuid> store and
  * delete objects, for a request with that bearer token (401 without one,
  * 403 with another: nothing reaches Swift); without it they are 405.
- * Admin listener: /metrics, /healthz and DELETE /cache/fractal/<uuid>
- * (purge), behind the bearer token if one is configured.
+ * Admin listener: /metrics, /healthz, GET|HEAD /cache/fractal/<uuid>
+ * (what the cache holds), DELETE /cache/fractal/<uuid> and PURGE
+ * /fractal/<uuid> (purge; soft with X-Purge-Soft: 1), behind the bearer
+ * token if one is configured.
  *
  * The decision is gw_route_decide(), a pure function of the parsed head
  * (the fuzz target calls it); gw_route() only carries it out.
@@ -24,6 +26,7 @@
 #include "cors.h"
 #include "gate.h"
 #include "http.h"
+#include "inspect.h"
 #include "req.h"
 #include "respond.h"
 #include "route.h"
@@ -31,7 +34,6 @@
 #include "services.h"
 #include "sink.h"
 #include "stats.h"
-#include "swift.h"
 #include "util.h"
 
 static int is_hex(char ch)
@@ -107,8 +109,25 @@ static void decide_healthz(int get_or_head, int draining, struct gw_route *out)
 }
 
 /*
- * The admin listener: /metrics and /healthz.  With admin_token set, every
- * request needs "Authorization: Bearer <token>".
+ * A purge of uuid: hard, or soft with "X-Purge-Soft: 1" (the entry is
+ * only made to expire); any other value of that field is refused.
+ */
+static void decide_purge(const struct gw_http_req *r, const char *uuid, struct gw_route *out)
+{
+    size_t n;
+    const char *soft = gw_http_header(r, "X-Purge-Soft", &n);
+    if (soft != NULL && !(n == 1 && (soft[0] == '0' || soft[0] == '1'))) {
+        simple(out, 400, "X-Purge-Soft must be 0 or 1", NULL);
+        return;
+    }
+    fractal_name(out, GW_ROUTE_PURGE, uuid);
+    out->soft = soft != NULL && soft[0] == '1';
+}
+
+/*
+ * The admin listener: /metrics, /healthz, and /cache/fractal/<uuid>: GET
+ * or HEAD inspects the entry, DELETE (or PURGE /fractal/<uuid>) purges it.
+ * With admin_token set, every request needs "Authorization: Bearer <token>".
  */
 static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
                          const char *path, size_t plen, int get_or_head, struct gw_route *out)
@@ -132,15 +151,17 @@ static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx 
         decide_healthz(get_or_head, ctx->draining, out);
         return;
     }
-    static const char purge[] = "/cache/fractal/";
-    size_t pl = sizeof(purge) - 1;
-    if (plen >= pl && memcmp(path, purge, pl) == 0) {
-        if (!gw_route_is_uuid(path + pl, plen - pl))
+    static const char cached[] = "/cache/fractal/";
+    size_t cl = sizeof(cached) - 1;
+    if (plen >= cl && memcmp(path, cached, cl) == 0) {
+        if (!gw_route_is_uuid(path + cl, plen - cl))
             simple(out, 404, "not a fractal id (want /cache/fractal/<uuid>)", NULL);
+        else if (get_or_head)
+            fractal_name(out, GW_ROUTE_INSPECT, path + cl);
         else if (r->method != HTTP_DELETE)
-            simple(out, 405, "method not allowed", "Allow: DELETE\r\n");
+            simple(out, 405, "method not allowed", "Allow: GET, HEAD, DELETE\r\n");
         else
-            fractal_name(out, GW_ROUTE_PURGE, path + pl);
+            decide_purge(r, path + cl, out);
         return;
     }
     /* Varnish's and Squid's spelling of the same: PURGE /fractal/<uuid>. */
@@ -150,7 +171,7 @@ static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx 
         if (!gw_route_is_uuid(path + fl, plen - fl))
             simple(out, 404, "not a fractal id (want /fractal/<uuid>)", NULL);
         else
-            fractal_name(out, GW_ROUTE_PURGE, path + fl);
+            decide_purge(r, path + fl, out);
         return;
     }
     simple(out, 404, "not found", NULL);
@@ -228,14 +249,10 @@ static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
         gw_cache_usage(svc->cache, &entries, &bytes);
         gw_stats_set_cache(entries, bytes);
     }
-    gw_stats_render(&body, gw_swift_auth_count(svc->swift));
+    gw_stats_render(&body);
     gw_gate_render(&body);
-    if (svc->cache != NULL)
-        gw_buf_printf(&body, "# HELP swiftgate_cache_temp_bytes Bytes reserved for objects being "
-                             "fetched; they count against [cache] max_size.\n"
-                             "# TYPE swiftgate_cache_temp_bytes gauge\n"
-                             "swiftgate_cache_temp_bytes %llu\n",
-                      (unsigned long long)gw_cache_reserved(svc->cache));
+    gw_stats_render_cache(&body, svc->cache);
+    gw_stats_render_process(&body);
     gw_http_head_begin(&head, 200);
     gw_buf_printf(&head, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                          "Content-Length: %zu\r\nCache-Control: no-store\r\n", body.len);
@@ -262,7 +279,10 @@ void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_
         send_metrics(s, svc);
         return;
     case GW_ROUTE_PURGE:
-        gw_req_purge(s, svc, d.name);
+        gw_req_purge(s, svc, d.name, d.soft);
+        return;
+    case GW_ROUTE_INSPECT:
+        gw_inspect(s, svc, d.name, d.head_only);
         return;
     case GW_ROUTE_SIMPLE:
         gw_respond_simple(s, d.status, d.reason, d.extra);

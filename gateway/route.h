@@ -17,7 +17,8 @@ enum gw_route_kind {
     GW_ROUTE_SIMPLE,    /* a small text answer: status, reason, extra */
     GW_ROUTE_FRACTAL,   /* the object `name` of the configured container */
     GW_ROUTE_METRICS,   /* the admin listener's Prometheus text */
-    GW_ROUTE_PURGE,     /* admin: drop object `name` from the cache */
+    GW_ROUTE_PURGE,     /* admin: drop object `name` from the cache (or expire it: soft) */
+    GW_ROUTE_INSPECT,   /* admin: what the cache holds for object `name`, as JSON */
     GW_ROUTE_PREFLIGHT, /* OPTIONS /fractal/<uuid>: what a browser may ask */
     GW_ROUTE_UPLOAD,    /* PUT /fractal/<uuid> with the write token: store `name` */
     GW_ROUTE_DELETE,    /* DELETE /fractal/<uuid> with the write token */
@@ -29,7 +30,8 @@ struct gw_route {
     const char *reason;  /* static text */
     const char *extra;   /* NULL or static header lines ending in CRLF */
     int head_only;       /* HEAD: the same head, no body */
-    char name[37];       /* FRACTAL, PURGE: a uuid, 36 characters */
+    int soft;            /* PURGE: X-Purge-Soft: 1, expire instead of drop */
+    char name[37];       /* FRACTAL, PURGE, INSPECT: a uuid, 36 characters */
 };
 
 /* What a request meets on the listener it came in on. */
@@ -44,9 +46,11 @@ struct gw_route_ctx {
  * Decide how to answer the whole request head r.  Reads r only; fills *out.
  * Invariant: kind == GW_ROUTE_FRACTAL, UPLOAD or DELETE only for a path
  * that is exactly "/fractal/" and a uuid (8-4-4-4-12 hex digits), UPLOAD
- * and DELETE only with the write token, GW_ROUTE_PURGE only for
- * an admin DELETE of "/cache/fractal/" and a uuid, and then name holds that
- * uuid and nothing else, so no percent-encoding, dot-segment or control
+ * and DELETE only with the write token, GW_ROUTE_PURGE only for an admin
+ * DELETE of "/cache/fractal/" and a uuid or an admin PURGE of "/fractal/"
+ * and a uuid, GW_ROUTE_INSPECT only for an admin GET or HEAD of
+ * "/cache/fractal/" and a uuid, and then name holds that uuid and nothing
+ * else, so no percent-encoding, dot-segment or control
  * byte can reach Swift as part of an object name.
  */
 void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,

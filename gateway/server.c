@@ -137,7 +137,8 @@ static void access_log(struct gw_conn *c)
 {
     if (c->sink.status == 0 || c->logged) return;
     c->logged = 1;
-    if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes);
+    uint64_t ms = gw_now_ms() - c->req_start_ms;
+    if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes, ms);
     const struct gw_server *srv = c->w->srv;
     gw_access_log_sink(srv->access_fd, srv->access_format, srv->conf->trusted_proxies, &c->sink,
                        c->req_start_ms);
@@ -749,7 +750,7 @@ static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, int fd, int admin)
+void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
     const struct gw_conf *conf = w->srv->conf;
     struct gw_conn *c = conn_new(w, fd, admin);
@@ -765,7 +766,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin)
     c->poll.data = c;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_access_peer(fd, c->peer, sizeof(c->peer));
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;

@@ -1,6 +1,7 @@
 /*
- * server_int.h - what workers.c (listeners, worker threads, upkeep) and
- * server.c (connections) share.  Nobody else includes it.
+ * server_int.h - what workers.c (listeners, worker threads, upkeep),
+ * server.c (connections) and proxyaccept.c (a connection's PROXY header,
+ * before server.c takes it) share.  Nobody else includes it.
  *
  * A worker owns its loop and every handle on it; its connections are on
  * its `conns` list.  `svc` is what the worker hands its handlers: built
@@ -18,6 +19,7 @@
 #include "services.h"
 
 struct gw_conn;
+struct gw_proxy_wait;
 
 /* A connection's place on its worker's run list. */
 struct gw_run_node {
@@ -48,6 +50,8 @@ struct gw_worker {
     struct gw_conn *conns;
     uint64_t nconns;
     uint64_t nadmin;            /* of them, on the admin listener */
+    struct gw_proxy_wait *proxy_waits;  /* waiting for their PROXY header */
+    uint64_t nproxy_waits;
     /* Connections with something to do that came from outside their own
      * poll callback: run after this turn's poll (check), or before the next
      * one without blocking in it (idle). */
@@ -59,8 +63,15 @@ struct gw_worker {
 
 #define WORKER_MAGIC 0x574f524bu
 
-/* server.c: a new connection fd (accepted, non-blocking) on w's admin or public listener. */
-void gw_conn_accept(struct gw_worker *w, int fd, int admin);
+/* server.c: a new connection fd (accepted, non-blocking) on w's admin or public
+ * listener, from peer (its address as log lines print it: the socket's, or
+ * the client a PROXY header named). */
+void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer);
+/* proxyaccept.c: a new public connection fd that opens with a PROXY header:
+ * read it, then gw_conn_accept(); a bad one, or none in time, closes fd. */
+void gw_proxy_accept(struct gw_worker *w, int fd);
+/* proxyaccept.c: the drain moved on: close w's connections still waiting for a header. */
+void gw_proxy_waits_close(struct gw_worker *w);
 /* server.c: run the connection the node is in (taken off the run list). */
 void gw_conn_run(struct gw_run_node *n);
 /* workers.c: have n's connection run from the loop soon; idempotent. */
@@ -77,7 +88,8 @@ void gw_conns_wakeup(struct gw_worker *w);
 int gw_worker_conn_opened(struct gw_worker *w, int admin, const char *peer);
 /* workers.c: a connection counted by gw_worker_conn_opened() closed. */
 void gw_worker_conn_closed(struct gw_worker *w, int admin);
-/* workers.c: a connection of w closed: if w is stopping and it was the last, stop. */
+/* workers.c: a connection of w closed (or a wait for a PROXY header): if w is
+ * stopping and it was the last, stop. */
 void gw_worker_maybe_stop(struct gw_worker *w);
 
 #endif

@@ -2,7 +2,8 @@
  * stats.c - the counters behind /metrics.
  *
  * Fixed arrays, no allocation on the hot path: responses are counted by
- * status (the common codes each, the rest as "other") and cache result;
+ * status (the common codes each, the rest as "other") and cache result,
+ * with their duration in a histogram of fixed buckets by cache result;
  * origin requests by kind and status class, with their latency in a
  * histogram of fixed buckets.  Per-worker counters show how the kernel's
  * SO_REUSEPORT spreads connections over the workers.
@@ -13,7 +14,8 @@
  * two workers write.  Calls from outside the workers (an id out of range)
  * count into one more block shared by them, with atomic additions.  A
  * scrape sums the blocks.  The rarer counters (origin requests, errors,
- * fills) stay single and shared, updated with relaxed atomic additions.
+ * fills, joins, auth requests) stay single and shared, updated with
+ * relaxed atomic additions.
  * Every counter is a C11 atomic: a scrape may see counters a request
  * apart, never a torn value.
  */
@@ -38,14 +40,23 @@ static const char *const class_names[NCLASS] = {"none", "1xx", "2xx", "3xx", "4x
 
 static const double buckets_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKETS (sizeof(buckets_s) / sizeof(buckets_s[0]))
+/* A response's time, first byte of the request to the access log; hits take about a millisecond. */
+static const double req_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10};
+#define NREQ_BUCKETS (sizeof(req_buckets_s) / sizeof(req_buckets_s[0]))
+
+static const char *const join_names[GW_JOIN_NKINDS] = {"object", "segment"};
+static const char *const auth_names[GW_AUTH_NRESULTS] = {"ok", "refused", "failed"};
 
 typedef atomic_uint_least64_t counter_t;
 
 #define CACHE_LINE 64
 
-/* A worker's counters: requests by status and result, and its connections. */
+/* A worker's counters: requests by status and result, their durations, its connections. */
 struct block {
     _Alignas(CACHE_LINE) counter_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    counter_t duration[GW_CACHE_NRESULTS][NREQ_BUCKETS + 1];   /* per bucket, not cumulative */
+    counter_t duration_ms[GW_CACHE_NRESULTS];
     counter_t bytes_out;
     counter_t conns_open;       /* a gauge: wraps below zero, the sum does not */
     counter_t conns_total;
@@ -60,6 +71,8 @@ static struct {
     counter_t origin_ms_sum[NKINDS];
     counter_t errors[GW_ERR_NKINDS];
     atomic_int_least64_t fills;
+    counter_t joins[GW_JOIN_NKINDS];
+    counter_t auth[GW_AUTH_NRESULTS];
     counter_t plan_decodes, plan_hits, plan_cached, plan_bytes;
     atomic_int cache_set;
     counter_t cache_entries, cache_bytes, cache_writes;
@@ -81,6 +94,7 @@ static const char *const error_names[] = {
 
 const char *gw_cache_result_name(enum gw_cache_result r)
 {
+    r = gw_cache_result_counted(r);
     return (unsigned)r < GW_CACHE_NRESULTS ? cache_names[r] : "NONE";
 }
 
@@ -109,18 +123,33 @@ static size_t status_index(int status)
     return NSTATUS - 1;
 }
 
-void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes)
+/* The bucket of bounds[0..n) (seconds) that ms falls in; n for +Inf. */
+static size_t bucket_of(const double *bounds, size_t n, uint64_t ms)
+{
+    size_t i = 0;
+    while (i < n && (double)ms / 1000.0 > bounds[i]) i++;
+    return i;
+}
+
+void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes,
+                      uint64_t ms)
 {
     size_t s = status_index(status);
+    size_t d = bucket_of(req_buckets_s, NREQ_BUCKETS, ms);
 
+    cache = gw_cache_result_counted(cache);
     if ((unsigned)cache >= GW_CACHE_NRESULTS) cache = GW_CACHE_NONE;
     if (worker >= 0 && worker < st.nworkers) {
         struct block *b = &st.workers[worker];
         OWN_ADD(&b->requests[s][cache], 1);
         OWN_ADD(&b->bytes_out, body_bytes);
+        OWN_ADD(&b->duration[cache][d], 1);
+        OWN_ADD(&b->duration_ms[cache], ms);
     } else {
         ADD(&st.outside.requests[s][cache], 1);
         ADD(&st.outside.bytes_out, body_bytes);
+        ADD(&st.outside.duration[cache][d], 1);
+        ADD(&st.outside.duration_ms[cache], ms);
     }
 }
 
@@ -145,9 +174,7 @@ void gw_stats_origin(const char *kind, int status, uint64_t ms)
         if (strcmp(origin_kinds[i], kind) == 0) k = i;
     int cls = status >= 100 && status < 600 ? status / 100 : 0;
     ADD(&st.origin[k][cls], 1);
-    size_t b = 0;
-    while (b < NBUCKETS && (double)ms / 1000.0 > buckets_s[b]) b++;
-    ADD(&st.origin_hist[k][b], 1);
+    ADD(&st.origin_hist[k][bucket_of(buckets_s, NBUCKETS, ms)], 1);
     ADD(&st.origin_ms_sum[k], ms);
 }
 
@@ -169,6 +196,16 @@ void gw_stats_error_for(enum gw_stats_error kind, int err)
 void gw_stats_fills(int delta)
 {
     ADD(&st.fills, delta);
+}
+
+void gw_stats_joined(enum gw_stats_join kind)
+{
+    if ((unsigned)kind < GW_JOIN_NKINDS) ADD(&st.joins[kind], 1);
+}
+
+void gw_stats_auth(enum gw_auth_result result)
+{
+    if ((unsigned)result < GW_AUTH_NRESULTS) ADD(&st.auth[result], 1);
 }
 
 void gw_stats_plan_decoded(void)
@@ -217,6 +254,8 @@ void gw_stats_neg_hit(void)
 /* What the blocks counted, summed for one scrape. */
 struct totals {
     uint64_t requests[NSTATUS][GW_CACHE_NRESULTS];
+    uint64_t duration[GW_CACHE_NRESULTS][NREQ_BUCKETS + 1];
+    uint64_t duration_ms[GW_CACHE_NRESULTS];
     uint64_t bytes_out;
     uint64_t conns_open;
 };
@@ -225,6 +264,10 @@ static void totals_add(struct totals *t, struct block *b)
 {
     for (size_t s = 0; s < NSTATUS; s++)
         for (int c = 0; c < GW_CACHE_NRESULTS; c++) t->requests[s][c] += GET(&b->requests[s][c]);
+    for (int c = 0; c < GW_CACHE_NRESULTS; c++) {
+        for (size_t i = 0; i <= NREQ_BUCKETS; i++) t->duration[c][i] += GET(&b->duration[c][i]);
+        t->duration_ms[c] += GET(&b->duration_ms[c]);
+    }
     t->bytes_out += GET(&b->bytes_out);
     t->conns_open += GET(&b->conns_open);
 }
@@ -260,6 +303,39 @@ static void render_requests(struct gw_buf *b, const struct totals *t)
                   (unsigned long long)t->bytes_out);
 }
 
+/*
+ * One histogram's series for one label: counts[0..n] per bucket of
+ * bounds[0..n) and +Inf (not cumulative), their sum in milliseconds.
+ */
+static void render_histogram(struct gw_buf *b, const char *name, const char *label,
+                             const char *value, const double *bounds, size_t n,
+                             const uint64_t *counts, uint64_t sum_ms)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= n; i++) {
+        cum += counts[i];
+        if (i < n)
+            gw_buf_printf(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
+                          bounds[i], (unsigned long long)cum);
+        else
+            gw_buf_printf(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
+                          (unsigned long long)cum);
+    }
+    gw_buf_printf(b, "%s_sum{%s=\"%s\"} %.3f\n%s_count{%s=\"%s\"} %llu\n", name, label, value,
+                  (double)sum_ms / 1000.0, name, label, value, (unsigned long long)cum);
+}
+
+static void render_durations(struct gw_buf *b, const struct totals *t)
+{
+    gw_buf_printf(b, "# HELP swiftgate_request_duration_seconds Time from a request's first "
+                     "byte to its answer's last, by cache result (milliseconds, as the access "
+                     "log's).\n"
+                     "# TYPE swiftgate_request_duration_seconds histogram\n");
+    for (int c = 0; c < GW_CACHE_NRESULTS; c++)
+        render_histogram(b, "swiftgate_request_duration_seconds", "cache", cache_names[c],
+                         req_buckets_s, NREQ_BUCKETS, t->duration[c], t->duration_ms[c]);
+}
+
 static void render_workers(struct gw_buf *b, const struct totals *t)
 {
     /* Only workers count connections: the outside block's stay 0. */
@@ -293,31 +369,35 @@ static void render_origin(struct gw_buf *b)
     gw_buf_printf(b, "# HELP swiftgate_origin_duration_seconds Time to the first byte from Swift.\n"
                      "# TYPE swiftgate_origin_duration_seconds histogram\n");
     for (size_t k = 0; k < NKINDS; k++) {
-        uint64_t cum = 0;
-        for (size_t i = 0; i <= NBUCKETS; i++) {
-            cum += GET(&st.origin_hist[k][i]);
-            if (i < NBUCKETS)
-                gw_buf_printf(b, "swiftgate_origin_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
-                              origin_kinds[k], buckets_s[i], (unsigned long long)cum);
-            else
-                gw_buf_printf(b, "swiftgate_origin_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n",
-                              origin_kinds[k], (unsigned long long)cum);
-        }
-        gw_buf_printf(b, "swiftgate_origin_duration_seconds_sum{kind=\"%s\"} %.3f\n"
-                         "swiftgate_origin_duration_seconds_count{kind=\"%s\"} %llu\n",
-                      origin_kinds[k], (double)GET(&st.origin_ms_sum[k]) / 1000.0, origin_kinds[k],
-                      (unsigned long long)cum);
+        uint64_t counts[NBUCKETS + 1];
+        for (size_t i = 0; i <= NBUCKETS; i++) counts[i] = GET(&st.origin_hist[k][i]);
+        render_histogram(b, "swiftgate_origin_duration_seconds", "kind", origin_kinds[k],
+                         buckets_s, NBUCKETS, counts, GET(&st.origin_ms_sum[k]));
     }
 }
 
-static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
+/* A counter with one label, a series for each of names[0..n). */
+static void render_labelled(struct gw_buf *b, const char *name, const char *help,
+                            const char *label, const char *const *names, size_t n,
+                            counter_t *values)
 {
-    gw_buf_printf(b, "# HELP swiftgate_auth_requests_total Token requests sent to Swift's auth.\n"
-                     "# TYPE swiftgate_auth_requests_total counter\n"
-                     "swiftgate_auth_requests_total %llu\n", (unsigned long long)auth_requests);
+    gw_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++)
+        gw_buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, names[i],
+                      (unsigned long long)GET(&values[i]));
+}
+
+static void render_gauges(struct gw_buf *b)
+{
+    render_labelled(b, "swiftgate_auth_requests_total",
+                    "Token requests answered by Swift's auth (or Keystone), by result.",
+                    "result", auth_names, GW_AUTH_NRESULTS, st.auth);
     gw_buf_printf(b, "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
                      "# TYPE swiftgate_fills_in_flight gauge\n"
                      "swiftgate_fills_in_flight %lld\n", (long long)GET(&st.fills));
+    render_labelled(b, "swiftgate_coalesced_requests_total",
+                    "Readers that joined an origin fetch already running for their key.",
+                    "kind", join_names, GW_JOIN_NKINDS, st.joins);
     gw_buf_printf(b, "# HELP swiftgate_plan_decodes_total Large-object plans decoded from "
                      "their stored form.\n"
                      "# TYPE swiftgate_plan_decodes_total counter\n"
@@ -363,14 +443,11 @@ static void render_gauges(struct gw_buf *b, uint64_t auth_requests)
                      "swiftgate_negative_hits_total %llu\n",
                   (unsigned long long)GET(&st.neg_held), (unsigned long long)GET(&st.neg_evicted),
                   (unsigned long long)GET(&st.neg_hits));
-    gw_buf_printf(b, "# HELP swiftgate_errors_total Errors by kind.\n"
-                     "# TYPE swiftgate_errors_total counter\n");
-    for (int e = 0; e < GW_ERR_NKINDS; e++)
-        gw_buf_printf(b, "swiftgate_errors_total{kind=\"%s\"} %llu\n", error_names[e],
-                      (unsigned long long)GET(&st.errors[e]));
+    render_labelled(b, "swiftgate_errors_total", "Errors by kind.", "kind", error_names,
+                    GW_ERR_NKINDS, st.errors);
 }
 
-void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
+void gw_stats_render(struct gw_buf *b)
 {
     struct totals t;
 
@@ -378,7 +455,8 @@ void gw_stats_render(struct gw_buf *b, uint64_t auth_requests)
     totals_add(&t, &st.outside);
     for (int w = 0; w < st.nworkers; w++) totals_add(&t, &st.workers[w]);
     render_requests(b, &t);
+    render_durations(b, &t);
     render_workers(b, &t);
     render_origin(b);
-    render_gauges(b, auth_requests);
+    render_gauges(b);
 }

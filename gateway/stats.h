@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct gw_buf;
+struct gw_cache;
 
 /* What the cache made of a request (the access log's word, X-Cache). */
 enum gw_cache_result {
@@ -22,8 +23,18 @@ enum gw_cache_result {
     GW_CACHE_STALE,
     GW_CACHE_REVALIDATED,
     GW_CACHE_PASS,
-    GW_CACHE_NRESULTS
+    GW_CACHE_NRESULTS,
+    /* Expired within stale_while_revalidate, answered while a revalidation
+     * runs behind: STALE to clients, logs and counters; only Cache-Status
+     * tells it from stale-if-error (fwd=stale). */
+    GW_CACHE_STALE_UPDATING = GW_CACHE_NRESULTS,
 };
+
+/* The result as counted and named: STALE_UPDATING is STALE. */
+static inline enum gw_cache_result gw_cache_result_counted(enum gw_cache_result r)
+{
+    return r == GW_CACHE_STALE_UPDATING ? GW_CACHE_STALE : r;
+}
 
 /* Kinds of error an operator wants counted apart. */
 #define GW_STATS_ERRORS(X)                                                  \
@@ -47,6 +58,7 @@ enum gw_cache_result {
     X(PLAN_TOO_LARGE, "plan_too_large")                                     \
     X(NO_FILES, "out_of_files")                                             \
     X(INDEX_FULL, "index_full")                                             \
+    X(BAD_PROXY_HEADER, "bad_proxy_header")                                 \
     X(UPLOAD_ABORTED, "upload_aborted")                                     \
     X(UPLOAD_DIGEST, "upload_digest_mismatch")
 
@@ -70,7 +82,9 @@ void gw_stats_free(void);
  * its requests are counted in the totals but by no worker, and its
  * connections not at all.
  */
-void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes);
+/* ms: from the request's first byte to its answer's end (the access log's time). */
+void gw_stats_request(int worker, int status, enum gw_cache_result cache, uint64_t body_bytes,
+                      uint64_t ms);
 void gw_stats_conn_open(int worker);
 void gw_stats_conn_close(int worker);
 void gw_stats_origin(const char *kind, int status, uint64_t ms);
@@ -88,6 +102,24 @@ int gw_err_no_files(int err);
 #define GW_NO_FILES_REASON "out of file descriptors; try again"
 /* A gauge kept by its owner: fills running now. */
 void gw_stats_fills(int delta);
+
+/* What joined a fill already running for its key (request coalescing). */
+enum gw_stats_join {
+    GW_JOIN_OBJECT,             /* a client's request for a whole object */
+    GW_JOIN_SEGMENT,            /* a segment that a large object's answer needs */
+    GW_JOIN_NKINDS
+};
+/* A reader joined a running fill instead of starting its own (any thread). */
+void gw_stats_joined(enum gw_stats_join kind);
+
+/* How a token request to Swift's auth (or Keystone) ended. */
+enum gw_auth_result {
+    GW_AUTH_OK,                 /* a token and a storage URL */
+    GW_AUTH_REFUSED,            /* an answer, but no usable token: not 2xx, or incomplete */
+    GW_AUTH_FAILED,             /* no answer: connect, timeout, transfer error */
+    GW_AUTH_NRESULTS
+};
+void gw_stats_auth(enum gw_auth_result result);
 /*
  * Gauges kept by the cache's owner: entries in the index and bytes of their
  * blobs, as of the last call (any thread).  Shown as swiftgate_cache_entries
@@ -114,6 +146,14 @@ void gw_stats_plan_cache_hit(void);
 void gw_stats_set_plan_cache(uint64_t plans, uint64_t bytes);
 
 /* The current counters in Prometheus text format, appended to b. */
-void gw_stats_render(struct gw_buf *b, uint64_t auth_requests);
+void gw_stats_render(struct gw_buf *b);
+
+/*
+ * Read when scraped (stats_read.c), appended to b in the same format: the
+ * cache's caps, temp bytes, evictions by reason and index map (nothing for
+ * a NULL cache), and the process_* series and swiftgate_build_info.
+ */
+void gw_stats_render_cache(struct gw_buf *b, struct gw_cache *c);
+void gw_stats_render_process(struct gw_buf *b);
 
 #endif

@@ -52,7 +52,6 @@ struct gw_swift {
     uint64_t refresh_at_ms;   /* start a background refresh from here on */
     int refresh_tried;        /* for this token */
     uint64_t generation;
-    uint64_t auth_count;
     int inflight;             /* an auth request is running somewhere */
     struct gw_swift_client *clients;
 };
@@ -143,14 +142,6 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
     pthread_mutex_lock(&s->lock);
     if (s->generation == generation) s->valid_until_ms = 0;
     pthread_mutex_unlock(&s->lock);
-}
-
-uint64_t gw_swift_auth_count(struct gw_swift *s)
-{
-    pthread_mutex_lock(&s->lock);
-    uint64_t n = s->auth_count;
-    pthread_mutex_unlock(&s->lock);
-    return n;
 }
 
 /* ---- waking waiters ---- */
@@ -248,16 +239,21 @@ static void log_auth_failure(struct gw_swift *s, struct gw_fetch *f, int err)
                 f ? gw_fetch_error_text(f) : gw_strerror(err));
 }
 
-/* An auth request's answer is in: count it. */
+/* An auth request is over: let go of its fetch. */
 static struct gw_swift *auth_answered(struct gw_swift_client *cl)
 {
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
-    struct gw_swift *s = cl->s;
     cl->fetch = NULL;
-    pthread_mutex_lock(&s->lock);
-    s->auth_count++;
-    pthread_mutex_unlock(&s->lock);
-    return s;
+    return cl->s;
+}
+
+/*
+ * Count how an auth request ended, err its final error: GW_EAUTH is an
+ * answer without a usable token, anything else no answer at all.
+ */
+static void auth_count(int err)
+{
+    gw_stats_auth(err == 0 ? GW_AUTH_OK : err == GW_EAUTH ? GW_AUTH_REFUSED : GW_AUTH_FAILED);
 }
 
 static void v1_done(void *ud, struct gw_fetch *f, int err)
@@ -269,6 +265,7 @@ static void v1_done(void *ud, struct gw_fetch *f, int err)
     const char *url = gw_fetch_header(f, "X-Storage-Url");
     const char *life = gw_fetch_header(f, "X-Auth-Token-Expires");
     if (err == 0 && !(token && url && token[0] && url[0])) err = GW_EAUTH;
+    auth_count(err);
     if (err != 0) {
         log_auth_failure(s, f, err);
         auth_over(cl, GW_EAUTH);
@@ -394,6 +391,7 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
                                 s->conf->region, &url, &expires, &why);
     else if (err == 0)
         err = GW_EAUTH;
+    auth_count(err);
     if (err != 0) {
         if (err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0')
             gw_warn("swift", "Keystone auth at %s for user %s failed: %s", s->conf->auth_url,

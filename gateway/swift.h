@@ -82,9 +82,6 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
 int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
                       char **url_out, int64_t *expires_out, const char **why);
 
-/* Number of auth requests sent so far (for metrics and tests). */
-uint64_t gw_swift_auth_count(struct gw_swift *s);
-
 /*
  * The URL of object `name` in `container`, each percent-encoded as a path
  * segment (a '/' in the name too: Swift decodes the path before it splits

@@ -36,6 +36,7 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "util.h"
 #include "warm.h"
@@ -183,56 +184,13 @@ static int parse_interval(const char *s, int64_t *out)
     return 0;
 }
 
-/* A gateway or API URL: http(s)://host..., no whitespace, no query.  Trailing '/' dropped. */
-static char *base_url(const char *s)
-{
-    size_t n = strlen(s), p;
-    if (warm_has_prefix_ci(s, n, "http://"))
-        p = 7;
-    else if (warm_has_prefix_ci(s, n, "https://"))
-        p = 8;
-    else
-        return NULL;
-    if (p == n || s[p] == '/') return NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '?' ||
-            s[i] == '#')
-            return NULL;
-    char *b = gw_strdup(s);
-    while (n > p && b[n - 1] == '/') b[--n] = '\0';
-    return b;
-}
-
-/* The value of option argv[*i] ("-j 8", "-j8", "--concurrency=8"), or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *sopt, const char *lopt,
-                             int *matched)
-{
-    const char *a = argv[*i];
-    size_t ll = strlen(lopt);
-    *matched = 0;
-    if (strcmp(a, lopt) == 0 || (sopt && strcmp(a, sopt) == 0)) {
-        *matched = 1;
-        if (*i + 1 >= argc) return NULL;
-        return argv[++*i];
-    }
-    if (strncmp(a, lopt, ll) == 0 && a[ll] == '=') {
-        *matched = 1;
-        return a + ll + 1;
-    }
-    if (sopt && strncmp(a, sopt, 2) == 0 && a[2] != '\0' && a[1] != '-') {
-        *matched = 1;
-        return a + 2;
-    }
-    return NULL;
-}
-
 /*
  * The options that take a value.  A setter gets the value, NULL when the
  * option came last without one, and returns 0, or -1 with a message printed.
  */
 static int set_gateway(struct warm_opts *o, const char *v)
 {
-    char *b = v ? base_url(v) : NULL;
+    char *b = v ? gw_cli_base_url(v) : NULL;
     if (b == NULL) {
         fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
                 v ? "something else" : "nothing");
@@ -258,7 +216,7 @@ static int set_jobs(struct warm_opts *o, const char *v)
 
 static int set_api(struct warm_opts *o, const char *v)
 {
-    char *b = v ? base_url(v) : NULL;
+    char *b = v ? gw_cli_base_url(v) : NULL;
     if (b == NULL) {
         fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
                 v ? "something else" : "nothing");
@@ -319,7 +277,7 @@ static int value_option(struct warm_opts *o, int argc, char **argv, int *i)
     for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
         int matched;
         const char *v =
-            opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
+            gw_cli_opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
         if (matched) return value_opts[k].set(o, v);
     }
     fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", argv[*i]);

@@ -36,6 +36,7 @@
 #include "neg.h"
 #include "origin.h"
 #include "privs.h"
+#include "proxyproto.h"
 #include "plancache.h"
 #include "stats.h"
 #include "swift.h"
@@ -179,6 +180,18 @@ static void accept_pause(struct gw_worker *w, int err)
     uv_timer_start(&w->accept_pause, accept_resume, ACCEPT_PAUSE_MS, 0);
 }
 
+/* A new connection: to server.c, after its PROXY header if the public listener expects one. */
+static void listener_take(struct gw_worker *w, int fd, int admin)
+{
+    if (!admin && w->srv->conf->proxy_protocol != GW_PROXY_OFF) {
+        gw_proxy_accept(w, fd);
+        return;
+    }
+    char peer[64];
+    gw_access_peer(fd, peer, sizeof(peer));
+    gw_conn_accept(w, fd, admin, peer);
+}
+
 /* The listener is readable: take up to ACCEPT_BATCH connections from its backlog. */
 static void on_listener(uv_poll_t *h, int status, int events)
 {
@@ -194,7 +207,7 @@ static void on_listener(uv_poll_t *h, int status, int events)
     for (int i = 0; i < ACCEPT_BATCH && !w->stopping; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            gw_conn_accept(w, fd, admin);
+            listener_take(w, fd, admin);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -224,7 +237,7 @@ static void worker_stop_check(uv_timer_t *t)
 {
     struct gw_worker *w = t->data;
     GW_CHECK_MAGIC(w, WORKER_MAGIC);
-    if (!w->stopping || w->nconns > 0) return;
+    if (!w->stopping || w->nconns > 0 || w->nproxy_waits > 0) return;
     /* Last connection gone: close what the loop still holds, then it ends. */
     gw_fill_worker_close(w->svc.fills);
     w->svc.fills = NULL;
@@ -276,7 +289,8 @@ void gw_worker_conn_closed(struct gw_worker *w, int admin)
 
 void gw_worker_maybe_stop(struct gw_worker *w)
 {
-    if (w->stopping && w->nconns == 0 && !uv_is_closing((uv_handle_t *)&w->stop_check))
+    if (w->stopping && w->nconns == 0 && w->nproxy_waits == 0 &&
+        !uv_is_closing((uv_handle_t *)&w->stop_check))
         uv_timer_start(&w->stop_check, worker_stop_check, 0, 0);
 }
 
@@ -291,6 +305,7 @@ static void on_wakeup(uv_async_t *a)
         listeners_close(w);
     }
     gw_conns_wakeup(w);
+    gw_proxy_waits_close(w);
     gw_worker_maybe_stop(w);
 }
 

@@ -10,12 +10,12 @@ application/octet-stream, as the First App tutorial's backups are), starts
 two gateways, HAProxy with conf/haproxy.cfg in front of them (its addresses
 alone changed; its third gateway and the Fractals API are not part of the
 demo, so HAProxy sees them down) and Prometheus scraping both gateways
-(docker/prometheus.yml, its targets changed), and prints curl commands to
-try.  Then waits for Ctrl-C or SIGTERM and stops everything.
+(docker/prometheus.yml, its targets changed, with the alert rules of
+conf/prometheus/swiftgate-rules.yml), and prints curl commands to try.  Then waits for Ctrl-C or SIGTERM and stops everything.
 
 With --no-wait it runs those commands itself through HAProxy, checks that
 every download is byte-identical to its original and that Prometheus
-scrapes both gateways, prints the result and exits 0 or 1.
+scrapes both gateways and evaluates the alert rules, prints the result and exits 0 or 1.
 """
 
 import argparse
@@ -136,6 +136,10 @@ def start_prometheus(demo_dir, gws):
         text = f.read()
     targets = ", ".join('"%s"' % gw.admin_url[len("http://"):] for gw in gws)
     text = re.sub(r"targets: \[[^\]]*\]", "targets: [%s]" % targets, text)
+    # The rule files are named relative to docker/; this copy is elsewhere.
+    text = re.sub(r"^(\s+- )(\.\./\S+)$",
+                  lambda m: m.group(1) + os.path.normpath(os.path.join(ROOT, "docker", m.group(2))),
+                  text, flags=re.M)
     cfg = os.path.join(demo_dir, "prometheus.yml")
     with open(cfg, "w") as f:
         f.write(text)
@@ -155,6 +159,17 @@ def scraped(prom_url, n):
     except (OSError, ValueError, KeyError):
         return False
     return len(active) == n and all(t["health"] == "up" for t in active)
+
+
+def rules_loaded(prom_url):
+    """True once Prometheus has evaluated the swiftgate alert rules, none in error."""
+    try:
+        r = httputil.get(prom_url + "/api/v1/rules", timeout=5)
+        groups = json.loads(r.body)["data"]["groups"]
+    except (OSError, ValueError, KeyError):
+        return False
+    rules = [rule for g in groups if g["name"] == "swiftgate" for rule in g["rules"]]
+    return bool(rules) and all(rule.get("health") == "ok" for rule in rules)
 
 
 def print_banner(swift, gws, front, prom_url, objects, demo_dir):
@@ -276,6 +291,9 @@ def main():
             failed = run_checks(front, objects, work)
             ok = wait_for(lambda: scraped(prom_url, len(gws)), SCRAPE_WAIT)
             print("Prometheus scrapes both gateways: %s" % ("yes" if ok else "NO"))
+            failed += 0 if ok else 1
+            ok = wait_for(lambda: rules_loaded(prom_url), SCRAPE_WAIT)
+            print("Prometheus evaluates the alert rules: %s" % ("yes" if ok else "NO"))
             failed += 0 if ok else 1
         else:
             print("Ctrl-C to stop.")

@@ -156,6 +156,50 @@ def test_stale_served_while_swift_is_down(ctx):
     assert_object(get(gw, name), data, ("REVALIDATED",), gw)
 
 
+def test_stale_while_revalidate_answers_at_once_and_revalidates_behind(ctx):
+    same = fixtures.random_bytes(90 << 10, seed=130)
+    old, new = (fixtures.random_bytes(95 << 10, seed=s) for s in (131, 132))
+    gone = fixtures.random_bytes(60 << 10, seed=133)
+    n_same, _ = fixtures.upload(ctx.saio, same, "image/png")
+    n_changed, _ = fixtures.upload(ctx.saio, old, "image/png")
+    n_gone, _ = fixtures.upload(ctx.saio, gone, "image/png")
+    gw = ctx.gateway(cache={"ttl": "1s", "stale_while_revalidate": "1h"})
+    for name, data in ((n_same, same), (n_changed, old), (n_gone, gone)):
+        assert_object(get(gw, name), data, "MISS", gw)
+    fixtures.upload(ctx.saio, new, "image/png", name=n_changed)
+    ctx.saio.delete_object(CONTAINER, n_gone)
+    time.sleep(1.2)
+    # Ten clients at once on the expired entry: all answered from it, and
+    # one revalidation reaches Swift.
+    got = parallel_gets(gw, [n_same] * 10, 5)
+    for _, resp in got:
+        assert_object(resp, same, "STALE", gw)
+        assert "fwd=stale" in resp.headers.get("Cache-Status", ""), describe(resp)
+        assert int(resp.headers["Age"]) >= 1, describe(resp)
+    assert wait_until(lambda: swift_count(ctx, n_same, status=304) == 1, 10.0), \
+        swift_count(ctx, n_same, status=304)
+    assert_object(get(gw, n_same), same, "HIT", gw)
+    # Changed in Swift: the old bytes now, the new ones once the fill behind is in.
+    assert_object(get(gw, n_changed), old, "STALE", gw)
+    assert wait_until(lambda: xcache(get(gw, n_changed)) == "HIT", 10.0)
+    assert_object(get(gw, n_changed), new, "HIT", gw)
+    # Deleted in Swift: the last stale answer, then the 404.
+    assert_object(get(gw, n_gone), gone, "STALE", gw)
+    assert wait_until(lambda: get(gw, n_gone).status == 404, 10.0)
+    assert swift_count(ctx, n_same, "GET|HEAD") == 2  # the fill and one revalidation
+    assert gw.error_count("origin_status") == 0
+
+
+def test_stale_while_revalidate_window_ends(ctx):
+    data = fixtures.random_bytes(70 << 10, seed=134)
+    name, _ = fixtures.upload(ctx.saio, data, "image/png")
+    gw = ctx.gateway(cache={"ttl": "1s", "stale_while_revalidate": "1s"})
+    assert_object(get(gw, name), data, "MISS", gw)
+    time.sleep(2.3)
+    # Expired longer ago than the window: the client waits for Swift.
+    assert_object(get(gw, name), data, "REVALIDATED", gw)
+
+
 # -- negative caching, purge ------------------------------------------------------
 
 def test_negative_caching(ctx):

@@ -52,3 +52,42 @@ def test_request_id_reaches_swift_on_a_passed_request(ctx):
         extras = [h.get("X-Trans-Id-Extra") for m, p, h in origin.requests
                   if m == "GET" and p.endswith(name) and h.get("Range")]
         assert extras == ["trace-123"], extras
+
+
+def test_request_id_reaches_swift_on_fills_and_swift_trans_id_is_logged(ctx):
+    data = fixtures.random_bytes(40 << 10, seed=6)
+    segs = [fixtures.random_bytes(1 << 20, seed=60 + i) for i in range(2)]
+    with faultorigin.FaultOrigin() as origin:
+        name, broken, slo = (fixtures.new_uuid() for _ in range(3))
+        origin.put("fractals", name, data)
+        origin.put("fractals", broken, data, fault="status=503")
+        entries = []
+        for i, seg in enumerate(segs):
+            origin.put("fractals_segments", "%s-%d" % (slo, i), seg)
+            entries.append(("fractals_segments", "%s-%d" % (slo, i)))
+        origin.put_slo("fractals", slo, entries)
+        gw = ctx.gateway(swift=origin.swift_conf())
+        with Raw(gw.url) as c:
+            r = c.request("GET", "/fractal/" + name, {"X-Request-Id": "fill-77"})
+            assert r.status == 200 and r.body == data and r.get("X-Cache") == "MISS", r
+            r = c.request("GET", "/fractal/" + slo, {"X-Request-Id": "slo-78"})
+            assert r.status == 200 and r.body == b"".join(segs), r
+            r = c.request("GET", "/fractal/" + broken, {"X-Request-Id": "fail-79"})
+            assert r.status == 502, r
+
+        def extras(path_end):
+            return [h.get("X-Trans-Id-Extra") for m, p, h in origin.requests
+                    if p.split("?")[0].endswith(path_end)]
+        # The fill, the large object's manifest and each of its segments
+        # carry the id of the client request that started them.
+        assert extras(name) == ["fill-77"], extras(name)
+        assert extras(slo) and set(extras(slo)) == {"slo-78"}, extras(slo)
+        for i in range(2):
+            seg = "%s-%d" % (slo, i)
+            assert extras(seg) == ["slo-78"], (seg, origin.requests)
+        assert extras(broken) == ["fail-79"], extras(broken)
+    # Swift's 503 is logged with the transaction id Swift gave it.
+    log = gw.stderr_text()
+    m = re.search(r"GET \S*/fractals/%s\S*: Swift answered 503; X-Trans-Id (txfault\d+)"
+                  % broken, log)
+    assert m, log[-3000:]

@@ -48,6 +48,8 @@ int fuzz_dlo_verdict(const uint8_t *data, size_t size, char *out, size_t len);
 int fuzz_plan_verdict(const uint8_t *data, size_t size, char *out, size_t len);
 /* fuzz_conf.c: an INI file -> gw_conf_load. */
 int fuzz_conf_verdict(const uint8_t *data, size_t size, char *out, size_t len);
+/* fuzz_proxy.c: a connection's first bytes -> gw_proxy_parse. */
+int fuzz_proxy_verdict(const uint8_t *data, size_t size, char *out, size_t len);
 
 /*
  * plancheck.c: abort() unless p, a finished plan (SLO, or DLO after

@@ -92,12 +92,13 @@ static void verdict_word(struct fz_run *run, const char *word)
     run->vlen += strlen(word);
 }
 
-/* A route in the verdict's words: fractal, purge, metrics or the status. */
+/* A route in the verdict's words: fractal, purge, softpurge, inspect, metrics or the status. */
 static void route_word(const struct gw_route *d, char *out, size_t len)
 {
     switch (d->kind) {
     case GW_ROUTE_FRACTAL: snprintf(out, len, "fractal"); break;
-    case GW_ROUTE_PURGE: snprintf(out, len, "purge"); break;
+    case GW_ROUTE_PURGE: snprintf(out, len, d->soft ? "softpurge" : "purge"); break;
+    case GW_ROUTE_INSPECT: snprintf(out, len, "inspect"); break;
     case GW_ROUTE_UPLOAD: snprintf(out, len, "upload"); break;
     case GW_ROUTE_DELETE: snprintf(out, len, "delete"); break;
     case GW_ROUTE_METRICS: snprintf(out, len, "metrics"); break;
@@ -201,7 +202,12 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
                     check_name(url, ulen, "/fractal/", d.name);
                     break;
                 case GW_ROUTE_PURGE:
-                    FZ_CHECK(admin && r->method == HTTP_DELETE);
+                    FZ_CHECK(admin && (r->method == HTTP_DELETE || r->method == HTTP_PURGE));
+                    check_name(url, ulen, r->method == HTTP_DELETE ? "/cache/fractal/" : "/fractal/",
+                               d.name);
+                    break;
+                case GW_ROUTE_INSPECT:
+                    FZ_CHECK(admin && (r->method == HTTP_GET || r->method == HTTP_HEAD));
                     check_name(url, ulen, "/cache/fractal/", d.name);
                     break;
                 case GW_ROUTE_METRICS:

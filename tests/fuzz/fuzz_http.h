@@ -9,7 +9,8 @@
  *   PUBLIC+ADMIN  a request, and what answers it on the public listener and
  *                 on the admin listener with admin_token = s3cr3t (neither
  *                 draining): "fractal" (an object, GET or HEAD), "purge",
- *                 "metrics", or the status of a small answer ("200", "404",
+ *                 "softpurge" (X-Purge-Soft: 1), "inspect" (GET or HEAD
+ *                 /cache/fractal/<uuid>), "metrics", or the status of a small answer ("200", "404",
  *                 "405", "401"...);
  *   xSTATUS       the stream is rejected: answered STATUS (4xx or 5xx) and
  *                 closed, nothing after it is read;

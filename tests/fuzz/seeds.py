@@ -5,7 +5,8 @@
 
 The targets are those of tests/fuzz/fuzz.h: http (the request path), cond
 (preconditions and ranges), slo (SLO manifests), dlo (X-Object-Manifest and
-listing pages), plan (the plan's byte form) and conf (the INI file).  Each
+listing pages), plan (the plan's byte form), conf (the INI file) and proxy
+(a connection's PROXY protocol header).  Each
 target's seeds are in one dict below, which says what the input is.
 
 HTTP: one file per shape: good requests (GET/HEAD of a fractal, /healthz,
@@ -28,7 +29,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeds_parsers import COND, SLO, DLO, PLAN, CONF
+from seeds_parsers import COND, SLO, DLO, PLAN, CONF, PROXY
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 U = "3f2b7c1e-9a4d-4c55-8e21-0b6a7d9c4f10"
@@ -52,6 +53,27 @@ SEEDS = {
             "Authorization: Bearer s3cr3t"),
     "404+purge-delete-purge":
         req("DELETE /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "405+purge-purge-method":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+softpurge-delete-soft":
+        req("DELETE /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: 1"),
+    "405+400-purge-soft-bad-value":
+        req("PURGE /fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "X-Purge-Soft: yes"),
+    "404+inspect-get-cache-entry":
+        req("GET /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+inspect-head-cache-entry":
+        req("HEAD /cache/fractal/%s?x=1 HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t"),
+    "404+405-post-cache-entry":
+        req("POST /cache/fractal/%s HTTP/1.1" % U,
+            "Authorization: Bearer s3cr3t", "Content-Length: 0"),
+    "404+404-get-cache-not-uuid":
+        req("GET /cache/fractal/%s/x HTTP/1.1" % U,
             "Authorization: Bearer s3cr3t"),
     "fractal+401-http10": req("GET /fractal/%s HTTP/1.0" % U, host=False),
     "200+401-http10-keepalive":
@@ -135,7 +157,7 @@ SEEDS = {
 }
 
 
-_ROUTE = r"(?:fractal|purge|metrics|\d{3})"
+_ROUTE = r"(?:fractal|purge|softpurge|inspect|metrics|\d{3})"
 _REQUEST = _ROUTE + r"\+" + _ROUTE
 VERDICTS = {
     "http": re.compile(r"(?:%s\.)*(?:%s|x\d{3}|more|none)$" % (_REQUEST, _REQUEST)),
@@ -144,8 +166,10 @@ VERDICTS = {
     "dlo": re.compile(r"(?:ok|bad)(?:\.(?:ok|bad|limit))*$"),
     "plan": re.compile(r"(?:ok|bad)$"),
     "conf": re.compile(r"(?:ok|bad\.\d+)$"),
+    "proxy": re.compile(r"(?:v1|v2|both)\.(?:more|bad|v[12]\.(?:addr|local))$"),
 }
-TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF}
+TARGETS = {"http": SEEDS, "cond": COND, "slo": SLO, "dlo": DLO, "plan": PLAN, "conf": CONF,
+           "proxy": PROXY}
 
 
 def shape_of(name):

@@ -1,4 +1,4 @@
-"""Seeds of the parser fuzz targets (cond, slo, dlo, plan, conf), for
+"""Seeds of the parser fuzz targets (cond, slo, dlo, plan, conf, proxy), for
 tests/fuzz/seeds.py, which writes them.  Each dict maps a corpus file name,
 VERDICT-shape, to its bytes; the verdicts are in each target's words (its
 file in tests/fuzz/ says them).
@@ -288,4 +288,55 @@ CONF = {
     # Found by the fuzzer: "key =;x" read as ";x", printed "key = ;x", read back "".
     "bad.4-value-starts-with-semicolon": conf(MIN.replace("key = ", "key =;")),
     "ok-value-with-semicolon": conf(MIN.replace("key = testing", "key = test;ing")),
+}
+
+
+# proxy: the first byte picks the versions accepted (0 v1, 1 v2, 2 both),
+# the rest is what a connection sent.  Verdict ACCEPTED.more, ACCEPTED.bad,
+# or ACCEPTED.vN.addr / ACCEPTED.vN.local (tests/fuzz/fuzz_proxy.c).
+V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+PP_V1, PP_V2, PP_BOTH = b"\x00", b"\x01", b"\x02"
+PP_GET = b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"
+PP_TCP4 = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + struct.pack("!HH", 51000, 8080)
+PP_TCP6 = bytes(15) + b"\x01" + bytes(15) + b"\x01" + struct.pack("!HH", 443, 80)
+
+
+def v2(ver_cmd, fam, block):
+    return V2SIG + bytes([ver_cmd, fam]) + struct.pack("!H", len(block)) + block
+
+
+PROXY = {
+    "v1.v1.addr-v1-tcp4": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51.100.1 51000 8080\r\n" + PP_GET,
+    "both.v1.addr-v1-tcp6": PP_BOTH + b"PROXY TCP6 2001:db8::1 ::1 65535 0\r\n",
+    "v1.v1.local-v1-unknown": PP_V1 + b"PROXY UNKNOWN\r\n" + PP_GET,
+    "v1.v1.local-v1-unknown-107-bytes": PP_V1 + b"PROXY UNKNOWN " + b"f" * 91 + b"\r\n",
+    "v1.bad-v1-108-bytes": PP_V1 + b"PROXY UNKNOWN " + b"f" * 92 + b"\r\n",
+    "v1.more-v1-cut": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51",
+    "v1.bad-v1-port-range": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51.100.1 65536 80\r\n",
+    "v1.bad-v1-port-leading-zero": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51.100.1 080 80\r\n",
+    "v1.bad-v1-address": PP_V1 + b"PROXY TCP4 192.0.2.256 198.51.100.1 1 80\r\n",
+    "v1.bad-v1-family-mismatch": PP_V1 + b"PROXY TCP6 192.0.2.7 ::1 1 80\r\n",
+    "v1.bad-v1-field-missing": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51.100.1 80\r\n",
+    "v1.bad-v1-two-spaces": PP_V1 + b"PROXY TCP4 192.0.2.7  198.51.100.1 1 80\r\n",
+    "v1.bad-v1-bare-lf": PP_V1 + b"PROXY TCP4 192.0.2.7 198.51.100.1 1 80\n",
+    "v1.bad-plain-http": PP_V1 + PP_GET,
+    "v1.bad-v2-header": PP_V1 + v2(0x21, 0x11, PP_TCP4),
+    "v2.bad-v1-header": PP_V2 + b"PROXY UNKNOWN\r\n",
+    "v2.v2.addr-v2-tcp4": PP_V2 + v2(0x21, 0x11, PP_TCP4) + PP_GET,
+    "v2.v2.addr-v2-tcp6": PP_V2 + v2(0x21, 0x21, PP_TCP6),
+    "v2.v2.local-v2-local": PP_V2 + v2(0x20, 0x00, b"") + PP_GET,
+    "both.v2.local-v2-unix": PP_BOTH + v2(0x21, 0x31, bytes(216)),
+    "both.v2.local-v2-udp": PP_BOTH + v2(0x21, 0x12, PP_TCP4),
+    "v2.v2.addr-v2-tlvs": PP_V2 + v2(0x21, 0x11, PP_TCP4 + b"\x01\x00\x02h2" + b"\x04\x00\x00"
+                                  + b"\x02\x00\x05a.b.c"),
+    "v2.bad-v2-tlv-past-end": PP_V2 + v2(0x21, 0x11, PP_TCP4 + b"\x01\x00\x05ab"),
+    "v2.more-v2-cut-signature": PP_V2 + V2SIG[:7],
+    "v2.more-v2-cut-block": PP_V2 + v2(0x21, 0x11, PP_TCP4)[:20],
+    "v2.bad-v2-version": PP_V2 + v2(0x11, 0x11, PP_TCP4),
+    "v2.bad-v2-command": PP_V2 + v2(0x22, 0x11, PP_TCP4),
+    "v2.bad-v2-family": PP_V2 + v2(0x21, 0x41, PP_TCP4),
+    "v2.bad-v2-short-block": PP_V2 + v2(0x21, 0x21, PP_TCP4),
+    "v2.bad-v2-over-max": PP_V2 + V2SIG + b"\x21\x11\xff\xff",
+    "both.more-nothing": b"",
+    "both.bad-tls-hello": PP_BOTH + b"\x16\x03\x01\x00\xa5\x01",
 }

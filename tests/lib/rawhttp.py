@@ -38,7 +38,7 @@ class Resp:
 class Raw:
     """A client socket with a read buffer; every wait is bounded."""
 
-    def __init__(self, addr, timeout=10.0, rcvbuf=None):
+    def __init__(self, addr, timeout=10.0, rcvbuf=None, source=None):
         if isinstance(addr, str):
             host, port, _ = httputil.split_url(addr)
             addr = (host, port)
@@ -47,6 +47,8 @@ class Raw:
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))   # connect from this local address
         self.sock.connect(addr)
         self.timeout = timeout
         self.buf = b""

@@ -1,5 +1,6 @@
 """Waiting for something that happens a moment after the answer: a counter,
-a log line, a fill that ends, a process that goes.
+a log line, a fill that ends, a process that goes; and clients that start
+together.
 
     wait_until(lambda: gw.error_count("digest_mismatch") >= 1, 3.0,
                "the digest mismatch to be counted")
@@ -8,6 +9,7 @@ a log line, a fill that ends, a process that goes.
 The one polling loop of the tests: every test module waits through it.
 """
 
+import threading
 import time
 
 
@@ -31,3 +33,24 @@ def wait_until(pred, timeout, what=None, step=0.05):
         raise AssertionError("timed out after %.1f s waiting for %s" % (
             timeout, what() if callable(what) else what))
     return value
+
+
+def together(n, fn, start_timeout=10.0, join_timeout=60.0):
+    """Call fn(i) for i in range(n), each in a thread of its own, all
+    released at once by a barrier (start_timeout s at most for them to
+    gather); return [fn(0), ...] once every thread ended or join_timeout
+    passed (None for a call that did not return)."""
+    out = [None] * n
+    barrier = threading.Barrier(n)
+
+    def one(i):
+        barrier.wait(start_timeout)
+        out[i] = fn(i)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + join_timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return out

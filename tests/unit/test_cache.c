@@ -166,6 +166,20 @@ static int entry_exists(struct gw_cache *c, const char *object)
     return rc == 0;
 }
 
+/* gw_cache_stats() counts n evictions, all for reason why. */
+static void assert_evicted_for(struct gw_cache *c, enum gw_cache_evict_reason why, uint64_t n)
+{
+    struct gw_cache_stats cs;
+    gw_cache_stats(c, &cs);
+    for (int r = 0; r < GW_CACHE_EVICT_NREASONS; r++)
+        ck_assert_msg(cs.evictions[r] == (r == (int)why ? n : 0), "evictions for %s: %llu",
+                      gw_cache_evict_reason_name((enum gw_cache_evict_reason)r),
+                      (unsigned long long)cs.evictions[r]);
+    ck_assert_uint_eq(cs.entries, atomic_load(&c->entries));
+    ck_assert_uint_eq(cs.max_size, c->max_size);
+    ck_assert_uint_eq(cs.max_entries, c->max_entries);
+}
+
 static char *blob_path_of(struct gw_cache *c, const struct gw_cache_entry *e)
 {
     static char path[GWC_PATH_MAX];
@@ -505,15 +519,22 @@ START_TEST(test_commit_replaces)
 }
 END_TEST
 
+/* A new cache in dir holding one object of 100 bytes, *e. */
+static struct gw_cache *cache_of_one(char *dir, size_t len, struct gw_cache_entry *e)
+{
+    new_cache_dir(dir, len);
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, e), 0);
+    return c;
+}
+
 START_TEST(test_refresh)
 {
     char dir[512];
     struct gw_cache_entry e, g;
     uint8_t key[GW_CACHE_KEY_LEN];
 
-    new_cache_dir(dir, sizeof(dir));
-    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
-    ck_assert_int_eq(put_object(c, "o", 100, 1, 77, &e), 0);
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
     ck_assert_int_eq(gw_cache_refresh(c, e.key, 1764000999000), 0);
     ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
     ck_assert_int_eq(g.stored_at, 1764000999000);
@@ -523,6 +544,35 @@ START_TEST(test_refresh)
     key_of("gone", key);
     ck_assert_int_eq(gw_cache_refresh(c, key, 5), GW_CACHE_ENOTFOUND);
     ck_assert_int_eq(gw_cache_get(c, key, &g), GW_CACHE_ENOTFOUND);
+    gw_cache_close(c);
+}
+END_TEST
+
+/* A soft purge: stored_at only ever moves back, and nothing else changes. */
+START_TEST(test_expire)
+{
+    char dir[512];
+    struct gw_cache_entry e, g;
+    uint8_t key[GW_CACHE_KEY_LEN];
+
+    struct gw_cache *c = cache_of_one(dir, sizeof(dir), &e);
+    ck_assert_int_eq(gw_cache_expire(c, e.key, e.stored_at - 5000), 0);
+    ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
+    ck_assert_int_eq(g.stored_at, e.stored_at - 5000);
+    /* A later time leaves an older entry as old as it was. */
+    ck_assert_int_eq(gw_cache_expire(c, e.key, e.stored_at), 0);
+    ck_assert_int_eq(gw_cache_get(c, e.key, &g), 0);
+    ck_assert_int_eq(g.stored_at, e.stored_at - 5000);
+    g.stored_at = e.stored_at;
+    ck_assert_int_eq(memcmp(&e, &g, sizeof(e)), 0);
+    /* The blob stays. */
+    uint64_t n, b;
+    gw_cache_usage(c, &n, &b);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(b, 100);
+    key_of("gone", key);
+    ck_assert_int_eq(gw_cache_expire(c, key, 5), GW_CACHE_ENOTFOUND);
+    assert_consistent(c);
     gw_cache_close(c);
 }
 END_TEST
@@ -787,6 +837,7 @@ START_TEST(test_evict_by_size)
     ck_assert_uint_eq(b, 9000);         /* down to 90% */
     ck_assert_uint_eq(n, 9);
     ck_assert_uint_eq(gw_cache_evictions(c), 2);
+    assert_evicted_for(c, GW_CACHE_EVICT_SIZE, 2);
     ck_assert(!entry_exists(c, "k2"));
     ck_assert(!entry_exists(c, "k3"));
     ck_assert(!exists(p2));
@@ -894,6 +945,7 @@ START_TEST(test_evict_by_entries)
         ck_assert_int_eq(entry_exists(c, obj), i >= 100 - (int)n);
     }
     ck_assert_uint_eq(gw_cache_evictions(c), 100 - n);
+    assert_evicted_for(c, GW_CACHE_EVICT_ENTRIES, 100 - n);
     assert_consistent(c);
     gw_cache_close(c);
 
@@ -1320,6 +1372,13 @@ static int fill_small_index(uint64_t index_size, uint64_t *evictions)
     /* Failed commits left nothing behind. */
     ck_assert_int_eq(count_files(dir, "tmp"), 0);
     *evictions = gw_cache_evictions(c);
+    /* No cap on entries or bytes: every eviction was for the map. */
+    assert_evicted_for(c, GW_CACHE_EVICT_INDEX, *evictions);
+    struct gw_cache_stats cs;
+    gw_cache_stats(c, &cs);
+    ck_assert_uint_eq(cs.index_size, index_size);
+    ck_assert_uint_gt(cs.index_used, 0);
+    ck_assert_uint_le(cs.index_used, cs.index_size);
     gw_cache_close(c);
 
     c = open_cache(dir, 0, 0, index_size, 1);
@@ -1813,6 +1872,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_get_missing);
     tcase_add_test(tc, test_commit_replaces);
     tcase_add_test(tc, test_refresh);
+    tcase_add_test(tc, test_expire);
     tcase_add_test(tc, test_remove);
     tcase_add_test(tc, test_negative);
     tcase_add_test(tc, test_drop_negative);

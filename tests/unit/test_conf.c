@@ -10,6 +10,7 @@
  * CONF_DIR naming the directory that holds swiftgate.conf.
  */
 #include "conf.h"
+#include "proxyproto.h"
 #include "util.h"
 
 #include <check.h>
@@ -157,6 +158,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_size, UINT64_C(10) << 30);
     ck_assert_uint_eq(c.ttl_ms, 3600000);
     ck_assert_uint_eq(c.negative_ttl_ms, 10000);
+    ck_assert_uint_eq(c.stale_while_revalidate_ms, 0);
     ck_assert_uint_eq(c.negative_max_entries, 100000);
     ck_assert_str_eq(c.segment_containers, "fractals, fractals_segments");
     ck_assert_uint_eq(c.max_segments, 10000);
@@ -165,6 +167,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.cache_control, "public, max-age=31536000, immutable");
     ck_assert_str_eq(c.access_log_format, "swiftgate");
     ck_assert_str_eq(c.trusted_proxies, "");
+    ck_assert_int_eq(c.proxy_protocol, GW_PROXY_OFF);
     ck_assert_str_eq(c.cors_allow_origin, "");
     ck_assert_uint_eq(c.cors_max_age_ms, 86400000);
     ck_assert_str_eq(c.cors_expose_headers,
@@ -174,6 +177,24 @@ START_TEST(test_defaults)
     ck_assert_int_eq(gw_conf_segment_container_ok(&c, "fractals_segment"), 0);
     ck_assert_int_eq(gw_conf_segment_container_ok(&c, "other"), 0);
     gw_conf_free(&c);
+}
+END_TEST
+
+/* proxy_protocol takes each of its words, as the versions they name. */
+START_TEST(test_proxy_protocol_words)
+{
+    static const struct { const char *word; int value; } words[] = {
+        {"off", GW_PROXY_OFF}, {"v1", GW_PROXY_V1}, {"v2", GW_PROXY_V2}, {"both", GW_PROXY_BOTH},
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        struct gw_conf c;
+        char path[300], err[512], text[256];
+        snprintf(text, sizeof(text), "[server]\nproxy_protocol = %s\n" SWIFT_V1, words[i].word);
+        int rc = load_text(text, &c, path, sizeof(path), err, sizeof(err));
+        ck_assert_msg(rc == 0, "%s", err);
+        ck_assert_int_eq(c.proxy_protocol, words[i].value);
+        gw_conf_free(&c);
+    }
 }
 END_TEST
 
@@ -426,6 +447,8 @@ static const struct {
     {"server", "trusted_proxies = 10.0.0.0/33",
      ":4: trusted_proxies: must be addresses or networks such as 10.0.0.0/8, ::1, "
      "separated by commas"},
+    {"server", "proxy_protocol = on", ":4: proxy_protocol: must be off, v1, v2 or both"},
+    {"server", "proxy_protocol = 2", ":4: proxy_protocol: must be off, v1, v2 or both"},
     {"server", "access_log_format = apache",
      ":4: access_log_format: must be swiftgate, combined or json"},
     {"swift", "max_fetches = 0", ":4: max_fetches: must be a number from 1 to 65536"},
@@ -489,6 +512,8 @@ static const struct {
     {"cache", "max_size = 16777216T", ":4: max_size: is too large"},
     {"cache", "max_size = lots", ":4: max_size: must be a size such as 512K, 10M or 10G"},
     {"cache", "ttl = 1w", ":4: ttl: must be a duration such as 250ms, 30s, 5m or 1h"},
+    {"cache", "stale_while_revalidate = soon",
+     ":4: stale_while_revalidate: must be a duration such as 250ms, 30s, 5m or 1h"},
     {"cache", "negative_ttl = 300000000000000d", ":4: negative_ttl: is too large"},
     {"cache", "negative_max_entries = 10000001",
      ":4: negative_max_entries: must be a number from 0 to 10000000"},
@@ -953,6 +978,7 @@ static Suite *conf_suite(void)
     TCase *tc;
 
     tc = tcase_create("parsers");
+    tcase_add_test(tc, test_proxy_protocol_words);
     tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_parse_duration);
     tcase_add_test(tc, test_parse_bool);

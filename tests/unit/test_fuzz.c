@@ -36,6 +36,7 @@ static const struct target {
     {"http", fuzz_http_verdict, 54},  {"cond", fuzz_cond_verdict, 48},
     {"slo", fuzz_slo_verdict, 44},    {"dlo", fuzz_dlo_verdict, 29},
     {"plan", fuzz_plan_verdict, 28},  {"conf", fuzz_conf_verdict, 33},
+    {"proxy", fuzz_proxy_verdict, 32},
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 

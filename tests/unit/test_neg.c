@@ -26,7 +26,7 @@ static void key_n(uint64_t n, uint8_t key[GW_CACHE_KEY_LEN])
 static long long metric(const char *name)
 {
     struct gw_buf b = {0};
-    gw_stats_render(&b, 0);
+    gw_stats_render(&b);
     gw_buf_append(&b, "", 1);
     char want[128];
     snprintf(want, sizeof(want), "\n%s ", name);

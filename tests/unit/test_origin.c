@@ -161,7 +161,7 @@ static struct result fetch_head(const char *head)
 static unsigned long long bad_header_count(void)
 {
     struct gw_buf b = {0};
-    gw_stats_render(&b, 0);
+    gw_stats_render(&b);
     const char *p = strstr(b.data, "swiftgate_errors_total{kind=\"bad_origin_header\"} ");
     ck_assert_ptr_nonnull(p);
     unsigned long long n = strtoull(strchr(p, '}') + 2, NULL, 10);

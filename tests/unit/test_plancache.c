@@ -43,7 +43,7 @@ static void key_of(uint8_t key[GW_CACHE_KEY_LEN], int k)
 static long long metric(const char *series)
 {
     struct gw_buf b = {0};
-    gw_stats_render(&b, 0);
+    gw_stats_render(&b);
     gw_buf_append(&b, "", 1);
     char line[128];
     snprintf(line, sizeof(line), "\n%s ", series);

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "http.h"
+#include "replay.h"
 #include "respond.h"
 #include "sink.h"
 #include "unit.h"
@@ -335,6 +336,42 @@ START_TEST(object_head_preconditions)
 }
 END_TEST
 
+#define OWN_CC "Cache-Control: no-cache\r\n"
+#define OWN_EXP "Expires: Thu, 01 Dec 2033 16:00:00 GMT\r\n"
+#define OWN_CD "Content-Disposition: attachment\r\n"
+
+/* Swift's own headers replace the configured Cache-Control; a 304 keeps two. */
+START_TEST(object_head_replays_swifts_own_headers)
+{
+    ck_assert_int_eq(gw_replay_has_cache_control(OWN_CC OWN_EXP), 1);
+    ck_assert_int_eq(gw_replay_has_cache_control(OWN_EXP OWN_CD), 0);
+    ck_assert_int_eq(gw_replay_has_cache_control(NULL), 0);
+    static const char *const asks[] = {GET("/fractal/x", ""),
+                                       GET("/fractal/x", "If-None-Match: \"" ETAG "\"\r\n")};
+    for (int i = 0; i < 2; i++) {
+        struct fake *f = fake_new(asks[i]);
+        struct gw_body b;
+        struct gw_object_meta m = meta(1000);
+        m.replay = OWN_CC OWN_EXP OWN_CD;
+        memset(&b, 0, sizeof(b));
+        gw_body_plan(&b, &f->req, 0, 1000, m.etag, m.last_modified);
+        gw_respond_object_head(&f->sink, conf_of(), &b, &m, 0);
+        const char *t = text(f);
+        ck_assert_msg(starts(t, i ? "HTTP/1.1 304 " : "HTTP/1.1 200 "), "%s", t);
+        ck_assert_msg(strstr(t, "\r\n" OWN_CC) != NULL, "%s", t);
+        ck_assert_msg(strstr(t, "max-age=3600") == NULL, "%s", t);
+        ck_assert_msg(strstr(t, "\r\n" OWN_EXP) != NULL, "%s", t);
+        ck_assert_msg((strstr(t, OWN_CD) != NULL) == (i == 0), "%s", t);
+        fake_free(f);
+    }
+    struct gw_buf out = {0};
+    gw_replay_write(&out, OWN_CD OWN_EXP, 304);
+    gw_buf_append(&out, "", 1);
+    ck_assert_str_eq(out.data, OWN_EXP);
+    gw_buf_free(&out);
+}
+END_TEST
+
 START_TEST(object_head_head_and_empty_end_at_once)
 {
     struct fake *f = fake_new("HEAD /fractal/x HTTP/1.1\r\nHost: t\r\nRange: bytes=0-9\r\n\r\n");
@@ -507,6 +544,7 @@ static Suite *suite(void)
     tcase_add_test(h, object_head_one_range);
     tcase_add_test(h, object_head_preconditions);
     tcase_add_test(h, object_head_head_and_empty_end_at_once);
+    tcase_add_test(h, object_head_replays_swifts_own_headers);
     suite_add_tcase(s, h);
     TCase *b = tcase_create("bodies");
     tcase_add_test(b, blob_body_whole_under_congestion);

@@ -16,7 +16,7 @@
 static char *render(void)
 {
     struct gw_buf b = {0};
-    gw_stats_render(&b, 3);
+    gw_stats_render(&b);
     gw_buf_append(&b, "", 1);
     return b.data;
 }
@@ -49,6 +49,105 @@ static const char golden[] =
     "# HELP swiftgate_response_body_bytes_total Body bytes sent to clients.\n"
     "# TYPE swiftgate_response_body_bytes_total counter\n"
     "swiftgate_response_body_bytes_total 1234567\n"
+    "# HELP swiftgate_request_duration_seconds Time from a request's first byte to its "
+    "answer's last, by cache result (milliseconds, as the access log's).\n"
+    "# TYPE swiftgate_request_duration_seconds histogram\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.001\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.0025\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.005\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.01\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.025\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.05\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.25\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"0.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"2.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"10\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"NONE\",le=\"+Inf\"} 2\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"NONE\"} 12.000\n"
+    "swiftgate_request_duration_seconds_count{cache=\"NONE\"} 2\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.001\"} 2\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.0025\"} 3\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.005\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.01\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.025\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.05\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.1\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.25\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"0.5\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"1\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"2.5\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"5\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"10\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"HIT\",le=\"+Inf\"} 4\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"HIT\"} 0.006\n"
+    "swiftgate_request_duration_seconds_count{cache=\"HIT\"} 4\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.001\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.0025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.005\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.01\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.05\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.1\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.25\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"0.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"2.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"10\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"MISS\",le=\"+Inf\"} 1\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"MISS\"} 0.250\n"
+    "swiftgate_request_duration_seconds_count{cache=\"MISS\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.001\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.0025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.005\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.01\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.025\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.05\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.25\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"0.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"2.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"10\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"STALE\",le=\"+Inf\"} 1\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"STALE\"} 0.007\n"
+    "swiftgate_request_duration_seconds_count{cache=\"STALE\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.001\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.0025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.005\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.01\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.05\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.25\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"0.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"1\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"2.5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"10\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"REVALIDATED\",le=\"+Inf\"} 1\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"REVALIDATED\"} 0.030\n"
+    "swiftgate_request_duration_seconds_count{cache=\"REVALIDATED\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.001\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.0025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.005\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.01\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.025\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.05\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.1\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.25\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"0.5\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"1\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"2.5\"} 0\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"5\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"10\"} 1\n"
+    "swiftgate_request_duration_seconds_bucket{cache=\"PASS\",le=\"+Inf\"} 1\n"
+    "swiftgate_request_duration_seconds_sum{cache=\"PASS\"} 5.000\n"
+    "swiftgate_request_duration_seconds_count{cache=\"PASS\"} 1\n"
     "# HELP swiftgate_connections_open Client connections open now.\n"
     "# TYPE swiftgate_connections_open gauge\n"
     "swiftgate_connections_open 2\n"
@@ -62,7 +161,8 @@ static const char golden[] =
     "swiftgate_worker_requests_total{worker=\"0\"} 4\n"
     "swiftgate_worker_requests_total{worker=\"1\"} 2\n"
     "swiftgate_worker_requests_total{worker=\"2\"} 1\n"
-    "# HELP swiftgate_origin_requests_total Requests to Swift by kind and status class (0: no answer).\n"
+    "# HELP swiftgate_origin_requests_total Requests to Swift by kind and status class (0: no "
+    "answer).\n"
     "# TYPE swiftgate_origin_requests_total counter\n"
     "swiftgate_origin_requests_total{kind=\"object\",class=\"none\"} 1\n"
     "swiftgate_origin_requests_total{kind=\"object\",class=\"2xx\"} 2\n"
@@ -140,12 +240,20 @@ static const char golden[] =
     "swiftgate_origin_duration_seconds_bucket{kind=\"manifest\",le=\"+Inf\"} 1\n"
     "swiftgate_origin_duration_seconds_sum{kind=\"manifest\"} 0.005\n"
     "swiftgate_origin_duration_seconds_count{kind=\"manifest\"} 1\n"
-    "# HELP swiftgate_auth_requests_total Token requests sent to Swift's auth.\n"
+    "# HELP swiftgate_auth_requests_total Token requests answered by Swift's auth (or "
+    "Keystone), by result.\n"
     "# TYPE swiftgate_auth_requests_total counter\n"
-    "swiftgate_auth_requests_total 3\n"
+    "swiftgate_auth_requests_total{result=\"ok\"} 2\n"
+    "swiftgate_auth_requests_total{result=\"refused\"} 1\n"
+    "swiftgate_auth_requests_total{result=\"failed\"} 0\n"
     "# HELP swiftgate_fills_in_flight Origin fetches running now.\n"
     "# TYPE swiftgate_fills_in_flight gauge\n"
     "swiftgate_fills_in_flight 1\n"
+    "# HELP swiftgate_coalesced_requests_total Readers that joined an origin fetch already "
+    "running for their key.\n"
+    "# TYPE swiftgate_coalesced_requests_total counter\n"
+    "swiftgate_coalesced_requests_total{kind=\"object\"} 2\n"
+    "swiftgate_coalesced_requests_total{kind=\"segment\"} 1\n"
     "# HELP swiftgate_plan_decodes_total Large-object plans decoded from their stored form.\n"
     "# TYPE swiftgate_plan_decodes_total counter\n"
     "swiftgate_plan_decodes_total 2\n"
@@ -199,6 +307,7 @@ static const char golden[] =
     "swiftgate_errors_total{kind=\"plan_too_large\"} 0\n"
     "swiftgate_errors_total{kind=\"out_of_files\"} 0\n"
     "swiftgate_errors_total{kind=\"index_full\"} 0\n"
+    "swiftgate_errors_total{kind=\"bad_proxy_header\"} 0\n"
     "swiftgate_errors_total{kind=\"upload_aborted\"} 0\n"
     "swiftgate_errors_total{kind=\"upload_digest_mismatch\"} 0\n";
 
@@ -206,17 +315,17 @@ static const char golden[] =
 START_TEST(test_render_exact)
 {
     gw_stats_init(3);
-    gw_stats_request(0, 200, GW_CACHE_HIT, 1000000);
-    gw_stats_request(0, 200, GW_CACHE_HIT, 200000);
-    gw_stats_request(0, 206, GW_CACHE_HIT, 34567);
-    gw_stats_request(0, 404, GW_CACHE_NONE, 0);
-    gw_stats_request(1, 200, GW_CACHE_MISS, 0);
-    gw_stats_request(1, 304, GW_CACHE_REVALIDATED, 0);
-    gw_stats_request(2, 503, GW_CACHE_PASS, 0);
+    gw_stats_request(0, 200, GW_CACHE_HIT, 1000000, 0);
+    gw_stats_request(0, 200, GW_CACHE_HIT, 200000, 1);   /* le 0.001: bounds are inclusive */
+    gw_stats_request(0, 206, GW_CACHE_HIT, 34567, 3);
+    gw_stats_request(0, 404, GW_CACHE_NONE, 0, 12000);   /* past the last bound */
+    gw_stats_request(1, 200, GW_CACHE_MISS, 0, 250);
+    gw_stats_request(1, 304, GW_CACHE_REVALIDATED, 0, 30);
+    gw_stats_request(2, 503, GW_CACHE_PASS, 0, 5000);
     /* Outside the workers: counted, but by no worker. */
-    gw_stats_request(-1, 200, GW_CACHE_HIT, 0);
-    gw_stats_request(3, 299, GW_CACHE_STALE, 0);
-    gw_stats_request(-7, 600, (enum gw_cache_result)42, 0);
+    gw_stats_request(-1, 200, GW_CACHE_HIT, 0, 2);
+    gw_stats_request(3, 299, GW_CACHE_STALE, 0, 7);
+    gw_stats_request(-7, 600, (enum gw_cache_result)42, 0, 0);
     gw_stats_conn_open(0);
     gw_stats_conn_open(0);
     gw_stats_conn_open(2);
@@ -236,6 +345,14 @@ START_TEST(test_render_exact)
     gw_stats_fills(1);
     gw_stats_fills(1);
     gw_stats_fills(-1);
+    gw_stats_joined(GW_JOIN_OBJECT);
+    gw_stats_joined(GW_JOIN_OBJECT);
+    gw_stats_joined(GW_JOIN_SEGMENT);
+    gw_stats_joined(GW_JOIN_NKINDS);   /* no such kind: ignored */
+    gw_stats_auth(GW_AUTH_OK);
+    gw_stats_auth(GW_AUTH_OK);
+    gw_stats_auth(GW_AUTH_REFUSED);
+    gw_stats_auth(GW_AUTH_NRESULTS);
     gw_stats_set_cache(17, 987654321);
     gw_stats_set_cache_writes(5);
     gw_stats_neg_held(4);
@@ -283,7 +400,7 @@ static void *worker_thread(void *arg)
     pthread_barrier_wait(&start);
     for (int i = 0; i < PER_WORKER; i++) {
         if (i % 1000 == 0) gw_stats_conn_open(w);
-        gw_stats_request(w, i % 2 ? 200 : 206, GW_CACHE_HIT, (uint64_t)w + 1);
+        gw_stats_request(w, i % 2 ? 200 : 206, GW_CACHE_HIT, (uint64_t)w + 1, (uint64_t)(i % 3));
         if (i % 1000 == 999) gw_stats_conn_close(w);
     }
     /* One connection left open by each worker. */
@@ -295,7 +412,7 @@ static void *outsider_thread(void *arg)
 {
     (void)arg;
     pthread_barrier_wait(&start);
-    for (int i = 0; i < PER_OUTSIDER; i++) gw_stats_request(-1, 200, GW_CACHE_HIT, 10);
+    for (int i = 0; i < PER_OUTSIDER; i++) gw_stats_request(-1, 200, GW_CACHE_HIT, 10, 100);
     return NULL;
 }
 
@@ -331,6 +448,15 @@ START_TEST(test_sums_across_workers)
     long long bytes = 2 * PER_OUTSIDER * 10;
     for (int w = 0; w < NWORKERS; w++) bytes += (long long)PER_WORKER * (w + 1);
     ck_assert_int_eq(value_of(text, "swiftgate_response_body_bytes_total"), bytes);
+    /* Every request in the histogram, each worker's durations 0, 1, 2 ms in turn. */
+    ck_assert_int_eq(value_of(text, "swiftgate_request_duration_seconds_count{cache=\"HIT\"}"),
+                     NWORKERS * PER_WORKER + 2 * PER_OUTSIDER);
+    ck_assert_int_eq(value_of(text, "swiftgate_request_duration_seconds_bucket{cache=\"HIT\","
+                                    "le=\"0.001\"}"),
+                     NWORKERS * (PER_WORKER - PER_WORKER / 3));
+    ck_assert_int_eq(value_of(text, "swiftgate_request_duration_seconds_bucket{cache=\"HIT\","
+                                    "le=\"0.0025\"}"),
+                     NWORKERS * PER_WORKER);
     ck_assert_int_eq(value_of(text, "swiftgate_connections_open"), NWORKERS);
     for (int w = 0; w < NWORKERS; w++) {
         snprintf(series, sizeof(series), "swiftgate_worker_requests_total{worker=\"%d\"}", w);
