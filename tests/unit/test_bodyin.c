@@ -60,14 +60,20 @@ struct conn {
     struct handler h;
 };
 
+/* A parser as a connection has it, streaming PUT bodies up to max_upload. */
+static void parser_init(llhttp_t *p, struct gw_http_req *r, uint64_t max_upload)
+{
+    gw_http_req_init(r, 4096, 32, 1024, 1024);
+    r->max_upload = max_upload;
+    llhttp_init(p, HTTP_REQUEST, &gw_http_settings);
+    p->data = r;
+}
+
 /* Parse the head of `wire`, stash the rest as read, start the body. */
 static void open_conn(struct conn *c, const char *wire, size_t len, uint64_t max_upload)
 {
     memset(c, 0, sizeof(*c));
-    gw_http_req_init(&c->r, 4096, 32, 1024, 1024);
-    c->r.max_upload = max_upload;
-    llhttp_init(&c->p, HTTP_REQUEST, &gw_http_settings);
-    c->p.data = &c->r;
+    parser_init(&c->p, &c->r, max_upload);
     size_t used;
     ck_assert_int_eq(gw_http_feed(&c->p, &c->r, wire, len, &used), GW_HTTP_HEAD);
     ck_assert(c->r.body_streams);
@@ -220,10 +226,7 @@ START_TEST(content_length_over_max_upload_is_refused_at_the_head)
     static const char wire[] = "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n";
     struct gw_http_req r;
     llhttp_t p;
-    gw_http_req_init(&r, 4096, 32, 1024, 1024);
-    r.max_upload = 10;
-    llhttp_init(&p, HTTP_REQUEST, &gw_http_settings);
-    p.data = &r;
+    parser_init(&p, &r, 10);
     size_t used;
     ck_assert_int_eq(gw_http_feed(&p, &r, wire, sizeof(wire) - 1, &used), GW_HTTP_ERROR);
     ck_assert_int_eq(r.error_status, 413);
