@@ -321,3 +321,29 @@ def test_big_upload_is_streamed_in_bounded_memory(ctx):
     assert st == 200 and hashlib.md5(sbody).hexdigest() == fixtures.md5_hex(data)
     r = get(gw, name, timeout=60)
     assert r.headers.get("X-Cache") == "HIT" and r.body == data, describe(r)
+
+
+def test_a_running_fill_of_the_old_version_does_not_undo_a_put(ctx):
+    """A miss of v1 is being filled (slowly) when a PUT of v2 is committed:
+    the reader of v1 gets the whole of v1, and v1 is not written back over
+    v2 when its fill ends: the GETs after are HITs of v2."""
+    name = fixtures.new_uuid()
+    v1, v2 = png_bytes(200 << 10, seed=50), png_bytes(150 << 10, seed=51)
+    with faultorigin.FaultOrigin() as origin:
+        origin.put(CONTAINER, name, v1, fault="trickle=100000",
+                   last_modified=time.time() - 3600)
+        gw = ctx.gateway(swift=origin.swift_conf(), server={"write_token": TOKEN})
+        old = {}
+        reader = threading.Thread(target=lambda: old.update(r=get(gw, name, timeout=20)))
+        reader.start()
+        wait_until(lambda: origin.count("GET", name) >= 1, timeout=5, what="the fill's GET")
+        status, _, _ = put(gw, name, v2)
+        assert status == 201, status
+        reader.join(25)
+        r = old["r"]
+        assert r.status == 200 and r.body == v1, describe(r)
+        time.sleep(0.5)  # the fill's commit runs after its readers have their bytes
+        for _ in range(2):
+            r = get(gw, name)
+            assert r.body == v2 and r.headers.get("X-Cache") == "HIT", describe(r)
+        assert origin.count("GET", name) == 1
