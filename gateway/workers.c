@@ -58,11 +58,13 @@ static void on_handle_closed(uv_handle_t *h)
 
 /*
  * Cache upkeep, off the loop: accesses noted by hits are written to the
- * index in one transaction, and the cache is brought under its caps.
+ * index in one transaction, and the cache is brought under its caps.  Now
+ * and then, free heap pages go back to the kernel (memguard.h).
  */
 static void maint_work(uv_work_t *req)
 {
     struct gw_worker *w = req->data;
+    gw_memguard_trim();
     gw_cache_flush_touches(w->srv->cache);
     gw_cache_evict(w->srv->cache);
     gw_blobfd_sweep(w->srv->cache);

@@ -367,7 +367,8 @@ def test_max_memory_refuses_what_does_not_fit(ctx):
     passes the watermarks: a client connected before gets hits but its
     misses 503 out of memory, new connections get the 503 and a close,
     all counted as out_of_memory.  The idle connections closed, the
-    gateway takes misses and connections again."""
+    gateway takes misses and connections again (its free heap pages go
+    back to the kernel at the next upkeep)."""
     objects = upload_many(ctx.saio, 4, 64 << 10, 9800)
     names = sorted(objects)
     hot, cold = names[0], names[1:]
@@ -397,6 +398,13 @@ def test_max_memory_refuses_what_does_not_fit(ctx):
     finally:
         for s in socks:
             s.close()
+    if sanitized(ctx.bin):
+        # ASan's allocator keeps what was freed resident (its quarantine,
+        # its own free lists): the usage never drops, nothing to judge.
+        print("     RssAnon %d KiB after %d idle connections, refused; "
+              "recovery not judged under ASan" % (anon, len(socks)))
+        kept.close()
+        return
     served = wait_until(lambda: misses_served(gw, cold, objects), 10.0)
     print("     max_memory %d KiB (RssAnon %d KiB at the start): refused "
           "after %d idle connections at RssAnon %d KiB; out_of_memory %d; "
