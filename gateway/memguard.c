@@ -6,10 +6,10 @@
  * stores its verdict; the others read the last one); a change of level is
  * logged once, by the thread that saw it.  The budget is set before any
  * worker starts and only read after.  malloc_trim runs only from
- * gw_memguard_trim(), off the loops: it holds each arena's lock while it
- * walks it (under a millisecond for the soak's 8 MiB of heap, measured at
- * some 200 ms for a 192 MiB heap of 10,000 scattered free chunks), so
- * never on a loop thread and never more often than the periods say.
+ * gw_memguard_trim(), off the loops and only while refusing: it holds each
+ * arena's lock while it walks it (under a millisecond for the soak's 8 MiB
+ * of heap, measured at some 200 ms for a 192 MiB heap of 10,000 scattered
+ * free chunks).
  */
 #include "memguard.h"
 
@@ -111,22 +111,29 @@ void gw_memguard_init(uint64_t max_memory)
     budget = max_memory;
     atomic_store(&level, GW_MEM_OK);
     atomic_store(&sampled_ms, 0);
-    if (budget != 0) return;
     char text[4096];
-    if (read_text("/proc/self/cgroup", text, sizeof(text)) == NULL) return;
-    uint64_t cg = gw_memguard_cgroup_limit("/sys/fs/cgroup", text);
-    budget = cg / 4 * 3;
-    if (budget)
+    uint64_t cg = 0;
+    if (read_text("/proc/self/cgroup", text, sizeof(text)) != NULL)
+        cg = gw_memguard_cgroup_limit("/sys/fs/cgroup", text);
+    if (budget == 0 && cg != 0) {
+        budget = cg / 4 * 3;
         gw_info("memory", "cgroup memory limit %" PRIu64 " MiB: max_memory %" PRIu64 " MiB",
                 cg >> 20, budget >> 20);
+    } else if (cg != 0 && budget / 8 * 7 >= cg) {
+        /* The kernel's OOM killer would act before the gateway sheds anything. */
+        gw_warn("memory", "max_memory %" PRIu64 " MiB is above the cgroup's memory limit %" PRIu64
+                " MiB: the OOM killer, not the gateway, would meet the load; lower max_memory "
+                "or leave it 0", budget >> 20, cg >> 20);
+    }
 }
 
 void gw_memguard_trim(void)
 {
     static _Atomic uint64_t trimmed_ms;
+    if (atomic_load(&level) == GW_MEM_OK) return;
     uint64_t now = gw_now_ms(), last = atomic_load(&trimmed_ms);
-    uint64_t period = atomic_load(&level) == GW_MEM_OK ? GW_MEM_TRIM_MS : GW_MEM_TRIM_REFUSING_MS;
-    if (now - last < period || !atomic_compare_exchange_strong(&trimmed_ms, &last, now)) return;
+    if (now - last < GW_MEM_TRIM_MS || !atomic_compare_exchange_strong(&trimmed_ms, &last, now))
+        return;
     malloc_trim(0);
 }
 

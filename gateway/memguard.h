@@ -19,8 +19,8 @@
  *
  * Usage is sampled at most every GW_MEM_SAMPLE_MS by whichever thread asks
  * (a read of /proc/self/statm), so the check is cheap on the hot path and
- * needs no handle of its own.  Free heap pages go back to the kernel from
- * the cache upkeep (gw_memguard_trim).  Thread-safe.
+ * needs no handle of its own.  While refusing, free heap pages go back to
+ * the kernel from the cache upkeep (gw_memguard_trim).  Thread-safe.
  */
 #ifndef GW_MEMGUARD_H
 #define GW_MEMGUARD_H
@@ -28,8 +28,7 @@
 #include <stdint.h>
 
 #define GW_MEM_SAMPLE_MS 50
-#define GW_MEM_TRIM_MS 30000
-#define GW_MEM_TRIM_REFUSING_MS 1000
+#define GW_MEM_TRIM_MS 1000
 #define GW_MEM_AS_MISS_RESERVE (16u << 20)
 #define GW_MEM_AS_CONN_RESERVE (8u << 20)
 #define GW_MEM_AS_CLEAR_RESERVE (24u << 20)
@@ -53,13 +52,13 @@ void gw_memguard_init(uint64_t max_memory);
 enum gw_mem_level gw_memguard_level(void);
 
 /*
- * Hands the heap pages freed since the last time back to the kernel
- * (malloc_trim), at most every GW_MEM_TRIM_MS, or GW_MEM_TRIM_REFUSING_MS
- * while refusing (so that usage can drop below the line again); for the
- * cache upkeep, off the loop.  glibc keeps free pages inside its arenas
- * otherwise, so the resident size creeps up to the arenas' high-water
- * mark as the free space in them is touched in turn, though what is in
- * use stays flat.
+ * While refusing, hands the heap pages freed since the last time back to
+ * the kernel (malloc_trim), at most every GW_MEM_TRIM_MS, so that usage can
+ * drop below the line again: glibc keeps free pages inside its arenas
+ * otherwise.  For the cache upkeep, off the loop.  Not done in the normal
+ * state: the arenas' footprint is bounded by the peak of the load (the
+ * soak measures it flat once warm), and trimming would cost each arena's
+ * lock for the walk, to be paid back by page faults.
  */
 void gw_memguard_trim(void);
 

@@ -58,8 +58,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 /*
  * Cache upkeep, off the loop: accesses noted by hits are written to the
- * index in one transaction, and the cache is brought under its caps.  Now
- * and then, free heap pages go back to the kernel (memguard.h).
+ * index in one transaction, and the cache is brought under its caps.  Near
+ * a memory limit, free heap pages go back to the kernel (memguard.h).
  */
 static void maint_work(uv_work_t *req)
 {
