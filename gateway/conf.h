@@ -38,6 +38,7 @@ struct gw_conf {
     char *run_group;            /* [server] group: "" = run_user's primary group */
     uint64_t max_connections;
     uint64_t admin_max_connections;
+    uint64_t max_memory;        /* memguard.h's resident budget; 0: from the cgroup, if any */
     uint64_t max_header_size;   /* bytes, whole request head */
     uint64_t max_headers;       /* header fields per request */
     uint64_t max_url_size;      /* bytes */

@@ -95,6 +95,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group,
      .flags = GW_CONF_RESTART},
     {"server", "max_connections", GW_CONF_COUNT, "10000", U64(max_connections), .min = 1},
+    {"server", "max_memory", GW_CONF_SIZE, "0", U64(max_memory), .flags = GW_CONF_RESTART},
     {"server", "admin_max_connections", GW_CONF_COUNT, "16", U64(admin_max_connections),
      .min = 1, .max = 1024},
     {"server", "max_header_size", GW_CONF_SIZE, "16K", U64(max_header_size),

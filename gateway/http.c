@@ -25,6 +25,7 @@
  */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,8 +239,8 @@ const llhttp_settings_t gw_http_settings = {
     .on_message_complete = on_message_complete,
 };
 
-void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
-                      uint32_t max_url, uint64_t max_body)
+int gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
+                     uint32_t max_url, uint64_t max_body)
 {
     memset(r, 0, sizeof(*r));
     r->magic = GW_HTTP_REQ_MAGIC;
@@ -247,8 +248,11 @@ void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_hea
     r->max_hdrs = max_headers;
     r->max_url = max_url;
     r->max_body = max_body;
-    r->buf = gw_malloc(max_head);
-    r->hdrs = gw_calloc(max_headers, sizeof(*r->hdrs));
+    r->buf = malloc(max_head);
+    r->hdrs = calloc(max_headers, sizeof(*r->hdrs));
+    if (r->buf != NULL && r->hdrs != NULL) return 0;
+    gw_http_req_free(r);
+    return -ENOMEM;
 }
 
 void gw_http_req_reset(struct gw_http_req *r)

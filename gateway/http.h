@@ -71,10 +71,13 @@ extern const llhttp_settings_t gw_http_settings;
 /*
  * Limits: the raw head and its stored strings at most max_head bytes, at
  * most max_headers fields, a URL of at most max_url bytes, a body (read
- * and dropped) of at most max_body bytes.  Allocates; gw_http_req_free()
- * releases.  p->data must point at r before the first gw_http_feed().
+ * and dropped) of at most max_body bytes.  Allocates (the head's buffer
+ * and field table, the biggest part of an idle connection); returns 0, or
+ * -ENOMEM with nothing held when that fails, so that a connection can be
+ * refused rather than the process die.  gw_http_req_free() releases.
+ * p->data must point at r before the first gw_http_feed().
  */
-void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
+int gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
                       uint32_t max_url, uint64_t max_body);
 void gw_http_req_reset(struct gw_http_req *r);
 void gw_http_req_free(struct gw_http_req *r);

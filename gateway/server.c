@@ -727,32 +727,31 @@ static void refuse_over_cap(struct gw_conn *c)
     gw_respond_simple(&c->sink, 503, "too many connections", "Retry-After: 1\r\n");
 }
 
+/* A new connection, or NULL when its memory cannot be had (nothing held then). */
 static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
 {
     const struct gw_conf *conf = w->svc.conf;
-    struct gw_conn *c = gw_calloc(1, sizeof(*c));
-    c->magic = CONN_MAGIC;
-    c->w = w;
-    c->fd = fd;
-    c->admin = admin;
+    struct gw_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL || gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size,
+                                      (uint32_t)conf->max_headers, (uint32_t)conf->max_url_size,
+                                      conf->max_body_size) != 0)
+        return free(c), NULL;
+    *c = (struct gw_conn){.magic = CONN_MAGIC, .w = w, .fd = fd, .admin = admin, .hreq = c->hreq};
     gw_outq_init(&c->out);
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
-    gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size, (uint32_t)conf->max_headers,
-                     (uint32_t)conf->max_url_size, conf->max_body_size);
     llhttp_init(&c->parser, HTTP_REQUEST, &gw_http_settings);
     c->parser.data = &c->hreq;
     if (!admin && conf->write_token[0]) c->hreq.max_upload = conf->max_upload_size;
-    c->sink.ops = &conn_sink_ops;
-    c->sink.req = &c->hreq;
-    c->sink.peer = c->peer;
+    c->sink = (struct gw_sink){.ops = &conn_sink_ops, .req = &c->hreq, .peer = c->peer};
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
+int gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
     const struct gw_conf *conf = w->svc.conf;
     struct gw_conn *c = conn_new(w, fd, admin);
+    if (c == NULL) return -ENOMEM;
     int rc = uv_poll_init_socket(&w->loop, &c->poll, fd);
     if (rc != 0) {
         gw_warn("server", "cannot watch a new connection: %s", uv_strerror(rc));
@@ -760,7 +759,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
         c->closes_pending = 1;
         c->state = GW_CONN_CLOSING;
         uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-        return;
+        return 0;
     }
     c->poll.data = c;
     int one = 1;
@@ -773,13 +772,14 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
     if (gw_worker_conn_opened(w, admin, c->peer) != 0) {
         refuse_over_cap(c);
         conn_run(c, SEND_BUDGET);
-        return;
+        return 0;
     }
     /* A new connection gets header_timeout for its first byte, as a head would. */
     uint64_t first = conf->header_timeout_ms < conf->keepalive_timeout_ms
                          ? conf->header_timeout_ms : conf->keepalive_timeout_ms;
     uv_timer_start(&c->timer, conn_next, first, 0);
     conn_watch(c);
+    return 0;
 }
 
 void gw_conns_wakeup(struct gw_worker *w)

@@ -68,8 +68,12 @@ struct gw_worker {
 
 /* server.c: a new connection fd (accepted, non-blocking) on w's admin or public
  * listener, from peer (its address as log lines print it: the socket's, or
- * the client a PROXY header named). */
-void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer);
+ * the client a PROXY header named).  0: the connection owns fd; -ENOMEM: its
+ * memory could not be had, and fd is still the caller's. */
+int gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer);
+/* workers.c: near a memory limit, or when gw_conn_accept() says -ENOMEM: a
+ * fixed 503 "out of memory; try again" on fd, which is then closed. */
+void gw_refuse_for_memory(int fd);
 /* proxyaccept.c: a new public connection fd that opens with a PROXY header:
  * read it, then gw_conn_accept(); a bad one, or none in time, closes fd. */
 void gw_proxy_accept(struct gw_worker *w, int fd);

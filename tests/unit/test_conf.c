@@ -123,6 +123,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.run_group, "");
     ck_assert_uint_eq(c.max_connections, 10000);
     ck_assert_uint_eq(c.admin_max_connections, 16);
+    ck_assert_uint_eq(c.max_memory, 0);
     ck_assert_uint_eq(c.max_header_size, 16384);
     ck_assert_uint_eq(c.max_headers, 100);
     ck_assert_uint_eq(c.max_url_size, 8192);
@@ -460,6 +461,8 @@ static const struct {
     {"swift", "fetch_queue_timeout = 0s", ":4: fetch_queue_timeout: must be a duration above 0, such as 250ms, 30s or 5m"},
     {"server", "admin_max_connections = 1025",
      ":4: admin_max_connections: must be a number from 1 to 1024"},
+    {"server", "max_memory = half", ":4: max_memory: must be a size such as 512K, 10M or 10G"},
+    {"server", "max_memory = -1G", ":4: max_memory: must be a size such as 512K, 10M or 10G"},
     {"server", "max_connections = 1e6", ":4: max_connections: must be a number of at least 1"},
     {"server", "max_connections = 99999999999999999999", ":4: max_connections: is too large"},
     {"server", "max_header_size = 1023", ":4: max_header_size: must be a size from 1K to 1M"},
