@@ -52,6 +52,7 @@
 #include "server.h"
 #include "util.h"
 #include "warm.h"
+#include "backup.h"
 
 struct gw_main {
     uv_loop_t loop;
@@ -485,6 +486,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
     if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
     if (strcmp(cmd, "warm") == 0) return gw_warm_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0) return gw_backup_main(argc - 1, argv + 1);
     if (strcmp(cmd, "healthcheck") == 0) return gw_healthcheck_main(argc - 1, argv + 1);
     if (strcmp(cmd, "purge") == 0) return gw_purge_main(argc - 1, argv + 1);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);
