@@ -17,7 +17,7 @@
  * after SIGINT or SIGTERM, cancelled or never started; once the listing is
  * read and the report open, the summary is printed, a signal or not.
  * Nothing printed holds a token or a key.  What the steps make is freed in
- * one place, behind gw_backup_main()'s leave label.
+ * one place, at the end of gw_backup_main().
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,9 +36,6 @@
 #include "util.h"
 
 #define BACKUP_DEFAULT_JOBS 8
-#define BACKUP_DEFAULT_TIMEOUT_MS 60000
-#define BACKUP_TTY_INTERVAL_MS 250
-#define BACKUP_PLAIN_INTERVAL_MS 2000
 #define BACKUP_TOKEN_ENV "SWIFTGATE_WRITE_TOKEN"
 
 /* Each step returns BACKUP_GO_ON, or the exit status to stop with (its message printed). */
@@ -93,57 +90,39 @@ static void usage(FILE *out)
 
 /* ---- command line ---- */
 
-static int set_gateway(struct backup_opts *o, const char *v)
-{
-    char *b = v ? gw_cli_base_url(v) : NULL;
-    if (b == NULL) {
-        fprintf(stderr, "backup: -g: want http://host[:port] (got %s)\n",
-                v ? "something else" : "nothing");
-        return -1;
-    }
-    free(o->gateway);
-    o->gateway = b;
-    return 0;
-}
-
-static int set_conf(struct backup_opts *o, const char *v)
+/* A value that must not be empty: 0, or -1 with a message printed. */
+static int set_text(const char *opt, const char *what, const char *v, const char **out)
 {
     if (v == NULL || v[0] == '\0') {
-        fprintf(stderr, "backup: -c: want a configuration file\n");
+        fprintf(stderr, "backup: %s: want %s\n", opt, what);
         return -1;
     }
-    o->conf_path = v;
+    *out = v;
     return 0;
 }
 
-static int set_token(struct backup_opts *o, const char *v)
+/* The options of backup's own; *matched says whether argv[*i] is one.  0 or -1. */
+static int own_option(struct backup_opts *o, int argc, char **argv, int *i, int *matched)
 {
-    if (v == NULL || v[0] == '\0') {
-        fprintf(stderr, "backup: --token: want a token\n");
-        return -1;
+    const char *v = gw_cli_opt_value(argc, argv, i, "-g", "--gateway", matched);
+    if (*matched) {
+        free(o->gateway);
+        o->gateway = gw_cli_url_option("backup", "-g", v);
+        return o->gateway ? 0 : -1;
     }
-    o->token = v;
+    v = gw_cli_opt_value(argc, argv, i, "-c", "--config", matched);
+    if (*matched) return set_text("-c", "a configuration file", v, &o->conf_path);
+    v = gw_cli_opt_value(argc, argv, i, NULL, "--token", matched);
+    if (*matched) return set_text("--token", "a token", v, &o->token);
     return 0;
 }
-
-static const struct value_opt {
-    const char *sopt, *lopt;
-    int (*set)(struct backup_opts *o, const char *v);
-} value_opts[] = {
-    {"-g", "--gateway", set_gateway},
-    {"-c", "--config", set_conf},
-    {NULL, "--token", set_token},
-};
 
 /* argv[*i]: an option, else an unknown one or an argument.  0, or -1 with a message printed. */
 static int option(struct backup_opts *o, int argc, char **argv, int *i)
 {
     int matched;
-    for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
-        const char *v =
-            gw_cli_opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
-        if (matched) return value_opts[k].set(o, v);
-    }
+    if (own_option(o, argc, argv, i, &matched) != 0) return -1;
+    if (matched) return 0;
     if (gw_cli_run_option("backup", &o->run, argc, argv, i, &matched) != 0) return -1;
     if (matched) return 0;
     if (argv[*i][0] == '-')
@@ -207,19 +186,10 @@ static int swift_setup(struct backup *b)
 static int setup(struct backup *b)
 {
     b->tally.prog = "backup";
-    b->tally.tty = isatty(STDERR_FILENO);
     b->tally.show_bytes = 1;
-    if (b->opt.run.interval_ms < 0)
-        b->opt.run.interval_ms = b->tally.tty ? BACKUP_TTY_INTERVAL_MS : BACKUP_PLAIN_INTERVAL_MS;
     gw_log_level = GW_LOG_WARNING; /* the gateway's auth code says only what went wrong */
-    if (gw_cli_signals_install() != 0) {
-        fprintf(stderr, "backup: pipe: %s\n", strerror(errno));
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "backup: curl_global_init failed\n");
-        return 1;
-    }
+    if (gw_cli_begin("backup", &b->opt.run, &b->tally.tty) != 0) return 1;
+    b->begun = 1;
     b->api = gw_cli_base_url(b->opt.run.api);
     return b->opt.conf_path ? swift_setup(b) : BACKUP_GO_ON;
 }
@@ -311,38 +281,23 @@ static int backup_all(struct backup *b)
     int rc = gw_cli_signal() ? 0 : gw_backup_run(b);
     if (b->tally.t_end == 0) b->tally.t_end = gw_now_ms();
     summary(b);
-    int status, sig;
-    if (rc != 0)
-        status = 1;
-    else if ((sig = gw_cli_signal()) != 0)
-        status = 128 + sig;
-    else
-        status = b->count[BK_FAILED] || b->bad_listing ? 1 : 0;
-    return gw_tally_close_report(&b->tally, status);
+    return gw_tally_exit_status(&b->tally, rc, b->count[BK_FAILED] || b->bad_listing);
 }
 
 int gw_backup_main(int argc, char **argv)
 {
     struct backup b;
     memset(&b, 0, sizeof(b));
-    b.opt.run.jobs = BACKUP_DEFAULT_JOBS;
-    b.opt.run.timeout_ms = BACKUP_DEFAULT_TIMEOUT_MS;
-    b.opt.run.interval_ms = -1;
-    int curl_ready = 0, sig;
+    gw_cli_opts_init(&b.opt.run, BACKUP_DEFAULT_JOBS);
 
+    /* Each step runs while the ones before said to go on. */
     int status = parse_args(&b.opt, argc, argv);
-    if (status != BACKUP_GO_ON) goto leave;
-    curl_ready = 1;
-    if ((status = setup(&b)) != BACKUP_GO_ON) goto leave;
-    if ((status = read_listing(&b)) != BACKUP_GO_ON) goto leave;
-    status = backup_all(&b);
+    if (status == BACKUP_GO_ON) status = setup(&b);
+    if (status == BACKUP_GO_ON) status = read_listing(&b);
+    if (status == BACKUP_GO_ON) status = backup_all(&b);
 
-leave:
-    if ((sig = gw_cli_signal()) != 0 && status == 2) status = 128 + sig;
     gw_backup_run_free(&b);
     if (b.tally.report) fclose(b.tally.report);
-    if (curl_ready) curl_global_cleanup();
-    gw_cli_signals_remove();
     if (b.conf) gw_conf_free(b.conf);
     free(b.conf);
     free(b.storage_url);
@@ -350,5 +305,5 @@ leave:
     free(b.items);
     free(b.api);
     free(b.opt.gateway);
-    return status;
+    return gw_cli_end(b.begun, status);
 }

@@ -48,6 +48,7 @@ struct backup_slot;             /* one fractal in flight; backup_run.c's */
 
 struct backup {
     struct backup_opts opt;
+    int begun;                  /* gw_cli_begin() ran */
     char *api;                  /* --from-api without a trailing '/'; owned */
 
     /* -c: Swift itself */

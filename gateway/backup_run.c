@@ -30,7 +30,6 @@
 
 #include "backup_int.h"
 #include "conf.h"
-#include "origin.h"
 #include "swift.h"
 #include "util.h"
 
@@ -156,15 +155,7 @@ static void prepare(struct backup_slot *sl, CURL *e, const char *url)
 {
     const struct backup *b = sl->b;
     curl_easy_reset(e);
-    gw_origin_easy_defaults(e);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->opt.run.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-backup/" GW_VERSION);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, sl);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    gw_batch_easy(e, "backup", b->opt.run.timeout_ms, sl->errbuf, on_header, on_body, sl, url);
     curl_slist_free_all(sl->headers);
     sl->headers = NULL;
     sl->status = 0;
@@ -246,11 +237,8 @@ static long item_start(void *ud, unsigned slot, size_t item, CURL *e)
 {
     struct backup *b = ud;
     struct backup_slot *sl = &b->slots[slot];
-    sl->magic = SLOT_MAGIC;
-    sl->b = b;
-    sl->item = item;
-    sl->mismatches = 0;
-    sl->held[0] = '\0';
+    gw_assert(sl->data == NULL && sl->headers == NULL); /* finish() let them go */
+    *sl = (struct backup_slot){.magic = SLOT_MAGIC, .b = b, .item = item};
     return next_step(sl, e, STEP_HEAD);
 }
 
@@ -267,6 +255,9 @@ static long finish(struct backup_slot *sl, enum backup_outcome o, const char *re
     free(sl->data);
     sl->data = NULL;
     sl->len = sl->cap = 0;
+    /* The handle keeps a pointer to the list, unused until its next reset. */
+    curl_slist_free_all(sl->headers);
+    sl->headers = NULL;
     return GW_BATCH_OVER;
 }
 
@@ -419,32 +410,16 @@ static long item_done(void *ud, unsigned slot, CURL *e, CURLcode res)
 
 /* ---- the run ---- */
 
-static void tick(void *ud)
-{
-    struct backup *b = ud;
-    gw_tally_progress(&b->tally);
-}
-
 static const struct gw_batch_ops backup_ops = {
     .start = item_start,
     .done = item_done,
-    .tick = tick,
 };
 
 int gw_backup_run(struct backup *b)
 {
     b->slots = gw_calloc((size_t)b->opt.run.jobs, sizeof(*b->slots));
-    struct gw_batch *bt = &b->batch;
-    bt->prog = "backup";
-    bt->ops = &backup_ops;
-    bt->ud = b;
-    bt->jobs = b->opt.run.jobs;
-    bt->nitems = b->nitems;
-    bt->interval_ms = (uint64_t)b->opt.run.interval_ms;
-    bt->t0 = b->tally.t0;
-    int rc = gw_batch_run(bt);
-    b->tally.t_end = gw_now_ms();
-    return rc;
+    return gw_batch_run_list(&b->batch, "backup", &backup_ops, b, &b->opt.run, b->nitems,
+                             &b->tally);
 }
 
 void gw_backup_run_free(struct backup *b)

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "origin.h"
+#include "tally.h"
 #include "util.h"
 
 #define SLOT_MAGIC 0x42415443u      /* "BATC" */
@@ -166,7 +168,10 @@ int gw_batch_run(struct gw_batch *b)
         }
         uint64_t now = gw_now_ms();
         if (b->interval_ms > 0 && now >= next_tick) {
-            if (b->ops->tick) b->ops->tick(b->ud);
+            if (b->ops->tick)
+                b->ops->tick(b->ud);
+            else if (b->tally)
+                gw_tally_progress(b->tally);
             next_tick = now + b->interval_ms;
         }
         if (finished > 0) continue; /* start the next ones before waiting */
@@ -180,6 +185,40 @@ int gw_batch_run(struct gw_batch *b)
 leave:
     if (gw_cli_signal() || rc != 0) cancel_all(b);
     return rc;
+}
+
+int gw_batch_run_list(struct gw_batch *b, const char *prog, const struct gw_batch_ops *ops,
+                      void *ud, const struct gw_cli_opts *o, size_t nitems, struct gw_tally *t)
+{
+    b->prog = prog;
+    b->ops = ops;
+    b->ud = ud;
+    b->jobs = o->jobs;
+    b->nitems = nitems;
+    b->interval_ms = o->interval_ms > 0 ? (uint64_t)o->interval_ms : 0;
+    b->t0 = t->t0;
+    b->tally = t;
+    int rc = gw_batch_run(b);
+    t->t_end = gw_now_ms();
+    return rc;
+}
+
+void gw_batch_easy(CURL *e, const char *prog, uint64_t timeout_ms, char *errbuf,
+                   curl_write_callback on_header, curl_write_callback on_body, void *ud,
+                   const char *url)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    gw_origin_easy_defaults(e);
+    char agent[64];
+    snprintf(agent, sizeof(agent), "swiftgate-%s/%s", prog, GW_VERSION);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, agent); /* copied by curl */
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    /* The response goes to the command's callbacks. */
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, ud);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, ud);
 }
 
 void gw_batch_free(struct gw_batch *b)

@@ -32,11 +32,12 @@ struct gw_batch_ops {
      * same one again after a delay, or GW_BATCH_OVER.
      */
     long (*done)(void *ud, unsigned slot, CURL *easy, CURLcode res);
-    /* Every interval_ms of the run (the progress line); may be NULL. */
+    /* Every interval_ms of the run; NULL: the tally's progress line. */
     void (*tick)(void *ud);
 };
 
 struct batch_slot;
+struct gw_tally;
 
 struct gw_batch {
     /* set by the command before gw_batch_run() */
@@ -47,6 +48,7 @@ struct gw_batch {
     size_t nitems;
     uint64_t interval_ms;       /* tick; 0 = never */
     uint64_t t0;                /* gw_now_ms() at the start, for the ticks */
+    struct gw_tally *tally;     /* its progress line at each tick; or NULL */
     /* the run's own */
     CURLM *multi;
     struct batch_slot *slots;
@@ -56,6 +58,17 @@ struct gw_batch {
 };
 
 /*
+ * An easy handle set up as every transfer of a client command is: the
+ * gateway's transfer defaults (gw_origin_easy_defaults()), the timeout,
+ * "swiftgate-<prog>/<version>" as User-Agent, curl's error text into
+ * errbuf (CURL_ERROR_SIZE bytes), the response's header lines and body to
+ * the callbacks with ud, and url.
+ */
+void gw_batch_easy(CURL *e, const char *prog, uint64_t timeout_ms, char *errbuf,
+                   curl_write_callback on_header, curl_write_callback on_body, void *ud,
+                   const char *url);
+
+/*
  * Work through items 0..nitems-1, `jobs` at a time.  Returns when every
  * item is over, or after a signal with the items in flight cancelled
  * (counted in b->cancelled, no callback for them).  0, or GW_ELIMIT when
@@ -63,6 +76,16 @@ struct gw_batch {
  * what was in flight is cancelled).
  */
 int gw_batch_run(struct gw_batch *b);
+
+struct gw_cli_opts;
+
+/*
+ * gw_batch_run() for a command's list: prog, ops and ud, the jobs and the
+ * progress interval of o, nitems; timed from t->t0, t's progress line at
+ * each tick, and t->t_end set when it returns.
+ */
+int gw_batch_run_list(struct gw_batch *b, const char *prog, const struct gw_batch_ops *ops,
+                      void *ud, const struct gw_cli_opts *o, size_t nitems, struct gw_tally *t);
 
 /* Free what gw_batch_run() made, whether or not it ran or finished. */
 void gw_batch_free(struct gw_batch *b);

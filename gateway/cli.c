@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "conf.h"
 #include "util.h"
 
@@ -64,7 +66,24 @@ char *gw_cli_base_url(const char *s)
     return b;
 }
 
+char *gw_cli_url_option(const char *prog, const char *opt, const char *v)
+{
+    char *b = v ? gw_cli_base_url(v) : NULL;
+    if (b == NULL)
+        fprintf(stderr, "%s: %s: want http://host[:port] (got %s)\n", prog, opt,
+                v ? "something else" : "nothing");
+    return b;
+}
+
 /* ---- the options of a run over a list ---- */
+
+void gw_cli_opts_init(struct gw_cli_opts *o, int jobs)
+{
+    memset(o, 0, sizeof(*o));
+    o->jobs = jobs;
+    o->timeout_ms = 60000;
+    o->interval_ms = -1;
+}
 
 /* "0.2", "2", "250ms", "2s" -> milliseconds; 0 or -1. */
 static int parse_interval(const char *s, int64_t *out)
@@ -151,6 +170,33 @@ int gw_cli_run_option(const char *prog, struct gw_cli_opts *o, int argc, char **
         return -1;
     }
     return 0;
+}
+
+int gw_cli_begin(const char *prog, struct gw_cli_opts *o, int *tty)
+{
+    *tty = isatty(STDERR_FILENO);
+    if (o->interval_ms < 0) o->interval_ms = *tty ? 250 : 2000;
+    if (gw_cli_signals_install() != 0) {
+        fprintf(stderr, "%s: pipe: %s\n", prog, strerror(errno));
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "%s: curl_global_init failed\n", prog);
+        gw_cli_signals_remove();
+        return -1;
+    }
+    return 0;
+}
+
+int gw_cli_end(int begun, int status)
+{
+    int sig = gw_cli_signal();
+    if (sig != 0 && status == 2) status = 128 + sig;
+    if (begun) {
+        curl_global_cleanup();
+        gw_cli_signals_remove();
+    }
+    return status;
 }
 
 /* ---- signals ---- */

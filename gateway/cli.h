@@ -26,6 +26,12 @@ const char *gw_cli_opt_value(int argc, char **argv, int *i, const char *sopt, co
  */
 char *gw_cli_base_url(const char *s);
 
+/*
+ * The value v of URL option `opt` ("-g") as a base URL (gw_cli_base_url()),
+ * or NULL with "<prog>: <opt>: want http://host[:port]" printed.
+ */
+char *gw_cli_url_option(const char *prog, const char *opt, const char *v);
+
 /* ---- the options of a run over a list ---- */
 
 #define GW_CLI_MAX_JOBS 256
@@ -39,12 +45,30 @@ struct gw_cli_opts {
     int summary_json;           /* --summary-json */
 };
 
+/* The defaults: `jobs`, a timeout of 60 s, the progress interval of the output. */
+void gw_cli_opts_init(struct gw_cli_opts *o, int jobs);
+
 /*
  * argv[*i] if it is one of the options above (then *matched is set):
  * 0, or -1 with "<prog>: <option>: want ..." printed.
  */
 int gw_cli_run_option(const char *prog, struct gw_cli_opts *o, int argc, char **argv, int *i,
                       int *matched);
+
+/*
+ * Start a run: *tty says whether stderr is a terminal, and the progress
+ * interval not given becomes its default for it (0.25 s on a terminal,
+ * else 2 s); SIGINT and SIGTERM are caught; libcurl is set up.  0, or -1
+ * with "<prog>: ..." printed and nothing left set up.
+ */
+int gw_cli_begin(const char *prog, struct gw_cli_opts *o, int *tty);
+
+/*
+ * End a command: after a signal, a status of 2 (a file not read because of
+ * it, say) becomes 128 + the signal; when begun, libcurl and the signals
+ * are undone.  Returns the status.
+ */
+int gw_cli_end(int begun, int status);
 
 /* ---- the signals that stop a run ---- */
 

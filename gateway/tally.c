@@ -40,6 +40,12 @@ int gw_tally_close_report(struct gw_tally *t, int status)
     return status;
 }
 
+int gw_tally_exit_status(struct gw_tally *t, int rc, int bad)
+{
+    int status = rc != 0 ? 1 : gw_cli_signal() ? 128 + gw_cli_signal() : bad ? 1 : 0;
+    return gw_tally_close_report(t, status);
+}
+
 static double elapsed_s(const struct gw_tally *t)
 {
     uint64_t end = t->t_end ? t->t_end : gw_now_ms();

@@ -43,6 +43,13 @@ int gw_tally_open_report(struct gw_tally *t, const char *path);
  */
 int gw_tally_close_report(struct gw_tally *t, int status);
 
+/*
+ * A command's exit status once its run is over, the report closed
+ * (gw_tally_close_report()): 1 when the run broke down (rc != 0), else
+ * 128 + the signal that stopped it, else 1 when anything was bad, else 0.
+ */
+int gw_tally_exit_status(struct gw_tally *t, int rc, int bad);
+
 /* The progress line: rewritten in place on a terminal, else a line each time. */
 void gw_tally_progress(struct gw_tally *t);
 

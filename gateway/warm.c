@@ -39,9 +39,6 @@
 
 #define WARM_DEFAULT_GATEWAY "http://127.0.0.1:8080"
 #define WARM_DEFAULT_JOBS 8
-#define WARM_DEFAULT_TIMEOUT_MS 60000
-#define WARM_TTY_INTERVAL_MS 250
-#define WARM_PLAIN_INTERVAL_MS 2000
 
 /* ---- command line ---- */
 
@@ -101,12 +98,8 @@ static void usage(FILE *out)
  */
 static int set_gateway(struct warm_opts *o, const char *v)
 {
-    char *b = v ? gw_cli_base_url(v) : NULL;
-    if (b == NULL) {
-        fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
-                v ? "something else" : "nothing");
-        return -1;
-    }
+    char *b = gw_cli_url_option("warm", "-g", v);
+    if (b == NULL) return -1;
     free(o->base);
     o->base = b;
     o->gateway = v;
@@ -164,18 +157,7 @@ static int parse_args(struct warm_opts *o, int argc, char **argv)
 static int setup(struct warm *w)
 {
     w->tally.prog = "warm";
-    w->tally.tty = isatty(STDERR_FILENO);
-    if (w->opt.run.interval_ms < 0)
-        w->opt.run.interval_ms = w->tally.tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
-    if (gw_cli_signals_install() != 0) {
-        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "warm: curl_global_init failed\n");
-        return 1;
-    }
-    return WARM_GO_ON;
+    return gw_cli_begin("warm", &w->opt.run, &w->tally.tty) == 0 ? WARM_GO_ON : 1;
 }
 
 /*
@@ -253,45 +235,35 @@ static int warm_all(struct warm *w)
     int rc = gw_cli_signal() ? 0 : gw_warm_run(w);
     if (w->tally.t_end == 0) w->tally.t_end = gw_now_ms();
     summary(w);
-    int status, sig;
-    if (rc != 0)
-        status = 1;
-    else if ((sig = gw_cli_signal()) != 0)
-        status = 128 + sig;
-    else
-        status = w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] || w->list.bad_lines ? 1 : 0;
-    return gw_tally_close_report(&w->tally, status);
+    return gw_tally_exit_status(&w->tally, rc,
+                                w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] ||
+                                    w->list.bad_lines);
 }
 
 int gw_warm_main(int argc, char **argv)
 {
     struct warm w;
     memset(&w, 0, sizeof(w));
-    w.opt.run.jobs = WARM_DEFAULT_JOBS;
-    w.opt.run.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
-    w.opt.run.interval_ms = -1;
-    int curl_ready = 0, sig;
+    gw_cli_opts_init(&w.opt.run, WARM_DEFAULT_JOBS);
+    int begun = 0;
 
     int status = parse_args(&w.opt, argc, argv);
     if (status != WARM_GO_ON) goto leave;
     if ((status = setup(&w)) != WARM_GO_ON) goto leave;
-    curl_ready = 1;
+    begun = 1;
     if ((status = read_lists(&w)) != WARM_GO_ON) goto leave;
     if ((status = open_report(&w)) != WARM_GO_ON) goto leave;
     status = warm_all(&w);
 
 leave:
+    gw_warm_run_free(&w);
+    if (w.tally.report) fclose(w.tally.report);
+    gw_warm_list_free(&w.list);
+    free(w.opt.base);
+    free(w.opt.files);
     /*
      * After a signal, a file that could not be opened or read (EINTR,
      * perhaps) ends the command with the signal's status, as a run would.
      */
-    if ((sig = gw_cli_signal()) != 0 && status == 2) status = 128 + sig;
-    gw_warm_run_free(&w);
-    if (w.tally.report) fclose(w.tally.report);
-    if (curl_ready) curl_global_cleanup();
-    gw_cli_signals_remove();
-    gw_warm_list_free(&w.list);
-    free(w.opt.base);
-    free(w.opt.files);
-    return status;
+    return gw_cli_end(begun, status);
 }

@@ -18,7 +18,6 @@
 
 #include <curl/curl.h>
 
-#include "origin.h"
 #include "util.h"
 #include "warm_int.h"
 
@@ -79,16 +78,9 @@ static long item_start(void *ud, unsigned slot, size_t item, CURL *e)
     sl->xcache[0] = '\0';
     sl->body_len = 0;
     sl->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, sl);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
-    gw_origin_easy_defaults(e);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->opt.run.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
+    gw_batch_easy(e, "warm", w->opt.run.timeout_ms, sl->errbuf, on_header, on_body, sl,
+                  w->list.items[item].url);
     if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
-    curl_easy_setopt(e, CURLOPT_URL, w->list.items[item].url);
     return GW_BATCH_NOW;
 }
 
@@ -148,33 +140,17 @@ static long item_done(void *ud, unsigned slot, CURL *e, CURLcode res)
     return GW_BATCH_OVER;
 }
 
-static void tick(void *ud)
-{
-    struct warm *w = ud;
-    gw_tally_progress(&w->tally);
-}
-
 static const struct gw_batch_ops warm_ops = {
     .start = item_start,
     .done = item_done,
-    .tick = tick,
 };
 
 int gw_warm_run(struct warm *w)
 {
     if (!w->opt.via_get) w->headers = curl_slist_append(NULL, "X-Swiftgate-Warm: 1");
     w->slots = gw_calloc((size_t)w->opt.run.jobs, sizeof(*w->slots));
-    struct gw_batch *b = &w->batch;
-    b->prog = "warm";
-    b->ops = &warm_ops;
-    b->ud = w;
-    b->jobs = w->opt.run.jobs;
-    b->nitems = w->list.nitems;
-    b->interval_ms = (uint64_t)w->opt.run.interval_ms;
-    b->t0 = w->tally.t0;
-    int rc = gw_batch_run(b);
-    w->tally.t_end = gw_now_ms();
-    return rc;
+    return gw_batch_run_list(&w->batch, "warm", &warm_ops, w, &w->opt.run, w->list.nitems,
+                             &w->tally);
 }
 
 void gw_warm_run_free(struct warm *w)

@@ -10,14 +10,13 @@ and what --report says of what failed.
 
 import concurrent.futures
 import hashlib
-import json
 import os
 import re
 import signal
 import subprocess
 import time
-import urllib.parse
 
+import clisummary
 import fixtures
 import fractals_api
 import gateway
@@ -64,22 +63,11 @@ def backup(ctx, args, env=None, timeout=60.0):
 
 
 def summary_json(out, err):
-    lines = out.strip().splitlines()
-    assert lines, "no --summary-json line on stdout; stderr:\n%s" % (
-        gateway.tail(err))
-    return json.loads(lines[-1])
+    return clisummary.summary_json(out, err)
 
 
 def assert_counts(js, err, **want):
-    got = {k: js.get(k) for k in want}
-    assert got == want, "summary: want %s, got %s\nstderr:\n%s" % (
-        want, js, gateway.tail(err, 20))
-    m = SUMMARY_RE.search(err)
-    assert m, "no summary line on stderr:\n%s" % gateway.tail(err)
-    human = dict(zip(("stored", "present", "failed", "bad_listing"),
-                     map(int, m.groups())))
-    for k, v in human.items():
-        assert js[k] == v, "stderr says %s %d, JSON says %d" % (k, v, js[k])
+    clisummary.assert_counts(js, err, SUMMARY_RE, ("stored", "present", "failed", "bad_listing"), **want)
 
 
 def swift_requests(ctx, method, cont, status=None):

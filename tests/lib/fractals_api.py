@@ -155,11 +155,14 @@ class FractalsApi:
                 else:
                     status, ctype, data = 404, "application/json", \
                         json.dumps({"message": "no such resource"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass    # a client stopped (SIGINT) mid-answer
 
         return Handler
 
