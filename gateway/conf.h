@@ -48,6 +48,8 @@ struct gw_conf {
     uint64_t drain_delay_ms;    /* SIGTERM: /healthz 503 but still accepting, this long */
     uint64_t write_buffer;      /* high watermark of a connection's queue */
     uint64_t max_body_size;     /* request bodies are read and dropped up to this */
+    char *write_token;          /* "" = PUT and DELETE refused (405) */
+    uint64_t max_upload_size;   /* largest PUT body */
     uint64_t lingering_timeout_ms; /* after a closing answer, drain input this long */
 
     /* [swift] */
@@ -111,7 +113,7 @@ void gw_conf_free(struct gw_conf *c);
 
 /*
  * Print the effective configuration as INI on stdout, secrets (key, token,
- * admin_token) replaced by "(set)".  Used by check-config.
+ * admin_token, write_token) replaced by "(set)".  Used by check-config.
  */
 void gw_conf_dump(const struct gw_conf *c);
 

@@ -104,6 +104,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "drain_delay", GW_CONF_DURATION, "0s", MS(drain_delay)},
     {"server", "lingering_timeout", GW_CONF_DURATION, "5s", MS(lingering_timeout)},
     {"server", "max_body_size", GW_CONF_SIZE, "64K", U64(max_body_size), .max = 64 * MiB},
+    {"server", "write_token", GW_CONF_STR, "", STR(write_token), .flags = GW_CONF_SECRET},
+    {"server", "max_upload_size", GW_CONF_SIZE, "5G", U64(max_upload_size), .min = 1},
     {"server", "write_buffer", GW_CONF_SIZE, "256K", U64(write_buffer),
      .min = 4 * KiB, .max = 64 * MiB},
 

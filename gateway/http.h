@@ -36,6 +36,14 @@ struct gw_http_req {
     uint32_t nhdrs, max_hdrs;
     uint32_t max_url;
     uint64_t max_body;        /* larger Content-Length: 413 */
+    /* 0: no request body is ever streamed.  Otherwise a PUT's body (with a
+     * Content-Length or chunked) of at most this many bytes is streamed:
+     * the head is handed over first (GW_HTTP_HEAD), then the body through
+     * gw_http_feed_body() and on_body_data; a larger one gets 413. */
+    uint64_t max_upload;
+    int body_streams;         /* this request's body is streamed */
+    void (*on_body_data)(void *ud, const char *at, size_t len); /* borrowed bytes */
+    void *body_ud;
     int last_cb;              /* 0 none, 1 field, 2 value: llhttp splits tokens */
     int method;               /* llhttp_method_t, valid when method_known */
     int method_known;
@@ -76,6 +84,8 @@ enum gw_http_feed_result {
     GW_HTTP_MORE,     /* all consumed; the request is not whole yet */
     GW_HTTP_REQUEST,  /* a whole request is in r; *used bytes were consumed */
     GW_HTTP_ERROR,    /* answer r->error_status (r->error_reason) and close */
+    GW_HTTP_HEAD,     /* a whole head whose body streams (r->body_streams): *used
+                         bytes were consumed; the body goes to gw_http_feed_body() */
 };
 
 /*
@@ -91,6 +101,17 @@ enum gw_http_feed_result {
  */
 enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const char *data,
                                       size_t len, size_t *used);
+
+/*
+ * After GW_HTTP_HEAD: the next bytes of the body (len may be 0: a body of
+ * length 0 completes then).  Body bytes go to r->on_body_data, never more
+ * than len.  GW_HTTP_MORE: all consumed, more body to come;
+ * GW_HTTP_REQUEST: the body is whole, *used bytes were consumed and the
+ * rest belongs to the next request; GW_HTTP_ERROR: r->error_status (400
+ * for bad chunking, 413 past max_upload).
+ */
+enum gw_http_feed_result gw_http_feed_body(llhttp_t *p, struct gw_http_req *r, const char *data,
+                                           size_t len, size_t *used);
 
 /* The request in r is answered: let the parser go on to the next one. */
 void gw_http_next(llhttp_t *p, struct gw_http_req *r);

@@ -80,6 +80,14 @@ void gw_run_schedule(struct gw_worker *w, struct gw_run_node *n);
 void gw_run_cancel(struct gw_worker *w, struct gw_run_node *n);
 /* server.c: the drain moved on: close w's idle connections (all, when forcing). */
 void gw_conns_wakeup(struct gw_worker *w);
+/*
+ * workers.c: count a new connection of w (from peer) on its listener's
+ * max_connections; GW_ELIMIT (warned about once a second at most, and
+ * counted) when it is one too many and must be refused.
+ */
+int gw_worker_conn_opened(struct gw_worker *w, int admin, const char *peer);
+/* workers.c: a connection counted by gw_worker_conn_opened() closed. */
+void gw_worker_conn_closed(struct gw_worker *w, int admin);
 /* workers.c: a connection of w closed (or a wait for a PROXY header): if w is
  * stopping and it was the last, stop. */
 void gw_worker_maybe_stop(struct gw_worker *w);

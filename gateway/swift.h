@@ -140,6 +140,9 @@ struct gw_swift_target {
     /* Called with each new fetch before it starts (the first, and the one
      * after a 401), to add request headers; or NULL. */
     void (*prepare)(void *ud, struct gw_fetch *f);
+    /* The request cannot be sent twice (an upload's body is gone once
+     * sent): a 401 goes to the caller, not to a retry. */
+    int once;
 };
 
 /*

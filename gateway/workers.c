@@ -253,6 +253,40 @@ static void worker_stop_check(uv_timer_t *t)
     uv_close((uv_handle_t *)&w->run_idle, on_handle_closed);
 }
 
+int gw_worker_conn_opened(struct gw_worker *w, int admin, const char *peer)
+{
+    const struct gw_conf *conf = w->srv->conf;
+    uint64_t open, cap = admin ? conf->admin_max_connections : conf->max_connections;
+    w->nconns++;
+    if (!admin) {
+        gw_stats_conn_open(w->id);
+        open = atomic_fetch_add_explicit(&w->srv->nconns, 1, memory_order_relaxed) + 1;
+    } else {
+        open = ++w->nadmin;
+    }
+    if (open <= cap) return 0;
+    static __thread uint64_t last_warn_ms;
+    uint64_t now = gw_now_ms();
+    if (now - last_warn_ms >= 1000) {
+        last_warn_ms = now;
+        gw_warn("server", "%s: connection refused: %smax_connections (%llu) reached", peer,
+                admin ? "admin_" : "", (unsigned long long)cap);
+    }
+    gw_stats_error(GW_ERR_CONN_LIMIT);
+    return GW_ELIMIT;
+}
+
+void gw_worker_conn_closed(struct gw_worker *w, int admin)
+{
+    w->nconns--;
+    if (admin) {
+        w->nadmin--;
+        return;
+    }
+    gw_stats_conn_close(w->id);
+    atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
+}
+
 void gw_worker_maybe_stop(struct gw_worker *w)
 {
     if (w->stopping && w->nconns == 0 && w->nproxy_waits == 0 &&

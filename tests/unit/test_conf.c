@@ -134,6 +134,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.send_timeout_ms, 60000);
     ck_assert_uint_eq(c.shutdown_grace_ms, 30000);
     ck_assert_uint_eq(c.write_buffer, 262144);
+    ck_assert_str_eq(c.write_token, "");
+    ck_assert_uint_eq(c.max_upload_size, 5ull << 30);
     ck_assert_int_eq(c.auth_version, GW_AUTH_V1);
     ck_assert_str_eq(c.user_domain, "Default");
     ck_assert_str_eq(c.project, "");
@@ -480,6 +482,9 @@ static const struct {
     {"server", "shutdown_grace = soon",
      ":4: shutdown_grace: must be a duration such as 250ms, 30s, 5m or 1h"},
     {"server", "write_buffer = 1K", ":4: write_buffer: must be a size from 4K to 64M"},
+    {"server", "max_upload_size = 0", ":4: max_upload_size: must be a size of at least 1"},
+    {"server", "max_upload_size = 5Q",
+     ":4: max_upload_size: must be a size of at least 1"},
     {"server", "write_buffer = 65M", ":4: write_buffer: must be a size from 4K to 64M"},
     {"swift", "auth_version = 2", ":4: auth_version: must be 1, 3 or static"},
     {"swift", "auth_version = v1", ":4: auth_version: must be 1, 3 or static"},
@@ -898,6 +903,8 @@ START_TEST(test_dump_round_trip)
         "listen = [::1]:9000\n"
         "workers = 6\n"
         "admin_token = adm1n-secret\n"
+        "write_token = wr1te-secret\n"
+        "max_upload_size = 2G\n"
         "max_header_size = 1048575\n"
         "header_timeout = 1500ms\n"
         "keepalive_timeout = 2m\n"
@@ -919,6 +926,8 @@ START_TEST(test_dump_round_trip)
 
     ck_assert_ptr_null(strstr(out, "secret"));
     ck_assert_ptr_nonnull(strstr(out, "\nadmin_token = (set)\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nwrite_token = (set)\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nmax_upload_size = 2G\n"));
     ck_assert_ptr_nonnull(strstr(out, "\ntoken = (set)\n"));
     ck_assert_ptr_nonnull(strstr(out, "\nkey = (set)\n"));
     ck_assert_ptr_nonnull(strstr(out, "\n[server]\n"));
