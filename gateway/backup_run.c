@@ -161,7 +161,8 @@ static void prepare(struct backup_slot *sl, CURL *e, const char *url)
     sl->status = 0;
     sl->errbody_len = 0;
     sl->errbuf[0] = '\0';
-    if (b->conf) {
+    /* Swift's token goes to Swift alone, never to the API. */
+    if (b->conf && sl->step != STEP_GET) {
         add_header(sl, "X-Auth-Token", b->swift_token);
         sl->generation = b->token_generation;
     }

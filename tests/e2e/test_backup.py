@@ -117,6 +117,7 @@ def test_backup_stores_all_then_nothing(ctx):
         # -j 8: never more than 8 images asked of the API at once, and more
         # than one (the run is parallel).
         assert 2 <= api.max_inflight <= 8, api.max_inflight
+        assert api.tokens_seen == 0, "Swift's token went to the API"
         assert "500 fractals in 5 pages" in err, gateway.tail(err)
         print("     500 fractals stored in %.1f s" % took)
         assert_in_swift(ctx, cont, imgs)
@@ -298,6 +299,7 @@ def test_backup_through_a_gateway(ctx):
         api.images.update(extra)
         rc, out, err = backup(ctx, ["--from-api", api.url, "-g", gw.url,
                                     "--token", "wrong", "--summary-json"])
+        assert api.tokens_seen == 0, "the write token went to the API"
     assert rc == 1, (rc, gateway.tail(err))
     assert_counts(summary_json(out, err), err, stored=0, present=60, failed=2)
     assert "the write token was refused" in err, err

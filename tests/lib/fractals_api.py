@@ -23,8 +23,9 @@ faafo does (200, image/png, no ETag), and its listed object carries
 or with bytes that are not JSON; `failing` ({uuid: n}) answers that image
 500 n times (-1: always); `corrupt` (a set of uuids) serves other bytes
 than the checksum says; `delay` (seconds) holds each image answer.
-`image_requests` counts the image GETs by uuid and `max_inflight` is the
-most image GETs seen at once.  Anything else is a 404 with a JSON message.
+`image_requests` counts the image GETs by uuid, `max_inflight` is the
+most image GETs seen at once, and `tokens_seen` counts the requests that
+carried X-Auth-Token or Authorization (a token meant for someone else).  Anything else is a 404 with a JSON message.
 A threaded http.server on 127.0.0.1, port 0 (free), stopped by stop() or
 the `with`.
 """
@@ -75,6 +76,7 @@ class FractalsApi:
         self.image_requests = {}
         self.inflight = 0
         self.max_inflight = 0
+        self.tokens_seen = 0
         self.default_per_page = default_per_page
         self.max_per_page = max_per_page
         self.requests = []
@@ -148,6 +150,9 @@ class FractalsApi:
                 query = dict(urllib.parse.parse_qsl(parts.query))
                 with api._lock:
                     api.requests.append((parts.path, query))
+                    if self.headers.get("X-Auth-Token") or \
+                            self.headers.get("Authorization"):
+                        api.tokens_seen += 1
                 if parts.path.rstrip("/") == "/v1/fractal":
                     status, ctype, data = api.listing(query)
                 elif parts.path.startswith("/fractal/"):
