@@ -21,6 +21,7 @@ import fixtures
 import fractals_api
 import gateway
 import httputil
+import keystone
 from waits import wait_until
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,11 +45,12 @@ def container(ctx, name):
     return name
 
 
-def write_conf(ctx, cont):
-    """A configuration naming the test Swift and container `cont`."""
+def write_conf(ctx, cont, **swift):
+    """A configuration naming the test Swift and container `cont` (and the
+    [swift] keys given)."""
     sections = gateway.merge_conf(
         gateway.default_conf(ctx.tmpdir, auth_url=ctx.saio.auth_url),
-        {"swift": {"container": cont}})
+        {"swift": dict(swift, container=cont)})
     path = os.path.join(ctx.tmpdir, "backup-%s.conf" % cont)
     with open(path, "w") as f:
         f.write(gateway.render_conf(sections))
@@ -242,6 +244,51 @@ def test_backup_bad_listing_pages_are_reported(ctx):
     assert "page 2: HTTP 500" in text and "page 3: not JSON" in text, text
     assert_in_swift(ctx, cont, {u: imgs[u] for u in uuids[:100] + uuids[300:]})
     assert ctx.saio.head_object(cont, uuids[150])[0] == 404
+
+
+def test_backup_with_keystone_credentials(ctx):
+    # The gateway's own Keystone v3 code: one token for the whole run, from
+    # the endpoint of the configured interface and region (the others
+    # point at a closed port), and the password in no line printed.
+    cont = container(ctx, "backup_keystone")
+    imgs = images(20, seed=6000)
+    with keystone.Keystone(ctx.saio) as ks:
+        conf = write_conf(ctx, cont, auth_version="3", auth_url=ks.auth_url,
+                          user=keystone.USER, key=keystone.PASSWORD,
+                          project=keystone.PROJECT, interface="internal",
+                          region="r2")
+        with fractals_api.FractalsApi(list(imgs), images=imgs) as api:
+            rc, out, err = backup(ctx, ["--from-api", api.url, "-c", conf,
+                                        "--summary-json"])
+        assert ks.count == 1, "%d token requests" % ks.count
+    assert rc == 0, "want exit 0, got %d\n%s" % (rc, gateway.tail(err))
+    assert_counts(summary_json(out, err), err, stored=20, failed=0)
+    assert keystone.PASSWORD not in err + out
+    assert_in_swift(ctx, cont, imgs)
+
+
+def test_backup_renews_a_token_swift_forgot(ctx):
+    # Swift forgets every TempAuth token (memcached restarted) while the
+    # 40th image is being fetched (-j 1: nothing else in flight): its PUT
+    # gets a 401, a new token is fetched once and the PUT sent again.
+    cont = container(ctx, "backup_renew")
+    conf = write_conf(ctx, cont)
+    imgs = images(80, seed=7000)
+    auths = ctx.saio.proxy_log_count("GET", r"/auth/v1\.0")
+    with fractals_api.FractalsApi(list(imgs), images=imgs) as api:
+        api.before_image = lambda n: n == 40 and ctx.saio.restart_memcached()
+        rc, out, err = backup(ctx, ["--from-api", api.url, "-c", conf, "-j", "1",
+                                    "--summary-json"])
+    assert rc == 0, "want exit 0, got %d\n%s" % (rc, gateway.tail(err))
+    assert_counts(summary_json(out, err), err, stored=80, failed=0)
+    puts = [(p, st) for m, p, st, _ in ctx.saio.proxy_log_requests()
+            if m == "PUT" and p.startswith("/v1/AUTH_test/%s/" % cont)]
+    assert [st for _, st in puts].count(401) == 1, puts
+    assert [st for _, st in puts].count(201) == 80, puts
+    # The run's token, and the one after the 401 (the test's own client
+    # logs in again too, after the restart).
+    assert ctx.saio.proxy_log_count("GET", r"/auth/v1\.0") - auths >= 2
+    assert_in_swift(ctx, cont, imgs)
 
 
 def test_backup_bad_usage_exits_2(ctx):

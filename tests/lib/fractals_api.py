@@ -22,7 +22,9 @@ faafo does (200, image/png, no ETag), and its listed object carries
 `bad_pages` ({page: "500" or "junk"}) answers that listing page with a 500
 or with bytes that are not JSON; `failing` ({uuid: n}) answers that image
 500 n times (-1: always); `corrupt` (a set of uuids) serves other bytes
-than the checksum says; `delay` (seconds) holds each image answer.
+than the checksum says; `delay` (seconds) holds each image answer;
+`before_image`, if set, is called with the number of each image GET
+(from 1) before it is answered.
 `image_requests` counts the image GETs by uuid, `max_inflight` is the
 most image GETs seen at once, and `tokens_seen` counts the requests that
 carried X-Auth-Token or Authorization (a token meant for someone else).  Anything else is a 404 with a JSON message.
@@ -77,6 +79,7 @@ class FractalsApi:
         self.inflight = 0
         self.max_inflight = 0
         self.tokens_seen = 0
+        self.before_image = None
         self.default_per_page = default_per_page
         self.max_per_page = max_per_page
         self.requests = []
@@ -110,7 +113,10 @@ class FractalsApi:
                 self.failing[uuid] = left - 1
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
+            number = sum(self.image_requests.values())
         try:
+            if self.before_image is not None:
+                self.before_image(number)
             if self.delay:
                 time.sleep(self.delay)
         finally:
