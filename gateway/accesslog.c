@@ -31,6 +31,7 @@
 
 #include "http.h"
 #include "realip.h"
+#include "sink.h"
 #include "util.h"
 
 #define URL_LOG_MAX 400
@@ -237,4 +238,16 @@ void gw_access_peer(int fd, char *out, size_t len)
         uv_ip4_name((struct sockaddr_in *)&ss, out, len);
     else if (ss.ss_family == AF_INET6)
         uv_ip6_name((struct sockaddr_in6 *)&ss, out, len);
+}
+
+void gw_access_log_sink(int fd, enum gw_access_format format, const char *trusted,
+                        const struct gw_sink *s, uint64_t start_ms)
+{
+    if (fd < 0) return;
+    struct gw_access_rec rec = {
+        .format = format, .peer = s->peer, .req = s->req, .trusted = trusted,
+        .status = s->status, .bytes = s->bytes, .cache = s->cache,
+        .total_ms = gw_now_ms() - start_ms, .origin_ms = s->origin_ms,
+    };
+    gw_access_log_write(fd, &rec);
 }

@@ -41,6 +41,11 @@ struct gw_access_rec {
 /* Write the record's line to fd (one write(2); errors are ignored). */
 void gw_access_log_write(int fd, const struct gw_access_rec *rec);
 
+/* The line of the answer on sink s, begun at start_ms, to fd (none if fd < 0). */
+struct gw_sink;
+void gw_access_log_sink(int fd, enum gw_access_format format, const char *trusted,
+                        const struct gw_sink *s, uint64_t start_ms);
+
 /* The address of socket fd's peer, as log lines name it ("-" if unknown), into out. */
 void gw_access_peer(int fd, char *out, size_t len);
 

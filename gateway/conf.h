@@ -38,6 +38,7 @@ struct gw_conf {
     char *run_group;            /* [server] group: "" = run_user's primary group */
     uint64_t max_connections;
     uint64_t admin_max_connections;
+    uint64_t max_memory;        /* memguard.h's resident budget; 0: from the cgroup, if any */
     uint64_t max_header_size;   /* bytes, whole request head */
     uint64_t max_headers;       /* header fields per request */
     uint64_t max_url_size;      /* bytes */
@@ -48,6 +49,8 @@ struct gw_conf {
     uint64_t drain_delay_ms;    /* SIGTERM: /healthz 503 but still accepting, this long */
     uint64_t write_buffer;      /* high watermark of a connection's queue */
     uint64_t max_body_size;     /* request bodies are read and dropped up to this */
+    char *write_token;          /* "" = PUT and DELETE refused (405) */
+    uint64_t max_upload_size;   /* largest PUT body */
     uint64_t lingering_timeout_ms; /* after a closing answer, drain input this long */
 
     /* [swift] */
@@ -137,7 +140,7 @@ int gw_conf_reload(struct gw_conf *c, const char *path, const struct gw_conf *ru
 
 /*
  * Print the effective configuration as INI on stdout, secrets (key, token,
- * admin_token) replaced by "(set)".  Used by check-config.
+ * admin_token, write_token) replaced by "(set)".  Used by check-config.
  */
 void gw_conf_dump(const struct gw_conf *c);
 

@@ -95,6 +95,7 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "group", GW_CONF_STR, NULL, STR(run_group), .check = check_group,
      .flags = GW_CONF_RESTART},
     {"server", "max_connections", GW_CONF_COUNT, "10000", U64(max_connections), .min = 1},
+    {"server", "max_memory", GW_CONF_SIZE, "0", U64(max_memory), .flags = GW_CONF_RESTART},
     {"server", "admin_max_connections", GW_CONF_COUNT, "16", U64(admin_max_connections),
      .min = 1, .max = 1024},
     {"server", "max_header_size", GW_CONF_SIZE, "16K", U64(max_header_size),
@@ -109,6 +110,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"server", "drain_delay", GW_CONF_DURATION, "0s", MS(drain_delay)},
     {"server", "lingering_timeout", GW_CONF_DURATION, "5s", MS(lingering_timeout)},
     {"server", "max_body_size", GW_CONF_SIZE, "64K", U64(max_body_size), .max = 64 * MiB},
+    {"server", "write_token", GW_CONF_STR, "", STR(write_token), .flags = GW_CONF_SECRET},
+    {"server", "max_upload_size", GW_CONF_SIZE, "5G", U64(max_upload_size), .min = 1},
     {"server", "write_buffer", GW_CONF_SIZE, "256K", U64(write_buffer),
      .min = 4 * KiB, .max = 64 * MiB},
 

@@ -15,7 +15,9 @@
  * exception is a name the index still holds (the object was deleted from
  * Swift after it was cached): that entry is removed in the thread pool
  * before NOT_FOUND is published, so nothing serves it afterwards.  A 200
- * from Swift makes its name's 404 forgotten (fill.c, on_headers).
+ * from Swift makes its name's 404 forgotten (fill.c, on_headers).  An
+ * object whose index entry was replaced by a newer version while it was
+ * fetched (a PUT through the gateway) is not written back over it.
  */
 #include "fill_int.h"
 
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cond.h"
 #include "neg.h"
 #include "stats.h"
 
@@ -65,11 +68,46 @@ static void commit_work(uv_work_t *req)
     }
 }
 
+/*
+ * A fill that read an object before a newer version of it was committed (a
+ * PUT through the gateway that ended while the fill ran) must not put the
+ * older bytes back: its entry is not written when the index holds the key
+ * with a later Last-Modified.  (One second apart at least: Swift's dates
+ * have no finer grain, so a PUT in the same second as the version it
+ * replaces is not told apart.)
+ */
+static int superseded(struct gw_cache *cache, const struct gw_cache_entry *e)
+{
+    struct gw_cache_entry now;
+    if (e->kind != GW_CACHE_KIND_OBJECT || gw_cache_get(cache, e->key, &now) != 0) return 0;
+    int64_t held = gw_cond_parse_date(now.last_modified, strlen(now.last_modified));
+    int64_t mine = gw_cond_parse_date(e->last_modified, strlen(e->last_modified));
+    return now.kind == GW_CACHE_KIND_OBJECT && held >= 0 && mine >= 0 && held > mine;
+}
+
+/* gw_cache_commit_many() for the batch, but for the entries superseded meanwhile. */
+static void batch_commit(struct fill_commitq *q, struct gw_cache *cache)
+{
+    struct gw_cache_commit v[COMMIT_BATCH_MAX];
+    size_t at[COMMIT_BATCH_MAX], n = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (superseded(cache, q->v[i].e)) {
+            unlink(q->v[i].tmp_path);
+            q->v[i].rc = 0; /* verified all the same; only not cached */
+            continue;
+        }
+        at[n] = i;
+        v[n++] = q->v[i];
+    }
+    gw_cache_commit_many(cache, v, n);
+    for (size_t k = 0; k < n; k++) q->v[at[k]].rc = v[k].rc;
+}
+
 static void batch_work(uv_work_t *req)
 {
     struct fill_commitq *q = req->data;
     struct gw_cache *cache = q->batch[0]->owner->cache;
-    gw_cache_commit_many(cache, q->v, q->n);
+    batch_commit(q, cache);
     for (size_t i = 0; i < q->n; i++) {
         struct gw_fill *f = q->batch[i];
         f->commit_rc = q->v[i].rc;

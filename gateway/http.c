@@ -16,12 +16,16 @@
  * the scanner adds what it lets through (obs-fold, a bare LF ending the
  * head, control, tab or 8-bit bytes and doubled spaces in the request line)
  * and checks that it and llhttp agree on where the head ends.  A request
- * body is never meaningful here: a Content-Length body up to max_body is
- * read and dropped, a larger one gets 413, a chunked one 411, so no
- * chunk-extension or trailer ever reaches the parser's lenient corners.
+ * body means nothing here but for an upload: a Content-Length body up to
+ * max_body is read and dropped, a larger one gets 413, a chunked one 411.
+ * An upload (a PUT, when max_upload is set) is handed over at the end of
+ * its head, and its body, Content-Length or chunked (trailer fields
+ * refused), streams through gw_http_feed_body() to on_body_data, at most
+ * max_upload bytes of it.
  */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,10 +193,12 @@ static int on_headers_complete(llhttp_t *p)
     if (r->method == HTTP_CONNECT) return fail(r, 405, "CONNECT not supported");
     if (r->http_minor >= 1 && r->nhost == 0) return fail(r, 400, "Host header missing");
     if (r->nhost > 1) return fail(r, 400, "more than one Host header");
-    if (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING))
+    int upload = r->max_upload > 0 && r->method == HTTP_PUT;
+    if (!upload && (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)))
         return fail(r, 411, "request bodies need a Content-Length");
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->max_body)
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (upload ? r->max_upload : r->max_body))
         return fail(r, 413, "request body too large");
+    r->body_streams = upload;
     /*
      * An Upgrade (h2c, websocket) is ignored, as RFC 9110 lets a server do:
      * the request is answered as plain HTTP/1.1.
@@ -206,9 +212,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     /* A body on GET or HEAD means nothing to us: it is read and dropped. */
     struct gw_http_req *r = req_of(p);
-    (void)at;
     r->body_bytes += len;
-    if (r->body_bytes > r->max_body) return fail(r, 413, "request body too large");
+    if (r->body_bytes > (r->body_streams ? r->max_upload : r->max_body))
+        return fail(r, 413, "request body too large");
+    if (r->body_streams && r->on_body_data) r->on_body_data(r->body_ud, at, len);
     return 0;
 }
 
@@ -232,8 +239,8 @@ const llhttp_settings_t gw_http_settings = {
     .on_message_complete = on_message_complete,
 };
 
-void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
-                      uint32_t max_url, uint64_t max_body)
+int gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
+                     uint32_t max_url, uint64_t max_body)
 {
     memset(r, 0, sizeof(*r));
     r->magic = GW_HTTP_REQ_MAGIC;
@@ -241,8 +248,11 @@ void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_hea
     r->max_hdrs = max_headers;
     r->max_url = max_url;
     r->max_body = max_body;
-    r->buf = gw_malloc(max_head);
-    r->hdrs = gw_calloc(max_headers, sizeof(*r->hdrs));
+    r->buf = malloc(max_head);
+    r->hdrs = calloc(max_headers, sizeof(*r->hdrs));
+    if (r->buf != NULL && r->hdrs != NULL) return 0;
+    gw_http_req_free(r);
+    return -ENOMEM;
 }
 
 void gw_http_req_reset(struct gw_http_req *r)
@@ -263,6 +273,7 @@ void gw_http_req_reset(struct gw_http_req *r)
     r->complete = 0;
     r->nhost = 0;
     r->body_bytes = 0;
+    r->body_streams = 0;
     r->request_id[0] = '\0';
     /*
      * The scanner's state and the raw head count are left alone: they cover
@@ -436,6 +447,11 @@ enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const 
                 fail(r, 400, "malformed request head");
                 return GW_HTTP_ERROR;
             }
+            if (r->body_streams) {
+                /* The parser stays paused until gw_http_feed_body(). */
+                *used = (size_t)(pos - data);
+                return GW_HTTP_HEAD;
+            }
             llhttp_resume(p);
             off = (size_t)(pos - data);
             continue;
@@ -449,6 +465,24 @@ enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const 
         return GW_HTTP_ERROR;
     }
     gw_panic(__FILE__, __LINE__, "gw_http_feed: the parser stopped more than twice");
+}
+
+enum gw_http_feed_result gw_http_feed_body(llhttp_t *p, struct gw_http_req *r, const char *data,
+                                           size_t len, size_t *used)
+{
+    GW_CHECK_MAGIC(r, GW_HTTP_REQ_MAGIC);
+    gw_assert(r->body_streams && !r->complete);
+    if (data == NULL) data = "";
+    if (llhttp_get_errno(p) == HPE_PAUSED) llhttp_resume(p);
+    llhttp_errno_t rc = llhttp_execute(p, data, len);
+    *used = len;
+    if (rc == HPE_OK) return GW_HTTP_MORE;
+    if (rc == HPE_PAUSED && r->complete) {
+        *used = (size_t)(llhttp_get_error_pos(p) - data);
+        return GW_HTTP_REQUEST;
+    }
+    if (r->error_status == 0) fail(r, 400, parse_error_reason(rc));
+    return GW_HTTP_ERROR;
 }
 
 void gw_http_next(llhttp_t *p, struct gw_http_req *r)
@@ -486,6 +520,7 @@ const char *gw_http_status_text(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
     case 204: return "No Content";
     case 206: return "Partial Content";
     case 304: return "Not Modified";
@@ -501,6 +536,7 @@ const char *gw_http_status_text(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -607,6 +643,13 @@ size_t gw_http_simple(struct gw_buf *b, int status, const char *reason, const ch
                      reason ? reason : gw_http_status_text(status));
     if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
     gw_http_head_begin(b, status);
+    if (status == 204) {
+        /* No content, so no body and no Content-Length (RFC 9110 8.6). */
+        gw_buf_append(b, "Cache-Control: no-store\r\n", 25);
+        if (extra) gw_buf_append(b, extra, strlen(extra));
+        gw_http_head_end(b, keepalive, http_minor);
+        return 0;
+    }
     /* nosniff here too: an error's text is never to be taken for HTML. */
     gw_buf_printf(b, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
                      "X-Content-Type-Options: nosniff\r\n", n);

@@ -36,6 +36,14 @@ struct gw_http_req {
     uint32_t nhdrs, max_hdrs;
     uint32_t max_url;
     uint64_t max_body;        /* larger Content-Length: 413 */
+    /* 0: no request body is ever streamed.  Otherwise a PUT's body (with a
+     * Content-Length or chunked) of at most this many bytes is streamed:
+     * the head is handed over first (GW_HTTP_HEAD), then the body through
+     * gw_http_feed_body() and on_body_data; a larger one gets 413. */
+    uint64_t max_upload;
+    int body_streams;         /* this request's body is streamed */
+    void (*on_body_data)(void *ud, const char *at, size_t len); /* borrowed bytes */
+    void *body_ud;
     int last_cb;              /* 0 none, 1 field, 2 value: llhttp splits tokens */
     int method;               /* llhttp_method_t, valid when method_known */
     int method_known;
@@ -63,10 +71,13 @@ extern const llhttp_settings_t gw_http_settings;
 /*
  * Limits: the raw head and its stored strings at most max_head bytes, at
  * most max_headers fields, a URL of at most max_url bytes, a body (read
- * and dropped) of at most max_body bytes.  Allocates; gw_http_req_free()
- * releases.  p->data must point at r before the first gw_http_feed().
+ * and dropped) of at most max_body bytes.  Allocates (the head's buffer
+ * and field table, the biggest part of an idle connection); returns 0, or
+ * -ENOMEM with nothing held when that fails, so that a connection can be
+ * refused rather than the process die.  gw_http_req_free() releases.
+ * p->data must point at r before the first gw_http_feed().
  */
-void gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
+int gw_http_req_init(struct gw_http_req *r, uint32_t max_head, uint32_t max_headers,
                       uint32_t max_url, uint64_t max_body);
 void gw_http_req_reset(struct gw_http_req *r);
 void gw_http_req_free(struct gw_http_req *r);
@@ -76,6 +87,8 @@ enum gw_http_feed_result {
     GW_HTTP_MORE,     /* all consumed; the request is not whole yet */
     GW_HTTP_REQUEST,  /* a whole request is in r; *used bytes were consumed */
     GW_HTTP_ERROR,    /* answer r->error_status (r->error_reason) and close */
+    GW_HTTP_HEAD,     /* a whole head whose body streams (r->body_streams): *used
+                         bytes were consumed; the body goes to gw_http_feed_body() */
 };
 
 /*
@@ -91,6 +104,17 @@ enum gw_http_feed_result {
  */
 enum gw_http_feed_result gw_http_feed(llhttp_t *p, struct gw_http_req *r, const char *data,
                                       size_t len, size_t *used);
+
+/*
+ * After GW_HTTP_HEAD: the next bytes of the body (len may be 0: a body of
+ * length 0 completes then).  Body bytes go to r->on_body_data, never more
+ * than len.  GW_HTTP_MORE: all consumed, more body to come;
+ * GW_HTTP_REQUEST: the body is whole, *used bytes were consumed and the
+ * rest belongs to the next request; GW_HTTP_ERROR: r->error_status (400
+ * for bad chunking, 413 past max_upload).
+ */
+enum gw_http_feed_result gw_http_feed_body(llhttp_t *p, struct gw_http_req *r, const char *data,
+                                           size_t len, size_t *used);
 
 /* The request in r is answered: let the parser go on to the next one. */
 void gw_http_next(llhttp_t *p, struct gw_http_req *r);

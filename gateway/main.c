@@ -64,6 +64,7 @@
 #include "swift.h"
 #include "util.h"
 #include "warm.h"
+#include "backup.h"
 
 struct gw_main {
     uv_loop_t loop;
@@ -88,6 +89,9 @@ static void usage(FILE *out)
             "       swiftgate warm [-g GATEWAY_URL] [-j N] [--from-api URL] [FILE|-]\n"
             "                                        fill a gateway's cache from a list of\n"
             "                                        fractals (swiftgate warm --help)\n"
+            "       swiftgate backup --from-api URL (-c FILE | -g GATEWAY_URL) [-j N]\n"
+            "                                        copy the Fractals API's images into\n"
+            "                                        Swift (swiftgate backup --help)\n"
             "       swiftgate healthcheck [-c FILE] [-t DURATION] [URL]\n"
             "                                        exit 0 when /healthz answers 200\n"
             "       swiftgate purge -g ADMIN_URL [-g ADMIN_URL...] [--soft] UUID...\n"
@@ -558,6 +562,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check-config") == 0) return cmd_check_config(argc, argv);
     if (strcmp(cmd, "fsck") == 0) return cmd_fsck(argc, argv);
     if (strcmp(cmd, "warm") == 0) return gw_warm_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0) return gw_backup_main(argc - 1, argv + 1);
     if (strcmp(cmd, "healthcheck") == 0) return gw_healthcheck_main(argc - 1, argv + 1);
     if (strcmp(cmd, "purge") == 0) return gw_purge_main(argc - 1, argv + 1);
     fprintf(stderr, "swiftgate: unknown command '%s'\n", cmd);

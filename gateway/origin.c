@@ -72,6 +72,8 @@ struct gw_fetch {
     struct resp_header *hdrs;
     size_t nhdrs, caphdrs;
     int started, added, cancelled, done, headers_seen, paused;
+    int read_paused;            /* on_read said GW_FETCH_READ_PAUSE */
+    int body_sending;           /* an upload whose body is not over yet */
     int add_pending;            /* started from inside a curl callback */
     int abort_err;              /* what a callback asked to abort with */
     int ungated;                /* takes no max_fetches slot */
@@ -260,7 +262,9 @@ static void on_sweep(uv_timer_t *t)
     struct gw_fetch *f = o->all, *next;
     for (; f; f = next) {
         next = f->next;
-        if (f->cancelled || !f->added || f->ttfb_ms != 0 || now - f->start_ms < limit) continue;
+        if (f->cancelled || !f->added || f->ttfb_ms != 0 || f->body_sending ||
+            now - f->start_ms < limit)
+            continue;
         /* Not inside any curl callback here: the fetch can end now. */
         curl_multi_remove_handle(o->multi, f->easy);
         f->added = 0;
@@ -483,6 +487,25 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userp)
     return len;
 }
 
+static size_t read_cb(char *buf, size_t size, size_t n, void *userp)
+{
+    struct gw_fetch *f = userp;
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    if (f->cancelled || f->abort_err) return CURL_READFUNC_ABORT;
+    size_t got = f->cbs->on_read(f->ud, buf, size * n);
+    if (f->cancelled || got == GW_FETCH_READ_ABORT) return CURL_READFUNC_ABORT;
+    if (got == GW_FETCH_READ_PAUSE) {
+        f->read_paused = 1;
+        return CURL_READFUNC_PAUSE;
+    }
+    if (got == 0) {
+        /* The body is over: Swift's answer is awaited from now on. */
+        f->body_sending = 0;
+        f->start_ms = gw_now_ms();
+    }
+    return got;
+}
+
 /* ---- public ---- */
 
 static void on_origin_timer_closed(uv_handle_t *h)
@@ -683,6 +706,17 @@ int gw_fetch_start(struct gw_fetch *f)
     return 0;
 }
 
+void gw_fetch_upload(struct gw_fetch *f)
+{
+    GW_CHECK_MAGIC(f, FETCH_MAGIC);
+    gw_assert(!f->started && f->cbs->on_read != NULL);
+    f->body_sending = 1;
+    curl_easy_setopt(f->easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(f->easy, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(f->easy, CURLOPT_READDATA, f);
+}
+
 void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void *ud)
 {
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
@@ -693,8 +727,8 @@ void gw_fetch_retarget(struct gw_fetch *f, const struct gw_fetch_cbs *cbs, void 
 void gw_fetch_resume(struct gw_fetch *f)
 {
     GW_CHECK_MAGIC(f, FETCH_MAGIC);
-    if (!f->paused || f->cancelled || f->done) return;
-    f->paused = 0;
+    if ((!f->paused && !f->read_paused) || f->cancelled || f->done) return;
+    f->paused = f->read_paused = 0;
     /* This may call write_cb at once, and on_data may pause again.  When
      * on_data refuses those bytes, curl only says so here: the transfer
      * fails with that error when curl next reads (write_cb refuses all). */

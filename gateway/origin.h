@@ -16,6 +16,9 @@ struct gw_fetch;
 
 /* on_data may return this to stop the flow until gw_fetch_resume(). */
 #define GW_FETCH_PAUSE 1
+/* What on_read may return besides a byte count. */
+#define GW_FETCH_READ_PAUSE ((size_t)-1) /* no bytes now: wait for gw_fetch_resume() */
+#define GW_FETCH_READ_ABORT ((size_t)-2) /* stop: the body is never finished */
 
 struct gw_fetch_cbs {
     /*
@@ -46,6 +49,14 @@ struct gw_fetch_cbs {
      * full (the first unwanted one gives its place up).
      */
     int (*wanted)(void *ud);
+    /*
+     * An upload's body (gw_fetch_upload): fill buf with up to len bytes and
+     * return how many, 0 when the body is over (curl then sends the last
+     * chunk), GW_FETCH_READ_PAUSE or GW_FETCH_READ_ABORT (the transfer
+     * fails with GW_EORIGIN; Swift sees the body cut and stores nothing).
+     * Runs inside a curl callback, maybe from inside gw_fetch_resume().
+     */
+    size_t (*on_read)(void *ud, char *buf, size_t len);
 };
 
 /*
@@ -83,10 +94,17 @@ void gw_fetch_add_header(struct gw_fetch *f, const char *line);
 /* A request body (copied), for POST. */
 void gw_fetch_set_body(struct gw_fetch *f, const char *data, size_t len);
 int gw_fetch_start(struct gw_fetch *f);
+/*
+ * Before start: f is a PUT whose body, of a length not known beforehand, is
+ * sent chunked as on_read gives it.  first_byte_timeout counts from the
+ * body's end, not from the start.
+ */
+void gw_fetch_upload(struct gw_fetch *f);
 
 /*
- * After on_data returned GW_FETCH_PAUSE: the kept bytes come again, maybe
- * before this returns (on_data may pause again).  A no-op when the fetch
+ * After on_data returned GW_FETCH_PAUSE (the kept bytes come again) or
+ * on_read GW_FETCH_READ_PAUSE (on_read is asked again), maybe before this
+ * returns (either may pause again).  A no-op when the fetch
  * is not paused, is cancelled or is over.  Not from inside a callback of
  * this fetch.
  */

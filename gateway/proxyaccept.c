@@ -119,7 +119,7 @@ static void hand_over(struct gw_worker *w, int fd, const struct gw_proxy_header 
         snprintf(peer, sizeof(peer), "%s", sock_peer);
     else
         gw_access_peer(fd, peer, sizeof(peer));
-    gw_conn_accept(w, fd, 0, peer);
+    if (gw_conn_accept(w, fd, 0, peer) == -ENOMEM) gw_refuse_for_memory(fd);
 }
 
 static void wait_done(struct gw_proxy_wait *pw, const struct gw_proxy_header *h)

@@ -35,6 +35,7 @@
 #include "blobfd.h"
 #include "conf.h"
 #include "http.h"
+#include "memguard.h"
 #include "neg.h"
 #include "req_int.h"
 #include "util.h"
@@ -194,11 +195,25 @@ static int far_range(const struct gw_req *r)
            rg[0].first >= conf->range_passthrough;
 }
 
+/*
+ * Near a memory limit (memguard.h) a request that needs a new fetch from
+ * Swift is refused before anything is allocated for it; hits go on.
+ * Returns 1 if r was answered.
+ */
+static int refused_for_memory(struct gw_req *r)
+{
+    if (gw_memguard_level() == GW_MEM_OK) return 0;
+    gw_stats_error(GW_ERR_OUT_OF_MEMORY);
+    req_finish(r, 503, GW_OUT_OF_MEMORY_REASON, "Retry-After: 1\r\n");
+    return 1;
+}
+
 /* No usable entry: a fill, or Swift directly for a far Range (the whole
  * object filling behind it if range_fill says so). */
 static void lookup_miss(struct gw_req *r)
 {
     r->entry = NULL;
+    if (refused_for_memory(r)) return;
     if (!far_range(r)) {
         req_follow_start(r, 0);
         return;
@@ -276,7 +291,7 @@ void gw_req_fractal(struct gw_sink *s, const struct gw_services *svc, const char
         lookup(r);
     } else if (r->warm) {
         req_finish(r, 409, "no cache configured to warm", NULL);
-    } else {
+    } else if (!refused_for_memory(r)) {
         req_pass_start(r, 0);
     }
 }

@@ -7,6 +7,9 @@
  * dot-segment or control byte can ever turn into another object name at
  * Swift: whatever does not match is answered here and never leaves the
  * gateway.  A query string is ignored (browsers add one to bust caches).
+ * With [server] write_token set, PUT and DELETE /fractal/<uuid> store and
+ * delete objects, for a request with that bearer token (401 without one,
+ * 403 with another: nothing reaches Swift); without it they are 405.
  * Admin listener: /metrics, /healthz, GET|HEAD /cache/fractal/<uuid>
  * (what the cache holds), DELETE /cache/fractal/<uuid> and PURGE
  * /fractal/<uuid> (purge; soft with X-Purge-Soft: 1), behind the bearer
@@ -34,6 +37,7 @@
 #include "req.h"
 #include "respond.h"
 #include "route.h"
+#include "upload.h"
 #include "services.h"
 #include "sink.h"
 #include "stats.h"
@@ -82,6 +86,17 @@ static void simple(struct gw_route *out, int status, const char *reason, const c
 }
 
 static const char allow_get_head[] = "Allow: GET, HEAD\r\n";
+static const char allow_writes[] = "Allow: GET, HEAD, PUT, DELETE, OPTIONS\r\n";
+
+/* The request's bearer token: NULL if it has none. */
+static const char *bearer(const struct gw_http_req *r, size_t *len)
+{
+    size_t alen;
+    const char *auth = gw_http_header(r, "Authorization", &alen);
+    if (auth == NULL || alen < 7 || strncasecmp(auth, "Bearer ", 7) != 0) return NULL;
+    *len = alen - 7;
+    return auth + 7;
+}
 
 /* uuid: 36 bytes that gw_route_is_uuid() accepted. */
 static void fractal_name(struct gw_route *out, enum gw_route_kind kind, const char *uuid)
@@ -128,10 +143,9 @@ static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx 
                          const char *path, size_t plen, int get_or_head, struct gw_route *out)
 {
     if (ctx->admin_token && ctx->admin_token[0]) {
-        size_t alen;
-        const char *auth = gw_http_header(r, "Authorization", &alen);
-        if (auth == NULL || alen < 7 || strncasecmp(auth, "Bearer ", 7) != 0 ||
-            !token_equal(auth + 7, alen - 7, ctx->admin_token)) {
+        size_t tlen;
+        const char *token = bearer(r, &tlen);
+        if (token == NULL || !token_equal(token, tlen, ctx->admin_token)) {
             simple(out, 401, "admin token required", "WWW-Authenticate: Bearer\r\n");
             return;
         }
@@ -173,6 +187,24 @@ static void decide_admin(const struct gw_http_req *r, const struct gw_route_ctx 
     simple(out, 404, "not found", NULL);
 }
 
+/* PUT or DELETE of /fractal/<uuid> (uuid checked): only with the write token. */
+static void decide_write(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
+                         const char *uuid, struct gw_route *out)
+{
+    if (ctx->write_token == NULL || ctx->write_token[0] == '\0') {
+        simple(out, 405, "method not allowed", allow_get_head);
+        return;
+    }
+    size_t tlen;
+    const char *token = bearer(r, &tlen);
+    if (token == NULL)
+        simple(out, 401, "write token required", "WWW-Authenticate: Bearer\r\n");
+    else if (!token_equal(token, tlen, ctx->write_token))
+        simple(out, 403, "wrong write token", NULL);
+    else
+        fractal_name(out, r->method == HTTP_PUT ? GW_ROUTE_UPLOAD : GW_ROUTE_DELETE, uuid);
+}
+
 void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,
                      struct gw_route *out)
 {
@@ -199,8 +231,13 @@ void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx
             fractal_name(out, GW_ROUTE_PREFLIGHT, url + pl);
             return;
         }
+        if (r->method == HTTP_PUT || r->method == HTTP_DELETE) {
+            decide_write(r, ctx, url + pl, out);
+            return;
+        }
         if (!get_or_head) {
-            simple(out, 405, "method not allowed", allow_get_head);
+            int writes = ctx->write_token && ctx->write_token[0];
+            simple(out, 405, "method not allowed", writes ? allow_writes : allow_get_head);
             return;
         }
         fractal_name(out, GW_ROUTE_FRACTAL, url + pl);
@@ -285,6 +322,12 @@ void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_
         return;
     case GW_ROUTE_PREFLIGHT:
         gw_cors_preflight(s, svc->conf);
+        return;
+    case GW_ROUTE_UPLOAD:
+        gw_upload(s, svc, d.name);
+        return;
+    case GW_ROUTE_DELETE:
+        gw_delete(s, svc, d.name);
         return;
     }
     gw_panic(__FILE__, __LINE__, "unknown route kind");

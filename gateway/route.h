@@ -20,6 +20,8 @@ enum gw_route_kind {
     GW_ROUTE_PURGE,     /* admin: drop object `name` from the cache (or expire it: soft) */
     GW_ROUTE_INSPECT,   /* admin: what the cache holds for object `name`, as JSON */
     GW_ROUTE_PREFLIGHT, /* OPTIONS /fractal/<uuid>: what a browser may ask */
+    GW_ROUTE_UPLOAD,    /* PUT /fractal/<uuid> with the write token: store `name` */
+    GW_ROUTE_DELETE,    /* DELETE /fractal/<uuid> with the write token */
 };
 
 struct gw_route {
@@ -39,16 +41,19 @@ struct gw_route {
 struct gw_route_ctx {
     int admin;               /* the admin listener */
     const char *admin_token; /* "" = none needed */
+    const char *write_token; /* "" or NULL = PUT and DELETE refused (405) */
     int draining;            /* /healthz says 503 */
 };
 
 /*
  * Decide how to answer the whole request head r.  Reads r only; fills *out.
- * Invariant: kind == GW_ROUTE_FRACTAL only for a path that is exactly
- * "/fractal/" and a uuid (8-4-4-4-12 hex digits), GW_ROUTE_PURGE only for
- * an admin DELETE of "/cache/fractal/" and a uuid or an admin PURGE of
- * "/fractal/" and a uuid, GW_ROUTE_INSPECT only for an admin GET or HEAD of
- * "/cache/fractal/" and a uuid, and then name holds that uuid and nothing else, so no percent-encoding, dot-segment or control
+ * Invariant: kind == GW_ROUTE_FRACTAL, UPLOAD or DELETE only for a path
+ * that is exactly "/fractal/" and a uuid (8-4-4-4-12 hex digits), UPLOAD
+ * and DELETE only with the write token, GW_ROUTE_PURGE only for an admin
+ * DELETE of "/cache/fractal/" and a uuid or an admin PURGE of "/fractal/"
+ * and a uuid, GW_ROUTE_INSPECT only for an admin GET or HEAD of
+ * "/cache/fractal/" and a uuid, and then name holds that uuid and nothing
+ * else, so no percent-encoding, dot-segment or control
  * byte can reach Swift as part of an object name.
  */
 void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx,

@@ -8,7 +8,9 @@
  * cannot send a file): bodies go out of outq.c with sendfile, after their
  * head in the same call.  Reading stays on across keep-alive requests;
  * what arrives while a request is answered (pipelining) waits in the
- * stash, and reading stops only while the stash is full (STASH_MAX).
+ * stash, and reading stops only while the stash is full (STASH_MAX).  A
+ * streamed body (a PUT) is dispatched at the end of its head; its bytes go
+ * from the stash to the handler as it has room for them (bodyin.h).
  *
  * A handler's writes are queued, never sent from inside its call: the
  * queue goes out when the loop comes back to the connection (conn_run), at
@@ -46,6 +48,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "bodyin.h"
 #include "conf.h"
 #include "http.h"
 #include "outq.h"
@@ -95,6 +98,7 @@ struct gw_conn {
     llhttp_t parser;
     struct gw_http_req hreq;
     struct gw_stash stash;      /* bytes read but not parsed yet */
+    struct gw_body_in body;     /* a streamed request body (a PUT) */
     int eof, aborting;
     struct gw_outq out;
     int blocked;                /* the socket took less than offered: POLLOUT */
@@ -135,14 +139,8 @@ static void access_log(struct gw_conn *c)
     c->logged = 1;
     uint64_t ms = gw_now_ms() - c->req_start_ms;
     if (!c->admin) gw_stats_request(c->w->id, c->sink.status, c->sink.cache, c->sink.bytes, ms);
-    if (c->w->srv->access_fd < 0) return;
-    struct gw_access_rec rec = {
-        .format = c->w->access_format, .peer = c->peer, .req = &c->hreq,
-        .trusted = c->w->svc.conf->trusted_proxies,
-        .status = c->sink.status, .bytes = c->sink.bytes,
-        .cache = c->sink.cache, .total_ms = ms, .origin_ms = c->sink.origin_ms,
-    };
-    gw_access_log_write(c->w->srv->access_fd, &rec);
+    gw_access_log_sink(c->w->srv->access_fd, c->w->access_format,
+                       c->w->svc.conf->trusted_proxies, &c->sink, c->req_start_ms);
 }
 
 /* The handler is done with (or must let go of) the answer: release it. */
@@ -153,6 +151,7 @@ static void owner_release(struct gw_conn *c)
     c->owner = NULL;
     c->owner_ud = NULL;
     c->want_drain = 0;
+    gw_body_in_release(&c->body);
     if (o) o->release(ud);
 }
 
@@ -220,7 +219,7 @@ static void sink_end(struct gw_sink *s)
     gw_assert(c->state == GW_CONN_BUSY);
     c->state = GW_CONN_FLUSHING;
     c->want_drain = 0;
-    if (atomic_load(&c->w->srv->closing)) c->sink.keepalive = 0;
+    if (atomic_load(&c->w->srv->closing) || !gw_body_in_clean(&c->body)) c->sink.keepalive = 0;
     access_log(c);
     conn_schedule(c);
 }
@@ -248,10 +247,22 @@ static void sink_attach(struct gw_sink *s, const struct gw_sink_owner *owner, vo
     c->owner_ud = ud;
 }
 
+static void sink_read_body(struct gw_sink *s, const struct gw_sink_body *body, void *ud)
+{
+    struct gw_conn *c = conn_of(s);
+    if (gw_body_in_start(&c->body, &c->hreq, body, ud))
+        gw_outq_push_copy(&c->out, GW_BODY_CONTINUE, sizeof(GW_BODY_CONTINUE) - 1);
+    uv_timer_start(&c->timer, conn_next, c->w->svc.conf->header_timeout_ms, 0);
+    conn_schedule(c);
+}
+
+static void sink_body_resume(struct gw_sink *s) { conn_schedule(conn_of(s)); }
+
 static const struct gw_sink_ops conn_sink_ops = {
     .write = sink_write, .write_buf = sink_write_buf, .write_file = sink_write_file,
     .congested = sink_congested, .wait_drain = sink_wait_drain, .end = sink_end,
-    .abort = sink_abort, .attach = sink_attach,
+    .abort = sink_abort, .attach = sink_attach, .read_body = sink_read_body,
+    .body_resume = sink_body_resume,
 };
 
 /* A new answer begins: the sink's facts start over. */
@@ -263,6 +274,7 @@ static void answer_begin(struct gw_conn *c, int keepalive)
     c->sink.bytes = c->sink.origin_ms = 0;
     c->sink.cache = GW_CACHE_NONE;
     c->logged = 0;
+    c->body = (struct gw_body_in){0};
 }
 
 /* ---- the timer and the socket's events ---- */
@@ -285,6 +297,8 @@ static void timer_for_state(struct gw_conn *c)
     case GW_CONN_FLUSHING:
         if (c->out.bytes)
             uv_timer_start(&c->timer, conn_next, conf->send_timeout_ms, 0);
+        else if (c->body.state == GW_BODY_READING)
+            uv_timer_start(&c->timer, conn_next, conf->header_timeout_ms, 0);
         else
             uv_timer_stop(&c->timer);
         return;
@@ -383,12 +397,7 @@ static void conn_unlink(struct gw_conn *c)
     else
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    w->nconns--;
-    if (c->admin) w->nadmin--;
-    if (!c->admin) {
-        gw_stats_conn_close(w->id);
-        atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
-    }
+    gw_worker_conn_closed(w, c->admin);
 }
 
 static void conn_close(struct gw_conn *c)
@@ -487,16 +496,18 @@ static void conn_read(struct gw_conn *c)
     conn_parse(c, buf, (size_t)n);
 }
 
-/* A whole request is in c->hreq: hand it to the handlers. */
-static void dispatch(struct gw_conn *c)
+/* A whole request (or a head whose body streams) is in c->hreq: hand it over. */
+static void dispatch(struct gw_conn *c, int body_streams)
 {
     const struct gw_conf *conf = c->w->svc.conf;
     answer_begin(c, c->hreq.keepalive);
+    if (body_streams) c->body.state = GW_BODY_WAITING;
     /* The previous answer may still be queued: its send timeout goes on. */
     timer_for_state(c);
     struct gw_route_ctx ctx = {
         .admin = c->admin,
         .admin_token = conf->admin_token,
+        .write_token = conf->write_token,
         .draining = atomic_load(&c->w->srv->draining),
     };
     gw_route(&c->sink, &c->w->svc, &ctx);
@@ -513,9 +524,9 @@ static void conn_parse(struct gw_conn *c, const char *data, size_t len)
     size_t used;
     enum gw_http_feed_result rc = gw_http_feed(&c->parser, &c->hreq, data, len, &used);
     if (rc == GW_HTTP_MORE) return;
-    if (rc == GW_HTTP_REQUEST) {
+    if (rc == GW_HTTP_REQUEST || rc == GW_HTTP_HEAD) {
         gw_stash_keep(&c->stash, data, data + used, len - used);
-        dispatch(c);
+        dispatch(c, rc == GW_HTTP_HEAD);
         return;
     }
     /* A bad request: the connection cannot be trusted past this point. */
@@ -633,6 +644,9 @@ static void conn_run(struct gw_conn *c, uint64_t budget)
             conn_cut(c);
             break;
         }
+        if (c->body.state == GW_BODY_READING &&
+            gw_body_in_pump(&c->body, &c->parser, &c->hreq, &c->stash, c->eof) > 0)
+            timer_for_state(c); /* the client's body moved: its idle timeout starts over */
         if (conn_flush(c, &budget) < 0) break;
         if (!answer_done(c)) break;
         answer_over(c);
@@ -685,7 +699,13 @@ static void conn_next(uv_timer_t *t)
         return;
     case GW_CONN_BUSY:
     case GW_CONN_FLUSHING:
-        /* Armed only while bytes are queued: no write progress in send_timeout. */
+        if (c->out.bytes == 0 && c->body.state == GW_BODY_READING) {
+            /* No body byte for header_timeout (or none taken: wait on). */
+            if (gw_body_in_stalled(&c->body)) gw_stats_error(GW_ERR_CLIENT_TIMEOUT);
+            timer_for_state(c);
+            return;
+        }
+        /* Otherwise armed only while bytes are queued: no write progress in send_timeout. */
         send_timeout(c);
         return;
     case GW_CONN_LINGER:
@@ -698,53 +718,40 @@ static void conn_next(uv_timer_t *t)
 
 /* ---- accepting ---- */
 
-/*
- * Over max_connections: refuse this one cleanly (an answer, then a
- * lingering close); the others go on.  Warned about once a second at most.
- */
+/* Over max_connections: refuse this one cleanly (an answer, then a
+ * lingering close); the others go on. */
 static void refuse_over_cap(struct gw_conn *c)
 {
-    const struct gw_conf *conf = c->w->svc.conf;
-    static __thread uint64_t last_warn_ms;
-    uint64_t now = gw_now_ms();
-    if (now - last_warn_ms >= 1000) {
-        last_warn_ms = now;
-        gw_warn("server", "%s: connection refused: %smax_connections (%llu) reached", c->peer,
-                c->admin ? "admin_" : "",
-                (unsigned long long)(c->admin ? conf->admin_max_connections
-                                              : conf->max_connections));
-    }
-    gw_stats_error(GW_ERR_CONN_LIMIT);
     c->req_start_ms = gw_now_ms();
     answer_begin(c, 0);
     gw_respond_simple(&c->sink, 503, "too many connections", "Retry-After: 1\r\n");
 }
 
+/* A new connection, or NULL when its memory cannot be had (nothing held then). */
 static struct gw_conn *conn_new(struct gw_worker *w, int fd, int admin)
 {
     const struct gw_conf *conf = w->svc.conf;
-    struct gw_conn *c = gw_calloc(1, sizeof(*c));
-    c->magic = CONN_MAGIC;
-    c->w = w;
-    c->fd = fd;
-    c->admin = admin;
+    struct gw_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL || gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size,
+                                      (uint32_t)conf->max_headers, (uint32_t)conf->max_url_size,
+                                      conf->max_body_size) != 0)
+        return free(c), NULL;
+    *c = (struct gw_conn){.magic = CONN_MAGIC, .w = w, .fd = fd, .admin = admin, .hreq = c->hreq};
     gw_outq_init(&c->out);
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
-    gw_http_req_init(&c->hreq, (uint32_t)conf->max_header_size, (uint32_t)conf->max_headers,
-                     (uint32_t)conf->max_url_size, conf->max_body_size);
     llhttp_init(&c->parser, HTTP_REQUEST, &gw_http_settings);
     c->parser.data = &c->hreq;
-    c->sink.ops = &conn_sink_ops;
-    c->sink.req = &c->hreq;
-    c->sink.peer = c->peer;
+    if (!admin && conf->write_token[0]) c->hreq.max_upload = conf->max_upload_size;
+    c->sink = (struct gw_sink){.ops = &conn_sink_ops, .req = &c->hreq, .peer = c->peer};
     return c;
 }
 
-void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
+int gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
 {
     const struct gw_conf *conf = w->svc.conf;
     struct gw_conn *c = conn_new(w, fd, admin);
+    if (c == NULL) return -ENOMEM;
     int rc = uv_poll_init_socket(&w->loop, &c->poll, fd);
     if (rc != 0) {
         gw_warn("server", "cannot watch a new connection: %s", uv_strerror(rc));
@@ -752,7 +759,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
         c->closes_pending = 1;
         c->state = GW_CONN_CLOSING;
         uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-        return;
+        return 0;
     }
     c->poll.data = c;
     int one = 1;
@@ -761,25 +768,18 @@ void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer)
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
-    w->nconns++;
     c->state = GW_CONN_IDLE;
-    uint64_t open = 0;
-    if (!admin) {
-        gw_stats_conn_open(w->id);
-        open = atomic_fetch_add_explicit(&w->srv->nconns, 1, memory_order_relaxed) + 1;
-    } else {
-        open = ++w->nadmin;
-    }
-    if (open > (admin ? conf->admin_max_connections : conf->max_connections)) {
+    if (gw_worker_conn_opened(w, admin, c->peer) != 0) {
         refuse_over_cap(c);
         conn_run(c, SEND_BUDGET);
-        return;
+        return 0;
     }
     /* A new connection gets header_timeout for its first byte, as a head would. */
     uint64_t first = conf->header_timeout_ms < conf->keepalive_timeout_ms
                          ? conf->header_timeout_ms : conf->keepalive_timeout_ms;
     uv_timer_start(&c->timer, conn_next, first, 0);
     conn_watch(c);
+    return 0;
 }
 
 void gw_conns_wakeup(struct gw_worker *w)

@@ -68,8 +68,12 @@ struct gw_worker {
 
 /* server.c: a new connection fd (accepted, non-blocking) on w's admin or public
  * listener, from peer (its address as log lines print it: the socket's, or
- * the client a PROXY header named). */
-void gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer);
+ * the client a PROXY header named).  0: the connection owns fd; -ENOMEM: its
+ * memory could not be had, and fd is still the caller's. */
+int gw_conn_accept(struct gw_worker *w, int fd, int admin, const char *peer);
+/* workers.c: near a memory limit, or when gw_conn_accept() says -ENOMEM: a
+ * fixed 503 "out of memory; try again" on fd, which is then closed. */
+void gw_refuse_for_memory(int fd);
 /* proxyaccept.c: a new public connection fd that opens with a PROXY header:
  * read it, then gw_conn_accept(); a bad one, or none in time, closes fd. */
 void gw_proxy_accept(struct gw_worker *w, int fd);
@@ -83,6 +87,14 @@ void gw_run_schedule(struct gw_worker *w, struct gw_run_node *n);
 void gw_run_cancel(struct gw_worker *w, struct gw_run_node *n);
 /* server.c: the drain moved on: close w's idle connections (all, when forcing). */
 void gw_conns_wakeup(struct gw_worker *w);
+/*
+ * workers.c: count a new connection of w (from peer) on its listener's
+ * max_connections; GW_ELIMIT (warned about once a second at most, and
+ * counted) when it is one too many and must be refused.
+ */
+int gw_worker_conn_opened(struct gw_worker *w, int admin, const char *peer);
+/* workers.c: a connection counted by gw_worker_conn_opened() closed. */
+void gw_worker_conn_closed(struct gw_worker *w, int admin);
 /* workers.c: a connection of w closed (or a wait for a PROXY header): if w is
  * stopping and it was the last, stop. */
 void gw_worker_maybe_stop(struct gw_worker *w);

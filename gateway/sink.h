@@ -13,6 +13,11 @@
  *  - After gw_sink_end() or gw_sink_abort() the handler writes nothing more;
  *    the connection calls the owner's release() later, from the loop.
  *  - on_drain() comes only after gw_sink_wait_drain(), once, from the loop.
+ *  - A request body streams (a PUT) only to a handler that asked for it
+ *    with gw_sink_read_body(); its callbacks come from the loop, never from
+ *    inside a sink call, and stop at end() or at the owner's release().
+ *    A handler that answers without reading the whole body closes the
+ *    connection after its answer (what is left is drained, not parsed).
  */
 #ifndef GW_SINK_H
 #define GW_SINK_H
@@ -32,6 +37,25 @@ struct gw_sink_owner {
     void (*release)(void *ud);      /* the connection is done with ud: free it */
 };
 
+/*
+ * A request body, read as it arrives.  Backpressure both ways: bytes are
+ * read from the client only while room() says the handler can take them
+ * (then the socket waits: the connection stops reading once its own small
+ * buffer is full), and gw_sink_body_resume() says there is room again.
+ */
+struct gw_sink_body {
+    /* Body bytes the handler can take now; 0 pauses the body. */
+    size_t (*room)(void *ud);
+    /* Body bytes, at most room() of them; borrowed until it returns. */
+    void (*data)(void *ud, const char *buf, size_t len);
+    /*
+     * The body is over, once: status 0 when it came whole; otherwise the
+     * answer the client is owed and why (400 bad chunking or cut short by
+     * the client, 408 no byte for header_timeout, 413 past max_upload).
+     */
+    void (*end)(void *ud, int status, const char *reason);
+};
+
 struct gw_sink_ops {
     void (*write)(struct gw_sink *s, const void *data, size_t len);
     void (*write_buf)(struct gw_sink *s, struct gw_buf *b);
@@ -42,6 +66,8 @@ struct gw_sink_ops {
     void (*end)(struct gw_sink *s);
     void (*abort)(struct gw_sink *s);
     void (*attach)(struct gw_sink *s, const struct gw_sink_owner *owner, void *ud);
+    void (*read_body)(struct gw_sink *s, const struct gw_sink_body *body, void *ud);
+    void (*body_resume)(struct gw_sink *s);
 };
 
 /*
@@ -108,6 +134,22 @@ static inline void gw_sink_attach(struct gw_sink *s, const struct gw_sink_owner 
                                   void *ud)
 {
     s->ops->attach(s, owner, ud);
+}
+
+/*
+ * Start reading the request's streamed body (gw_sink_request(s)->body_streams)
+ * into body's callbacks, with ud; a client that asked for "100 Continue"
+ * gets it now.  Once per request, after gw_sink_attach().
+ */
+static inline void gw_sink_read_body(struct gw_sink *s, const struct gw_sink_body *body,
+                                     void *ud)
+{
+    s->ops->read_body(s, body, ud);
+}
+/* room() is above 0 again: the body goes on (from the loop). */
+static inline void gw_sink_body_resume(struct gw_sink *s)
+{
+    s->ops->body_resume(s);
 }
 
 static inline void gw_sink_set_status(struct gw_sink *s, int status)

@@ -58,7 +58,10 @@ static inline enum gw_cache_result gw_cache_result_counted(enum gw_cache_result 
     X(PLAN_TOO_LARGE, "plan_too_large")                                     \
     X(NO_FILES, "out_of_files")                                             \
     X(INDEX_FULL, "index_full")                                             \
-    X(BAD_PROXY_HEADER, "bad_proxy_header")
+    X(BAD_PROXY_HEADER, "bad_proxy_header")                                 \
+    X(UPLOAD_ABORTED, "upload_aborted")                                     \
+    X(UPLOAD_DIGEST, "upload_digest_mismatch")                              \
+    X(OUT_OF_MEMORY, "out_of_memory")
 
 enum gw_stats_error {
 #define GW_STATS_ERR_ENUM(name, text) GW_ERR_##name,

@@ -112,6 +112,16 @@ void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w);
 void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
 
 /*
+ * For a command that is not the gateway (`swiftgate backup -c`): log in as
+ * conf says, now, running the auth request above on a libuv loop of its
+ * own until it is answered (swift_login.c).  0 with *storage_url and
+ * *token set (the caller frees them), or GW_EAUTH when Swift refused or
+ * could not be reached (the reason is logged as for the gateway).  Needs
+ * curl_global_init(); uses no other loop.
+ */
+int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token);
+
+/*
  * Keystone v3: from a token's JSON body, the object-store endpoint URL of
  * `interface` (and `region`, unless empty) and expires_at in Unix seconds.
  * 0, or GW_EAUTH with a static reason in *why.  *url_out is the caller's.
@@ -174,6 +184,9 @@ struct gw_swift_target {
     /* Called with each new fetch before it starts (the first, and the one
      * after a 401), to add request headers; or NULL. */
     void (*prepare)(void *ud, struct gw_fetch *f);
+    /* The request cannot be sent twice (an upload's body is gone once
+     * sent): a 401 goes to the caller, not to a retry. */
+    int once;
 };
 
 /*

@@ -30,7 +30,7 @@ static int tr_headers(void *ud, struct gw_fetch *f, long status)
     GW_CHECK_MAGIC(q, SREQ_MAGIC);
     gw_stats_origin(q->t.kind, (int)status, gw_fetch_ttfb_ms(f));
     q->status = (int)status;
-    if (status == 401 && !q->retried) {
+    if (status == 401 && !q->retried && !q->t.once) {
         q->renewing = 1;
         return 0;
     }
@@ -74,11 +74,19 @@ static int tr_wanted(void *ud)
     return q->cbs->wanted == NULL || q->cbs->wanted(q->ud);
 }
 
+static size_t tr_read(void *ud, char *buf, size_t len)
+{
+    struct gw_swift_req *q = ud;
+    GW_CHECK_MAGIC(q, SREQ_MAGIC);
+    return q->cbs->on_read(q->ud, buf, len);
+}
+
 static const struct gw_fetch_cbs trampolines = {
     .on_headers = tr_headers,
     .on_data = tr_data,
     .on_done = tr_done,
     .wanted = tr_wanted,
+    .on_read = tr_read,
 };
 
 static char *target_url(const struct gw_swift_req *q)
@@ -103,6 +111,7 @@ static int send_fetch(struct gw_swift_req *q)
                                             &trampolines, q);
     free(url);
     if (q->t.prepare) q->t.prepare(q->ud, f);
+    if (q->cbs->on_read) gw_fetch_upload(f);
     q->status = 0;
     if (gw_fetch_start(f) != 0) {
         gw_fetch_cancel(f);

@@ -43,7 +43,12 @@ enum {
 
 const char *gw_strerror(int err);
 
-/* Allocation: never returns NULL; an out-of-memory is fatal. */
+/*
+ * Allocation: never returns NULL; an out-of-memory is fatal.  The one
+ * allocation with a better answer, a new connection's own memory, calls
+ * malloc itself and refuses the connection (memguard.h); the watermarks
+ * there keep the others from being reached.
+ */
 void *gw_malloc(size_t n);
 void *gw_calloc(size_t n, size_t size);
 void *gw_realloc(void *p, size_t n);

@@ -1,7 +1,7 @@
 /*
  * warm.c - `swiftgate warm`: fill the cache of a gateway, or of a fleet
  * behind a balancer, from a list of fractals.  This file has the command
- * line, the order of the steps, the exit status and the signals.
+ * line, the order of the steps, the summary's counts and the exit status.
  *
  * The list comes from files (or stdin), one fractal a line as a full URL,
  * a /fractal/<uuid> path or a bare uuid, and/or from the Fractals API's
@@ -14,21 +14,16 @@
  * balancer hashing on the URI it reaches the gateway that owns the object.
  * With --via-get the requests are plain GETs and the bodies are counted and
  * dropped, which warms any HTTP cache.  Progress, failures and the summary
- * are printed by warm_out.c; warm_int.h is what these files share.
+ * are printed by tally.c, the options of a run and the signals are cli.c's
+ * (`swiftgate backup` shares them); warm_int.h is what warm's files share.
  *
  * Invariants: every listed fractal ends in exactly one outcome (warmed,
  * already cached, uncacheable, not found, failed) or, after SIGINT or
  * SIGTERM, is counted as cancelled or never started; once the list is read
- * and the report open, the summary is printed, a signal or not.  The
- * signal handler only stores the signal in a lock-free atomic and writes a
- * byte to a pipe that the run's wait watches, so a signal is never lost
- * between the flag test and the wait.  What the steps make is freed in one
- * place, behind gw_warm_main()'s leave label.
+ * and the report open, the summary is printed, a signal or not.  What the
+ * steps make is freed in one place, behind gw_warm_main()'s leave label.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,77 +39,6 @@
 
 #define WARM_DEFAULT_GATEWAY "http://127.0.0.1:8080"
 #define WARM_DEFAULT_JOBS 8
-#define WARM_MAX_JOBS 256
-#define WARM_DEFAULT_TIMEOUT_MS 60000
-#define WARM_TTY_INTERVAL_MS 250
-#define WARM_PLAIN_INTERVAL_MS 2000
-
-/* ---- signals ---- */
-
-/*
- * What the handler touches is lock-free atomic, the only kind of object
- * with static storage a C11 signal handler may read as well as write:
- * warm_signal, the number of the last SIGINT or SIGTERM caught (0 before
- * any, never reset), and sigpipe_w, the pipe's write end (-1 while there
- * is no pipe).  The main thread keeps both ends in warm_sigpipe.
- */
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler needs a lock-free atomic_int");
-static atomic_int warm_signal;
-static atomic_int sigpipe_w = -1;
-static int warm_sigpipe[2] = {-1, -1};
-
-int gw_warm_signal(void)
-{
-    return atomic_load(&warm_signal);
-}
-
-int gw_warm_signal_fd(void)
-{
-    return warm_sigpipe[0];
-}
-
-static void on_signal(int signum)
-{
-    int saved = errno;
-    atomic_store(&warm_signal, signum);
-    int fd = atomic_load(&sigpipe_w);
-    if (fd >= 0) {
-        ssize_t rc = write(fd, "", 1);
-        (void)rc; /* a full pipe already wakes the loop */
-    }
-    errno = saved;
-}
-
-/*
- * SIGINT and SIGTERM stop the run; the handler is reset on delivery, so a
- * second Ctrl-C kills at once if the clean stop were ever stuck.  No
- * SA_RESTART: a read from stdin returns EINTR and the reading stops.
- */
-static int signals_install(void)
-{
-    if (pipe2(warm_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
-    atomic_store(&sigpipe_w, warm_sigpipe[1]);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
-}
-
-static void signals_remove(void)
-{
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    atomic_store(&sigpipe_w, -1); /* no handler runs now: closing is safe */
-    for (int i = 0; i < 2; i++) {
-        if (warm_sigpipe[i] >= 0) close(warm_sigpipe[i]);
-        warm_sigpipe[i] = -1;
-    }
-}
 
 /* ---- command line ---- */
 
@@ -165,23 +89,7 @@ static void usage(FILE *out)
         "request failed, or the API listing failed; 2 on bad usage or an unreadable\n"
         "FILE; 130 on Ctrl-C (SIGINT; 143 on SIGTERM): requests in flight are\n"
         "cancelled and the summary is printed.  A second Ctrl-C exits at once.\n",
-        WARM_MAX_JOBS, WARM_DEFAULT_JOBS, WARM_FAILURES_SHOWN);
-}
-
-/* "0.2", "2", "250ms", "2s" -> milliseconds; 0 or -1. */
-static int parse_interval(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end != s && *end == '\0' && errno == 0 && v >= 0 && v <= 86400) {
-        *out = (int64_t)(v * 1000 + 0.5);
-        return 0;
-    }
-    uint64_t ms;
-    if (gw_parse_duration_ms(s, &ms) != 0 || ms > 86400000) return -1;
-    *out = (int64_t)ms;
-    return 0;
+        GW_CLI_MAX_JOBS, WARM_DEFAULT_JOBS, GW_TALLY_FAILURES_SHOWN);
 }
 
 /*
@@ -190,96 +98,22 @@ static int parse_interval(const char *s, int64_t *out)
  */
 static int set_gateway(struct warm_opts *o, const char *v)
 {
-    char *b = v ? gw_cli_base_url(v) : NULL;
-    if (b == NULL) {
-        fprintf(stderr, "warm: -g: want http://host[:port] (got %s)\n",
-                v ? "something else" : "nothing");
-        return -1;
-    }
+    char *b = gw_cli_url_option("warm", "-g", v);
+    if (b == NULL) return -1;
     free(o->base);
     o->base = b;
     o->gateway = v;
     return 0;
 }
 
-static int set_jobs(struct warm_opts *o, const char *v)
-{
-    uint64_t j;
-    if (v == NULL || gw_parse_u64(v, &j) != 0 || j < 1 || j > WARM_MAX_JOBS) {
-        fprintf(stderr, "warm: -j: want a number from 1 to %d (got %s)\n", WARM_MAX_JOBS,
-                v ? v : "nothing");
-        return -1;
-    }
-    o->jobs = (int)j;
-    return 0;
-}
-
-static int set_api(struct warm_opts *o, const char *v)
-{
-    char *b = v ? gw_cli_base_url(v) : NULL;
-    if (b == NULL) {
-        fprintf(stderr, "warm: --from-api: want http://host[:port] (got %s)\n",
-                v ? "something else" : "nothing");
-        return -1;
-    }
-    free(b); /* only checked: gw_warm_api_list() makes its own URL of v */
-    o->api = v;
-    return 0;
-}
-
-static int set_timeout(struct warm_opts *o, const char *v)
-{
-    if (v == NULL || gw_parse_duration_ms(v, &o->timeout_ms) != 0 || o->timeout_ms == 0 ||
-        o->timeout_ms > 86400000) {
-        fprintf(stderr, "warm: --timeout: want a duration such as 60s or 500ms (got %s)\n",
-                v ? v : "nothing");
-        return -1;
-    }
-    return 0;
-}
-
-static int set_interval(struct warm_opts *o, const char *v)
-{
-    if (v == NULL || parse_interval(v, &o->interval_ms) != 0) {
-        fprintf(stderr, "warm: --progress-interval: want seconds such as 2 or 0.5 (got %s)\n",
-                v ? v : "nothing");
-        return -1;
-    }
-    return 0;
-}
-
-static int set_report(struct warm_opts *o, const char *v)
-{
-    if (v == NULL || v[0] == '\0') {
-        fprintf(stderr, "warm: --report: want a file name\n");
-        return -1;
-    }
-    o->report_path = v;
-    return 0;
-}
-
-/* The options that take a value, tried in this order. */
-static const struct value_opt {
-    const char *sopt, *lopt;
-    int (*set)(struct warm_opts *o, const char *v);
-} value_opts[] = {
-    {"-g", "--gateway", set_gateway},
-    {"-j", "--concurrency", set_jobs},
-    {NULL, "--from-api", set_api},
-    {NULL, "--timeout", set_timeout},
-    {NULL, "--progress-interval", set_interval},
-    {NULL, "--report", set_report},
-};
-
 /* argv[*i], an option with a value or else an unknown one: 0, or -1 with a message printed. */
 static int value_option(struct warm_opts *o, int argc, char **argv, int *i)
 {
-    for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
-        int matched;
-        const char *v =
-            gw_cli_opt_value(argc, argv, i, value_opts[k].sopt, value_opts[k].lopt, &matched);
-        if (matched) return value_opts[k].set(o, v);
-    }
+    int matched;
+    const char *v = gw_cli_opt_value(argc, argv, i, "-g", "--gateway", &matched);
+    if (matched) return set_gateway(o, v);
+    if (gw_cli_run_option("warm", &o->run, argc, argv, i, &matched) != 0) return -1;
+    if (matched) return 0;
     fprintf(stderr, "warm: unknown option '%s' (see swiftgate warm --help)\n", argv[*i]);
     return -1;
 }
@@ -310,32 +144,20 @@ static int parse_args(struct warm_opts *o, int argc, char **argv)
             only_files = 1;
         } else if (strcmp(a, "--via-get") == 0) {
             o->via_get = 1;
-        } else if (strcmp(a, "--summary-json") == 0) {
-            o->summary_json = 1;
         } else if (value_option(o, argc, argv, &i) != 0) {
             return 2;
         }
     }
     if (o->base == NULL) o->base = gw_strdup(WARM_DEFAULT_GATEWAY);
-    if (o->nfiles == 0 && o->api == NULL) o->files[o->nfiles++] = "-";
+    if (o->nfiles == 0 && o->run.api == NULL) o->files[o->nfiles++] = "-";
     return WARM_GO_ON;
 }
 
 /* The terminal, the signals, libcurl.  WARM_GO_ON, or 1 (then libcurl is not set up). */
 static int setup(struct warm *w)
 {
-    w->tty = isatty(STDERR_FILENO);
-    if (w->opt.interval_ms < 0)
-        w->opt.interval_ms = w->tty ? WARM_TTY_INTERVAL_MS : WARM_PLAIN_INTERVAL_MS;
-    if (signals_install() != 0) {
-        fprintf(stderr, "warm: pipe: %s\n", strerror(errno));
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "warm: curl_global_init failed\n");
-        return 1;
-    }
-    return WARM_GO_ON;
+    w->tally.prog = "warm";
+    return gw_cli_begin("warm", &w->opt.run, &w->tally.tty) == 0 ? WARM_GO_ON : 1;
 }
 
 /*
@@ -346,21 +168,18 @@ static int setup(struct warm *w)
 static int read_lists(struct warm *w)
 {
     const struct warm_opts *o = &w->opt;
-    for (int i = 0; i < o->nfiles && !gw_warm_signal(); i++)
+    for (int i = 0; i < o->nfiles && !gw_cli_signal(); i++)
         if (gw_warm_read_file(&w->list, o, o->files[i]) != 0) return 2;
-    if (o->api != NULL && !gw_warm_signal() && gw_warm_api_list(&w->list, o, o->api) != 0 &&
-        !gw_warm_signal())
+    if (o->run.api != NULL && !gw_cli_signal() &&
+        gw_warm_api_list(&w->list, o, o->run.api) != 0 &&
+        !gw_cli_signal())
         return 1;
     return WARM_GO_ON;
 }
 
 static int open_report(struct warm *w)
 {
-    if (w->opt.report_path != NULL && (w->report = fopen(w->opt.report_path, "w")) == NULL) {
-        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
-        return 2;
-    }
-    return WARM_GO_ON;
+    return gw_tally_open_report(&w->tally, w->opt.run.report_path) == 0 ? WARM_GO_ON : 2;
 }
 
 /* The line before the run: how many, how many at a time, what and where to. */
@@ -368,17 +187,37 @@ static void announce(const struct warm *w)
 {
     char target[512];
     if (w->opt.gateway != NULL)
-        gw_warm_shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
+        gw_cli_shown(target, sizeof(target), w->opt.base, strlen(w->opt.base));
     else
         snprintf(target, sizeof(target), "the hosts of the URL lines, else %s",
                  WARM_DEFAULT_GATEWAY);
-    if (!gw_warm_signal())
+    if (!gw_cli_signal())
         fprintf(stderr, "warm: %zu fractals (%llu duplicates skipped, %llu bad lines), "
                         "%d at a time, %s to %s\n",
                 w->list.nitems, (unsigned long long)w->list.duplicates,
-                (unsigned long long)w->list.bad_lines, w->opt.jobs,
+                (unsigned long long)w->list.bad_lines, w->opt.run.jobs,
                 w->opt.via_get ? "plain GETs" : "warm requests", target);
     fflush(stderr);
+}
+
+/* The summary (tally.h) with warm's counts, and a word on a server that ignored warm requests. */
+static void summary(struct warm *w)
+{
+    const uint64_t *c = w->count;
+    const struct gw_tally_count counts[] = {
+        {"warmed", "warmed", c[OUT_WARMED]},
+        {"cached", "already cached", c[OUT_CACHED]},
+        {"uncacheable", "uncacheable", c[OUT_UNCACHEABLE]},
+        {"not_found", "not found", c[OUT_NOT_FOUND]},
+        {"failed", "failed", c[OUT_FAILED]},
+        {"bad_lines", "bad lines", w->list.bad_lines},
+        {"duplicates", "duplicates", w->list.duplicates},
+    };
+    gw_tally_summary(&w->tally, counts, sizeof(counts) / sizeof(counts[0]), w->batch.cancelled,
+                     w->opt.run.summary_json);
+    if (w->bodies_seen)
+        fprintf(stderr, "warm: the server sent bodies to warm requests: it does not know "
+                        "X-Swiftgate-Warm (--via-get is meant for other caches)\n");
 }
 
 /*
@@ -390,54 +229,41 @@ static void announce(const struct warm *w)
 static int warm_all(struct warm *w)
 {
     announce(w);
-    w->t0 = gw_now_ms();
-    int rc = gw_warm_signal() ? 0 : gw_warm_run(w);
-    if (w->t_end == 0) w->t_end = gw_now_ms();
-    gw_warm_summary(w);
-    int status, sig;
-    if (rc != 0)
-        status = 1;
-    else if ((sig = gw_warm_signal()) != 0)
-        status = 128 + sig;
-    else
-        status = w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] || w->list.bad_lines ? 1 : 0;
-    if (w->report && fclose(w->report) != 0) {
-        fprintf(stderr, "warm: --report %s: %s\n", w->opt.report_path, strerror(errno));
-        if (status == 0) status = 1;
-    }
-    w->report = NULL;
-    return status;
+    w->tally.t0 = gw_now_ms();
+    w->tally.total = w->list.nitems;
+    w->tally.show_bytes = w->opt.via_get;
+    int rc = gw_cli_signal() ? 0 : gw_warm_run(w);
+    if (w->tally.t_end == 0) w->tally.t_end = gw_now_ms();
+    summary(w);
+    return gw_tally_exit_status(&w->tally, rc,
+                                w->count[OUT_NOT_FOUND] || w->count[OUT_FAILED] ||
+                                    w->list.bad_lines);
 }
 
 int gw_warm_main(int argc, char **argv)
 {
     struct warm w;
     memset(&w, 0, sizeof(w));
-    w.opt.jobs = WARM_DEFAULT_JOBS;
-    w.opt.timeout_ms = WARM_DEFAULT_TIMEOUT_MS;
-    w.opt.interval_ms = -1;
-    int curl_ready = 0, sig;
+    gw_cli_opts_init(&w.opt.run, WARM_DEFAULT_JOBS);
+    int begun = 0;
 
     int status = parse_args(&w.opt, argc, argv);
     if (status != WARM_GO_ON) goto leave;
     if ((status = setup(&w)) != WARM_GO_ON) goto leave;
-    curl_ready = 1;
+    begun = 1;
     if ((status = read_lists(&w)) != WARM_GO_ON) goto leave;
     if ((status = open_report(&w)) != WARM_GO_ON) goto leave;
     status = warm_all(&w);
 
 leave:
+    gw_warm_run_free(&w);
+    if (w.tally.report) fclose(w.tally.report);
+    gw_warm_list_free(&w.list);
+    free(w.opt.base);
+    free(w.opt.files);
     /*
      * After a signal, a file that could not be opened or read (EINTR,
      * perhaps) ends the command with the signal's status, as a run would.
      */
-    if ((sig = gw_warm_signal()) != 0 && status == 2) status = 128 + sig;
-    gw_warm_run_free(&w);
-    if (w.report) fclose(w.report);
-    if (curl_ready) curl_global_cleanup();
-    signals_remove();
-    gw_warm_list_free(&w.list);
-    free(w.opt.base);
-    free(w.opt.files);
-    return status;
+    return gw_cli_end(begun, status);
 }

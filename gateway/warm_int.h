@@ -7,9 +7,9 @@
  * Who writes what: the command line (warm.c) fills struct warm_opts, and
  * warm_list.c fills struct warm_list, both before the first request; from
  * then on both are only read.  warm_run.c owns the transfers and counts
- * the outcomes; warm_out.c owns the terminal (the progress line, the failures
- * shown) and prints the summary.  All of it runs on one thread; a signal
- * handler only records the signal (gw_warm_signal()).
+ * the outcomes (its transfers run in batch.c); the terminal (the progress
+ * line, the failures shown, the summary) is tally.c's.  All of it runs on
+ * one thread; a signal handler only records the signal (cli.h).
  */
 #ifndef GW_WARM_INT_H
 #define GW_WARM_INT_H
@@ -22,7 +22,9 @@
 
 #include <curl/curl.h>
 
-#define WARM_FAILURES_SHOWN 10      /* on stderr; all of them go to --report */
+#include "batch.h"
+#include "cli.h"
+#include "tally.h"
 
 enum warm_outcome {
     OUT_WARMED,         /* MISS or REVALIDATED: the gateway fetched it now */
@@ -40,15 +42,10 @@ struct warm_item {
 
 /* The options: set from the command line (and the terminal) before the lists are read. */
 struct warm_opts {
+    struct gw_cli_opts run;     /* -j, --from-api, --timeout, --report, ... */
     const char *gateway;        /* -g as given, NULL when not given */
     char *base;                 /* -g or the default, without a trailing '/'; owned */
-    int jobs;
     int via_get;
-    uint64_t timeout_ms;
-    int64_t interval_ms;        /* progress; -1 = the default for the output, 0 = none */
-    const char *report_path;
-    int summary_json;
-    const char *api;            /* --from-api as given, NULL when not given */
     const char **files;         /* the list files, "-" for stdin; the array is owned */
     int nfiles;
 };
@@ -62,39 +59,22 @@ struct warm_list {
     uint64_t bad_lines, duplicates;
 };
 
-struct warm_slot;               /* one transfer in flight; warm_run.c's */
+struct warm_slot;               /* what one transfer keeps; warm_run.c's */
 
 struct warm {
     struct warm_opts opt;
     struct warm_list list;
 
     /* the transfers: warm_run.c's */
-    CURLM *multi;
+    struct gw_batch batch;
     struct curl_slist *headers;
-    struct warm_slot *slots;    /* opt.jobs of them */
-    size_t next, inflight, cancelled;
+    struct warm_slot *slots;    /* opt.run.jobs of them */
 
-    /* the tally: counted by warm_run.c, printed by warm_out.c */
-    size_t done;
+    /* the tally: counted by warm_run.c, printed by warm.c */
     uint64_t count[OUT_N];
-    uint64_t bytes;             /* body bytes of the 2xx answers */
-    uint64_t t0, t_end;         /* gw_now_ms() */
+    struct gw_tally tally;      /* done, failed, bytes, times, terminal, report */
     int bodies_seen;            /* a warm request was answered with a body */
-
-    /* the output: tty and report set up by warm.c, the rest warm_out.c's */
-    int tty;                    /* stderr is a terminal */
-    FILE *report;               /* --report, NULL without it */
-    unsigned failures_shown;
-    int progress_shown;         /* a \r line is on the terminal */
 };
-
-/* ---- warm.c ---- */
-
-/* The signal (SIGINT or SIGTERM) that stops the command, 0 while none came. */
-int gw_warm_signal(void);
-
-/* The read end of a pipe that gets a byte for each such signal; for the run's wait. */
-int gw_warm_signal_fd(void);
 
 /* ---- warm_list.c ---- */
 
@@ -107,9 +87,9 @@ int gw_warm_signal_fd(void);
 int gw_warm_read_file(struct warm_list *l, const struct warm_opts *o, const char *name);
 
 /*
- * Add every fractal of the Fractals API at api (GET <api>/v1/fractal, page
- * by page, o->timeout_ms each) to *l.  0, or -1 with a message printed, or
- * after a signal.
+ * Add every fractal of the Fractals API at api (fapi.h) to *l; a listed
+ * object without a uuid counts as a bad line.  0, or -1 with a message
+ * printed, or after a signal.
  */
 int gw_warm_api_list(struct warm_list *l, const struct warm_opts *o, const char *api);
 
@@ -119,42 +99,18 @@ void gw_warm_list_free(struct warm_list *l);
 /* ---- warm_run.c ---- */
 
 /*
- * Request every item of w->list, opt.jobs at a time, counting each outcome
- * in w->count and w->done (a failure also goes to gw_warm_failure()), with
- * the progress line every opt.interval_ms from w->t0.  Returns when the
- * list is done, or after a signal with the transfers in flight cancelled,
- * and then sets w->t_end.  0, or GW_ELIMIT when libcurl's handles could
- * not be made (t_end left alone) or its loop failed (message printed).
- * What it makes stays until gw_warm_run_free().
+ * Request every item of w->list, opt.run.jobs at a time (batch.h),
+ * counting each outcome in w->count and w->tally (a failure also goes to
+ * gw_tally_failure()), with the progress line every opt.run.interval_ms.
+ * Returns when the list is done, or after a signal with the transfers in
+ * flight cancelled, and then sets w->tally.t_end.  0, or GW_ELIMIT when
+ * libcurl's handles could not be made or its loop failed (message
+ * printed).  What it makes stays until gw_warm_run_free().
  */
 int gw_warm_run(struct warm *w);
 
 /* Free the handles gw_warm_run() made, whether or not it ran or finished. */
 void gw_warm_run_free(struct warm *w);
-
-/* ---- warm_out.c ---- */
-
-/*
- * s[0..n) for a message, into out (cap bytes, NUL-terminated): printable
- * ASCII as is, other bytes as \xNN, a URL's user:password as "***", at
- * most about 100 characters.
- */
-void gw_warm_shown(char *out, size_t cap, const char *s, size_t n);
-
-/* The progress line: rewritten in place on a terminal, else a line each time. */
-void gw_warm_progress(struct warm *w);
-
-/*
- * A fractal not found or failed: "<uuid>: <reason>" into the report, and
- * onto stderr while fewer than WARM_FAILURES_SHOWN were shown there.
- */
-void gw_warm_failure(struct warm *w, const char *uuid, const char *reason);
-
-/*
- * The summary on stderr, the progress line taken off first, timed from
- * w->t0 to w->t_end; with --summary-json, one JSON object on stdout too.
- */
-void gw_warm_summary(struct warm *w);
 
 /* ---- helpers ---- */
 

@@ -9,7 +9,8 @@
  * and dropped.  The set's capacity is a power of two and at least twice
  * the number of items, so every probe ends at an empty bucket.  A signal
  * stops the reading between lines and aborts a listing transfer; what was
- * read so far stays.  Nothing printed holds a URL's user:password.
+ * read so far stays.  Nothing printed holds a URL's user:password.  The
+ * listing itself is read by fapi.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -18,16 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "fapi.h"
 #include "route.h"
 #include "util.h"
 #include "warm_int.h"
-
-#define WARM_API_PAGE_SIZE 100      /* the Fractals API's cap */
-#define WARM_API_MAX_PAGES 1000000
-#define WARM_API_MAX_BODY (16u << 20)
 
 /* ---- lines ---- */
 
@@ -151,7 +148,7 @@ static void add_line(struct warm_list *l, const struct warm_opts *o, char *s, si
     int kind = parse_entry(s, n, uuid, &origin_len);
     if (kind < 0) {
         char buf[512];
-        gw_warm_shown(buf, sizeof(buf), s, n);
+        gw_cli_shown(buf, sizeof(buf), s, n);
         fprintf(stderr, "warm: %s:%llu: not a fractal URL, path or uuid: %s\n", src,
                 (unsigned long long)lineno, buf);
         l->bad_lines++;
@@ -169,11 +166,11 @@ static int read_list(struct warm_list *l, const struct warm_opts *o, FILE *f, co
     uint64_t lineno = 0;
     int rc = 0;
     errno = 0;
-    while (!gw_warm_signal() && (len = getline(&line, &cap, f)) >= 0) {
+    while (!gw_cli_signal() && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         add_line(l, o, line, (size_t)len, src, lineno);
     }
-    if (ferror(f) && !gw_warm_signal()) rc = errno ? -errno : -EIO;
+    if (ferror(f) && !gw_cli_signal()) rc = errno ? -errno : -EIO;
     free(line);
     return rc;
 }
@@ -208,142 +205,24 @@ void gw_warm_list_free(struct warm_list *l)
 
 /* ---- the Fractals API ---- */
 
-struct api_buf {
-    char *data;
-    size_t len;
-    int too_big;
+struct api_add {
+    struct warm_list *l;
+    const struct warm_opts *o;
 };
 
-static size_t api_write(char *p, size_t size, size_t n, void *ud)
+static void api_each(void *ud, const char *uuid, json_t *obj, long page, size_t index)
 {
-    struct api_buf *b = ud;
-    size_t k = size * n;
-    if (b->len + k > WARM_API_MAX_BODY) {
-        b->too_big = 1;
-        return 0;
-    }
-    b->data = gw_realloc(b->data, b->len + k + 1);
-    memcpy(b->data + b->len, p, k);
-    b->len += k;
-    b->data[b->len] = '\0';
-    return k;
+    struct api_add *a = ud;
+    (void)obj, (void)page, (void)index;
+    add_uuid(a->l, a->o, uuid, NULL, 0);
 }
 
-static int api_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)ud, (void)a, (void)b, (void)c, (void)d;
-    return gw_warm_signal() ? 1 : 0; /* non-zero aborts the transfer */
-}
-
-/* One page of the listing; 0 or -1 with a message printed. */
-static int api_page(struct warm_list *l, const struct warm_opts *o, CURL *e,
-                    const char *shown_url, const char *url, long page, long *total_pages)
-{
-    struct api_buf b = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    json_t *root = NULL;
-    int rc = -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, api_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode cc = curl_easy_perform(e);
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (gw_warm_signal()) goto leave;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "warm: %s: page %ld: %s\n", shown_url, page,
-                b.too_big ? "listing larger than 16 MB" : errbuf[0] ? errbuf
-                                                                   : curl_easy_strerror(cc));
-        goto leave;
-    }
-    if (status != 200) {
-        fprintf(stderr, "warm: %s: page %ld: HTTP %ld\n", shown_url, page, status);
-        goto leave;
-    }
-    json_error_t jerr;
-    root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
-    if (root == NULL) {
-        fprintf(stderr, "warm: %s: page %ld: not JSON: %s (line %d)\n", shown_url, page,
-                jerr.text, jerr.line);
-        goto leave;
-    }
-    json_t *objects = json_object_get(root, "objects");
-    json_t *tp = json_object_get(root, "total_pages");
-    if (!json_is_array(objects) || !json_is_integer(tp) || json_integer_value(tp) < 0) {
-        fprintf(stderr, "warm: %s: page %ld: not a Flask-Restless listing "
-                        "(want \"objects\" and \"total_pages\")\n", shown_url, page);
-        goto leave;
-    }
-    json_int_t t = json_integer_value(tp);
-    *total_pages = t > WARM_API_MAX_PAGES ? WARM_API_MAX_PAGES : (long)t;
-    size_t i;
-    json_t *obj;
-    json_array_foreach(objects, i, obj) {
-        const char *u = json_string_value(json_object_get(obj, "uuid"));
-        if (u == NULL || strlen(u) != 36 || !gw_route_is_uuid(u, 36)) {
-            char buf[512];
-            if (u) gw_warm_shown(buf, sizeof(buf), u, strlen(u));
-            fprintf(stderr, "warm: %s: page %ld: object %zu: %s%s\n", shown_url, page, i + 1,
-                    u ? "not a uuid: " : "no \"uuid\" string", u ? buf : "");
-            l->bad_lines++;
-            continue;
-        }
-        add_uuid(l, o, u, NULL, 0);
-    }
-    rc = 0;
-leave:
-    json_decref(root);
-    free(b.data);
-    return rc;
-}
-
-/*
- * Every page of GET <api>/v1/fractal, results_per_page=100 (the API's cap),
- * until total_pages.  0, or -1 with a message printed (or after a signal).
- */
 int gw_warm_api_list(struct warm_list *l, const struct warm_opts *o, const char *api)
 {
-    char *base = gw_strdup(api);
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') base[--n] = '\0';
-    if (n < 11 || strcmp(base + n - 11, "/v1/fractal") != 0) {
-        char *b2 = gw_asprintf("%s/v1/fractal", base);
-        free(base);
-        base = b2;
-    }
-    char shown_url[512];
-    gw_warm_shown(shown_url, sizeof(shown_url), base, strlen(base));
-    CURL *e = curl_easy_init();
-    if (e == NULL) {
-        fprintf(stderr, "warm: curl_easy_init failed\n");
-        free(base);
-        return -1;
-    }
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, api_progress);
-    size_t before = l->nitems;
-    uint64_t dup_before = l->duplicates;
-    long total = 1, page = 1;
-    int rc = 0;
-    for (; page <= total && rc == 0 && !gw_warm_signal(); page++) {
-        char *url = gw_asprintf("%s%cpage=%ld&results_per_page=%d", base,
-                                strchr(base, '?') ? '&' : '?', page, WARM_API_PAGE_SIZE);
-        rc = api_page(l, o, e, shown_url, url, page, &total);
-        free(url);
-    }
-    if (rc == 0 && !gw_warm_signal())
-        fprintf(stderr, "warm: %s: %zu fractals in %ld pages\n", shown_url,
-                l->nitems - before + (size_t)(l->duplicates - dup_before), total);
-    curl_easy_cleanup(e);
-    curl_slist_free_all(h);
-    free(base);
-    return rc == 0 && !gw_warm_signal() ? 0 : -1;
+    struct api_add a = {.l = l, .o = o};
+    struct gw_fapi_listing q = {
+        .prog = "warm", .timeout_ms = o->run.timeout_ms, .each = api_each, .ud = &a};
+    int rc = gw_fapi_list(&q, api);
+    l->bad_lines += q.bad_objects;
+    return rc;
 }

@@ -1,16 +1,14 @@
 /*
- * warm_run.c - the requests of `swiftgate warm`.  One libcurl multi
- * handle, driven by curl_multi_poll() in a plain loop (this is a CLI, not
- * the gateway's event loop), keeps at most opt.jobs transfers in flight,
- * one slot with its own easy handle per job, on reused connections.  Each
+ * warm_run.c - the requests of `swiftgate warm`: one transfer per item,
+ * run opt.run.jobs at a time by batch.c on reused connections.  Each
  * answer's status and X-Cache become one outcome; a body is counted and
  * dropped, its start kept only to explain a failure.
  *
  * Invariants: every item started ends in exactly one outcome (record()) or,
- * after a signal or a breakdown of the loop, is counted as cancelled; the
- * items never started are the rest.  Only the loop adds and removes easy
- * handles, never a curl callback.  The wait also watches the signal pipe,
- * so a signal is never lost between the flag test and the wait.
+ * after a signal or a breakdown of the loop, is counted as cancelled by
+ * the batch; the items never started are the rest.  A slot's state here
+ * (struct warm_slot) is set up by item_start() before its transfer is sent
+ * and read by item_done() once it is over.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -20,7 +18,6 @@
 
 #include <curl/curl.h>
 
-#include "origin.h"
 #include "util.h"
 #include "warm_int.h"
 
@@ -28,11 +25,8 @@
 #define SLOT_MAGIC 0x5741524du      /* "WARM" */
 
 struct warm_slot {
-    unsigned magic;     /* SLOT_MAGIC: reached through CURLOPT_PRIVATE */
-    struct warm *w;
-    CURL *easy;
+    unsigned magic;     /* SLOT_MAGIC: reached through the header and body callbacks */
     size_t item;        /* index into w->list.items while busy */
-    int busy;
     uint64_t bytes;     /* body bytes of this transfer, counted if it succeeds */
     char xcache[16];    /* the first word of X-Cache, "" if none */
     char body[WARM_BODY_KEEP + 1];
@@ -73,38 +67,21 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static int slot_init(struct warm *w, struct warm_slot *sl)
+/* The item's one request: a GET of its URL on the slot's handle. */
+static long item_start(void *ud, unsigned slot, size_t item, CURL *e)
 {
+    struct warm *w = ud;
+    struct warm_slot *sl = &w->slots[slot];
     sl->magic = SLOT_MAGIC;
-    sl->w = w;
-    sl->easy = curl_easy_init();
-    if (sl->easy == NULL) return GW_ELIMIT;
-    CURL *e = sl->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, sl);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, sl);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
-    gw_origin_easy_defaults(e);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->opt.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "swiftgate-warm/" GW_VERSION);
-    if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
-    return 0;
-}
-
-static int slot_start(struct warm *w, struct warm_slot *sl, size_t item)
-{
     sl->item = item;
     sl->bytes = 0;
     sl->xcache[0] = '\0';
     sl->body_len = 0;
     sl->errbuf[0] = '\0';
-    curl_easy_setopt(sl->easy, CURLOPT_URL, w->list.items[item].url);
-    if (curl_multi_add_handle(w->multi, sl->easy) != CURLM_OK) return GW_ELIMIT;
-    sl->busy = 1;
-    w->inflight++;
-    return 0;
+    gw_batch_easy(e, "warm", w->opt.run.timeout_ms, sl->errbuf, on_header, on_body, sl,
+                  w->list.items[item].url);
+    if (w->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
+    return GW_BATCH_NOW;
 }
 
 /* The one outcome of an item; one not found or failed is shown and reported. */
@@ -112,41 +89,32 @@ static void record(struct warm *w, const struct warm_item *it, enum warm_outcome
                    const char *reason)
 {
     w->count[o]++;
-    w->done++;
-    if (o == OUT_NOT_FOUND || o == OUT_FAILED) gw_warm_failure(w, it->uuid, reason);
-}
-
-/* The start of an error body as one printable line. */
-static void body_reason(const struct warm_slot *sl, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < sl->body_len && o + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)sl->body[i];
-        if (ch == '\r' || ch == '\n') break;
-        out[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[o] = '\0';
+    w->tally.done++;
+    if (o == OUT_NOT_FOUND || o == OUT_FAILED) gw_tally_failure(&w->tally, it->uuid, reason);
 }
 
 /* A finished transfer's outcome, from curl's result, the status and X-Cache. */
-static void slot_done(struct warm *w, struct warm_slot *sl, CURLcode res)
+static long item_done(void *ud, unsigned slot, CURL *e, CURLcode res)
 {
+    struct warm *w = ud;
+    struct warm_slot *sl = &w->slots[slot];
+    GW_CHECK_MAGIC(sl, SLOT_MAGIC);
     const struct warm_item *it = &w->list.items[sl->item];
     long status = 0;
-    curl_easy_getinfo(sl->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     char reason[CURL_ERROR_SIZE + 64] = "";
     enum warm_outcome o;
     if (res != CURLE_OK) {
         o = OUT_FAILED;
         if (res == CURLE_OPERATION_TIMEDOUT)
             snprintf(reason, sizeof(reason), "timed out after %.3g s",
-                     (double)w->opt.timeout_ms / 1000.0);
+                     (double)w->opt.run.timeout_ms / 1000.0);
         else
             snprintf(reason, sizeof(reason), "%s",
                      sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(res));
     } else if (status >= 200 && status < 300) {
         /* Object bytes only: an error body (a 404's text) does not count. */
-        w->bytes += sl->bytes;
+        w->tally.bytes += sl->bytes;
         if (!w->opt.via_get && status != 204) w->bodies_seen = 1;
         if (strcasecmp(sl->xcache, "HIT") == 0) {
             o = OUT_CACHED;
@@ -165,114 +133,31 @@ static void slot_done(struct warm *w, struct warm_slot *sl, CURLcode res)
     } else {
         o = OUT_FAILED;
         char body[WARM_BODY_KEEP + 1];
-        body_reason(sl, body, sizeof(body));
+        gw_cli_first_line(body, sizeof(body), sl->body, sl->body_len);
         snprintf(reason, sizeof(reason), "HTTP %ld%s%s", status, body[0] ? ": " : "", body);
     }
     record(w, it, o, reason);
+    return GW_BATCH_OVER;
 }
 
-/* Take every finished transfer off the multi handle; returns how many. */
-static size_t drain(struct warm *w)
-{
-    size_t n = 0;
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE) continue;
-        char *priv = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        struct warm_slot *sl = (struct warm_slot *)(void *)priv;
-        GW_CHECK_MAGIC(sl, SLOT_MAGIC);
-        gw_assert(sl->busy);
-        CURLcode res = m->data.result; /* m is invalid after the remove */
-        curl_multi_remove_handle(w->multi, sl->easy);
-        sl->busy = 0;
-        w->inflight--;
-        slot_done(w, sl, res);
-        n++;
-    }
-    return n;
-}
-
-/* After a signal or a failure of the loop: take what is in flight off, as cancelled. */
-static void cancel_all(struct warm *w)
-{
-    for (int i = 0; i < w->opt.jobs; i++) {
-        struct warm_slot *sl = &w->slots[i];
-        if (!sl->busy) continue;
-        curl_multi_remove_handle(w->multi, sl->easy);
-        sl->busy = 0;
-        w->inflight--;
-        w->cancelled++;
-    }
-}
+static const struct gw_batch_ops warm_ops = {
+    .start = item_start,
+    .done = item_done,
+};
 
 int gw_warm_run(struct warm *w)
 {
-    int rc = 0;
-    w->multi = curl_multi_init();
-    if (w->multi == NULL) return GW_ELIMIT;
-    /* Keep one idle connection per slot, so each transfer reuses one. */
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->opt.jobs);
     if (!w->opt.via_get) w->headers = curl_slist_append(NULL, "X-Swiftgate-Warm: 1");
-    w->slots = gw_calloc((size_t)w->opt.jobs, sizeof(*w->slots));
-    for (int i = 0; i < w->opt.jobs; i++)
-        if ((rc = slot_init(w, &w->slots[i])) != 0) return rc;
-
-    uint64_t interval = (uint64_t)w->opt.interval_ms;
-    uint64_t next_tick = w->t0 + interval;
-    struct curl_waitfd wfd = {.fd = gw_warm_signal_fd(), .events = CURL_WAIT_POLLIN};
-    for (;;) {
-        for (int i = 0; i < w->opt.jobs && w->next < w->list.nitems && !gw_warm_signal(); i++) {
-            if (w->slots[i].busy) continue;
-            if ((rc = slot_start(w, &w->slots[i], w->next)) != 0) goto leave;
-            w->next++;
-        }
-        if (gw_warm_signal() || (w->inflight == 0 && w->next == w->list.nitems)) break;
-        int running;
-        CURLMcode mc = curl_multi_perform(w->multi, &running);
-        if (mc != CURLM_OK) {
-            fprintf(stderr, "warm: curl_multi_perform: %s\n", curl_multi_strerror(mc));
-            rc = GW_ELIMIT;
-            goto leave;
-        }
-        size_t finished = drain(w);
-        uint64_t now = gw_now_ms();
-        if (interval > 0 && now >= next_tick) {
-            gw_warm_progress(w);
-            next_tick = now + interval;
-        }
-        if (finished > 0) continue; /* start the next ones before waiting */
-        long wait = 1000;
-        if (interval > 0 && next_tick - now < (uint64_t)wait) wait = (long)(next_tick - now);
-        mc = curl_multi_poll(w->multi, &wfd, 1, (int)wait, NULL);
-        if (mc != CURLM_OK) {
-            fprintf(stderr, "warm: curl_multi_poll: %s\n", curl_multi_strerror(mc));
-            rc = GW_ELIMIT;
-            goto leave;
-        }
-    }
-leave:
-    if (gw_warm_signal() || rc != 0) cancel_all(w);
-    w->t_end = gw_now_ms();
-    return rc;
+    w->slots = gw_calloc((size_t)w->opt.run.jobs, sizeof(*w->slots));
+    return gw_batch_run_list(&w->batch, "warm", &warm_ops, w, &w->opt.run, w->list.nitems,
+                             &w->tally);
 }
 
 void gw_warm_run_free(struct warm *w)
 {
-    if (w->slots) {
-        for (int i = 0; i < w->opt.jobs; i++) {
-            struct warm_slot *sl = &w->slots[i];
-            if (sl->easy == NULL) continue;
-            if (sl->busy) curl_multi_remove_handle(w->multi, sl->easy);
-            curl_easy_cleanup(sl->easy);
-            sl->magic = 0;
-        }
-        free(w->slots);
-        w->slots = NULL;
-    }
-    if (w->multi) curl_multi_cleanup(w->multi);
-    w->multi = NULL;
+    gw_batch_free(&w->batch);
+    free(w->slots);
+    w->slots = NULL;
     curl_slist_free_all(w->headers);
     w->headers = NULL;
 }

@@ -35,6 +35,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "fill.h"
+#include "memguard.h"
 #include "neg.h"
 #include "origin.h"
 #include "privs.h"
@@ -58,11 +59,13 @@ static void on_handle_closed(uv_handle_t *h)
 
 /*
  * Cache upkeep, off the loop: accesses noted by hits are written to the
- * index in one transaction, and the cache is brought under its caps.
+ * index in one transaction, and the cache is brought under its caps.  Near
+ * a memory limit, free heap pages go back to the kernel (memguard.h).
  */
 static void maint_work(uv_work_t *req)
 {
     struct gw_worker *w = req->data;
+    gw_memguard_trim();
     gw_cache_flush_touches(w->srv->cache);
     gw_cache_evict(w->srv->cache);
     gw_blobfd_sweep(w->srv->cache);
@@ -182,16 +185,45 @@ static void accept_pause(struct gw_worker *w, int err)
     uv_timer_start(&w->accept_pause, accept_resume, ACCEPT_PAUSE_MS, 0);
 }
 
+/*
+ * Near a memory limit (memguard.h), or when a connection's own memory
+ * cannot be had: the client gets a fixed 503 and a close, with nothing
+ * allocated for it.  What it sent already is read and dropped first
+ * (bounded), so that the close does not reset the answer away; a request
+ * that arrives after that still can, and the client sees a reset.  The
+ * answer is small enough for an empty socket buffer to take whole.
+ */
+void gw_refuse_for_memory(int fd)
+{
+    static const char body[] = "503 " GW_OUT_OF_MEMORY_REASON "\n";
+    static const char head[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\nContent-Length: ";
+    char answer[256], drop[4096];
+    int n = snprintf(answer, sizeof(answer), "%s%zu\r\n\r\n%s", head, sizeof(body) - 1, body);
+    for (int i = 0; i < 4 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++) continue;
+    if (send(fd, answer, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* The client is gone already: nothing to tell it. */
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    gw_stats_error(GW_ERR_OUT_OF_MEMORY);
+}
+
 /* A new connection: to server.c, after its PROXY header if the public listener expects one. */
 static void listener_take(struct gw_worker *w, int fd, int admin)
 {
+    /* The admin listener is spared: /metrics must tell why. */
+    if (!admin && gw_memguard_level() == GW_MEM_NO_CONNS) {
+        gw_refuse_for_memory(fd);
+        return;
+    }
     if (!admin && w->svc.conf->proxy_protocol != GW_PROXY_OFF) {
         gw_proxy_accept(w, fd);
         return;
     }
     char peer[64];
     gw_access_peer(fd, peer, sizeof(peer));
-    gw_conn_accept(w, fd, admin, peer);
+    if (gw_conn_accept(w, fd, admin, peer) == -ENOMEM) gw_refuse_for_memory(fd);
 }
 
 /* The listener is readable: take up to ACCEPT_BATCH connections from its backlog. */
@@ -253,6 +285,40 @@ static void worker_stop_check(uv_timer_t *t)
     uv_close((uv_handle_t *)&w->accept_pause, on_handle_closed);
     uv_close((uv_handle_t *)&w->run_check, on_handle_closed);
     uv_close((uv_handle_t *)&w->run_idle, on_handle_closed);
+}
+
+int gw_worker_conn_opened(struct gw_worker *w, int admin, const char *peer)
+{
+    const struct gw_conf *conf = w->svc.conf;
+    uint64_t open, cap = admin ? conf->admin_max_connections : conf->max_connections;
+    w->nconns++;
+    if (!admin) {
+        gw_stats_conn_open(w->id);
+        open = atomic_fetch_add_explicit(&w->srv->nconns, 1, memory_order_relaxed) + 1;
+    } else {
+        open = ++w->nadmin;
+    }
+    if (open <= cap) return 0;
+    static __thread uint64_t last_warn_ms;
+    uint64_t now = gw_now_ms();
+    if (now - last_warn_ms >= 1000) {
+        last_warn_ms = now;
+        gw_warn("server", "%s: connection refused: %smax_connections (%llu) reached", peer,
+                admin ? "admin_" : "", (unsigned long long)cap);
+    }
+    gw_stats_error(GW_ERR_CONN_LIMIT);
+    return GW_ELIMIT;
+}
+
+void gw_worker_conn_closed(struct gw_worker *w, int admin)
+{
+    w->nconns--;
+    if (admin) {
+        w->nadmin--;
+        return;
+    }
+    gw_stats_conn_close(w->id);
+    atomic_fetch_sub_explicit(&w->srv->nconns, 1, memory_order_relaxed);
 }
 
 void gw_worker_maybe_stop(struct gw_worker *w)
@@ -474,6 +540,7 @@ int gw_server_init(struct gw_server *srv, const struct gw_conf *conf,
     gw_stats_init(n);
     srv->stats_ready = 1;
     gw_plancache_init(conf->plan_cache_size);
+    gw_memguard_init(conf->max_memory);
     srv->access_fd = open_access_log(conf->access_log);
     if (srv->access_fd < 0 && strcmp(conf->access_log, "-") != 0 && conf->access_log[0] &&
         strcmp(conf->access_log, "off") != 0) {

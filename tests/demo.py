@@ -16,6 +16,11 @@ conf/prometheus/swiftgate-rules.yml), and prints curl commands to try.  Then wai
 With --no-wait it runs those commands itself through HAProxy, checks that
 every download is byte-identical to its original and that Prometheus
 scrapes both gateways and evaluates the alert rules, prints the result and exits 0 or 1.
+
+The write side too: the gateways take writes with the bearer token
+WRITE_TOKEN, and a newly rendered fractal is stored through HAProxy and
+swiftgate with curl's PUT (as the Fractals app's workers would), then read
+back: byte-identical, and a cache hit at once (written through).
 """
 
 import argparse
@@ -46,6 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAPROXY = "/usr/sbin/haproxy"
 PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_WAIT = 30.0
+WRITE_TOKEN = "demo-write-token"
 
 # (file label, renderer, Content-Type stored in Swift)
 IMAGES = [
@@ -107,6 +113,23 @@ def commands(gw_url, objects):
               "%s/fractal/%s" % (gw_url, name)],
              ["cmp", label + ".png", path])
             for label, name, _, path in objects]
+
+
+def render_new(demo_dir):
+    """A fractal that is not in Swift yet: (uuid, saved path)."""
+    path = os.path.join(demo_dir, "new-julia-320x200.png")
+    with open(path, "wb") as f:
+        f.write(fractal.julia(320, 200, c=complex(-0.8, 0.156)))
+    return str(uuid.uuid4()), path
+
+
+def write_commands(gw_url, name, path):
+    """(PUT argv, GET argv, cmp argv): store the new fractal, read it back."""
+    url = "%s/fractal/%s" % (gw_url, name)
+    return (["curl", "-sS", "-X", "PUT", "-H", "Authorization: Bearer " + WRITE_TOKEN,
+             "-H", "Content-Type: image/png", "--data-binary", "@" + path, url],
+            ["curl", "-s", "-D", "stored.head", "-o", "stored.png", url],
+            ["cmp", "stored.png", path])
 
 
 def start_haproxy(demo_dir, port, gws):
@@ -172,7 +195,7 @@ def rules_loaded(prom_url):
     return bool(rules) and all(rule.get("health") == "ok" for rule in rules)
 
 
-def print_banner(swift, gws, front, prom_url, objects, demo_dir):
+def print_banner(swift, gws, front, prom_url, objects, demo_dir, new):
     print("""
 Swift (TempAuth user test:tester, key testing)
   proxy:      %s   (auth: %s)
@@ -197,6 +220,11 @@ Prometheus (docker/prometheus.yml)
         print("  %s && %s%s" % (shlex.join(curl), shlex.join(cmp), note))
     name = _octet_stream_object(objects)[1]
     print("\nHeaders only:\n  curl -I %s/fractal/%s\n" % (front, name))
+    print("Store a new fractal through swiftgate (write_token = %s), read it back:"
+          % WRITE_TOKEN)
+    for argv in write_commands(front, *new):
+        print("  " + shlex.join(argv))
+    print()
 
 
 def run_checks(gw_url, objects, work_dir):
@@ -215,6 +243,23 @@ def run_checks(gw_url, objects, work_dir):
         "content-type: image/png" in head.lower()
     print("%s curl -I %s (200, image/png)" % ("ok  " if ok else "FAIL", label))
     return failed + (not ok)
+
+
+def run_write_checks(gw_url, new, work_dir):
+    """PUT the new fractal, GET it back; returns the number failed."""
+    put, get, cmp = write_commands(gw_url, *new)
+    out = subprocess.run(put + ["-o", "/dev/null", "-w", "%{http_code}"], cwd=work_dir,
+                         capture_output=True, text=True, timeout=60).stdout
+    ok = out == "201"
+    print("%s PUT %s: %s (want 201)" % ("ok  " if ok else "FAIL", new[0], out))
+    failed = not ok
+    ok = all(subprocess.run(argv, cwd=work_dir, timeout=60).returncode == 0
+             for argv in (get, cmp))
+    with open(os.path.join(work_dir, "stored.head")) as f:
+        hit = "x-cache: hit" in f.read().lower()
+    print("%s GET it back: byte-identical, X-Cache: HIT (written through)"
+          % ("ok  " if ok and hit else "FAIL"))
+    return failed + (not (ok and hit))
 
 
 def wait_for(cond, timeout):
@@ -269,8 +314,10 @@ def main():
         images = render_and_save(demo_dir)     # while Swift starts
         swift.wait_ready()
         objects = upload_all(swift, images)
+        new = render_new(demo_dir)
         for _ in range(2):
-            gw = gateway.Gateway(opts.bin, {"server": {"listen": "127.0.0.1:0"}},
+            gw = gateway.Gateway(opts.bin, {"server": {"listen": "127.0.0.1:0",
+                                                       "write_token": WRITE_TOKEN}},
                                  auth_url=swift.auth_url, base_dir=demo_dir)
             gws.append(gw)
             gw.start()
@@ -284,11 +331,12 @@ def main():
         if not wait_until_up(front, objects):
             raise AssertionError("HAProxy did not answer on %s" % front)
         print("ready in %.1f s" % (time.monotonic() - t0))
-        print_banner(swift, gws, front, prom_url, objects, demo_dir)
+        print_banner(swift, gws, front, prom_url, objects, demo_dir, new)
         if opts.no_wait:
             work = os.path.join(demo_dir, "downloads")
             os.mkdir(work)
             failed = run_checks(front, objects, work)
+            failed += run_write_checks(front, new, work)
             ok = wait_for(lambda: scraped(prom_url, len(gws)), SCRAPE_WAIT)
             print("Prometheus scrapes both gateways: %s" % ("yes" if ok else "NO"))
             failed += 0 if ok else 1

@@ -1,6 +1,7 @@
 """The demo (`make demo`) works end to end: tests/demo.py --no-wait."""
 
 import os
+import re
 
 import procs
 
@@ -21,3 +22,6 @@ def test_demo_no_wait(ctx):
     assert proc.returncode == 0, "demo exited %s:\n%s" % (proc.returncode,
                                                           out[-4000:])
     assert "all good" in out, out[-4000:]
+    # The write side: stored through the gateway with curl, read back whole.
+    assert re.search(r"^ok   PUT [0-9a-f-]{36}: 201 ", out, re.M), out[-4000:]
+    assert "ok   GET it back: byte-identical, X-Cache: HIT" in out, out[-4000:]

@@ -1,23 +1,26 @@
 """Exhaustion: the gateway out of disk, of index, of descriptors and of
-address space, under concurrent misses against the real Swift.
+memory, under concurrent misses against the real Swift.
 
 Whatever runs out, each client gets either the whole object with Swift's
 MD5 (X-Cache MISS, HIT or PASS) or a 503 with a reason, never a cut or
 corrupt body, the process does not die, and /metrics counts why
-(swiftgate_errors_total kind cache_write, index_full or out_of_files).
-Out of memory is the exception by design: an allocation that fails aborts
-(the gateway dies rather than run on in a broken state), so that case
-checks that the memory a busy gateway needs is bounded, not what happens
-past the bound.
+(swiftgate_errors_total kind cache_write, index_full, out_of_files or
+out_of_memory).  Memory is watched against RLIMIT_AS and max_memory
+(gateway/memguard.h): near either, misses and then new connections are
+refused while hits go on.
 """
 
 import os
+import socket
 import subprocess
+import time
 
 import fixtures
 import httputil
+import rawhttp
 from answers import get, gw_stderr
 from cachecheck import fsck, fsck_summary, mount_tmpfs, parallel_gets, umount
+from waits import wait_until
 
 
 def upload_many(saio, count, size, seed):
@@ -195,6 +198,9 @@ def test_out_of_descriptors_while_filling(ctx):
 
 # -- memory ---------------------------------------------------------------------------
 
+OOM = "out of memory; try again"
+
+
 def sanitized(bin):
     """Whether bin is an ASan build (it cannot run under RLIMIT_AS)."""
     with open(bin, "rb") as f:
@@ -209,28 +215,54 @@ def vm_kib(pid, field):
     raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 
 
+def set_as_limit(pid, soft, hard):
+    """RLIMIT_AS of the running process; then a wait past the gateway's
+    sample period (50 ms), after which its level follows the new limit."""
+    subprocess.run(["prlimit", "--pid", str(pid), "--as=%s:%s" % (soft, hard)],
+                   check=True, timeout=10)
+    time.sleep(0.1)
+
+
+def gw_addr(gw):
+    host, port, _ = httputil.split_url(gw.url)
+    return host, port
+
+
+def refused_for_memory(resp):
+    """A 503 saying out of memory, with Retry-After (an httputil or a
+    rawhttp response)."""
+    fields = getattr(resp, "headers", resp)
+    return (resp.status == 503 and fields.get("Retry-After") == "1"
+            and resp.body == ("503 %s\n" % OOM).encode())
+
+
+def hit_on(conn, name, objects, where):
+    """GET name on a kept-alive rawhttp.Raw: a whole HIT."""
+    r = conn.request("GET", "/fractal/" + name)
+    assert r.status == 200 and r.get("X-Cache") == "HIT" and \
+        fixtures.md5_hex(r.body) == objects[name], (where, r)
+
+
 def test_bounded_memory_under_an_address_space_limit(ctx):
     """RLIMIT_AS of the running gateway set to its size plus 32 MiB, then
-    40 clients at once on 40 cold 1 MiB objects, then on them again: every
-    answer whole, the process alive.  (Past the bound, a failed allocation
-    aborts by design; nothing to count.)"""
+    40 clients at once on 40 cold 1 MiB objects, then on them again: what
+    a busy gateway needs fits, so every answer is whole (a 503 out of
+    memory would be allowed, but is not expected) and the process alive."""
     if sanitized(ctx.bin):
         print("     skipped: an ASan build cannot run under RLIMIT_AS")
         return
-    objects = upload_many(ctx.saio, 40, 1 << 20, 9700)
+    objects = upload_many(ctx.saio, 40, 1 << 20, 9750)
     names = sorted(objects)
     gw = ctx.gateway(server={"workers": "2"})
     judge([(names[0], get(gw, names[0]))], objects, "warm-up")
     pid = gw.proc.pid
     size = vm_kib(pid, "VmSize")
     limit = (size << 10) + (32 << 20)
-    subprocess.run(["prlimit", "--pid", str(pid), "--as=%d:%d" % (limit,
-                                                                   limit)],
-                   check=True, timeout=10)
+    set_as_limit(pid, limit, limit)
     seen = {}
     for rnd in range(2):
         got = judge(parallel_gets(gw, names, 40), objects,
-                    "RLIMIT_AS, pass %d" % (rnd + 1))
+                    "RLIMIT_AS, pass %d" % (rnd + 1), OOM)
         for k, v in got.items():
             seen[k] = seen.get(k, 0) + v
     assert gw.proc.poll() is None, gw_stderr(gw)
@@ -240,3 +272,145 @@ def test_bounded_memory_under_an_address_space_limit(ctx):
               vm_kib(pid, "VmHWM")))
     # The warmed-up object is a hit; every other one was fetched once.
     assert seen.get("MISS", 0) + seen.get("PASS", 0) >= len(names) - 1, seen
+
+
+def misses_served(gw, names, objects):
+    """GET names at once: True when all are whole, False while some are
+    refused for memory (a 503 saying so, or a connection closed before the
+    request was read)."""
+    results = parallel_gets(gw, names, len(names))
+    if not all(isinstance(r, httputil.Response) for _, r in results):
+        return False
+    return judge(results, objects, "recovery", OOM).get("503", 0) == 0
+
+
+def test_address_space_limit_sheds_load_and_recovers(ctx):
+    """RLIMIT_AS set on the running gateway (prlimit), in three steps.
+    12 MiB of address space left (under the 16 MiB reserve): 24 clients
+    missing at once all get 503 out of memory with Retry-After, while a
+    kept-alive client and new connections get hits.  4 MiB left (under 8):
+    new connections get the same 503 and a close, the kept-alive client
+    still gets hits, /metrics still answers.  The limit lifted: every
+    object is served whole.  The process never dies; SIGTERM ends it with
+    0 (checked after the test)."""
+    if sanitized(ctx.bin):
+        print("     skipped: an ASan build cannot run under RLIMIT_AS")
+        return
+    objects = upload_many(ctx.saio, 25, 256 << 10, 9700)
+    names = sorted(objects)
+    hot, cold = names[0], names[1:]
+    gw = ctx.gateway(server={"workers": "2"})
+    judge([(hot, get(gw, hot))], objects, "warm-up")
+    kept = rawhttp.Raw(gw_addr(gw))
+    hit_on(kept, hot, objects, "before the limit")
+    pid = gw.proc.pid
+    hard = subprocess.run(["prlimit", "--pid", str(pid), "--as", "--raw",
+                           "--noheadings", "--output=HARD"], capture_output=True,
+                          text=True, check=True, timeout=10).stdout.strip()
+
+    set_as_limit(pid, (vm_kib(pid, "VmSize") << 10) + (12 << 20), hard)
+    got = judge(parallel_gets(gw, cold, 24), objects, "12 MiB left", OOM)
+    assert got == {"503": len(cold)}, got
+    judge(parallel_gets(gw, [hot] * 8, 8), objects, "12 MiB left, hits")
+    hit_on(kept, hot, objects, "12 MiB left")
+    assert int(gw.error_count("out_of_memory")) == len(cold)
+
+    set_as_limit(pid, (vm_kib(pid, "VmSize") << 10) + (4 << 20), hard)
+    refused = 0
+    for _ in range(8):
+        with rawhttp.Raw(gw_addr(gw)) as c:
+            r = c.request("GET", "/fractal/" + hot)
+            assert refused_for_memory(r) and r.get("Connection") == "close", r
+            assert c.closed(), "a refused connection stays open"
+            refused += 1
+    hit_on(kept, hot, objects, "4 MiB left")
+    oom = int(gw.error_count("out_of_memory"))
+    assert oom == len(cold) + refused, (oom, len(cold), refused)
+    assert "refusing new misses and new connections" in gw.stderr_text()
+
+    set_as_limit(pid, hard, hard)
+    wait_until(lambda: misses_served(gw, cold[:4], objects), 5.0,
+               "misses served again after the limit went")
+    seen = judge(parallel_gets(gw, cold, 8), objects, "the limit lifted")
+    hit_on(kept, hot, objects, "the limit lifted")
+    kept.close()
+    print("     RLIMIT_AS VmSize+12 MiB: %d misses refused, hits served; "
+          "VmSize+4 MiB: %d connections refused; lifted: %s; out_of_memory "
+          "%d" % (len(cold), refused, seen, oom))
+    assert gw.proc.poll() is None, gw_stderr(gw)
+
+
+def open_until_refused(gw, most, deadline_s):
+    """Open connections (sending nothing) until the gateway answers one
+    with its out-of-memory 503, most of them or deadline_s at most.
+    Returns (open sockets, the refusal's bytes or None)."""
+    socks = []
+    t_end = time.monotonic() + deadline_s
+    while len(socks) < most and time.monotonic() < t_end:
+        batch = [socket.create_connection(gw_addr(gw), timeout=10)
+                 for _ in range(50)]
+        socks += batch
+        time.sleep(0.1)     # past a sample period: the level is fresh
+        for s in batch:
+            s.setblocking(False)
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            return socks, data
+    return socks, None
+
+
+def test_max_memory_refuses_what_does_not_fit(ctx):
+    """max_memory a few MiB above what a warmed-up gateway holds; then idle
+    connections opened 50 at a time, until the resident memory they take
+    passes the watermarks: a client connected before gets hits but its
+    misses 503 out of memory, new connections get the 503 and a close,
+    all counted as out_of_memory.  The idle connections closed, the
+    gateway takes misses and connections again (its free heap pages go
+    back to the kernel at the next upkeep)."""
+    objects = upload_many(ctx.saio, 4, 64 << 10, 9800)
+    names = sorted(objects)
+    hot, cold = names[0], names[1:]
+    probe = ctx.gateway(server={"workers": "2"})
+    judge([(hot, get(probe, hot))], objects, "probe")
+    base = vm_kib(probe.proc.pid, "RssAnon") << 10
+    probe.stop()
+    # Misses stop at 7/8 of max_memory: base + 4 MiB.
+    budget = (base + (4 << 20)) * 8 // 7
+    gw = ctx.gateway(server={"workers": "2", "max_memory": str(budget)})
+    judge([(hot, get(gw, hot))], objects, "warm-up")
+    kept = rawhttp.Raw(gw_addr(gw))
+    hit_on(kept, hot, objects, "before the load")
+    socks, refusal = open_until_refused(gw, 6000, 60.0)
+    try:
+        anon = vm_kib(gw.proc.pid, "RssAnon")
+        assert refusal is not None, (
+            "%d idle connections, RssAnon %d KiB of max_memory %d KiB: "
+            "never refused%s" % (len(socks), anon, budget >> 10, gw_stderr(gw)))
+        assert refusal.startswith(b"HTTP/1.1 503 ") and \
+            refusal.endswith(("\r\n\r\n503 %s\n" % OOM).encode()), refusal
+        hit_on(kept, hot, objects, "at the watermark")
+        r = kept.request("GET", "/fractal/" + cold[0])
+        assert refused_for_memory(r), r
+        oom = int(gw.error_count("out_of_memory"))
+        assert oom >= 2, oom
+    finally:
+        for s in socks:
+            s.close()
+    if sanitized(ctx.bin):
+        # ASan's allocator keeps what was freed resident (its quarantine,
+        # its own free lists): the usage never drops, nothing to judge.
+        print("     RssAnon %d KiB after %d idle connections, refused; "
+              "recovery not judged under ASan" % (anon, len(socks)))
+        kept.close()
+        return
+    served = wait_until(lambda: misses_served(gw, cold, objects), 10.0)
+    print("     max_memory %d KiB (RssAnon %d KiB at the start): refused "
+          "after %d idle connections at RssAnon %d KiB; out_of_memory %d; "
+          "misses served after they closed: %s" % (
+              budget >> 10, base >> 10, len(socks), anon, oom, served))
+    assert served, "misses still refused after the connections closed%s" % (
+        gw_stderr(gw))
+    hit_on(kept, hot, objects, "after the load")
+    kept.close()

@@ -9,7 +9,6 @@ gateway answers afterwards (X-Cache: HIT).
 """
 
 import concurrent.futures
-import json
 import os
 import pty
 import re
@@ -19,6 +18,7 @@ import socket
 import subprocess
 import time
 
+import clisummary
 import fixtures
 import fractals_api
 import gateway
@@ -81,25 +81,13 @@ def check_exit(rc, err, args):
 
 
 def summary_json(out, err):
-    """The --summary-json object: the last line of stdout."""
-    lines = out.strip().splitlines()
-    assert lines, "no --summary-json line on stdout; stderr:\n%s" % (
-        gateway.tail(err))
-    return json.loads(lines[-1])
+    return clisummary.summary_json(out, err)
 
 
 def assert_counts(js, err, **want):
-    got = {k: js.get(k) for k in want}
-    assert got == want, "summary: want %s, got %s\nstderr:\n%s" % (
-        want, js, gateway.tail(err, 20))
-    # The human summary says the same.
-    m = SUMMARY_RE.search(err)
-    assert m, "no summary line on stderr:\n%s" % gateway.tail(err)
-    human = dict(zip(("warmed", "cached", "uncacheable", "not_found",
-                      "failed", "bad_lines", "duplicates"),
-                     map(int, m.groups())))
-    for k, v in human.items():
-        assert js[k] == v, "stderr says %s %d, JSON says %d" % (k, v, js[k])
+    clisummary.assert_counts(js, err, SUMMARY_RE,
+                             ("warmed", "cached", "uncacheable", "not_found",
+                              "failed", "bad_lines", "duplicates"), **want)
 
 
 def write_list(ctx, lines, name="list.txt"):

@@ -60,6 +60,7 @@
 /* The admin token the routing is tried with; the seeds that reach the
  * admin routes carry it. */
 #define FZ_ADMIN_TOKEN "s3cr3t"
+#define FZ_WRITE_TOKEN "wr1te"
 
 struct fz_run {
     unsigned nreq;
@@ -99,6 +100,8 @@ static void route_word(const struct gw_route *d, char *out, size_t len)
     case GW_ROUTE_PURGE: snprintf(out, len, d->soft ? "softpurge" : "purge"); break;
     case GW_ROUTE_INSPECT: snprintf(out, len, "inspect"); break;
     case GW_ROUTE_PREFLIGHT: snprintf(out, len, "preflight"); break;
+    case GW_ROUTE_UPLOAD: snprintf(out, len, "upload"); break;
+    case GW_ROUTE_DELETE: snprintf(out, len, "delete"); break;
     case GW_ROUTE_METRICS: snprintf(out, len, "metrics"); break;
     case GW_ROUTE_SIMPLE: snprintf(out, len, "%d", d->status); break;
     default: FZ_CHECK(!"unknown route kind");
@@ -173,20 +176,30 @@ static void on_request(const struct gw_http_req *r, struct fz_run *run)
     char pub[16] = "", adm[16] = "";
     for (int admin = 0; admin < 2; admin++)
         for (int draining = 0; draining < 2; draining++)
-            for (int t = 0; t < 2; t++) {
-                struct gw_route_ctx ctx = {admin, tokens[t], draining};
+            for (int t = 0; t < 4; t++) {
+                /* t 2 and 3: writes on, with the admin token or without. */
+                struct gw_route_ctx ctx = {.admin = admin, .admin_token = tokens[t & 1],
+                                           .draining = draining,
+                                           .write_token = t >= 2 ? FZ_WRITE_TOKEN : ""};
                 struct gw_route d;
                 gw_route_decide(r, &ctx, &d);
                 run->digest = mix(run->digest, &d.kind, sizeof(d.kind));
                 /* The verdict: the public listener, and the admin one with
                  * a token configured, neither draining. */
-                if (!draining && t == admin)
+                if (!draining && t == admin) /* writes off */
                     route_word(&d, admin ? adm : pub, admin ? sizeof(adm) : sizeof(pub));
                 FZ_CHECK(d.head_only == (r->method == HTTP_HEAD));
                 switch (d.kind) {
                 case GW_ROUTE_FRACTAL:
                     FZ_CHECK(!admin);
                     FZ_CHECK(r->method == HTTP_GET || r->method == HTTP_HEAD);
+                    check_name(url, ulen, "/fractal/", d.name);
+                    break;
+                case GW_ROUTE_UPLOAD:
+                case GW_ROUTE_DELETE:
+                    /* Only with the write token, which only t >= 2 configures. */
+                    FZ_CHECK(!admin && t >= 2);
+                    FZ_CHECK(r->method == (d.kind == GW_ROUTE_UPLOAD ? HTTP_PUT : HTTP_DELETE));
                     check_name(url, ulen, "/fractal/", d.name);
                     break;
                 case GW_ROUTE_PURGE:

@@ -117,6 +117,18 @@ Every sleep is bounded and ends early when the origin stops.
         origin.count("GET", slo.name, manifest=True)  # ?multipart-manifest=get
         origin.requests        # [(method, path, Headers), ...]
 
+Uploads: `PUT` reads the body (Content-Length or chunked) and stores it as
+an object (its Content-Type and MD5), answering 201 with `Etag`; `DELETE`
+removes an object (204, or 404).  A PUT may misbehave, once per fault set
+with origin.set_put_fault(container, name, fault):
+
+    "status=N"               reads the whole body, answers N, stores nothing
+    "reset=N"                reads N bytes of the body, then a TCP RST
+    "wrong_etag"             stores the body, answers 201 with the Etag of
+                             other bytes
+origin.put_bodies[(container, name)] holds the bytes of each PUT that ended
+with its body whole (the last one).
+
 Requests need `X-Auth-Token: t0k3n` (401 otherwise).  Only loopback.
 """
 
@@ -412,7 +424,63 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.origin._record(self.command, self.path, self.headers)
         self._simple(405, b"Method Not Allowed")
 
-    do_PUT = do_POST = do_DELETE = do_COPY = do_OPTIONS = _other
+    do_POST = do_COPY = do_OPTIONS = _other
+
+    def _object_key(self):
+        parts = urllib.parse.unquote(self.path.partition("?")[0]).split("/", 4)
+        return (parts[3], parts[4]) if len(parts) == 5 else None
+
+    def _read_upload(self, limit):
+        """The request body, at most `limit` bytes of it (None: all)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while limit is None or len(out) < limit:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                out += self.rfile.read(size)
+                self.rfile.readline()
+            return out if limit is None else out[:limit]
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n if limit is None else min(n, limit))
+
+    def do_PUT(self):
+        origin = self.origin
+        origin._record("PUT", self.path, self.headers)
+        key = self._object_key()
+        if self.headers.get("X-Auth-Token") != origin.token or key is None:
+            self._read_upload(None)
+            self._simple(401 if key else 404, b"no")
+            return
+        with origin._lock:
+            fault = origin._put_faults.pop(key, None) or ""
+        if fault.startswith("reset="):
+            self._read_upload(int(fault.split("=", 1)[1]))
+            self.close_connection = True
+            with origin._lock:
+                origin._reset.add(self.connection)
+            return
+        data = self._read_upload(None)
+        with origin._lock:
+            origin.put_bodies[key] = data
+        if fault.startswith("status="):
+            self._simple(int(fault.split("=", 1)[1]), b"refused")
+            return
+        etag = origin.put(key[0], key[1], data,
+                          self.headers.get("Content-Type", "application/octet-stream"))
+        if fault == "wrong_etag":
+            etag = hashlib.md5(data + b"x").hexdigest()
+        self._simple(201, b"", {"Etag": etag,
+                                "Last-Modified": email.utils.formatdate(usegmt=True)})
+
+    def do_DELETE(self):
+        origin = self.origin
+        origin._record("DELETE", self.path, self.headers)
+        key = self._object_key()
+        with origin._lock:
+            gone = key is not None and origin._objects.pop(key, None) is not None
+        self._simple(204 if gone else 404, b"")
 
     def _auth(self):
         """TempAuth v1.0: the token and storage URL for the one user."""
@@ -694,6 +762,8 @@ class FaultOrigin:
         self.token = token
         self.requests = []      # (method, path, httputil.Headers)
         self._objects = {}      # (container, name) -> _Object
+        self._put_faults = {}   # (container, name) -> the next PUT's fault
+        self.put_bodies = {}    # (container, name) -> the last whole PUT body
         self._listings = {}     # container -> (prefix, count, pad, page)
         self._listing_faults = {}   # container -> [fault, times, first]
         self.listing_page = 10000   # names per page of a real listing
@@ -813,6 +883,11 @@ class FaultOrigin:
         with self._lock:
             self._objects[(container, name)] = obj
         return obj.etag
+
+    def set_put_fault(self, container, name, fault):
+        """The next PUT of the object misbehaves (see the module docstring)."""
+        with self._lock:
+            self._put_faults[(container, name)] = fault
 
     def put_slo(self, container, name, entries, content_type="image/png",
                 fault=None, times=None, last_modified=None):

@@ -123,6 +123,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.run_group, "");
     ck_assert_uint_eq(c.max_connections, 10000);
     ck_assert_uint_eq(c.admin_max_connections, 16);
+    ck_assert_uint_eq(c.max_memory, 0);
     ck_assert_uint_eq(c.max_header_size, 16384);
     ck_assert_uint_eq(c.max_headers, 100);
     ck_assert_uint_eq(c.max_url_size, 8192);
@@ -131,6 +132,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.send_timeout_ms, 60000);
     ck_assert_uint_eq(c.shutdown_grace_ms, 30000);
     ck_assert_uint_eq(c.write_buffer, 262144);
+    ck_assert_str_eq(c.write_token, "");
+    ck_assert_uint_eq(c.max_upload_size, 5ull << 30);
     ck_assert_int_eq(c.auth_version, GW_AUTH_V1);
     ck_assert_str_eq(c.user_domain, "Default");
     ck_assert_str_eq(c.project, "");
@@ -458,6 +461,8 @@ static const struct {
     {"swift", "fetch_queue_timeout = 0s", ":4: fetch_queue_timeout: must be a duration above 0, such as 250ms, 30s or 5m"},
     {"server", "admin_max_connections = 1025",
      ":4: admin_max_connections: must be a number from 1 to 1024"},
+    {"server", "max_memory = half", ":4: max_memory: must be a size such as 512K, 10M or 10G"},
+    {"server", "max_memory = -1G", ":4: max_memory: must be a size such as 512K, 10M or 10G"},
     {"server", "max_connections = 1e6", ":4: max_connections: must be a number of at least 1"},
     {"server", "max_connections = 99999999999999999999", ":4: max_connections: is too large"},
     {"server", "max_header_size = 1023", ":4: max_header_size: must be a size from 1K to 1M"},
@@ -477,6 +482,9 @@ static const struct {
     {"server", "shutdown_grace = soon",
      ":4: shutdown_grace: must be a duration such as 250ms, 30s, 5m or 1h"},
     {"server", "write_buffer = 1K", ":4: write_buffer: must be a size from 4K to 64M"},
+    {"server", "max_upload_size = 0", ":4: max_upload_size: must be a size of at least 1"},
+    {"server", "max_upload_size = 5Q",
+     ":4: max_upload_size: must be a size of at least 1"},
     {"server", "write_buffer = 65M", ":4: write_buffer: must be a size from 4K to 64M"},
     {"swift", "auth_version = 2", ":4: auth_version: must be 1, 3 or static"},
     {"swift", "auth_version = v1", ":4: auth_version: must be 1, 3 or static"},
@@ -895,6 +903,8 @@ START_TEST(test_dump_round_trip)
         "listen = [::1]:9000\n"
         "workers = 6\n"
         "admin_token = adm1n-secret\n"
+        "write_token = wr1te-secret\n"
+        "max_upload_size = 2G\n"
         "max_header_size = 1048575\n"
         "header_timeout = 1500ms\n"
         "keepalive_timeout = 2m\n"
@@ -916,6 +926,8 @@ START_TEST(test_dump_round_trip)
 
     ck_assert_ptr_null(strstr(out, "secret"));
     ck_assert_ptr_nonnull(strstr(out, "\nadmin_token = (set)\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nwrite_token = (set)\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nmax_upload_size = 2G\n"));
     ck_assert_ptr_nonnull(strstr(out, "\ntoken = (set)\n"));
     ck_assert_ptr_nonnull(strstr(out, "\nkey = (set)\n"));
     ck_assert_ptr_nonnull(strstr(out, "\n[server]\n"));

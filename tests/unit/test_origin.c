@@ -131,7 +131,7 @@ static void t_done(void *ud, struct gw_fetch *f, int err)
     snprintf(res->error_text, sizeof(res->error_text), "%s", gw_fetch_error_text(f));
 }
 
-static const struct gw_fetch_cbs cbs = {t_headers, t_data, t_done, NULL};
+static const struct gw_fetch_cbs cbs = {.on_headers = t_headers, .on_data = t_data, .on_done = t_done};
 
 /* Fetch from an origin answering `head`; the loop is closed clean after. */
 static struct result fetch_head(const char *head)

@@ -307,7 +307,10 @@ static const char golden[] =
     "swiftgate_errors_total{kind=\"plan_too_large\"} 0\n"
     "swiftgate_errors_total{kind=\"out_of_files\"} 0\n"
     "swiftgate_errors_total{kind=\"index_full\"} 0\n"
-    "swiftgate_errors_total{kind=\"bad_proxy_header\"} 0\n";
+    "swiftgate_errors_total{kind=\"bad_proxy_header\"} 0\n"
+    "swiftgate_errors_total{kind=\"upload_aborted\"} 0\n"
+    "swiftgate_errors_total{kind=\"upload_digest_mismatch\"} 0\n"
+    "swiftgate_errors_total{kind=\"out_of_memory\"} 0\n";
 
 /* One of every kind of call, some from outside any worker: the whole text. */
 START_TEST(test_render_exact)
