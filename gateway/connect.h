@@ -10,8 +10,8 @@ struct gw_conf;
 /*
  * Authenticate once with conf's credentials (no request with static ones)
  * and HEAD <storage URL>/<container> with the token, on a loop of its own,
- * each bounded by conf's connect and first-byte timeouts and the whole by
- * a minute.  Prints each step on stdout.  Returns 0 when both succeeded,
+ * each bounded by conf's connect and first-byte timeouts.  Prints each
+ * step on stdout.  Returns 0 when both succeeded,
  * else 1 after one line on stderr saying why (Swift's refusal, curl's
  * error, a missing container).  Needs curl_global_init() done.
  */

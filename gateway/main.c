@@ -130,7 +130,8 @@ static const struct {
      "container: the reason is printed).\n"
      "\n"
      "  -c, --config FILE   the configuration file (required)\n"
-     "      --connect       authenticate and HEAD the container (a minute at most)\n"
+     "      --connect       authenticate and HEAD the container (each request\n"
+     "                      bounded by [swift] connect_timeout and first_byte_timeout)\n"
      "  -h, --help          this help\n"},
     {"fsck",
      "usage: swiftgate fsck -c FILE [--repair]\n"

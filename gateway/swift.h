@@ -120,6 +120,10 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
  * curl_global_init(); uses no other loop.
  */
 int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token);
+/* The same, and when it fails, why in one line ("swift auth: 401
+ * Unauthorized from URL", as gw_swift_ready() says it). */
+int gw_swift_login_why(const struct gw_conf *conf, char **storage_url, char **token, char *why,
+                       size_t whylen);
 
 /*
  * Keystone v3: from a token's JSON body, the object-store endpoint URL of
