@@ -4,6 +4,8 @@
  * One GET of a gateway's /healthz with libcurl's easy interface, bounded
  * by a timeout; exit 0 on 200 and 1 on anything else, so that a container
  * HEALTHCHECK or a supervisor needs nothing but the gateway's own binary.
+ * A refusal is printed with the gateway's reason, the first line of the
+ * answer's body ("swift auth: 401 Unauthorized from URL", "draining").
  * The URL is the one given, else the one [server] listen of -c FILE
  * names, else GW_HEALTHCHECK_DEFAULT_URL.  A listener of -c FILE that
  * expects a PROXY header ([server] proxy_protocol) gets a version 1 one,
@@ -25,6 +27,7 @@
 
 #define HEALTHCHECK_DEFAULT_TIMEOUT_MS 5000
 #define HEALTHCHECK_URL_MAX 512
+#define HEALTHCHECK_BODY_MAX 512
 
 static void usage(FILE *out)
 {
@@ -32,8 +35,9 @@ static void usage(FILE *out)
             "usage: swiftgate healthcheck [-c FILE] [-t DURATION] [URL]\n"
             "\n"
             "GET a gateway's /healthz; exit 0 when it answers 200, 1 when it answers\n"
-            "anything else (503 while draining), cannot be reached or does not answer\n"
-            "within the timeout, 2 on bad usage or a bad FILE.\n"
+            "anything else (503 while draining, or while it has no token from Swift's\n"
+            "auth: the reason is printed), cannot be reached or does not answer within\n"
+            "the timeout, 2 on bad usage or a bad FILE.\n"
             "\n"
             "  URL                    what to GET (default " GW_HEALTHCHECK_DEFAULT_URL ");\n"
             "                         a URL without a path gets /healthz\n"
@@ -60,12 +64,34 @@ int gw_healthcheck_url(const char *listen, char *buf, size_t len)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* The body of /healthz means nothing here: take it and drop it. */
-static size_t drop_body(char *p, size_t size, size_t n, void *ud)
+/* The start of /healthz's body, for the reason of a refusal; the rest is dropped. */
+struct body_start {
+    char text[HEALTHCHECK_BODY_MAX];
+    size_t len;
+};
+
+static size_t keep_body_start(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
+    struct body_start *b = ud;
+    size_t room = sizeof(b->text) - 1 - b->len;
+    size_t take = size * n < room ? size * n : room;
+    memcpy(b->text + b->len, p, take);
+    b->len += take;
+    b->text[b->len] = '\0';
     return size * n;
+}
+
+/* The reason in a body "503 REASON\n": its first line, less the status. */
+static const char *body_reason(struct body_start *b, long status)
+{
+    b->text[strcspn(b->text, "\r\n")] = '\0';
+    char prefix[16];
+    int n = snprintf(prefix, sizeof(prefix), "%ld ", status);
+    const char *r = b->text;
+    if (n > 0 && strncmp(r, prefix, (size_t)n) == 0) r += n;
+    for (char *p = b->text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    return r;
 }
 
 /* GET url within timeout_ms, after a PROXY v1 header if proxy_v1; returns
@@ -78,13 +104,15 @@ static int probe(const char *url, uint64_t timeout_ms, int proxy_v1)
         return 1;
     }
     char cerr[CURL_ERROR_SIZE] = "";
+    struct body_start body = {.len = 0};
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(h, CURLOPT_HAPROXYPROTOCOL, proxy_v1 ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, drop_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body_start);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "swiftgate-healthcheck/" GW_VERSION);
     CURLcode rc = curl_easy_perform(h);
@@ -97,7 +125,9 @@ static int probe(const char *url, uint64_t timeout_ms, int proxy_v1)
         return 1;
     }
     if (status != 200) {
-        fprintf(stderr, "swiftgate healthcheck: %s: HTTP %ld\n", url, status);
+        const char *why = body_reason(&body, status);
+        fprintf(stderr, "swiftgate healthcheck: %s: HTTP %ld%s%s\n", url, status,
+                why[0] ? ": " : "", why);
         return 1;
     }
     printf("swiftgate healthcheck: %s: HTTP 200\n", url);

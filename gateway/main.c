@@ -2,7 +2,10 @@
  * main.c - the command line, start-up, signals and graceful shutdown.
  *
  *   swiftgate serve -c FILE          run the gateway
- *   swiftgate check-config -c FILE   validate FILE, print the effective config
+ *   swiftgate check-config -c FILE [--connect]
+ *                                    validate FILE, print the effective config;
+ *                                    with --connect, authenticate and HEAD the
+ *                                    container too (connect.c)
  *   swiftgate fsck -c FILE [--repair]  re-hash the cache offline
  *   swiftgate warm [-g URL] [FILE]   fill a gateway's cache from a list (warm.c)
  *   swiftgate healthcheck [URL]      exit 0 when /healthz says 200 (healthcheck.c)
@@ -24,7 +27,12 @@
  * (reload.c: what can change takes effect for new requests, a bad file
  * changes nothing, no connection is dropped).  Under a service manager that set
  * NOTIFY_SOCKET, "READY=1" is sent once the listeners are bound and the
- * workers run, "STOPPING=1" when the drain begins (notify.h).  Exit status otherwise: 1 on a
+ * workers run, "STOPPING=1" when the drain begins (notify.h).  READY=1
+ * does not wait for Swift's first token (the gateway answers, /healthz says
+ * why it is not ready, and a Swift that is down must not get a gateway that
+ * would recover killed by its start timeout): the auth state goes in
+ * "STATUS=" lines instead, with READY=1 and then whenever it changes
+ * (looked at once a second).  Exit status otherwise: 1 on a
  * runtime failure, 2 on bad usage or configuration, and 2 when the cache
  * directory holds a link or another user's file where the cache's own
  * should be (nothing is removed then).
@@ -47,11 +55,13 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "connect.h"
 #include "healthcheck.h"
 #include "notify.h"
 #include "privs.h"
 #include "purge.h"
 #include "server.h"
+#include "swift.h"
 #include "util.h"
 #include "warm.h"
 #include "backup.h"
@@ -61,6 +71,8 @@ struct gw_main {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t delay;           /* drain_delay: /healthz 503, still accepting */
     uv_timer_t grace;           /* shutdown_grace: then force-close */
+    uv_timer_t status;          /* STATUS= for the service manager, each second */
+    char status_sent[GW_SWIFT_REASON_MAX + 32];
     struct gw_server srv;
     int stopping;
 };
@@ -69,7 +81,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: swiftgate serve -c FILE          run the gateway\n"
-            "       swiftgate check-config -c FILE   check FILE and print the effective config\n"
+            "       swiftgate check-config -c FILE [--connect]\n"
+            "                                        check FILE and print the effective config;\n"
+            "                                        --connect: and that it reaches Swift\n"
             "       swiftgate fsck -c FILE [--repair]\n"
             "                                        re-hash the cache; remove what is wrong\n"
             "       swiftgate warm [-g GATEWAY_URL] [-j N] [--from-api URL] [FILE|-]\n"
@@ -106,12 +120,18 @@ static const struct {
      "  -c, --config FILE   the configuration file (required)\n"
      "  -h, --help          this help\n"},
     {"check-config",
-     "usage: swiftgate check-config -c FILE\n"
+     "usage: swiftgate check-config -c FILE [--connect]\n"
      "\n"
      "Check FILE and the environment as serve would, and print the configuration\n"
-     "in effect (secrets hidden).  Exit status 0 when it is valid, 2 when not.\n"
+     "in effect (secrets hidden).  With --connect, then authenticate once with\n"
+     "[swift]'s credentials and HEAD the container with the token, and print what\n"
+     "was done.  Exit status 0 when all is well, 2 when FILE is not valid, 1 when\n"
+     "--connect failed (wrong credentials, auth or Swift unreachable, TLS, no such\n"
+     "container: the reason is printed).\n"
      "\n"
      "  -c, --config FILE   the configuration file (required)\n"
+     "      --connect       authenticate and HEAD the container (each request\n"
+     "                      bounded by [swift] connect_timeout and first_byte_timeout)\n"
      "  -h, --help          this help\n"},
     {"fsck",
      "usage: swiftgate fsck -c FILE [--repair]\n"
@@ -138,13 +158,20 @@ static int asked_help(int argc, char **argv, int first, const char *cmd)
     return 0;
 }
 
-/* -c FILE from argv[first..]; NULL and a message when it is missing or unknown. */
-static const char *conf_arg(int argc, char **argv, int first, const char *cmd)
+/*
+ * -c FILE from argv[first..], and whether `flag` (NULL: none allowed) was
+ * given, in *flag_seen; NULL and a message when FILE is missing or an
+ * argument is unknown.
+ */
+static const char *conf_arg(int argc, char **argv, int first, const char *cmd,
+                            const char *flag, int *flag_seen)
 {
     const char *path = NULL;
     for (int i = first; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             path = argv[++i];
+        } else if (flag != NULL && strcmp(argv[i], flag) == 0) {
+            *flag_seen = 1;
         } else {
             fprintf(stderr, "swiftgate %s: unexpected argument '%s'\n", cmd, argv[i]);
             return NULL;
@@ -196,7 +223,8 @@ static uint64_t raise_nofile(const struct gw_conf *conf, int warn)
 static int cmd_check_config(int argc, char **argv)
 {
     if (asked_help(argc, argv, 2, "check-config")) return 0;
-    const char *path = conf_arg(argc, argv, 2, "check-config");
+    int connect = 0;
+    const char *path = conf_arg(argc, argv, 2, "check-config", "--connect", &connect);
     if (path == NULL) return 2;
     struct gw_conf conf;
     int rc = load_conf(&conf, path);
@@ -210,6 +238,17 @@ static int cmd_check_config(int argc, char **argv)
                    (unsigned long long)(nofile > NOFILE_RESERVE ? nofile - NOFILE_RESERVE : 0),
                    (unsigned long long)conf.max_connections);
         fprintf(stderr, "swiftgate: %s: configuration ok\n", path);
+    }
+    if (rc == 0 && connect) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "swiftgate check-config: curl_global_init failed\n");
+            gw_conf_free(&conf);
+            return 1;
+        }
+        int bad = gw_connect_check(&conf);
+        curl_global_cleanup();
+        gw_conf_free(&conf);
+        return bad ? 1 : 0;
     }
     gw_conf_free(&conf);
     return rc == 0 ? 0 : 2;
@@ -318,7 +357,33 @@ static void on_all_stopped(struct gw_server *srv)
     uv_close((uv_handle_t *)&m->sighup, on_closed);
     uv_close((uv_handle_t *)&m->delay, on_closed);
     uv_close((uv_handle_t *)&m->grace, on_closed);
+    uv_close((uv_handle_t *)&m->status, on_closed);
     uv_close((uv_handle_t *)&m->srv.worker_exit, on_closed);
+}
+
+/*
+ * Tell the service manager the auth state ("serving", or "not ready: " and
+ * why) with `first` (READY=1) or when it changed.
+ */
+static void notify_status(struct gw_main *m, const char *first)
+{
+    char why[GW_SWIFT_REASON_MAX], state[sizeof(m->status_sent)], msg[sizeof(state) + 32];
+    unsigned after;
+    if (gw_swift_ready(m->srv.swift, why, sizeof(why), &after))
+        snprintf(state, sizeof(state), "STATUS=serving");
+    else
+        snprintf(state, sizeof(state), "STATUS=not ready: %s", why);
+    if (first == NULL && strcmp(state, m->status_sent) == 0) return;
+    memcpy(m->status_sent, state, sizeof(state));
+    snprintf(msg, sizeof(msg), "%s%s%s", first ? first : "", first ? "\n" : "", state);
+    int rc = gw_notify(msg);
+    if (rc < 0 && first != NULL)
+        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
+}
+
+static void on_status(uv_timer_t *t)
+{
+    notify_status(t->data, NULL);
 }
 
 static void on_grace(uv_timer_t *t)
@@ -357,6 +422,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
             strsignal(signum), (unsigned long long)conf->drain_delay_ms,
             (unsigned long long)conf->shutdown_grace_ms);
     gw_server_drain(&m->srv);
+    uv_timer_stop(&m->status);
     gw_notify("STOPPING=1");
     if (conf->drain_delay_ms > 0)
         uv_timer_start(&m->delay, on_delay, conf->drain_delay_ms, 0);
@@ -377,7 +443,7 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs);
 static int cmd_serve(int argc, char **argv)
 {
     if (asked_help(argc, argv, 2, "serve")) return 0;
-    const char *path = conf_arg(argc, argv, 2, "serve");
+    const char *path = conf_arg(argc, argv, 2, "serve", NULL, NULL);
     if (path == NULL) return 2;
     struct gw_conf conf;
     if (load_conf(&conf, path) != 0) {
@@ -442,7 +508,9 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     uv_signal_init(&m.loop, &m.sighup);
     uv_timer_init(&m.loop, &m.delay);
     uv_timer_init(&m.loop, &m.grace);
+    uv_timer_init(&m.loop, &m.status);
     m.sigterm.data = m.sigint.data = m.sighup.data = m.grace.data = m.delay.data = &m;
+    m.status.data = &m;
     uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&m.sighup, on_hup, SIGHUP);
@@ -458,9 +526,11 @@ static int serve(struct gw_conf *conf, const struct gw_privs *privs)
     gw_log_(GW_LOG_INFO, "main",
             "swiftgate " GW_VERSION " ready listen=%s admin=%s workers=%d container=%s", addr,
             admin, m.srv.nworkers, conf->container);
-    rc = gw_notify("READY=1");
-    if (rc < 0)
-        gw_warn("main", "cannot tell the service manager we are ready: %s", strerror(-rc));
+    if (getenv("NOTIFY_SOCKET") != NULL) {
+        notify_status(&m, "READY=1");
+        uv_timer_start(&m.status, on_status, 1000, 1000);
+        uv_unref((uv_handle_t *)&m.status);  /* it alone keeps nothing alive */
+    }
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
     gw_server_destroy(&m.srv);

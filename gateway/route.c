@@ -15,9 +15,16 @@
  * /fractal/<uuid> (purge; soft with X-Purge-Soft: 1), behind the bearer
  * token if one is configured.
  *
+ * /healthz, on either listener, is 200 "ok" only when the gateway can
+ * answer a miss: 503 "draining" while it drains, and 503 with the reason
+ * ("swift auth: 401 Unauthorized from URL") and a Retry-After while
+ * Swift's auth is not ready (swift.h, gw_swift_ready), so that a balancer
+ * sends nothing to a gateway that could only answer 502.
+ *
  * The decision is gw_route_decide(), a pure function of the parsed head
  * (the fuzz target calls it); gw_route() only carries it out.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,6 +41,7 @@
 #include "services.h"
 #include "sink.h"
 #include "stats.h"
+#include "swift.h"
 #include "util.h"
 
 static int is_hex(char ch)
@@ -104,8 +112,10 @@ static void decide_healthz(int get_or_head, int draining, struct gw_route *out)
         simple(out, 405, "method not allowed", allow_get_head);
     else if (draining)
         simple(out, 503, "draining", NULL);
-    else
+    else {
         simple(out, 200, "ok", NULL);
+        out->healthz = 1;
+    }
 }
 
 /*
@@ -240,6 +250,19 @@ void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx
     simple(out, 404, "not found", NULL);
 }
 
+/* /healthz when not draining: 200, or 503 and why while auth is not ready. */
+static void answer_healthz(struct gw_sink *s, const struct gw_services *svc)
+{
+    char why[GW_SWIFT_REASON_MAX], retry[40];
+    unsigned after;
+    if (gw_swift_ready(svc->swift, why, sizeof(why), &after)) {
+        gw_respond_simple(s, 200, "ok", NULL);
+        return;
+    }
+    snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", after);
+    gw_respond_simple(s, 503, why, retry);
+}
+
 static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
 {
     const struct gw_http_req *r = gw_sink_request(s);
@@ -251,6 +274,12 @@ static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
     }
     gw_stats_render(&body);
     gw_gate_render(&body);
+    char why[GW_SWIFT_REASON_MAX];
+    unsigned after;
+    gw_buf_printf(&body, "# HELP swiftgate_ready 1 when Swift's auth lets the gateway answer "
+                         "misses (/healthz 200 unless draining), 0 before the first token and "
+                         "while auth fails.\n# TYPE swiftgate_ready gauge\nswiftgate_ready %d\n",
+                  gw_swift_ready(svc->swift, why, sizeof(why), &after));
     gw_stats_render_cache(&body, svc->cache);
     gw_stats_render_process(&body);
     gw_stats_render_config(&body);
@@ -286,7 +315,10 @@ void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_
         gw_inspect(s, svc, d.name, d.head_only);
         return;
     case GW_ROUTE_SIMPLE:
-        gw_respond_simple(s, d.status, d.reason, d.extra);
+        if (d.healthz)
+            answer_healthz(s, svc);
+        else
+            gw_respond_simple(s, d.status, d.reason, d.extra);
         return;
     case GW_ROUTE_PREFLIGHT:
         gw_cors_preflight(s, svc->conf);

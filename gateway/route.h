@@ -30,6 +30,9 @@ struct gw_route {
     const char *reason;  /* static text */
     const char *extra;   /* NULL or static header lines ending in CRLF */
     int head_only;       /* HEAD: the same head, no body */
+    int healthz;         /* the 200 of /healthz: gw_route() answers 503 with
+                          * the reason instead while Swift's auth is not
+                          * ready (gw_swift_ready) */
     int soft;            /* PURGE: X-Purge-Soft: 1, expire instead of drop */
     char name[37];       /* FRACTAL, PURGE, INSPECT: a uuid, 36 characters */
 };

@@ -18,10 +18,25 @@
  * requests that need a token wait for the new one (or see a 401 and retry
  * once, through gw_swift_invalidate()).
  *
+ * Readiness.  A gateway is ready (gw_swift_ready(), /healthz 200) when it
+ * can answer a miss: static auth always; otherwise while it holds a token
+ * that has not expired, or when its token ran out or was refused and no
+ * auth request has failed since (the next request gets a new one).  It is
+ * not ready before its first token (and, after a reload changed the
+ * credentials, before the first they give), and from a failed auth request until
+ * one succeeds, unless it still holds a valid token: a refresh that fails
+ * while the old token lives takes nothing away.  The keeper (one client,
+ * gw_swift_client_keep()) asks for the first token as soon as its loop
+ * runs (and at once after such a reload), so start-up never waits for
+ * Swift, and after each failure asks
+ * again after a delay that doubles from 1 s up to 30 s, so a gateway that
+ * a balancer took out for failing auth comes back without any request.
+ *
  * Three kinds of auth: TempAuth v1.0 (X-Auth-User/X-Auth-Key), Keystone v3
  * password with a project scope (the token from X-Subject-Token, the
  * storage URL from the catalog's object-store endpoint of the configured
- * interface and region, the expiry from expires_at), and static.
+ * interface and region, the expiry from expires_at, both read by
+ * swift_v3.c), and static.
  * Neither the key nor a token ever goes into a log line.
  *
  * A reload hands over a new configuration (gw_swift_reconfigure()); the
@@ -50,6 +65,8 @@
 
 #define CLIENT_MAGIC 0x5357434cu
 #define MAX_AUTH_BODY (1024 * 1024)
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
 
 struct gw_swift {
     _Atomic(const struct gw_conf *) conf; /* replaced by a reload, under lock */
@@ -63,6 +80,12 @@ struct gw_swift {
     int inflight;             /* an auth request is running somewhere */
     uint64_t creds_epoch;     /* a reload changed the credentials this often */
     struct gw_swift_client *clients;
+    /* Readiness (see the top of this file). */
+    int had_token;            /* a token was stored once */
+    char failure[GW_SWIFT_REASON_MAX]; /* why the last auth request failed; "" */
+    uint64_t retry_delay_ms;  /* the keeper's next wait after a failure */
+    uint64_t retry_at_ms;     /* when the keeper asks again; 0 = not planned */
+    struct gw_swift_client *keeper;
 };
 
 struct gw_swift_client {
@@ -70,6 +93,9 @@ struct gw_swift_client {
     struct gw_swift *s;
     struct gw_origin *o;
     uv_async_t async;         /* another worker finished an auth request */
+    uv_timer_t retry;         /* the keeper's: the first token, then retries */
+    int handles_open;         /* closed when both close callbacks ran */
+    long status;              /* of the running auth request; 0 before its head */
     struct gw_fetch *fetch;
     uint64_t fetch_epoch;     /* the creds_epoch its request was sent with */
     struct gw_swift_wait *waiters;
@@ -105,9 +131,11 @@ struct gw_swift *gw_swift_new(const struct gw_conf *conf)
 {
     struct gw_swift *s = gw_calloc(1, sizeof(*s));
     atomic_init(&s->conf, conf);
+    s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_init(&s->lock, NULL);
     set_static(s, conf);
     if (conf->auth_version == GW_AUTH_STATIC) s->generation = 1;
+    s->had_token = conf->auth_version == GW_AUTH_STATIC;
     return s;
 }
 
@@ -141,6 +169,11 @@ int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf)
         s->generation++; /* a 401 to the old token must not drop the new one */
         s->creds_epoch++;
         set_static(s, conf);
+        /* Not ready until the new credentials gave a token: ask now. */
+        s->had_token = conf->auth_version == GW_AUTH_STATIC;
+        s->failure[0] = '\0';
+        s->retry_delay_ms = RETRY_FIRST_MS;
+        if (s->keeper) uv_async_send(&s->keeper->async);
     }
     pthread_mutex_unlock(&s->lock);
     return changed;
@@ -199,6 +232,27 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation)
     pthread_mutex_unlock(&s->lock);
 }
 
+int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_after_s)
+{
+    uint64_t now = gw_now_ms();
+    int ready = 1;
+    pthread_mutex_lock(&s->lock);
+    if (s->token && now < s->valid_until_ms) {
+        ready = 1;
+    } else if (s->failure[0]) {
+        ready = 0;
+        snprintf(why, len, "%s", s->failure);
+    } else if (!s->had_token) {
+        ready = 0;
+        snprintf(why, len, "swift auth: waiting for the first token from %s",
+                 conf_of(s)->auth_url);
+    }
+    uint64_t at = s->retry_at_ms;
+    pthread_mutex_unlock(&s->lock);
+    *retry_after_s = at > now ? (unsigned)((at - now + 999) / 1000) : 1;
+    return ready;
+}
+
 /* ---- waking waiters ---- */
 
 static void wake_all(struct gw_swift_client *cl, int err)
@@ -215,6 +269,55 @@ static void wake_all(struct gw_swift_client *cl, int err)
     }
 }
 
+/* ---- the keeper: the first token, and retries while auth fails ---- */
+
+static void on_retry(uv_timer_t *t)
+{
+    struct gw_swift_client *cl = t->data;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    pthread_mutex_lock(&s->lock);
+    s->retry_at_ms = 0;
+    /* Whoever runs an auth request now will tell the keeper how it went. */
+    int go = !s->inflight && (s->failure[0] || !s->had_token);
+    if (go) s->inflight = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (go) start_auth(cl);
+}
+
+/*
+ * On the keeper's loop: after a failed auth request, plan the next one;
+ * without a token for the credentials in force (a reload changed them),
+ * ask at once.
+ */
+static void plan_retry(struct gw_swift_client *cl)
+{
+    struct gw_swift *s = cl->s;
+    uint64_t delay = 0;
+    pthread_mutex_lock(&s->lock);
+    int want = s->keeper == cl && (s->failure[0] || !s->had_token) && !s->inflight &&
+               s->retry_at_ms == 0;
+    if (want && s->failure[0]) {
+        delay = s->retry_delay_ms;
+        s->retry_delay_ms = delay * 2 < RETRY_MAX_MS ? delay * 2 : RETRY_MAX_MS;
+    }
+    if (want) s->retry_at_ms = gw_now_ms() + delay;
+    pthread_mutex_unlock(&s->lock);
+    if (want) uv_timer_start(&cl->retry, on_retry, delay, 0);
+}
+
+void gw_swift_client_keep(struct gw_swift_client *cl)
+{
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    struct gw_swift *s = cl->s;
+    pthread_mutex_lock(&s->lock);
+    s->keeper = cl;
+    int first = conf_of(s)->auth_version != GW_AUTH_STATIC;
+    if (first) s->retry_at_ms = gw_now_ms();
+    pthread_mutex_unlock(&s->lock);
+    if (first) uv_timer_start(&cl->retry, on_retry, 0, 0);
+}
+
 /* An auth request is over (lock not held): every worker looks again. */
 static void auth_over(struct gw_swift_client *cl, int err)
 {
@@ -224,13 +327,49 @@ static void auth_over(struct gw_swift_client *cl, int err)
     for (struct gw_swift_client *o = s->clients; o; o = o->next)
         if (o != cl) uv_async_send(&o->async);
     pthread_mutex_unlock(&s->lock);
+    plan_retry(cl);
     wake_all(cl, err);
+}
+
+/*
+ * Why an auth request failed, in the words /healthz and check-config
+ * --connect show: Swift's status, else what the answer lacked (`why`),
+ * else what curl saw.  Never the key or a token.
+ */
+static void failure_reason(struct gw_swift_client *cl, struct gw_fetch *f, int err,
+                           const char *why, char *out, size_t len)
+{
+    const char *url = conf_of(cl->s)->auth_url;
+    if (cl->status != 0 && (cl->status < 200 || cl->status >= 300))
+        snprintf(out, len, "swift auth: %ld %s from %s", cl->status,
+                 gw_http_status_text((int)cl->status), url);
+    else if (why)
+        snprintf(out, len, "swift auth: %s from %s", why, url);
+    else
+        snprintf(out, len, "swift auth: %s: %s", url,
+                 f && gw_fetch_error_text(f)[0] ? gw_fetch_error_text(f) : gw_strerror(err));
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+}
+
+/* An auth request failed (and was logged): keep why, wake the waiters. */
+static void auth_failed(struct gw_swift_client *cl, struct gw_fetch *f, int err,
+                        const char *why)
+{
+    struct gw_swift *s = cl->s;
+    char reason[GW_SWIFT_REASON_MAX];
+    failure_reason(cl, f, err, why, reason, sizeof(reason));
+    pthread_mutex_lock(&s->lock);
+    memcpy(s->failure, reason, sizeof(reason));
+    pthread_mutex_unlock(&s->lock);
+    auth_over(cl, GW_EAUTH);
 }
 
 static void on_async(uv_async_t *a)
 {
     struct gw_swift_client *cl = a->data;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    plan_retry(cl);
     if (cl->waiters == NULL) return;
     struct gw_swift_creds c = {0};
     if (gw_swift_creds(cl->s, &c) == 0) {
@@ -269,6 +408,9 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
     /* The same token again (TempAuth): refreshing early gains nothing. */
     s->refresh_tried = same;
     if (!same) s->generation++;
+    s->had_token = 1;
+    s->failure[0] = '\0';
+    s->retry_delay_ms = RETRY_FIRST_MS;
     pthread_mutex_unlock(&s->lock);
     gw_info("swift", "authenticated as %s; token valid for %llu s%s", conf_of(s)->user,
             (unsigned long long)(life_ms / 1000), same ? " (unchanged)" : "");
@@ -278,7 +420,9 @@ static void store_token(struct gw_swift *s, const char *url, const char *token, 
 
 static int auth_status_check(void *ud, struct gw_fetch *f, long status)
 {
-    (void)ud;
+    struct gw_swift_client *cl = ud;
+    GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    cl->status = status;
     gw_stats_origin("auth", (int)status, gw_fetch_ttfb_ms(f));
     /* Anything but 2xx is a refusal; its body is of no interest. */
     return (status >= 200 && status < 300) ? 0 : GW_EAUTH;
@@ -331,11 +475,15 @@ static void v1_done(void *ud, struct gw_fetch *f, int err)
     const char *token = gw_fetch_header(f, "X-Auth-Token");
     const char *url = gw_fetch_header(f, "X-Storage-Url");
     const char *life = gw_fetch_header(f, "X-Auth-Token-Expires");
-    if (err == 0 && !(token && url && token[0] && url[0])) err = GW_EAUTH;
+    const char *why = NULL;
+    if (err == 0 && !(token && url && token[0] && url[0])) {
+        err = GW_EAUTH;
+        why = "no X-Auth-Token or X-Storage-Url in the answer";
+    }
     auth_count(err);
     if (err != 0) {
         log_auth_failure(s, f, err);
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, f, err, why);
         return;
     }
     uint64_t life_s = 86400;
@@ -382,69 +530,6 @@ static int v3_data(void *ud, const char *buf, size_t len)
     return 0;
 }
 
-/* Seconds since the epoch of "2026-11-24T18:00:00.000000Z"; -1 if unreadable. */
-static int64_t parse_iso8601(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL) return -1;
-    return (int64_t)timegm(&tm);
-}
-
-/*
- * From Keystone's token: the object-store endpoint of the configured
- * interface (and region, when one is configured), and the expiry.
- * Returns 0, or GW_EAUTH with *why set.
- */
-int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
-                      char **url_out, int64_t *expires_out, const char **why)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    int rc = GW_EAUTH;
-    *url_out = NULL;
-    *why = "answer is not JSON";
-    if (root == NULL) return rc;
-    json_t *token = json_object_get(root, "token");
-    json_t *expires = json_object_get(token, "expires_at");
-    json_t *catalog = json_object_get(token, "catalog");
-    *why = "no token.expires_at";
-    if (!json_is_string(expires)) goto leave;
-    *expires_out = parse_iso8601(json_string_value(expires));
-    *why = "unreadable token.expires_at";
-    if (*expires_out < 0) goto leave;
-    *why = "no object-store endpoint in the catalog for this interface and region";
-    if (!json_is_array(catalog)) goto leave;
-    size_t i, j;
-    json_t *svc, *ep;
-    json_array_foreach(catalog, i, svc) {
-        json_t *type = json_object_get(svc, "type");
-        if (!json_is_string(type) || strcmp(json_string_value(type), "object-store") != 0)
-            continue;
-        json_array_foreach(json_object_get(svc, "endpoints"), j, ep) {
-            json_t *ifc = json_object_get(ep, "interface");
-            json_t *reg = json_object_get(ep, "region");
-            json_t *regid = json_object_get(ep, "region_id");
-            json_t *url = json_object_get(ep, "url");
-            if (!json_is_string(ifc) || !json_is_string(url)) continue;
-            if (strcmp(json_string_value(ifc), interface) != 0) continue;
-            if (region && region[0]) {
-                int match = (json_is_string(reg) && strcmp(json_string_value(reg), region) == 0) ||
-                            (json_is_string(regid) &&
-                             strcmp(json_string_value(regid), region) == 0);
-                if (!match) continue;
-            }
-            *url_out = gw_strdup(json_string_value(url));
-            rc = 0;
-            goto leave;
-        }
-    }
-leave:
-    json_decref(root);
-    return rc;
-}
-
 /* Keystone's answer has been read: let it go. */
 static void v3_forget(struct gw_swift_client *cl)
 {
@@ -477,12 +562,13 @@ static void v3_done(void *ud, struct gw_fetch *f, int err)
         err = GW_EAUTH;
     auth_count(err);
     if (err != 0) {
-        if (err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0')
+        int answered = err == GW_EAUTH && f && gw_fetch_error_text(f)[0] == '\0';
+        if (answered)
             gw_warn("swift", "Keystone auth at %s for user %s failed: %s", conf_of(s)->auth_url,
                     conf_of(s)->user, why);
         else
             log_auth_failure(s, f, err);
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, f, err, answered ? why : NULL);
     } else {
         /* A second of slack for the clocks and the way to Swift. */
         int64_t life_ms = (expires - (int64_t)time(NULL)) * 1000 - 1000;
@@ -499,21 +585,6 @@ static const struct gw_fetch_cbs v3_cbs = {
     .on_done = v3_done,
 };
 
-static char *v3_tokens_url(const char *auth_url)
-{
-    char *base = strip_slash(auth_url);
-    size_t n = strlen(base);
-    char *url;
-    if (n >= 12 && strcmp(base + n - 12, "/auth/tokens") == 0)
-        url = gw_strdup(base);
-    else if (n >= 3 && strcmp(base + n - 3, "/v3") == 0)
-        url = gw_asprintf("%s/auth/tokens", base);
-    else
-        url = gw_asprintf("%s/v3/auth/tokens", base);
-    free(base);
-    return url;
-}
-
 /* ---- starting an auth request (the caller set s->inflight) ---- */
 
 static void start_auth(struct gw_swift_client *cl)
@@ -523,6 +594,7 @@ static void start_auth(struct gw_swift_client *cl)
     uint64_t epoch = cl->s->creds_epoch;
     pthread_mutex_unlock(&cl->s->lock);
     struct gw_fetch *f;
+    cl->status = 0;
     if (c->auth_version == GW_AUTH_V1) {
         f = gw_fetch_new(cl->o, "GET", c->auth_url, &v1_cbs, cl);
         char *h = gw_asprintf("X-Auth-User: %s", c->user);
@@ -532,7 +604,7 @@ static void start_auth(struct gw_swift_client *cl)
         gw_fetch_add_header(f, h);
         free(h);
     } else {
-        char *url = v3_tokens_url(c->auth_url);
+        char *url = gw_swift_v3_tokens_url(c->auth_url);
         f = gw_fetch_new(cl->o, "POST", url, &v3_cbs, cl);
         free(url);
         json_t *body = json_pack(
@@ -553,7 +625,7 @@ static void start_auth(struct gw_swift_client *cl)
     if (gw_fetch_start(f) != 0) {
         gw_fetch_cancel(f);
         gw_warn("swift", "cannot start an auth request");
-        auth_over(cl, GW_EAUTH);
+        auth_failed(cl, NULL, GW_EORIGIN, "cannot start a request");
         return;
     }
     cl->fetch = f;
@@ -571,6 +643,9 @@ struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin
     cl->o = o;
     uv_async_init(loop, &cl->async, on_async);
     cl->async.data = cl;
+    uv_timer_init(loop, &cl->retry);
+    cl->retry.data = cl;
+    cl->handles_open = 2;
     pthread_mutex_lock(&s->lock);
     cl->next = s->clients;
     s->clients = cl;
@@ -582,6 +657,7 @@ static void on_client_closed(uv_handle_t *h)
 {
     struct gw_swift_client *cl = h->data;
     GW_CHECK_MAGIC(cl, CLIENT_MAGIC);
+    if (--cl->handles_open > 0) return;
     free(cl->body);
     free(cl->subject_token);
     cl->magic = 0;
@@ -601,12 +677,14 @@ void gw_swift_client_free(struct gw_swift_client *cl)
         }
     }
     if (cl->fetch) s->inflight = 0;
+    if (s->keeper == cl) s->keeper = NULL;
     /* Whoever waits elsewhere must not wait for this worker's request. */
     for (struct gw_swift_client *o = s->clients; o; o = o->next) uv_async_send(&o->async);
     pthread_mutex_unlock(&s->lock);
     if (cl->fetch) gw_fetch_cancel(cl->fetch);
     cl->fetch = NULL;
     uv_close((uv_handle_t *)&cl->async, on_client_closed);
+    uv_close((uv_handle_t *)&cl->retry, on_client_closed);
 }
 
 void gw_swift_wait(struct gw_swift_client *cl, struct gw_swift_wait *w)
@@ -645,98 +723,4 @@ void gw_swift_wait_cancel(struct gw_swift_client *cl, struct gw_swift_wait *w)
     }
     w->queued = 0;
     w->next = NULL;
-}
-
-/* ---- URLs ---- */
-
-/*
- * Percent-encode s, '/' included: Swift decodes the path before it splits
- * it, and a name like "a/../b" must reach it as it is, not squashed.
- */
-static void encode(char **p, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            *(*p)++ = (char)ch;
-        } else {
-            *(*p)++ = '%';
-            *(*p)++ = hex[ch >> 4];
-            *(*p)++ = hex[ch & 15];
-        }
-    }
-}
-
-char *gw_swift_object_url(const char *storage_url, const char *container, const char *name)
-{
-    size_t n = strlen(storage_url) + 3 * (strlen(container) + strlen(name)) + 3;
-    char *url = gw_malloc(n);
-    char *p = url;
-    size_t sl = strlen(storage_url);
-    memcpy(p, storage_url, sl);
-    p += sl;
-    *p++ = '/';
-    encode(&p, container);
-    *p++ = '/';
-    encode(&p, name);
-    *p = '\0';
-    return url;
-}
-
-char *gw_swift_listing_url(const char *storage_url, const char *container, const char *prefix,
-                           const char *marker)
-{
-    size_t n = strlen(storage_url) + 3 * (strlen(container) + strlen(prefix) + strlen(marker)) +
-               40;
-    char *url = gw_malloc(n);
-    char *p = url;
-    p += sprintf(p, "%s/", storage_url);
-    encode(&p, container);
-    p += sprintf(p, "?format=json&prefix=");
-    encode(&p, prefix);
-    if (marker[0]) {
-        p += sprintf(p, "&marker=");
-        encode(&p, marker);
-    }
-    *p = '\0';
-    return url;
-}
-
-struct gw_fetch *gw_swift_fetch_url(struct gw_origin *o, const struct gw_swift_creds *cr,
-                                    const char *url, const char *method,
-                                    const struct gw_fetch_cbs *cbs, void *ud)
-{
-    struct gw_fetch *f = gw_fetch_new(o, method, url, cbs, ud);
-    if (cr->token[0]) {
-        char *h = gw_asprintf("X-Auth-Token: %s", cr->token);
-        gw_fetch_add_header(f, h);
-        free(h);
-    }
-    return f;
-}
-
-struct gw_fetch *gw_swift_object_fetch(struct gw_origin *o, const struct gw_swift_creds *cr,
-                                       const char *container, const char *name,
-                                       const char *query, const char *method,
-                                       const struct gw_fetch_cbs *cbs, void *ud)
-{
-    char *url = gw_swift_object_url(cr->storage_url, container, name);
-    if (query) {
-        char *q = gw_asprintf("%s?%s", url, query);
-        free(url);
-        url = q;
-    }
-    struct gw_fetch *f = gw_swift_fetch_url(o, cr, url, method, cbs, ud);
-    free(url);
-    return f;
-}
-
-void gw_swift_trans_extra(struct gw_fetch *f, const char *id)
-{
-    if (id == NULL || id[0] == '\0') return;
-    char h[32 + GW_REQUEST_ID_MAX];
-    snprintf(h, sizeof(h), "X-Trans-Id-Extra: %s", id);
-    gw_fetch_add_header(f, h);
 }

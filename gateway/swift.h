@@ -5,7 +5,11 @@
  * One struct gw_swift per process holds the current storage URL and token
  * (behind a mutex: every worker reads them).  Each worker has a
  * struct gw_swift_client that runs auth requests on its own loop and wakes
- * the requests of that worker that wait for a token.
+ * the requests of that worker that wait for a token.  One client, the
+ * keeper, also asks for the first token at start and again while auth
+ * fails, so that readiness (gw_swift_ready) never waits for a request.
+ * swift_url.c builds the URLs and the fetches that carry the token;
+ * swift_v3.c reads Keystone's answers.
  */
 #ifndef GW_SWIFT_H
 #define GW_SWIFT_H
@@ -50,8 +54,33 @@ int gw_swift_reconfigure(struct gw_swift *s, const struct gw_conf *conf);
 struct gw_swift_client *gw_swift_client_new(struct gw_swift *s, struct gw_origin *o,
                                             uv_loop_t *loop);
 /* Cancels a running auth request; waiters are not called.  The client is
- * freed from the loop (it closes a handle). */
+ * freed from the loop (it closes its handles). */
 void gw_swift_client_free(struct gw_swift_client *cl);
+
+/*
+ * Make cl the keeper: as soon as its loop runs it asks for a token (start-
+ * up never waits for one), and after every failed auth request, whichever
+ * worker sent it, it asks again after 1 s, then 2, 4 ... up to 30 s, until
+ * one succeeds; and at once when a reload changed the credentials
+ * (gw_swift_reconfigure).  Call once, before cl's loop runs or from it.
+ * Static credentials need no request.
+ */
+void gw_swift_client_keep(struct gw_swift_client *cl);
+
+/* The longest reason gw_swift_ready() gives, its NUL included. */
+#define GW_SWIFT_REASON_MAX 240
+
+/*
+ * 1 when a miss can be answered: static auth; a token that has not
+ * expired; or a token that ran out or was refused with no auth request
+ * failed since.  0 before the first token and after a failed auth request
+ * (until one succeeds) unless a valid token is still held; then `why`
+ * gets one line: "swift auth: 401 Unauthorized from URL", "swift auth:
+ * URL: <curl's error>", "swift auth: waiting for the first token from
+ * URL".  *retry_after_s: the seconds until the next planned auth request
+ * (at least 1).  Any thread.
+ */
+int gw_swift_ready(struct gw_swift *s, char *why, size_t len, unsigned *retry_after_s);
 
 /*
  * 0 and *out filled when a token is at hand and not about to expire;
@@ -91,6 +120,10 @@ void gw_swift_invalidate(struct gw_swift *s, uint64_t generation);
  * curl_global_init(); uses no other loop.
  */
 int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token);
+/* The same, and when it fails, why in one line ("swift auth: 401
+ * Unauthorized from URL", as gw_swift_ready() says it). */
+int gw_swift_login_why(const struct gw_conf *conf, char **storage_url, char **token, char *why,
+                       size_t whylen);
 
 /*
  * Keystone v3: from a token's JSON body, the object-store endpoint URL of
@@ -100,12 +133,19 @@ int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token)
 int gw_swift_v3_parse(const char *body, size_t len, const char *interface, const char *region,
                       char **url_out, int64_t *expires_out, const char **why);
 
+/* Keystone v3: the URL to POST a password auth request to, from auth_url
+ * ending in /v3, /v3/auth/tokens or neither.  Caller frees. */
+char *gw_swift_v3_tokens_url(const char *auth_url);
+
 /*
  * The URL of object `name` in `container`, each percent-encoded as a path
  * segment (a '/' in the name too: Swift decodes the path before it splits
  * it).  Caller frees.
  */
 char *gw_swift_object_url(const char *storage_url, const char *container, const char *name);
+
+/* The URL of `container` (percent-encoded).  Caller frees. */
+char *gw_swift_container_url(const char *storage_url, const char *container);
 
 /*
  * The URL of one page of `container`'s JSON listing of the names starting

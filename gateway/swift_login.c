@@ -4,11 +4,13 @@
  * (swift.c: TempAuth, Keystone v3, static) on a private libuv loop with a
  * private origin, and returns once the one auth request is answered, so a
  * command gets exactly the token and storage URL a gateway with the same
- * configuration would.
+ * configuration would; and, when it gets none, why (gw_swift_ready()'s
+ * words).
  *
  * Invariants: everything made here is gone when it returns (the loop
  * closes with uv_loop_close() == 0); the token is never logged.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,15 @@ static void on_token(struct gw_swift_wait *w, int err)
 
 int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token)
 {
+    char why[GW_SWIFT_REASON_MAX];
+    return gw_swift_login_why(conf, storage_url, token, why, sizeof(why));
+}
+
+int gw_swift_login_why(const struct gw_conf *conf, char **storage_url, char **token, char *why,
+                       size_t whylen)
+{
     *storage_url = *token = NULL;
+    why[0] = '\0';
     struct gw_swift *s = gw_swift_new(conf);
     struct gw_swift_creds c = {0};
     int rc = gw_swift_creds(s, &c);     /* static: at hand already */
@@ -49,6 +59,9 @@ int gw_swift_login(const struct gw_conf *conf, char **storage_url, char **token)
         while (!l.over && uv_run(&loop, UV_RUN_ONCE) != 0) {
         }
         rc = l.over && l.err == 0 ? gw_swift_creds(s, &c) : GW_EAUTH;
+        unsigned after;
+        if (rc != 0 && gw_swift_ready(s, why, whylen, &after))
+            snprintf(why, whylen, "swift auth: no token");
         gw_swift_client_free(cl);
         gw_origin_close(o);
         uv_run(&loop, UV_RUN_DEFAULT); /* the close callbacks */

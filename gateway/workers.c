@@ -8,7 +8,8 @@
  * table, gathered in the struct gw_services its handlers see.  The admin
  * listener is small traffic: worker 0 serves it, and runs the cache's
  * upkeep (touches, eviction, idle mappings) in the thread pool once a
- * second.
+ * second.  Worker 0 is also Swift's auth keeper: it asks for the first
+ * token when it starts and again while auth fails (swift.h).
  *
  * Draining has two phases, both flags of struct gw_server set once by the
  * main thread: `draining` (/healthz says 503, all else as usual) and, after
@@ -608,6 +609,8 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w)
     w->svc.origin = gw_origin_new(&w->loop, srv->conf);
     gw_assert(w->svc.origin != NULL);
     w->svc.swift_client = gw_swift_client_new(srv->swift, w->svc.origin, &w->loop);
+    /* Worker 0 asks for the first token as soon as it runs (readiness). */
+    if (w->id == 0) gw_swift_client_keep(w->svc.swift_client);
     w->svc.fills = gw_fill_worker_new(&w->svc);
     uv_timer_init(&w->loop, &w->maint);
     w->maint.data = w;

@@ -2,7 +2,8 @@
 
     gw = Gateway("./swiftgate", {"swift": {"key": "wrong"}},
                  auth_url=saio.auth_url)
-    gw.start()            # waits for "ready listen=HOST:PORT admin=HOST:PORT"
+    gw.start()            # waits for "ready listen=HOST:PORT admin=HOST:PORT",
+                          # then for the outcome of its first auth request
     httputil.get(gw.url + "/fractal/" + uuid)
     gw.metrics()          # the admin /metrics as {"name{labels}": value}
     gw.stop()             # SIGTERM; exit 0 and no sanitizer report, or raise
@@ -26,6 +27,12 @@ import httputil
 import procs
 
 START_TIMEOUT = 20.0
+# The gateway asks Swift for a token once it runs, without making its start
+# wait: start() then waits this long at most for that request's outcome (a
+# token, or why not), so that a test meets a gateway whose /healthz already
+# says 200, or 503 with the reason, as a balancer would see it some
+# milliseconds later.
+AUTH_SETTLE_TIMEOUT = 10.0
 STOP_TIMEOUT = 30.0
 
 SANITIZER_ENV = {
@@ -40,6 +47,9 @@ SANITIZER_MARKERS = (
     "SUMMARY: AddressSanitizer",
 )
 _READY_RE = re.compile(r"ready listen=(\S+)(?: admin=(\S+))?")
+# The lines the first auth request ends with: a token, a refusal, a failure.
+_AUTH_OUTCOME_RE = re.compile(r" [IW] swift: (authenticated as |auth request to "
+                              r"|Keystone auth at |cannot start an auth request)")
 
 
 def default_conf(workdir, auth_url=None):
@@ -174,14 +184,29 @@ class Gateway:
     def stderr_text(self):
         return self._read(self.stderr_path)
 
-    def access_log_path(self):
-        """server.access_log from the config written (None if unset)."""
+    def conf_value(self, section, key, default=None):
+        """[section] key as the gateway reads it: its SWIFTGATE_SECTION_KEY
+        override, else the config written, else default."""
+        env = "SWIFTGATE_%s_%s" % (section.upper(), key.upper())
+        if env in self.env:
+            return self.env[env]
         cp = configparser.ConfigParser(interpolation=None, strict=False)
         try:
             cp.read_string(self.conf_text)
         except configparser.Error:
-            return None
-        return cp.get("server", "access_log", fallback=None)
+            return default
+        return cp.get(section, key, fallback=default)
+
+    def access_log_path(self):
+        """server.access_log from the config written (None if unset)."""
+        return self.conf_value("server", "access_log")
+
+    def _auth_at_start(self):
+        """True when this gateway asks Swift for a token as it starts and
+        logs the outcome (auth not static, log level info or debug)."""
+        static = self.conf_value("swift", "auth_version", "1") == "static"
+        level = self.conf_value("server", "log_level", "info")
+        return not static and level in ("info", "debug")
 
     def access_log_lines(self):
         """The access log's lines (empty list if there is none yet)."""
@@ -192,8 +217,11 @@ class Gateway:
 
     # -- lifecycle -----------------------------------------------------
 
-    def start(self, timeout=START_TIMEOUT):
-        """Run `bin serve -c conf` and wait for its ready line."""
+    def start(self, timeout=START_TIMEOUT, wait_auth=True):
+        """Run `bin serve -c conf` and wait for its ready line, then (with
+        wait_auth) for the outcome of its first auth request."""
+        # The log is appended to: a restart's outcome is after this.
+        log_start = len(self.stderr_text())
         self.proc = procs.spawn([self.bin, "serve", "-c", self.conf_path]
                                 + self.args, self.stderr_path, env=self.env,
                                 stdout_path=self.stdout_path)
@@ -203,6 +231,8 @@ class Gateway:
             if m:
                 self.url = "http://" + m.group(1)
                 self.admin_url = "http://" + m.group(2) if m.group(2) else None
+                if wait_auth and self._auth_at_start():
+                    self._await_first_auth(log_start)
                 return self
             if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
@@ -214,6 +244,16 @@ class Gateway:
         self.kill9()
         raise GatewayError("swiftgate not ready after %.0f s\n%s"
                            % (timeout, tail(self.stderr_text())))
+
+    def _await_first_auth(self, log_start):
+        """Wait (bounded) for the log line that ends the first auth request;
+        a gateway that got neither a token nor a refusal by then (a Swift
+        that hangs) is handed over as it is."""
+        deadline = time.monotonic() + AUTH_SETTLE_TIMEOUT
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if _AUTH_OUTCOME_RE.search(self.stderr_text()[log_start:]):
+                return
+            time.sleep(0.02)
 
     def stop(self, expect_clean=True, timeout=STOP_TIMEOUT):
         """SIGTERM and reap (SIGKILL after timeout).  With expect_clean,

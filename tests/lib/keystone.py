@@ -3,6 +3,7 @@
     with Keystone(saio, token_life=3) as ks:
         ks.auth_url          # http://127.0.0.1:PORT/v3
         ks.count             # POST /v3/auth/tokens answered with 201
+        ks.down = True       # from now on answer 503 (ks.refused counts them)
 
 POST /v3/auth/tokens with a password identity and a project scope answers
 201, X-Subject-Token and a token body whose catalog lists object-store
@@ -30,6 +31,8 @@ class Keystone:
         self.token_life = token_life
         self.count = 0
         self.bad = 0
+        self.down = False       # answer 503, as an identity service that is down
+        self.refused = 0        # answers given while down
         self.lock = threading.Lock()
         dead = "http://127.0.0.1:%d/v1/AUTH_test" % httputil.free_port()
         storage_url, _ = saio.auth()
@@ -56,6 +59,10 @@ class Keystone:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.path.rstrip("/") != "/v3/auth/tokens":
                     return self._send(404, {"error": "not found"})
+                if owner.down:
+                    with owner.lock:
+                        owner.refused += 1
+                    return self._send(503, {"error": {"code": 503}})
                 try:
                     auth = json.loads(body)["auth"]
                     user = auth["identity"]["password"]["user"]

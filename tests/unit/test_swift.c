@@ -1,6 +1,7 @@
 /*
- * test_swift.c - Keystone v3 token parsing, object URLs, and what a reload
- * does to the token (gw_swift_reconfigure).
+ * test_swift.c - Keystone v3 token parsing, object URLs, readiness before
+ * any auth request, and what a reload does to the token
+ * (gw_swift_reconfigure).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -94,6 +95,40 @@ START_TEST(listing_url_encodes)
 }
 END_TEST
 
+/* gw_swift_ready() of a fresh struct gw_swift for c: nothing was asked yet. */
+static int ready_at_start(const struct gw_conf *c, char *why, size_t len, unsigned *after)
+{
+    struct gw_swift *sw = gw_swift_new(c);
+    int ready = gw_swift_ready(sw, why, len, after);
+    gw_swift_free(sw);
+    return ready;
+}
+
+/* Static credentials need no auth request: ready from the start. */
+START_TEST(static_auth_is_ready_at_once)
+{
+    struct gw_conf c = {.auth_version = GW_AUTH_STATIC};
+    char url[] = "http://s/v1/AUTH_t/", token[] = "tok", why[GW_SWIFT_REASON_MAX] = "";
+    c.storage_url = url;
+    c.token = token;
+    unsigned after = 0;
+    ck_assert_int_eq(ready_at_start(&c, why, sizeof(why), &after), 1);
+}
+END_TEST
+
+/* TempAuth before its first token: not ready, and says what it waits for. */
+START_TEST(no_token_yet_is_not_ready)
+{
+    struct gw_conf c = {.auth_version = GW_AUTH_V1};
+    char url[] = "http://a/auth/v1.0", why[GW_SWIFT_REASON_MAX] = "";
+    c.auth_url = url;
+    unsigned after = 0;
+    ck_assert_int_eq(ready_at_start(&c, why, sizeof(why), &after), 0);
+    ck_assert_str_eq(why, "swift auth: waiting for the first token from http://a/auth/v1.0");
+    ck_assert_uint_eq(after, 1);
+}
+END_TEST
+
 /* A configuration from the environment alone: static with token, or v1. */
 static void load_static(struct gw_conf *c, const char *token)
 {
@@ -161,6 +196,27 @@ START_TEST(reconfigure_drops_the_token_when_credentials_change)
 }
 END_TEST
 
+/* New credentials from a reload: not ready until they gave a token. */
+START_TEST(reload_to_other_credentials_waits_for_their_token)
+{
+    struct gw_conf t1, v1;
+    char why[GW_SWIFT_REASON_MAX] = "";
+    unsigned after = 0;
+    load_static(&t1, "t1");
+    load_v1(&v1);
+    struct gw_swift *s = gw_swift_new(&t1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 1);
+    gw_swift_reconfigure(s, &v1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 0);
+    ck_assert_str_eq(why, "swift auth: waiting for the first token from http://swift/auth/v1.0");
+    gw_swift_reconfigure(s, &t1);
+    ck_assert_int_eq(gw_swift_ready(s, why, sizeof(why), &after), 1);
+    gw_swift_free(s);
+    gw_conf_free(&t1);
+    gw_conf_free(&v1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("swift");
@@ -169,7 +225,10 @@ int main(void)
     tcase_add_test(tc, v3_bad_bodies);
     tcase_add_test(tc, object_url_encodes);
     tcase_add_test(tc, listing_url_encodes);
+    tcase_add_test(tc, static_auth_is_ready_at_once);
+    tcase_add_test(tc, no_token_yet_is_not_ready);
     tcase_add_test(tc, reconfigure_drops_the_token_when_credentials_change);
+    tcase_add_test(tc, reload_to_other_credentials_waits_for_their_token);
     suite_add_tcase(s, tc);
     return unit_run(s) ? 1 : 0;
 }
