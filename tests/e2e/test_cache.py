@@ -169,13 +169,18 @@ def test_stale_while_revalidate_answers_at_once_and_revalidates_behind(ctx):
     fixtures.upload(ctx.saio, new, "image/png", name=n_changed)
     ctx.saio.delete_object(CONTAINER, n_gone)
     time.sleep(1.2)
-    # Ten clients at once on the expired entry: all answered from it, and
-    # one revalidation reaches Swift.
+    # Ten clients at once on the expired entry: all answered from it at
+    # once (those after the revalidation is in, as fresh hits), and one
+    # revalidation reaches Swift.
     got = parallel_gets(gw, [n_same] * 10, 5)
+    stale = 0
     for _, resp in got:
-        assert_object(resp, same, "STALE", gw)
-        assert "fwd=stale" in resp.headers.get("Cache-Status", ""), describe(resp)
-        assert int(resp.headers["Age"]) >= 1, describe(resp)
+        assert_object(resp, same, ("STALE", "HIT"), gw)
+        if xcache(resp) == "STALE":
+            stale += 1
+            assert "fwd=stale" in resp.headers.get("Cache-Status", ""), describe(resp)
+            assert int(resp.headers["Age"]) >= 1, describe(resp)
+    assert stale >= 1, [describe(r) for _, r in got]
     assert wait_until(lambda: swift_count(ctx, n_same, status=304) == 1, 10.0), \
         swift_count(ctx, n_same, status=304)
     assert_object(get(gw, n_same), same, "HIT", gw)
