@@ -8,6 +8,9 @@
  * pauses while it is empty; each side wakes the other.  So an upload costs
  * UPLOAD_BUF and the connection's stash, whatever its size.
  *
+ * A body whose Content-Length is over [swift] segment_size goes to
+ * upload_slo.c instead, from the start.
+ *
  * On the way in, every byte goes into the MD5 and, when the cache is on,
  * into a temp blob (reserved in steps against max_size; an object past
  * max_object_size, or a refused reservation, is simply not cached).
@@ -26,6 +29,7 @@
  *    thread pool.
  */
 #include "upload.h"
+#include "upload_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,8 +56,6 @@
 #include "writereq.h"
 
 #define UPLOAD_MAGIC 0x55504c44u
-/* Client bytes waiting for curl. */
-#define UPLOAD_BUF (256u * 1024)
 /* A body of unknown length reserves cache room in steps of this much. */
 #define RESERVE_STEP (8u << 20)
 
@@ -413,12 +415,7 @@ static const struct gw_sink_body body_cbs = {
 
 /* ---- the request ---- */
 
-/*
- * The client's digest as lower-case hex into out (33 bytes): Content-MD5
- * (base64 of the 16 bytes) or an ETag (32 hex digits, quoted or not).
- * 0, "" when it gave none, or -1 when one is malformed.
- */
-static int client_digest(const struct gw_http_req *r, char *out)
+int gw_upload_client_digest(const struct gw_http_req *r, char *out)
 {
     size_t n;
     const char *v = gw_http_header(r, "Content-MD5", &n);
@@ -443,33 +440,39 @@ static int client_digest(const struct gw_http_req *r, char *out)
     return 0;
 }
 
-/* The client's Content-Type, or sniff when it gave none or octet-stream. */
-static int client_type(struct gw_upload *u, const struct gw_http_req *r)
+int gw_upload_client_type(const struct gw_http_req *r, char *ctype, size_t cap,
+                          int *need_sniff)
 {
     size_t n;
     const char *v = gw_http_header(r, "Content-Type", &n);
     if (v == NULL || n == 0 || (n >= 24 && strncasecmp(v, "application/octet-stream", 24) == 0)) {
-        u->need_sniff = 1;
+        *need_sniff = 1;
         return 0;
     }
-    if (n >= sizeof(u->ctype)) return -1;
-    memcpy(u->ctype, v, n);
-    u->ctype[n] = '\0';
+    if (n >= cap) return -1;
+    memcpy(ctype, v, n);
+    ctype[n] = '\0';
     return 0;
 }
 
 void gw_upload(struct gw_sink *s, const struct gw_services *svc, const char *name)
 {
     const struct gw_http_req *r = gw_sink_request(s);
+    size_t n;
+    const char *cl = gw_http_header(r, "Content-Length", &n);
+    if (cl != NULL && strtoull(cl, NULL, 10) > svc->conf->segment_size) {
+        gw_upload_slo(s, svc, name, strtoull(cl, NULL, 10));
+        return;
+    }
     struct gw_upload *u = gw_calloc(1, sizeof(*u));
     u->magic = UPLOAD_MAGIC;
     u->fd = -1;
     gw_writereq_init(&u->w, s, svc, name, up_free);
-    if (client_digest(r, u->want_md5) != 0) {
+    if (gw_upload_client_digest(r, u->want_md5) != 0) {
         gw_writereq_answer(&u->w, 400, "malformed Content-MD5 or ETag", NULL);
         return;
     }
-    if (client_type(u, r) != 0) {
+    if (gw_upload_client_type(r, u->ctype, sizeof(u->ctype), &u->need_sniff) != 0) {
         gw_writereq_answer(&u->w, 400, "Content-Type too long", NULL);
         return;
     }

@@ -1,0 +1,116 @@
+"""A PUT over [swift] segment_size through the gateway, against the real
+Swift: stored as a static large object (segments in fractals_segments under
+<uuid>/<timestamp>/, then the manifest), which Swift itself serves byte for
+byte and the gateway serves from its cache at once.  A body that does not
+match its Content-MD5, or a client that goes mid-body, leaves nothing:
+no object, no segment, nothing cached.
+"""
+
+import base64
+import hashlib
+import json
+import time
+import urllib.parse
+
+import fixtures
+from answers import describe, get
+from test_write import AUTH, CONTAINER, TOKEN, _cut_mid_body, _hwm_kib, png_bytes, put
+from waits import wait_until
+
+SEGMENTS = CONTAINER + "_segments"
+MIB = 1 << 20
+
+
+def slo_writer(ctx, segment_size="1M", **swift):
+    return ctx.gateway(server={"write_token": TOKEN},
+                       swift=dict({"segment_size": segment_size}, **swift))
+
+
+def segments_of(ctx, name):
+    """The names in fractals_segments under <name>/."""
+    url = "%s?format=json&prefix=%s" % (ctx.saio.object_url(SEGMENTS),
+                                        urllib.parse.quote(name + "/"))
+    r = ctx.saio.request("GET", url)
+    if r.status == 204:
+        return []
+    assert r.status == 200, r.status
+    return [e["name"] for e in json.loads(r.body)]
+
+
+def test_put_over_segment_size_is_an_slo_swift_serves(ctx):
+    """5 MiB with segment_size 1M: 201 with the SLO ETag; Swift says SLO and
+    serves the same bytes; five 1 MiB segments under <uuid>/<timestamp>/;
+    the gateway's GET after is a HIT, byte for byte, with no GET at Swift."""
+    gw = slo_writer(ctx)
+    name, data = fixtures.new_uuid(), png_bytes(5 * MIB, seed=71)
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    status, h, body = put(gw, name, data, {"Content-MD5": md5})
+    assert status == 201, (status, body)
+    seg_md5s = [hashlib.md5(data[i:i + MIB]).hexdigest() for i in range(0, len(data), MIB)]
+    slo_etag = hashlib.md5("".join(seg_md5s).encode()).hexdigest()
+    assert h.get("etag") == '"%s"' % slo_etag, h
+    st, sh, sbody = ctx.saio.get_object(CONTAINER, name)
+    assert st == 200 and sbody == data, (st, len(sbody))
+    assert (sh.get("X-Static-Large-Object") or "").lower() == "true", sh
+    assert (sh.get("Content-Type") or "").startswith("image/png"), sh
+    segs = segments_of(ctx, name)
+    assert len(segs) == 5, segs
+    assert len(set(s.rsplit("/", 1)[0] for s in segs)) == 1, segs
+    swift_gets = lambda: ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/.*%s.*" % name)
+    before = swift_gets()
+    r = get(gw, name, timeout=60)
+    assert r.status == 200 and r.body == data, describe(r)
+    assert r.headers.get("X-Cache") == "HIT", describe(r)
+    assert r.headers.get("ETag") == '"%s"' % slo_etag, describe(r)
+    assert swift_gets() == before, "the gateway asked Swift for what it had cached"
+
+
+def test_wrong_content_md5_leaves_no_segments(ctx):
+    """A 5 MiB body whose Content-MD5 is another's: 422, no object in Swift,
+    no segment left in fractals_segments, nothing cached."""
+    gw = slo_writer(ctx)
+    name, data = fixtures.new_uuid(), png_bytes(5 * MIB, seed=72)
+    bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    status, _, body = put(gw, name, data, {"Content-MD5": bad})
+    assert status == 422, (status, body)
+    assert ctx.saio.head_object(CONTAINER, name)[0] == 404
+    assert segments_of(ctx, name) == []
+    assert gw.error_count("upload_digest_mismatch") == 1
+    r = get(gw, name)
+    assert r.status == 404 and r.headers.get("X-Cache") != "HIT", describe(r)
+
+
+def test_client_stopping_mid_body_leaves_no_segments(ctx):
+    """2.5 MiB of a 5 MiB body, then the client goes: two segments were
+    stored by then, and both are deleted; no object, nothing cached."""
+    gw = slo_writer(ctx)
+    name, data = fixtures.new_uuid(), png_bytes(5 * MIB, seed=73)
+    _cut_mid_body(gw, name, "Content-Length: %d\r\n" % len(data), data[:5 * MIB // 2])
+    wait_until(lambda: gw.error_count("upload_aborted") >= 1, timeout=10,
+               what="the upload counted as aborted")
+    wait_until(lambda: segments_of(ctx, name) == [], timeout=10,
+               what="no segment left in %s" % SEGMENTS)
+    assert ctx.saio.head_object(CONTAINER, name)[0] == 404
+    deleted = ctx.saio.proxy_log_count("DELETE", "/v1/AUTH_test/%s/%s/.*" % (SEGMENTS, name))
+    assert deleted >= 2, "%d segments deleted, 2 were stored" % deleted
+    r = get(gw, name)
+    assert r.status == 404, describe(r)
+
+
+def test_big_slo_upload_is_streamed_in_bounded_memory(ctx):
+    """48 MiB with segment_size 8M: the peak RSS grows by far less than the
+    body or a segment; Swift serves it byte for byte."""
+    gw = slo_writer(ctx, segment_size="8M")
+    name, data = fixtures.new_uuid(), png_bytes(48 * MIB, seed=74)
+    assert get(gw, fixtures.new_uuid()).status == 404  # warm up the worker
+    before = _hwm_kib(gw.proc.pid)
+    status, h, _ = put(gw, name, data)
+    grown = _hwm_kib(gw.proc.pid) - before
+    assert status == 201, status
+    assert grown < 8 << 10, "peak RSS grew by %d KiB for a 48 MiB upload" % grown
+    print("48 MiB SLO upload: peak RSS +%d KiB" % grown)
+    assert len(segments_of(ctx, name)) == 6
+    st, _, sbody = ctx.saio.get_object(CONTAINER, name)
+    assert st == 200 and hashlib.md5(sbody).hexdigest() == hashlib.md5(data).hexdigest()
+    r = get(gw, name, timeout=60)
+    assert r.headers.get("X-Cache") == "HIT" and r.body == data, describe(r)
