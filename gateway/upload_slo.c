@@ -157,6 +157,7 @@ static void slo_free(struct gw_writereq *w)
     free(u->slots);
     free(u->buf);
     free(u->mbody);
+    free(u->plan);
     u->magic = 0;
     free(u);
 }
@@ -256,6 +257,7 @@ static void cleanup_next(struct gw_upload_slo *u)
         .object = u->del_object, .once = 1,
     };
     u->del_status = 0;
+    gw_swift_req_cancel(&u->dq); /* the last DELETE's credentials */
     gw_swift_req_init(&u->dq, u->w.svc, &t, &del_cbs, u);
     if (gw_swift_req_start(&u->dq) != 0) del_on_done(u, NULL, GW_EORIGIN);
 }
@@ -369,6 +371,7 @@ static void maybe_next(struct gw_upload_slo *u)
         .kind = "segment", .method = "PUT", .container = u->segc, .object = sl->object,
         .prepare = seg_prepare, .once = 1,
     };
+    gw_swift_req_cancel(&sl->q); /* the slot's last PUT's credentials */
     gw_swift_req_init(&sl->q, u->w.svc, &t, &seg_cbs, sl);
     if (gw_swift_req_start(&sl->q) != 0) {
         sl->busy = 0;
