@@ -155,7 +155,7 @@ static void slo_free(struct gw_writereq *w)
     if (u->seg_md5) EVP_MD_CTX_free(u->seg_md5);
     free(u->segs);
     free(u->slots);
-    free(u->buf);
+    free(u->b.buf);
     free(u->mbody);
     free(u->plan);
     u->magic = 0;
@@ -322,7 +322,7 @@ static size_t seg_on_read(void *ud, char *buf, size_t len)
     struct slo_slot *sl = slot_of(ud);
     struct gw_upload_slo *u = sl->u;
     if (u->failing || sl != u->cur) return GW_FETCH_READ_ABORT;
-    if (u->len == 0) {
+    if (u->b.len == 0) {
         if (u->cur_sent < slo_seg_len(u, sl->index)) {
             u->curl_waiting = 1;
             return GW_FETCH_READ_PAUSE;
@@ -333,13 +333,9 @@ static size_t seg_on_read(void *ud, char *buf, size_t len)
         maybe_next(u);
         return 0;
     }
-    int was_full = u->len == UPLOAD_BUF;
-    size_t n = len < u->len ? len : u->len;
-    memcpy(buf, u->buf + u->off, n);
-    u->off += n;
-    u->len -= n;
+    int was_full = u->b.len == UPLOAD_BUF;
+    size_t n = gw_upload_buf_take(&u->b, buf, len);
     u->cur_sent += n;
-    if (u->len == 0) u->off = 0;
     if (was_full && !u->w.released) gw_sink_body_resume(u->w.s);
     return n;
 }
@@ -389,20 +385,15 @@ static size_t body_room(void *ud)
     struct gw_upload_slo *u = slo_of(ud);
     if (u->failing || u->cur == NULL) return 0;
     uint64_t left = slo_seg_len(u, u->cur->index) - u->cur_in;
-    size_t room = UPLOAD_BUF - u->len;
+    size_t room = UPLOAD_BUF - u->b.len;
     return left < room ? (size_t)left : room;
 }
 
 static void body_data(void *ud, const char *data, size_t len)
 {
     struct gw_upload_slo *u = slo_of(ud);
-    gw_assert(u->cur != NULL && len <= UPLOAD_BUF - u->len);
-    if (u->off + u->len + len > UPLOAD_BUF) {
-        memmove(u->buf, u->buf + u->off, u->len);
-        u->off = 0;
-    }
-    memcpy(u->buf + u->off + u->len, data, len);
-    u->len += len;
+    gw_assert(u->cur != NULL && len <= UPLOAD_BUF - u->b.len);
+    gw_upload_buf_put(&u->b, data, len);
     EVP_DigestUpdate(u->md5, data, len);
     EVP_DigestUpdate(u->seg_md5, data, len);
     if (u->need_sniff) gw_sniff_add(&u->sniff, data, len);
@@ -425,11 +416,7 @@ static void body_end(void *ud, int status, const char *reason)
         slo_fail(u, status, reason, GW_ERR_UPLOAD_ABORTED);
         return;
     }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned dn = 0;
-    EVP_DigestFinal_ex(u->md5, d, &dn);
-    gw_hex(d, dn, u->md5hex);
-    if (u->want_md5[0] && strcmp(u->want_md5, u->md5hex) != 0) {
+    if (gw_upload_digest_check(u->md5, u->want_md5, u->md5hex) != 0) {
         slo_fail(u, 422, "body does not match its Content-MD5 or ETag", GW_ERR_UPLOAD_DIGEST);
         return;
     }
@@ -493,7 +480,7 @@ void gw_upload_slo(struct gw_sink *s, const struct gw_services *svc, const char 
     u->seg_md5 = EVP_MD_CTX_new();
     gw_assert(u->md5 != NULL && u->seg_md5 != NULL &&
               EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) == 1);
-    u->buf = gw_malloc(UPLOAD_BUF);
+    u->b.buf = gw_malloc(UPLOAD_BUF);
     u->cache_segs = svc->cache != NULL && u->seg_size <= conf->max_object_size;
     u->w.busy = 1;
     u->w.on_release = slo_released;

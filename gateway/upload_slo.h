@@ -58,8 +58,7 @@ struct gw_upload_slo {
     int curl_waiting;       /* its read callback paused on an empty buf */
     int cur_fd;             /* its temp blob, or -1 */
     char cur_tmp[512];
-    char *buf;              /* UPLOAD_BUF: bytes [off, off + len) wait for curl */
-    size_t off, len;
+    struct gw_upload_buf b; /* the client's bytes of that segment */
     EVP_MD_CTX *md5, *seg_md5;
     char md5hex[33];
     char want_md5[33];      /* the client's Content-MD5 or ETag as hex; "" none */

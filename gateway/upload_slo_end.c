@@ -190,10 +190,7 @@ static void slo_commit(struct gw_upload_slo *u)
 static void man_prepare(void *ud, struct gw_fetch *f)
 {
     struct gw_upload_slo *u = slo_of(ud);
-    char line[200];
-    snprintf(line, sizeof(line), "Content-Type: %s", u->ctype);
-    gw_fetch_add_header(f, line);
-    gw_swift_trans_extra(f, gw_sink_request(u->w.s)->request_id);
+    gw_upload_put_headers(f, u->ctype, gw_sink_request(u->w.s));
 }
 
 static int man_on_headers(void *ud, struct gw_fetch *f, long status)
