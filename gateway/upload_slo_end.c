@@ -5,7 +5,9 @@
  * The manifest lists every segment with the MD5 and size measured on the
  * way in, so Swift checks each against what it holds; its 201 must carry
  * the SLO ETag (the MD5 of those MD5s, as Swift computes it) or the
- * manifest is deleted with the segments.  The cache gets what a read would
+ * manifest is deleted with the segments.  A HEAD then gets the manifest's
+ * own ETag (Swift stores the manifest in its own form), which the MANIFEST
+ * entry keeps for revalidation, as fill_lo.c's does.  The cache gets what a read would
  * have built: each segment a SEGMENT entry under its own container and name
  * (as assemble.c keys them), and the object a MANIFEST entry holding the
  * plan that gw_slo_parse() makes of the same entries, as fill_lo.c does
@@ -199,9 +201,19 @@ static int man_on_headers(void *ud, struct gw_fetch *f, long status)
     u->mstatus = status;
     const char *lm = gw_fetch_header(f, "Last-Modified");
     gw_etag_unquote(u->metag, sizeof(u->metag), gw_fetch_header(f, "ETag"));
-    gw_etag_unquote(u->manifest_etag, sizeof(u->manifest_etag),
-                    gw_fetch_header(f, "X-Manifest-Etag"));
     if (lm) snprintf(u->last_modified, sizeof(u->last_modified), "%s", lm);
+    return 0;
+}
+
+/* The HEAD after: the manifest's own ETag, if the object is still ours. */
+static int head_on_headers(void *ud, struct gw_fetch *f, long status)
+{
+    struct gw_upload_slo *u = slo_of(ud);
+    char etag[80];
+    gw_etag_unquote(etag, sizeof(etag), gw_fetch_header(f, "ETag"));
+    if (status == 200 && strcasecmp(etag, u->slo_etag) == 0)
+        gw_etag_unquote(u->manifest_etag, sizeof(u->manifest_etag),
+                        gw_fetch_header(f, "X-Manifest-Etag"));
     return 0;
 }
 
@@ -220,6 +232,8 @@ static size_t man_on_read(void *ud, char *buf, size_t len)
     return n;
 }
 
+static void head_manifest(struct gw_upload_slo *u);
+
 static void man_on_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_upload_slo *u = slo_of(ud);
@@ -237,7 +251,32 @@ static void man_on_done(void *ud, struct gw_fetch *f, int err)
         slo_fail(u, 502, "Swift's ETag of the manifest does not match the segments",
                  GW_ERR_UPLOAD_DIGEST);
     } else
-        slo_commit(u);
+        head_manifest(u);
+}
+
+static void head_on_done(void *ud, struct gw_fetch *f, int err)
+{
+    (void)f, (void)err; /* without it, the entry is fetched again when stale */
+    slo_commit(slo_of(ud));
+}
+
+static const struct gw_fetch_cbs head_cbs = {
+    .on_headers = head_on_headers, .on_data = man_on_data, .on_done = head_on_done,
+};
+
+/*
+ * Swift stores the manifest in its own form, whose MD5 (X-Manifest-Etag,
+ * what revalidation asks about) only a HEAD tells; then the commit.
+ */
+static void head_manifest(struct gw_upload_slo *u)
+{
+    struct gw_swift_target t = {
+        .kind = "manifest", .method = "HEAD", .container = u->w.svc->conf->container,
+        .object = u->w.name,
+    };
+    gw_swift_req_cancel(&u->mq); /* the PUT's credentials */
+    gw_swift_req_init(&u->mq, u->w.svc, &t, &head_cbs, u);
+    if (gw_swift_req_start(&u->mq) != 0) slo_commit(u);
 }
 
 static const struct gw_fetch_cbs man_cbs = {

@@ -9,12 +9,12 @@ no object, no segment, nothing cached.
 import base64
 import hashlib
 import json
-import time
 import urllib.parse
 
 import fixtures
 from answers import describe, get
-from test_write import AUTH, CONTAINER, TOKEN, _cut_mid_body, _hwm_kib, png_bytes, put
+from test_inspect import inspected
+from test_write import CONTAINER, TOKEN, _cut_mid_body, _hwm_kib, png_bytes, put
 from waits import wait_until
 
 SEGMENTS = CONTAINER + "_segments"
@@ -53,6 +53,10 @@ def test_put_over_segment_size_is_an_slo_swift_serves(ctx):
     assert st == 200 and sbody == data, (st, len(sbody))
     assert (sh.get("X-Static-Large-Object") or "").lower() == "true", sh
     assert (sh.get("Content-Type") or "").startswith("image/png"), sh
+    info = inspected(gw, name)
+    assert info["kind"] == "slo" and info["manifest_etag"] == sh.get("X-Manifest-Etag"), \
+        (info, sh)
+    assert info["segments"]["count"] == 5 and info["segments"]["cached"] == 5, info
     segs = segments_of(ctx, name)
     assert len(segs) == 5, segs
     assert len(set(s.rsplit("/", 1)[0] for s in segs)) == 1, segs
