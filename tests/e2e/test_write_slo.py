@@ -118,3 +118,47 @@ def test_big_slo_upload_is_streamed_in_bounded_memory(ctx):
     assert st == 200 and hashlib.md5(sbody).hexdigest() == hashlib.md5(data).hexdigest()
     r = get(gw, name, timeout=60)
     assert r.headers.get("X-Cache") == "HIT" and r.body == data, describe(r)
+
+
+def test_swift_failing_a_segment_or_the_manifest_leaves_nothing(ctx):
+    """Through the fault origin, 3.5 MiB in four segments: the third
+    segment refused (503), reset mid-body, or stored under another ETag, or
+    the manifest answered with an ETag that is not the SLO's: 502, every
+    segment Swift got is deleted (and the manifest), nothing is cached; the
+    same upload with no fault after is stored."""
+    import faultorigin
+    cases = [("seg", "status=503", "upload_aborted"),
+             ("seg", "reset=100000", "upload_aborted"),
+             ("seg", "wrong_etag", "upload_digest_mismatch"),
+             ("manifest", "wrong_etag", "upload_digest_mismatch")]
+    with faultorigin.FaultOrigin() as origin:
+        gw = ctx.gateway(server={"write_token": TOKEN},
+                         swift=dict(origin.swift_conf(), segment_size="1M"))
+        for i, (where, fault, kind) in enumerate(cases):
+            name, data = fixtures.new_uuid(), png_bytes(7 * MIB // 2, seed=80 + i)
+            if where == "seg":
+                origin.set_put_fault(SEGMENTS, name + "/*/00000002", fault)
+            else:
+                origin.set_put_fault(CONTAINER, name, fault)
+            before = gw.error_count(kind)
+            status, _, body = put(gw, name, data)
+            assert status == 502, (fault, status, body)
+            assert gw.error_count(kind) == before + 1, (fault, kind)
+            left = origin.names(SEGMENTS, name + "/")
+            assert left == [], (fault, left)
+            assert origin.names(CONTAINER, name) == [], fault
+            assert origin.count("PUT", name, CONTAINER) == (1 if where == "manifest" else 0)
+            r = get(gw, name)
+            assert r.status == 404 and r.headers.get("X-Cache") != "HIT", (fault, describe(r))
+
+
+def test_no_segment_container_is_502_and_nothing_stored(ctx):
+    """A container with no <container>_segments beside it: Swift answers
+    the first segment 404; the client gets 502 and Swift has nothing."""
+    ctx.saio.put_container("lonely")
+    gw = slo_writer(ctx, container="lonely")
+    name, data = fixtures.new_uuid(), png_bytes(3 * MIB, seed=90)
+    status, _, body = put(gw, name, data)
+    assert status == 502, (status, body)
+    assert ctx.saio.head_object("lonely", name)[0] == 404
+    assert gw.error_count("upload_aborted") == 1
