@@ -82,7 +82,7 @@ void slo_seg_name(const struct gw_upload_slo *u, size_t i, char *out, size_t cap
 /* Stop caching the segments: every temp blob goes. */
 void slo_cache_off(struct gw_upload_slo *u)
 {
-    for (size_t i = 0; i < u->nsegs; i++) {
+    for (size_t i = 0; u->segs != NULL && i < u->nsegs; i++) {
         if (u->segs[i].tmp == NULL) continue;
         unlink(u->segs[i].tmp);
         free(u->segs[i].tmp);
@@ -444,6 +444,13 @@ static int slo_check(struct gw_upload_slo *u, const struct gw_http_req *r)
         gw_writereq_answer(&u->w, 400, "Content-Type too long", NULL);
         return -1;
     }
+    if (!gw_conf_segment_container_ok(conf, u->segc)) {
+        /* The gateway could not read back what it would store. */
+        gw_warn("upload", "%s: %s is not one of [swift] segment_containers", u->w.name, u->segc);
+        gw_stats_error(GW_ERR_UPLOAD_ABORTED);
+        gw_writereq_answer(&u->w, 500, "segment container not in segment_containers", NULL);
+        return -1;
+    }
     if (u->nsegs > most) {
         gw_stats_error(GW_ERR_UPLOAD_ABORTED);
         gw_writereq_answer(&u->w, 413, "body needs too many segments of segment_size", NULL);
@@ -463,10 +470,10 @@ void gw_upload_slo(struct gw_sink *s, const struct gw_services *svc, const char 
     u->seg_size = conf->segment_size;
     u->nsegs = (size_t)((length + u->seg_size - 1) / u->seg_size);
     gw_writereq_init(&u->w, s, svc, name, slo_free);
+    snprintf(u->segc, sizeof(u->segc), "%s_segments", conf->container);
     if (slo_check(u, gw_sink_request(s)) != 0) return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    snprintf(u->segc, sizeof(u->segc), "%s_segments", conf->container);
     snprintf(u->prefix, sizeof(u->prefix), "%s/%lld.%06ld", name, (long long)tv.tv_sec,
              (long)tv.tv_usec);
     u->segs = gw_calloc(u->nsegs, sizeof(*u->segs));

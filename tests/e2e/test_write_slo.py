@@ -12,6 +12,7 @@ import json
 import urllib.parse
 
 import fixtures
+import httputil
 from answers import describe, get
 from test_inspect import inspected
 from test_write import CONTAINER, TOKEN, _cut_mid_body, _hwm_kib, png_bytes, put
@@ -162,3 +163,25 @@ def test_no_segment_container_is_502_and_nothing_stored(ctx):
     assert status == 502, (status, body)
     assert ctx.saio.head_object("lonely", name)[0] == 404
     assert gw.error_count("upload_aborted") == 1
+
+
+def _answer_to_head(gw, name, length):
+    """The gateway's answer to a PUT head of Content-Length `length`, no body sent."""
+    import socket
+    host, port, _ = httputil.split_url(gw.url)
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(("PUT /fractal/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Length: %d\r\n\r\n" % (name, TOKEN, length)).encode())
+        return s.recv(4096)
+
+
+def test_refused_before_swift_when_it_cannot_be_an_slo(ctx):
+    """More segments than [swift] max_segments allows: 413; a segment
+    container the gateway may not read (segment_containers): 500.  Swift
+    is asked nothing."""
+    gw = slo_writer(ctx, max_segments="4")
+    name = fixtures.new_uuid()
+    assert _answer_to_head(gw, name, 5 * MIB).startswith(b"HTTP/1.1 413 "), name
+    gw = slo_writer(ctx, segment_containers=CONTAINER)
+    assert _answer_to_head(gw, name, 5 * MIB).startswith(b"HTTP/1.1 500 "), name
+    assert ctx.saio.proxy_log_count("PUT", "/v1/AUTH_test/.*%s.*" % name) == 0
