@@ -70,7 +70,9 @@ struct gw_conf {
     int tls_verify;             /* bool */
     uint64_t connect_timeout_ms;
     uint64_t first_byte_timeout_ms;
-    uint64_t segment_parallelism; /* segment fetches ahead of a large object's send cursor */
+    uint64_t segment_parallelism; /* segment fetches ahead of a large object's send cursor,
+                                   * and segment uploads at once of a large PUT */
+    uint64_t segment_size;      /* a PUT body over this is stored as an SLO of such segments */
     uint64_t stall_timeout_ms;  /* no byte from Swift for this long */
     uint64_t max_fetches;       /* requests to Swift in flight, per process */
     uint64_t fetch_queue;       /* requests waiting for one of those, per process */

@@ -87,7 +87,7 @@ struct gw_conf_key {
  * on purpose: with it, a table one row short would compile, padded with a
  * row of zeros.)
  */
-#define GW_CONF_NKEYS 68
+#define GW_CONF_NKEYS 69
 extern const struct gw_conf_key gw_conf_keys[];
 
 /* The char * that key k (a GW_CONF_STR or GW_CONF_WORD row) sets in c. */

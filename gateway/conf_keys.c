@@ -45,6 +45,7 @@
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
 
 static const char *check_listen(const char *v);
 static const char *check_listen_or_empty(const char *v);
@@ -139,6 +140,8 @@ const struct gw_conf_key gw_conf_keys[] = {
     {"swift", "stall_timeout", GW_CONF_DURATION, "30s", MS(stall_timeout), .min = 1},
     {"swift", "segment_parallelism", GW_CONF_COUNT, "4", U64(segment_parallelism), .min = 1,
      .max = 64},
+    {"swift", "segment_size", GW_CONF_SIZE, "1G", U64(segment_size), .min = MiB,
+     .max = 5 * GiB},
     {"swift", "max_fetches", GW_CONF_COUNT, "256", U64(max_fetches), .min = 1, .max = 65536},
     {"swift", "fetch_queue", GW_CONF_COUNT, "4096", U64(fetch_queue), .max = 1048576},
     {"swift", "fetch_queue_timeout", GW_CONF_DURATION, "10s", MS(fetch_queue_timeout), .min = 1},

@@ -8,6 +8,9 @@
  * pauses while it is empty; each side wakes the other.  So an upload costs
  * UPLOAD_BUF and the connection's stash, whatever its size.
  *
+ * A body whose Content-Length is over [swift] segment_size goes to
+ * upload_slo.c instead, from the start.
+ *
  * On the way in, every byte goes into the MD5 and, when the cache is on,
  * into a temp blob (reserved in steps against max_size; an object past
  * max_object_size, or a refused reservation, is simply not cached).
@@ -26,6 +29,7 @@
  *    thread pool.
  */
 #include "upload.h"
+#include "upload_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,8 +56,6 @@
 #include "writereq.h"
 
 #define UPLOAD_MAGIC 0x55504c44u
-/* Client bytes waiting for curl. */
-#define UPLOAD_BUF (256u * 1024)
 /* A body of unknown length reserves cache room in steps of this much. */
 #define RESERVE_STEP (8u << 20)
 
@@ -61,8 +63,7 @@ struct gw_upload {
     struct gw_writereq w;       /* first: the sink's owner */
     uint32_t magic;
     int q_started;
-    char *buf;                  /* UPLOAD_BUF: bytes [off, off + len) wait for curl */
-    size_t off, len;
+    struct gw_upload_buf b;
     int curl_waiting;           /* curl's read callback paused on an empty buf */
     int body_whole;             /* the body came whole and matched the client's digest */
     uint64_t bytes;
@@ -153,7 +154,7 @@ static void up_free(struct gw_writereq *w)
     struct gw_upload *u = (struct gw_upload *)w;
     tee_drop(u);
     if (u->md5) EVP_MD_CTX_free(u->md5);
-    free(u->buf);
+    free(u->b.buf);
     u->magic = 0;
     free(u);
 }
@@ -236,14 +237,12 @@ static void up_prepare(void *ud, struct gw_fetch *f)
 {
     struct gw_upload *u = up_of(ud);
     char line[200];
-    snprintf(line, sizeof(line), "Content-Type: %s", u->ctype);
-    gw_fetch_add_header(f, line);
     if (u->want_md5[0]) {
         /* Swift checks it too, and answers 422 rather than store another body. */
         snprintf(line, sizeof(line), "ETag: %s", u->want_md5);
         gw_fetch_add_header(f, line);
     }
-    gw_swift_trans_extra(f, gw_sink_request(u->w.s)->request_id);
+    gw_upload_put_headers(f, u->ctype, gw_sink_request(u->w.s));
 }
 
 static int up_on_headers(void *ud, struct gw_fetch *f, long status)
@@ -319,17 +318,13 @@ static size_t up_on_read(void *ud, char *buf, size_t len)
 {
     struct gw_upload *u = up_of(ud);
     if (u->w.answered) return GW_FETCH_READ_ABORT;
-    if (u->len == 0) {
+    if (u->b.len == 0) {
         if (u->body_whole) return 0; /* the last chunk: the body is verified */
         u->curl_waiting = 1;
         return GW_FETCH_READ_PAUSE;
     }
-    int was_full = u->len == UPLOAD_BUF;
-    size_t n = len < u->len ? len : u->len;
-    memcpy(buf, u->buf + u->off, n);
-    u->off += n;
-    u->len -= n;
-    if (u->len == 0) u->off = 0;
+    int was_full = u->b.len == UPLOAD_BUF;
+    size_t n = gw_upload_buf_take(&u->b, buf, len);
     if (was_full && !u->w.released) gw_sink_body_resume(u->w.s);
     return n;
 }
@@ -367,19 +362,14 @@ static void swift_go(struct gw_upload *u)
 static size_t body_room(void *ud)
 {
     struct gw_upload *u = up_of(ud);
-    return u->w.answered ? 0 : UPLOAD_BUF - u->len;
+    return u->w.answered ? 0 : UPLOAD_BUF - u->b.len;
 }
 
 static void body_data(void *ud, const char *data, size_t len)
 {
     struct gw_upload *u = up_of(ud);
-    gw_assert(len <= UPLOAD_BUF - u->len);
-    if (u->off + u->len + len > UPLOAD_BUF) {
-        memmove(u->buf, u->buf + u->off, u->len);
-        u->off = 0;
-    }
-    memcpy(u->buf + u->off + u->len, data, len);
-    u->len += len;
+    gw_assert(len <= UPLOAD_BUF - u->b.len);
+    gw_upload_buf_put(&u->b, data, len);
     EVP_DigestUpdate(u->md5, data, len);
     if (u->need_sniff) gw_sniff_add(&u->sniff, data, len);
     tee_write(u, data, len);
@@ -395,11 +385,7 @@ static void body_end(void *ud, int status, const char *reason)
         up_fail(u, status, reason, GW_ERR_UPLOAD_ABORTED);
         return;
     }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned dn = 0;
-    EVP_DigestFinal_ex(u->md5, d, &dn);
-    gw_hex(d, dn, u->md5hex);
-    if (u->want_md5[0] && strcmp(u->want_md5, u->md5hex) != 0) {
+    if (gw_upload_digest_check(u->md5, u->want_md5, u->md5hex) != 0) {
         up_fail(u, 422, "body does not match its Content-MD5 or ETag", GW_ERR_UPLOAD_DIGEST);
         return;
     }
@@ -413,12 +399,24 @@ static const struct gw_sink_body body_cbs = {
 
 /* ---- the request ---- */
 
-/*
- * The client's digest as lower-case hex into out (33 bytes): Content-MD5
- * (base64 of the 16 bytes) or an ETag (32 hex digits, quoted or not).
- * 0, "" when it gave none, or -1 when one is malformed.
- */
-static int client_digest(const struct gw_http_req *r, char *out)
+int gw_upload_digest_check(EVP_MD_CTX *md5, const char *want_md5, char *md5hex)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dn = 0;
+    EVP_DigestFinal_ex(md5, d, &dn);
+    gw_hex(d, dn, md5hex);
+    return want_md5[0] && strcmp(want_md5, md5hex) != 0 ? -1 : 0;
+}
+
+void gw_upload_put_headers(struct gw_fetch *f, const char *ctype, const struct gw_http_req *r)
+{
+    char line[200];
+    snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+    gw_fetch_add_header(f, line);
+    gw_swift_trans_extra(f, r->request_id);
+}
+
+int gw_upload_client_digest(const struct gw_http_req *r, char *out)
 {
     size_t n;
     const char *v = gw_http_header(r, "Content-MD5", &n);
@@ -443,39 +441,45 @@ static int client_digest(const struct gw_http_req *r, char *out)
     return 0;
 }
 
-/* The client's Content-Type, or sniff when it gave none or octet-stream. */
-static int client_type(struct gw_upload *u, const struct gw_http_req *r)
+int gw_upload_client_type(const struct gw_http_req *r, char *ctype, size_t cap,
+                          int *need_sniff)
 {
     size_t n;
     const char *v = gw_http_header(r, "Content-Type", &n);
     if (v == NULL || n == 0 || (n >= 24 && strncasecmp(v, "application/octet-stream", 24) == 0)) {
-        u->need_sniff = 1;
+        *need_sniff = 1;
         return 0;
     }
-    if (n >= sizeof(u->ctype)) return -1;
-    memcpy(u->ctype, v, n);
-    u->ctype[n] = '\0';
+    if (n >= cap) return -1;
+    memcpy(ctype, v, n);
+    ctype[n] = '\0';
     return 0;
 }
 
 void gw_upload(struct gw_sink *s, const struct gw_services *svc, const char *name)
 {
     const struct gw_http_req *r = gw_sink_request(s);
+    size_t n;
+    const char *cl = gw_http_header(r, "Content-Length", &n);
+    if (cl != NULL && strtoull(cl, NULL, 10) > svc->conf->segment_size) {
+        gw_upload_slo(s, svc, name, strtoull(cl, NULL, 10));
+        return;
+    }
     struct gw_upload *u = gw_calloc(1, sizeof(*u));
     u->magic = UPLOAD_MAGIC;
     u->fd = -1;
     gw_writereq_init(&u->w, s, svc, name, up_free);
-    if (client_digest(r, u->want_md5) != 0) {
+    if (gw_upload_client_digest(r, u->want_md5) != 0) {
         gw_writereq_answer(&u->w, 400, "malformed Content-MD5 or ETag", NULL);
         return;
     }
-    if (client_type(u, r) != 0) {
+    if (gw_upload_client_type(r, u->ctype, sizeof(u->ctype), &u->need_sniff) != 0) {
         gw_writereq_answer(&u->w, 400, "Content-Type too long", NULL);
         return;
     }
     u->md5 = EVP_MD_CTX_new();
     gw_assert(u->md5 != NULL && EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) == 1);
-    u->buf = gw_malloc(UPLOAD_BUF);
+    u->b.buf = gw_malloc(UPLOAD_BUF);
     tee_open(u);
     gw_sink_read_body(s, &body_cbs, u);
     swift_go(u);

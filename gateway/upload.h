@@ -19,7 +19,9 @@ struct gw_sink;
  * and teed into a cache temp file; the last chunk goes only once the body
  * is whole and matches the client's Content-MD5 or ETag, and the cache
  * entry is committed only after Swift's 201 with the same ETag.  201 with
- * the ETag, or a 4xx/5xx with the reason.
+ * the ETag, or a 4xx/5xx with the reason.  A body whose Content-Length is
+ * over [swift] segment_size is stored as an SLO instead (upload_slo.c):
+ * 201 then carries the SLO ETag.
  */
 void gw_upload(struct gw_sink *s, const struct gw_services *svc, const char *name);
 

@@ -33,6 +33,7 @@ static void on_release(void *ud)
     w->released = 1;
     gw_swift_req_cancel(&w->q);
     if (!w->busy) writereq_free(w);
+    else if (w->on_release != NULL) w->on_release(w);
 }
 
 static void on_drain(void *ud)

@@ -31,6 +31,9 @@ struct gw_writereq {
     int answered, released;
     int busy;                       /* a thread-pool job holds it */
     void (*free)(struct gw_writereq *w);
+    /* Or NULL: told of the release while busy, so the job can wind down
+     * (and then end with gw_writereq_job_done()). */
+    void (*on_release)(struct gw_writereq *w);
 };
 
 /* Set w up for object `name` and attach it to s as the answer's owner. */

@@ -120,7 +120,8 @@ Every sleep is bounded and ends early when the origin stops.
 Uploads: `PUT` reads the body (Content-Length or chunked) and stores it as
 an object (its Content-Type and MD5), answering 201 with `Etag`; `DELETE`
 removes an object (204, or 404).  A PUT may misbehave, once per fault set
-with origin.set_put_fault(container, name, fault):
+with origin.set_put_fault(container, name, fault) (name may be a glob, as
+fnmatch reads it, for names not known before, e.g. "<uuid>/*/00000002"):
 
     "status=N"               reads the whole body, answers N, stores nothing
     "reset=N"                reads N bytes of the body, then a TCP RST
@@ -134,6 +135,7 @@ Requests need `X-Auth-Token: t0k3n` (401 otherwise).  Only loopback.
 
 import base64
 import email.utils
+import fnmatch
 import hashlib
 import http.server
 import json
@@ -431,11 +433,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return (parts[3], parts[4]) if len(parts) == 5 else None
 
     def _read_upload(self, limit):
-        """The request body, at most `limit` bytes of it (None: all)."""
+        """The request body, at most `limit` bytes of it (None: all); None
+        when a chunked body is cut before its last chunk (as Swift does, it
+        is then not stored)."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = b""
             while limit is None or len(out) < limit:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline()
+                if not line:
+                    return None
+                size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     self.rfile.readline()
                     break
@@ -454,7 +461,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._simple(401 if key else 404, b"no")
             return
         with origin._lock:
-            fault = origin._put_faults.pop(key, None) or ""
+            pattern = next((k for k in origin._put_faults
+                            if k[0] == key[0] and fnmatch.fnmatchcase(key[1], k[1])), key)
+            fault = origin._put_faults.pop(pattern, None) or ""
         if fault.startswith("reset="):
             self._read_upload(int(fault.split("=", 1)[1]))
             self.close_connection = True
@@ -462,6 +471,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 origin._reset.add(self.connection)
             return
         data = self._read_upload(None)
+        if data is None:
+            self.close_connection = True
+            return
         with origin._lock:
             origin.put_bodies[key] = data
         if fault.startswith("status="):
@@ -1030,6 +1042,12 @@ class FaultOrigin:
              "bytes": 1, "content_type": "application/octet-stream",
              "last_modified": "2026-01-01T00:00:00.000000"}
             for i in range(start, stop)]).encode()
+
+    def names(self, container, prefix=""):
+        """The names of the objects stored in `container` under `prefix`."""
+        with self._lock:
+            return sorted(n for (c, n) in self._objects
+                          if c == container and n.startswith(prefix))
 
     def listing_gets(self, container):
         """How many listing pages of `container` were asked for."""

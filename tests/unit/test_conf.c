@@ -160,6 +160,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.negative_max_entries, 100000);
     ck_assert_str_eq(c.segment_containers, "fractals, fractals_segments");
     ck_assert_uint_eq(c.max_segments, 10000);
+    ck_assert_uint_eq(c.segment_size, UINT64_C(1) << 30);
     ck_assert_uint_eq(c.max_plan_size, UINT64_C(16) << 20);
     ck_assert_uint_eq(c.plan_cache_size, UINT64_C(8) << 20);
     ck_assert_str_eq(c.cache_control, "public, max-age=31536000, immutable");
@@ -507,6 +508,8 @@ static const struct {
      ":4: segment_containers: must name containers without '/'"},
     {"swift", "max_segments = 0", ":4: max_segments: must be a number from 1 to 100000"},
     {"swift", "max_segments = 100001", ":4: max_segments: must be a number from 1 to 100000"},
+    {"swift", "segment_size = 1023K", ":4: segment_size: must be a size from 1M to 5G"},
+    {"swift", "segment_size = 6G", ":4: segment_size: must be a size from 1M to 5G"},
     {"swift", "max_plan_size = 1K", ":4: max_plan_size: must be a size from 64K to 256M"},
     {"cache", "plan_cache_size = 5G", ":4: plan_cache_size: must be a size from 0 to 4G"},
     {"cache", "max_size = 16777216T", ":4: max_size: is too large"},
