@@ -46,6 +46,11 @@ struct gw_upload_slo {
     struct gw_writereq w;   /* first: the sink's owner */
     uint32_t magic;
     uint64_t length, seg_size, bytes;
+    /* A chunked body, until its end: length unknown, every segment
+     * seg_size, nsegs the most there may be.  At its end, length and nsegs
+     * become what came. */
+    int open_len;
+    int plain;              /* it ended in one segment: a plain object */
     size_t nsegs, next, stored;
     struct slo_seg *segs;
     char segc[GW_CONTAINER_MAX + 1];    /* <container>_segments */
@@ -57,6 +62,7 @@ struct gw_upload_slo {
     uint64_t cur_in, cur_sent;
     int curl_waiting;       /* its read callback paused on an empty buf */
     int cur_fd;             /* its temp blob, or -1 */
+    uint64_t cur_reserved;  /* of max_size, for its temp blob */
     char cur_tmp[512];
     struct gw_upload_buf b; /* the client's bytes of that segment */
     EVP_MD_CTX *md5, *seg_md5;
@@ -107,7 +113,17 @@ void slo_fail(struct gw_upload_slo *u, int status, const char *reason,
               enum gw_stats_error kind);
 /* The answer (unless the client is gone), and the end of the job: u may be freed. */
 void slo_end(struct gw_upload_slo *u, int status, const char *reason, const char *extra);
-/* Every segment is stored and the body whole: PUT the manifest (once). */
+/*
+ * Every segment is stored and the body whole: PUT the manifest (once), or
+ * for a plain one slo_plain().
+ */
 void slo_maybe_manifest(struct gw_upload_slo *u);
+/* Swift has it all: the cache entries, then 201 (upload_slo_end.c). */
+void slo_commit(struct gw_upload_slo *u);
+/*
+ * A chunked body that fit in segment 0: Swift copies it to the object, the
+ * segment is deleted, then slo_commit() (upload_slo_plain.c).
+ */
+void slo_plain(struct gw_upload_slo *u);
 
 #endif

@@ -12,7 +12,9 @@
  * (as assemble.c keys them), and the object a MANIFEST entry holding the
  * plan that gw_slo_parse() makes of the same entries, as fill_lo.c does
  * from the manifest Swift gives back.  All of them are committed together
- * in the thread pool after the 201, so the next GET is a hit.
+ * in the thread pool after the 201, so the next GET is a hit.  A chunked
+ * body made a plain object (upload_slo_plain.c) gets one OBJECT entry from
+ * segment 0's temp blob instead, as upload.c would have committed it.
  */
 #include "upload_slo.h"
 
@@ -138,13 +140,44 @@ static void commit_done(uv_work_t *w, int status)
     created(u);
 }
 
+static void queue_commit(struct gw_upload_slo *u)
+{
+    u->work.data = u;
+    if (uv_queue_work(u->w.svc->loop, &u->work, commit_work, commit_done) != 0) {
+        for (size_t i = 0; i < u->cn; i++) u->cv[i].rc = -1;
+        commit_done(&u->work, 0);
+    }
+}
+
+/* A plain object copied from segment 0: an OBJECT entry, as upload.c commits. */
+static void commit_plain(struct gw_upload_slo *u)
+{
+    if (u->segs[0].tmp == NULL) {
+        created(u);
+        return;
+    }
+    struct gw_cache_entry *e = new_entry(u, u->w.svc->conf->container, u->w.name);
+    e->kind = GW_CACHE_KIND_OBJECT;
+    e->size = u->length;
+    memcpy(e->md5, u->segs[0].md5, sizeof(e->md5));
+    memcpy(e->etag, u->segs[0].md5, sizeof(e->md5));
+    snprintf(e->content_type, sizeof(e->content_type), "%s", u->ctype);
+    u->cv = gw_calloc(1, sizeof(*u->cv));
+    u->cv[u->cn++] = (struct gw_cache_commit){.e = e, .tmp_path = u->segs[0].tmp, .fd = -1};
+    queue_commit(u);
+}
+
 /* The plan a read would build, and the entries of it all; then the commit. */
-static void slo_commit(struct gw_upload_slo *u)
+void slo_commit(struct gw_upload_slo *u)
 {
     const struct gw_services *svc = u->w.svc;
     if (svc->neg) gw_neg_forget(svc->neg, u->w.key);
     if (svc->cache == NULL) {
         created(u);
+        return;
+    }
+    if (u->plain) {
+        commit_plain(u);
         return;
     }
     size_t len;
@@ -180,11 +213,7 @@ static void slo_commit(struct gw_upload_slo *u)
     snprintf(e->etag, sizeof(e->etag), "%s", u->manifest_etag);
     snprintf(e->content_type, sizeof(e->content_type), "%s", u->ctype);
     u->cv[u->cn++] = (struct gw_cache_commit){.e = e, .tmp_path = NULL, .fd = -1};
-    u->work.data = u;
-    if (uv_queue_work(svc->loop, &u->work, commit_work, commit_done) != 0) {
-        for (size_t i = 0; i < u->cn; i++) u->cv[i].rc = -1;
-        commit_done(&u->work, 0);
-    }
+    queue_commit(u);
 }
 
 /* ---- the manifest ---- */
@@ -289,6 +318,10 @@ void slo_maybe_manifest(struct gw_upload_slo *u)
     if (u->failing || u->manifest_started || !u->body_whole || u->stored < u->nsegs) return;
     u->manifest_started = 1;
     if (u->need_sniff) snprintf(u->ctype, sizeof(u->ctype), "%s", gw_sniff_type(&u->sniff));
+    if (u->plain) {
+        slo_plain(u);
+        return;
+    }
     /* Swift's SLO ETag: the MD5 of the segments' MD5s, as hex text. */
     char *cat = gw_malloc(u->nsegs * 32 + 1);
     for (size_t i = 0; i < u->nsegs; i++) memcpy(cat + i * 32, u->segs[i].md5, 32);
