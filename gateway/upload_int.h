@@ -1,7 +1,8 @@
 /*
  * upload_int.h - what the two ways of a PUT share: upload.c (a plain
- * object) and upload_slo.c (a body over [swift] segment_size, stored as a
- * static large object).
+ * object of known length) and upload_slo.c (a body over [swift]
+ * segment_size, or a chunked one, stored as segments: then a static large
+ * object, or a plain object when a chunked body fit in one).
  */
 #ifndef GW_UPLOAD_INT_H
 #define GW_UPLOAD_INT_H

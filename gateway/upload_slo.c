@@ -376,7 +376,12 @@ static const struct gw_fetch_cbs seg_cbs = {
 /* The next segment's PUT starts when none streams and a slot is free. */
 static void maybe_next(struct gw_upload_slo *u)
 {
-    if (u->failing || u->cur != NULL || u->next >= u->nsegs) return;
+    if (u->failing || u->cur != NULL) return;
+    if (u->next >= u->nsegs) {
+        /* A chunked body with no segment left: a byte more fails it (body_room()). */
+        if (u->open_len && !u->w.released) gw_sink_body_resume(u->w.s);
+        return;
+    }
     struct slo_slot *sl = NULL;
     for (size_t i = 0; i < u->nslots && sl == NULL; i++)
         if (!u->slots[i].busy) sl = &u->slots[i];

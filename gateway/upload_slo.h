@@ -1,7 +1,9 @@
 /*
- * upload_slo.h - what the two halves of a PUT stored as an SLO share:
- * upload_slo.c (the body into segments, and the undoing of a failure) and
- * upload_slo_end.c (the manifest, and the cache's copy of it all).
+ * upload_slo.h - what the parts of a PUT stored as segments share:
+ * upload_slo.c (the body into segments, and the undoing of a failure),
+ * upload_slo_end.c (the manifest, and the cache's copy of it all) and
+ * upload_slo_plain.c (a chunked body that fit in one segment, copied to a
+ * plain object).
  */
 #ifndef GW_UPLOAD_SLO_H
 #define GW_UPLOAD_SLO_H
