@@ -120,6 +120,19 @@ void slo_end(struct gw_upload_slo *u, int status, const char *reason, const char
  * for a plain one slo_plain().
  */
 void slo_maybe_manifest(struct gw_upload_slo *u);
+/* Why a PUT of the object (manifest or copy) failed, for the client. */
+struct slo_put_words {
+    const char *not_taken, *not_stored, *mismatch;
+};
+/* The head of Swift's answer to a PUT of the object (manifest or copy). */
+int slo_put_on_headers(void *ud, struct gw_fetch *f, long status);
+/*
+ * The PUT of the object on u->mq is over (err, u->mstatus, u->metag): 1
+ * when Swift stored it under want_etag; else the upload fails (slo_fail(),
+ * what Swift stored under another ETag deleted too) and 0.
+ */
+int slo_object_stored(struct gw_upload_slo *u, int err, const char *want_etag,
+                      const struct slo_put_words *words);
 /* Swift has it all: the cache entries, then 201 (upload_slo_end.c). */
 void slo_commit(struct gw_upload_slo *u);
 /*

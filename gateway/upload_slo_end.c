@@ -224,7 +224,7 @@ static void man_prepare(void *ud, struct gw_fetch *f)
     gw_upload_put_headers(f, u->ctype, gw_sink_request(u->w.s));
 }
 
-static int man_on_headers(void *ud, struct gw_fetch *f, long status)
+int slo_put_on_headers(void *ud, struct gw_fetch *f, long status)
 {
     struct gw_upload_slo *u = slo_of(ud);
     u->mstatus = status;
@@ -263,24 +263,36 @@ static size_t man_on_read(void *ud, char *buf, size_t len)
 
 static void head_manifest(struct gw_upload_slo *u);
 
-static void man_on_done(void *ud, struct gw_fetch *f, int err)
+int slo_object_stored(struct gw_upload_slo *u, int err, const char *want_etag,
+                      const struct slo_put_words *words)
 {
-    struct gw_upload_slo *u = slo_of(ud);
-    (void)f;
     if (err != 0)
         slo_fail(u, gw_fetch_err_status(err),
-                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON : "Swift did not take the manifest",
+                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON : words->not_taken,
                  GW_ERR_UPLOAD_ABORTED);
     else if (u->mstatus == 401)
         slo_fail(u, 503, "Swift refused the gateway's token", GW_ERR_UPLOAD_ABORTED);
     else if (u->mstatus != 201)
-        slo_fail(u, 502, "Swift did not store the manifest", GW_ERR_UPLOAD_ABORTED);
-    else if (strcasecmp(u->metag, u->slo_etag) != 0) {
-        u->manifest_bad = 1;
-        slo_fail(u, 502, "Swift's ETag of the manifest does not match the segments",
-                 GW_ERR_UPLOAD_DIGEST);
+        slo_fail(u, 502, words->not_stored, GW_ERR_UPLOAD_ABORTED);
+    else if (strcasecmp(u->metag, want_etag) != 0) {
+        u->manifest_bad = 1; /* what Swift stored must go */
+        slo_fail(u, 502, words->mismatch, GW_ERR_UPLOAD_DIGEST);
     } else
-        head_manifest(u);
+        return 1;
+    return 0;
+}
+
+static const struct slo_put_words man_words = {
+    .not_taken = "Swift did not take the manifest",
+    .not_stored = "Swift did not store the manifest",
+    .mismatch = "Swift's ETag of the manifest does not match the segments",
+};
+
+static void man_on_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_upload_slo *u = slo_of(ud);
+    (void)f;
+    if (slo_object_stored(u, err, u->slo_etag, &man_words)) head_manifest(u);
 }
 
 static void head_on_done(void *ud, struct gw_fetch *f, int err)
@@ -309,7 +321,7 @@ static void head_manifest(struct gw_upload_slo *u)
 }
 
 static const struct gw_fetch_cbs man_cbs = {
-    .on_headers = man_on_headers, .on_data = man_on_data, .on_done = man_on_done,
+    .on_headers = slo_put_on_headers, .on_data = man_on_data, .on_done = man_on_done,
     .on_read = man_on_read,
 };
 

@@ -23,23 +23,12 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "conf.h"
 #include "origin.h"
 #include "services.h"
 #include "sink.h"
 #include "util.h"
-
-static int copy_on_headers(void *ud, struct gw_fetch *f, long status)
-{
-    struct gw_upload_slo *u = slo_of(ud);
-    u->mstatus = status;
-    const char *lm = gw_fetch_header(f, "Last-Modified");
-    gw_etag_unquote(u->metag, sizeof(u->metag), gw_fetch_header(f, "ETag"));
-    if (lm) snprintf(u->last_modified, sizeof(u->last_modified), "%s", lm);
-    return 0;
-}
 
 static int ignore_data(void *ud, const char *buf, size_t len)
 {
@@ -83,27 +72,21 @@ static void delete_segment(struct gw_upload_slo *u)
     if (gw_swift_req_start(&u->dq) != 0) seg_del_on_done(u, NULL, GW_EORIGIN);
 }
 
+static const struct slo_put_words copy_words = {
+    .not_taken = "Swift did not store the object",
+    .not_stored = "Swift did not store the object",
+    .mismatch = "Swift's ETag does not match the body",
+};
+
 static void copy_on_done(void *ud, struct gw_fetch *f, int err)
 {
     struct gw_upload_slo *u = slo_of(ud);
     (void)f;
-    if (err != 0)
-        slo_fail(u, gw_fetch_err_status(err),
-                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON : "Swift did not store the object",
-                 GW_ERR_UPLOAD_ABORTED);
-    else if (u->mstatus == 401)
-        slo_fail(u, 503, "Swift refused the gateway's token", GW_ERR_UPLOAD_ABORTED);
-    else if (u->mstatus != 201)
-        slo_fail(u, 502, "Swift did not store the object", GW_ERR_UPLOAD_ABORTED);
-    else if (strcasecmp(u->metag, u->md5hex) != 0) {
-        u->manifest_bad = 1; /* the object Swift stored must go */
-        slo_fail(u, 502, "Swift's ETag does not match the body", GW_ERR_UPLOAD_DIGEST);
-    } else
-        delete_segment(u);
+    if (slo_object_stored(u, err, u->md5hex, &copy_words)) delete_segment(u);
 }
 
 static const struct gw_fetch_cbs copy_cbs = {
-    .on_headers = copy_on_headers, .on_data = ignore_data, .on_done = copy_on_done,
+    .on_headers = slo_put_on_headers, .on_data = ignore_data, .on_done = copy_on_done,
 };
 
 static void copy_prepare(void *ud, struct gw_fetch *f)
