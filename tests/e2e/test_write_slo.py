@@ -253,6 +253,28 @@ def test_chunked_body_within_a_segment_is_a_plain_object(ctx):
         assert _swift_gets(ctx, name) == before
 
 
+def test_swift_failing_the_copy_of_a_chunked_body_leaves_nothing(ctx):
+    """Through the fault origin, 300 KiB chunked: the copy to the object
+    refused (503) or stored under another ETag: 502, the copy deleted (the
+    object Swift stored must go), the segment deleted, nothing cached."""
+    import faultorigin
+    cases = [("status=503", "upload_aborted"), ("wrong_etag", "upload_digest_mismatch")]
+    with faultorigin.FaultOrigin() as origin:
+        gw = ctx.gateway(server={"write_token": TOKEN},
+                         swift=dict(origin.swift_conf(), segment_size="1M"))
+        for i, (fault, kind) in enumerate(cases):
+            name, data = fixtures.new_uuid(), png_bytes(300 << 10, seed=110 + i)
+            origin.set_put_fault(CONTAINER, name, fault)
+            before = gw.error_count(kind)
+            status, _, body = put(gw, name, data, chunked=True)
+            assert status == 502, (fault, status, body)
+            assert gw.error_count(kind) == before + 1, (fault, kind)
+            assert origin.names(SEGMENTS, name + "/") == [], fault
+            assert origin.names(CONTAINER, name) == [], fault
+            r = get(gw, name)
+            assert r.status == 404 and r.headers.get("X-Cache") != "HIT", (fault, describe(r))
+
+
 def test_chunked_body_with_wrong_content_md5_leaves_nothing(ctx):
     """Chunked bodies of one segment and of four whose Content-MD5 is
     another's: 422, no object, no segment, nothing cached."""
