@@ -8,8 +8,9 @@
  * pauses while it is empty; each side wakes the other.  So an upload costs
  * UPLOAD_BUF and the connection's stash, whatever its size.
  *
- * A body whose Content-Length is over [swift] segment_size goes to
- * upload_slo.c instead, from the start.
+ * A body whose Content-Length is over [swift] segment_size, and a chunked
+ * body (whose size is known only at its end), go to upload_slo.c instead,
+ * from the start; so the body this file streams has a Content-Length.
  *
  * On the way in, every byte goes into the MD5 and, when the cache is on,
  * into a temp blob (reserved in steps against max_size; an object past
@@ -56,8 +57,6 @@
 #include "writereq.h"
 
 #define UPLOAD_MAGIC 0x55504c44u
-/* A body of unknown length reserves cache room in steps of this much. */
-#define RESERVE_STEP (8u << 20)
 
 struct gw_upload {
     struct gw_writereq w;       /* first: the sink's owner */
@@ -111,7 +110,7 @@ static void tee_open(struct gw_upload *u)
     uint64_t announced = cl ? strtoull(cl, NULL, 10) : 0;
     u->fd = -1;
     if (u->w.svc->cache == NULL || announced > u->w.svc->conf->max_object_size) return;
-    uint64_t want = cl ? announced : RESERVE_STEP;
+    uint64_t want = cl ? announced : UPLOAD_RESERVE_STEP;
     if (want > 0 && gw_cache_reserve(u->w.svc->cache, want, 0) != 0) return;
     u->reserved = want;
     u->fd = gw_cache_tmp_open(u->w.svc->cache, u->tmp, sizeof(u->tmp));
@@ -132,7 +131,8 @@ static void tee_write(struct gw_upload *u, const char *data, size_t len)
         return;
     }
     if (end > u->reserved) {
-        uint64_t more = end - u->reserved > RESERVE_STEP ? end - u->reserved : RESERVE_STEP;
+        uint64_t more = end - u->reserved;
+        if (more < UPLOAD_RESERVE_STEP) more = UPLOAD_RESERVE_STEP;
         if (gw_cache_reserve(u->w.svc->cache, more, 0) != 0) {
             tee_drop(u);
             return;
@@ -461,6 +461,10 @@ void gw_upload(struct gw_sink *s, const struct gw_services *svc, const char *nam
     const struct gw_http_req *r = gw_sink_request(s);
     size_t n;
     const char *cl = gw_http_header(r, "Content-Length", &n);
+    if (cl == NULL && gw_http_header(r, "Transfer-Encoding", &n) != NULL) {
+        gw_upload_slo(s, svc, name, UPLOAD_LEN_UNKNOWN);
+        return;
+    }
     if (cl != NULL && strtoull(cl, NULL, 10) > svc->conf->segment_size) {
         gw_upload_slo(s, svc, name, strtoull(cl, NULL, 10));
         return;

@@ -1,7 +1,8 @@
 /*
  * upload_int.h - what the two ways of a PUT share: upload.c (a plain
- * object) and upload_slo.c (a body over [swift] segment_size, stored as a
- * static large object).
+ * object of known length) and upload_slo.c (a body over [swift]
+ * segment_size, or a chunked one, stored as segments: then a static large
+ * object, or a plain object when a chunked body fit in one).
  */
 #ifndef GW_UPLOAD_INT_H
 #define GW_UPLOAD_INT_H
@@ -19,6 +20,10 @@ struct gw_sink;
 
 /* Client bytes waiting for curl. */
 #define UPLOAD_BUF (256u * 1024)
+/* A body of unknown length reserves cache room in steps of this much. */
+#define UPLOAD_RESERVE_STEP (8u << 20)
+/* gw_upload_slo()'s length of a chunked body. */
+#define UPLOAD_LEN_UNKNOWN UINT64_MAX
 
 /* Client bytes waiting for curl: [off, off + len) of UPLOAD_BUF. */
 struct gw_upload_buf {
@@ -73,8 +78,10 @@ int gw_upload_client_type(const struct gw_http_req *r, char *ctype, size_t cap,
                           int *need_sniff);
 
 /*
- * PUT of `name` whose body (Content-Length `length`, over segment_size) is
- * stored as an SLO (upload_slo.c); the answer as for gw_upload().
+ * PUT of `name` whose body (Content-Length `length`, over segment_size, or
+ * UPLOAD_LEN_UNKNOWN for a chunked one) is stored as an SLO, or a chunked
+ * one that fit in one segment as a plain object (upload_slo.c); the answer
+ * as for gw_upload().
  */
 void gw_upload_slo(struct gw_sink *s, const struct gw_services *svc, const char *name,
                    uint64_t length);

@@ -4,6 +4,18 @@
  * bytes in <container>_segments, named <uuid>/<timestamp>/<n>, then the
  * manifest (?multipart-manifest=put) that lists them.
  *
+ * A chunked body (no Content-Length) goes this way too, from its first
+ * byte, since its size is known only at its end and a plain PUT cannot
+ * become segments once it runs (open_len).  Each segment is then
+ * segment_size bytes until the body ends; the next one's PUT starts when
+ * the last chunk of one goes, and is cut (Swift keeps nothing) if the body
+ * ends on that boundary.  A body that needed more than one segment ends
+ * with the manifest, as above; one that fit in segment 0 is made a plain
+ * object by a copy in Swift (upload_slo_plain.c).  A body needing more
+ * segments than a manifest may list fails with 413 at the first byte past
+ * them.  Its segments are teed into the cache while within max_object_size,
+ * reserving room in steps.
+ *
  * The body's way: the connection -> u->buf (UPLOAD_BUF bytes) -> the PUT of
  * the segment being streamed (u->cur) -> Swift, chunked.  The connection is
  * read only for the bytes of that segment: once they are all in, room() is
@@ -69,6 +81,7 @@ static struct slo_slot *slot_of(void *ud)
 
 uint64_t slo_seg_len(const struct gw_upload_slo *u, size_t i)
 {
+    if (u->open_len) return u->seg_size;
     return i + 1 < u->nsegs ? u->seg_size : u->length - u->seg_size * (u->nsegs - 1);
 }
 
@@ -98,14 +111,17 @@ void slo_cache_off(struct gw_upload_slo *u)
     u->cache_segs = 0;
 }
 
+/* A segment of len bytes starts; of a chunked body, room is reserved in steps. */
 static void tee_open(struct gw_upload_slo *u, uint64_t len)
 {
     if (!u->cache_segs) return;
+    if (u->open_len && len > UPLOAD_RESERVE_STEP) len = UPLOAD_RESERVE_STEP;
     if (gw_cache_reserve(u->w.svc->cache, len, 0) != 0) {
         slo_cache_off(u);
         return;
     }
     u->reserved += len;
+    u->cur_reserved = len;
     u->cur_fd = gw_cache_tmp_open(u->w.svc->cache, u->cur_tmp, sizeof(u->cur_tmp));
     if (u->cur_fd < 0) {
         u->cur_fd = -1;
@@ -116,6 +132,18 @@ static void tee_open(struct gw_upload_slo *u, uint64_t len)
 static void tee_write(struct gw_upload_slo *u, const char *data, size_t len)
 {
     if (u->cur_fd < 0) return;
+    uint64_t end = u->cur_in + len;
+    if (end > u->cur_reserved) { /* a chunked body's segment grows */
+        uint64_t more = end - u->cur_reserved;
+        if (more < UPLOAD_RESERVE_STEP) more = UPLOAD_RESERVE_STEP;
+        if (end > u->w.svc->conf->max_object_size ||
+            gw_cache_reserve(u->w.svc->cache, more, 0) != 0) {
+            slo_cache_off(u);
+            return;
+        }
+        u->reserved += more;
+        u->cur_reserved += more;
+    }
     int rc = gw_pwrite_all(u->cur_fd, data, len, u->cur_in);
     if (rc != 0) {
         gw_warn("upload", "%s: segments not cached: %s", u->w.name, gw_strerror(rc));
@@ -348,7 +376,12 @@ static const struct gw_fetch_cbs seg_cbs = {
 /* The next segment's PUT starts when none streams and a slot is free. */
 static void maybe_next(struct gw_upload_slo *u)
 {
-    if (u->failing || u->cur != NULL || u->next >= u->nsegs) return;
+    if (u->failing || u->cur != NULL) return;
+    if (u->next >= u->nsegs) {
+        /* A chunked body with no segment left: a byte more fails it (body_room()). */
+        if (u->open_len && !u->w.released) gw_sink_body_resume(u->w.s);
+        return;
+    }
     struct slo_slot *sl = NULL;
     for (size_t i = 0; i < u->nslots && sl == NULL; i++)
         if (!u->slots[i].busy) sl = &u->slots[i];
@@ -383,7 +416,9 @@ static void maybe_next(struct gw_upload_slo *u)
 static size_t body_room(void *ud)
 {
     struct gw_upload_slo *u = slo_of(ud);
-    if (u->failing || u->cur == NULL) return 0;
+    if (u->failing) return 0;
+    /* A chunked body past the last segment there may be: its bytes fail it. */
+    if (u->cur == NULL) return u->open_len && u->next >= u->nsegs ? UPLOAD_BUF - u->b.len : 0;
     uint64_t left = slo_seg_len(u, u->cur->index) - u->cur_in;
     size_t room = UPLOAD_BUF - u->b.len;
     return left < room ? (size_t)left : room;
@@ -392,7 +427,13 @@ static size_t body_room(void *ud)
 static void body_data(void *ud, const char *data, size_t len)
 {
     struct gw_upload_slo *u = slo_of(ud);
-    gw_assert(u->cur != NULL && len <= UPLOAD_BUF - u->b.len);
+    if (u->failing) return;
+    if (u->cur == NULL) {
+        gw_assert(u->open_len);
+        slo_fail(u, 413, "body needs too many segments of segment_size", GW_ERR_UPLOAD_ABORTED);
+        return;
+    }
+    gw_assert(len <= UPLOAD_BUF - u->b.len);
     gw_upload_buf_put(&u->b, data, len);
     EVP_DigestUpdate(u->md5, data, len);
     EVP_DigestUpdate(u->seg_md5, data, len);
@@ -402,6 +443,32 @@ static void body_data(void *ud, const char *data, size_t len)
     u->bytes += len;
     gw_assert(u->cur_in <= slo_seg_len(u, u->cur->index));
     if (u->cur_in == slo_seg_len(u, u->cur->index)) seg_whole(u);
+    if (u->curl_waiting) {
+        u->curl_waiting = 0;
+        gw_swift_req_resume(&u->cur->q);
+    }
+}
+
+/*
+ * A chunked body is all in (and matches): its length and segments become
+ * known, and the segment being streamed gets its last chunk.
+ */
+static void open_end(struct gw_upload_slo *u)
+{
+    u->open_len = 0;
+    u->length = u->bytes;
+    if (u->cur != NULL && u->cur_in == 0 && u->cur->index > 0) {
+        /* Started at a boundary for bytes that never came: cut before its
+         * last chunk, so Swift keeps nothing of it. */
+        gw_swift_req_cancel(&u->cur->q);
+        u->cur->busy = 0;
+        u->next = u->cur->index;
+        u->cur = NULL;
+    }
+    u->nsegs = u->next;
+    u->plain = u->nsegs == 1;
+    if (u->cur == NULL) return;
+    if (u->cur_in < u->seg_size) seg_whole(u); /* a full one was done in body_data() */
     if (u->curl_waiting) {
         u->curl_waiting = 0;
         gw_swift_req_resume(&u->cur->q);
@@ -420,6 +487,7 @@ static void body_end(void *ud, int status, const char *reason)
         slo_fail(u, 422, "body does not match its Content-MD5 or ETag", GW_ERR_UPLOAD_DIGEST);
         return;
     }
+    if (u->open_len) open_end(u);
     u->body_whole = 1;
     slo_maybe_manifest(u);
 }
@@ -430,12 +498,16 @@ static const struct gw_sink_body body_cbs = {
 
 /* ---- the request ---- */
 
+/* The most segments one manifest may list: Swift's limit, or ours. */
+static size_t most_segments(const struct gw_conf *conf)
+{
+    return conf->max_segments < GW_SLO_MAX_SEGMENTS ? conf->max_segments : GW_SLO_MAX_SEGMENTS;
+}
+
 /* The checks before anything is asked of Swift; 0, or the answer is queued. */
 static int slo_check(struct gw_upload_slo *u, const struct gw_http_req *r)
 {
     const struct gw_conf *conf = u->w.svc->conf;
-    size_t most = conf->max_segments < GW_SLO_MAX_SEGMENTS ? conf->max_segments
-                                                            : GW_SLO_MAX_SEGMENTS;
     if (gw_upload_client_digest(r, u->want_md5) != 0) {
         gw_writereq_answer(&u->w, 400, "malformed Content-MD5 or ETag", NULL);
         return -1;
@@ -451,7 +523,7 @@ static int slo_check(struct gw_upload_slo *u, const struct gw_http_req *r)
         gw_writereq_answer(&u->w, 500, "segment container not in segment_containers", NULL);
         return -1;
     }
-    if (u->nsegs > most) {
+    if (!u->open_len && u->nsegs > most_segments(conf)) {
         gw_stats_error(GW_ERR_UPLOAD_ABORTED);
         gw_writereq_answer(&u->w, 413, "body needs too many segments of segment_size", NULL);
         return -1;
@@ -468,7 +540,11 @@ void gw_upload_slo(struct gw_sink *s, const struct gw_services *svc, const char 
     u->cur_fd = -1;
     u->length = length;
     u->seg_size = conf->segment_size;
-    u->nsegs = (size_t)((length + u->seg_size - 1) / u->seg_size);
+    u->open_len = length == UPLOAD_LEN_UNKNOWN;
+    if (u->open_len)
+        u->nsegs = most_segments(conf);
+    else
+        u->nsegs = (size_t)((length + u->seg_size - 1) / u->seg_size);
     gw_writereq_init(&u->w, s, svc, name, slo_free);
     snprintf(u->segc, sizeof(u->segc), "%s_segments", conf->container);
     if (slo_check(u, gw_sink_request(s)) != 0) return;
@@ -488,7 +564,8 @@ void gw_upload_slo(struct gw_sink *s, const struct gw_services *svc, const char 
     gw_assert(u->md5 != NULL && u->seg_md5 != NULL &&
               EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) == 1);
     u->b.buf = gw_malloc(UPLOAD_BUF);
-    u->cache_segs = svc->cache != NULL && u->seg_size <= conf->max_object_size;
+    /* A chunked body's segments are cached while within max_object_size. */
+    u->cache_segs = svc->cache != NULL && (u->open_len || u->seg_size <= conf->max_object_size);
     u->w.busy = 1;
     u->w.on_release = slo_released;
     gw_sink_read_body(s, &body_cbs, u);

@@ -1,7 +1,9 @@
 /*
- * upload_slo.h - what the two halves of a PUT stored as an SLO share:
- * upload_slo.c (the body into segments, and the undoing of a failure) and
- * upload_slo_end.c (the manifest, and the cache's copy of it all).
+ * upload_slo.h - what the parts of a PUT stored as segments share:
+ * upload_slo.c (the body into segments, and the undoing of a failure),
+ * upload_slo_end.c (the manifest, and the cache's copy of it all) and
+ * upload_slo_plain.c (a chunked body that fit in one segment, copied to a
+ * plain object).
  */
 #ifndef GW_UPLOAD_SLO_H
 #define GW_UPLOAD_SLO_H
@@ -46,6 +48,11 @@ struct gw_upload_slo {
     struct gw_writereq w;   /* first: the sink's owner */
     uint32_t magic;
     uint64_t length, seg_size, bytes;
+    /* A chunked body, until its end: length unknown, every segment
+     * seg_size, nsegs the most there may be.  At its end, length and nsegs
+     * become what came. */
+    int open_len;
+    int plain;              /* it ended in one segment: a plain object */
     size_t nsegs, next, stored;
     struct slo_seg *segs;
     char segc[GW_CONTAINER_MAX + 1];    /* <container>_segments */
@@ -57,6 +64,7 @@ struct gw_upload_slo {
     uint64_t cur_in, cur_sent;
     int curl_waiting;       /* its read callback paused on an empty buf */
     int cur_fd;             /* its temp blob, or -1 */
+    uint64_t cur_reserved;  /* of max_size, for its temp blob */
     char cur_tmp[512];
     struct gw_upload_buf b; /* the client's bytes of that segment */
     EVP_MD_CTX *md5, *seg_md5;
@@ -107,7 +115,30 @@ void slo_fail(struct gw_upload_slo *u, int status, const char *reason,
               enum gw_stats_error kind);
 /* The answer (unless the client is gone), and the end of the job: u may be freed. */
 void slo_end(struct gw_upload_slo *u, int status, const char *reason, const char *extra);
-/* Every segment is stored and the body whole: PUT the manifest (once). */
+/*
+ * Every segment is stored and the body whole: PUT the manifest (once), or
+ * for a plain one slo_plain().
+ */
 void slo_maybe_manifest(struct gw_upload_slo *u);
+/* Why a PUT of the object (manifest or copy) failed, for the client. */
+struct slo_put_words {
+    const char *not_taken, *not_stored, *mismatch;
+};
+/* The head of Swift's answer to a PUT of the object (manifest or copy). */
+int slo_put_on_headers(void *ud, struct gw_fetch *f, long status);
+/*
+ * The PUT of the object on u->mq is over (err, u->mstatus, u->metag): 1
+ * when Swift stored it under want_etag; else the upload fails (slo_fail(),
+ * what Swift stored under another ETag deleted too) and 0.
+ */
+int slo_object_stored(struct gw_upload_slo *u, int err, const char *want_etag,
+                      const struct slo_put_words *words);
+/* Swift has it all: the cache entries, then 201 (upload_slo_end.c). */
+void slo_commit(struct gw_upload_slo *u);
+/*
+ * A chunked body that fit in segment 0: Swift copies it to the object, the
+ * segment is deleted, then slo_commit() (upload_slo_plain.c).
+ */
+void slo_plain(struct gw_upload_slo *u);
 
 #endif

@@ -12,7 +12,9 @@
  * (as assemble.c keys them), and the object a MANIFEST entry holding the
  * plan that gw_slo_parse() makes of the same entries, as fill_lo.c does
  * from the manifest Swift gives back.  All of them are committed together
- * in the thread pool after the 201, so the next GET is a hit.
+ * in the thread pool after the 201, so the next GET is a hit.  A chunked
+ * body made a plain object (upload_slo_plain.c) gets one OBJECT entry from
+ * segment 0's temp blob instead, as upload.c would have committed it.
  */
 #include "upload_slo.h"
 
@@ -138,13 +140,44 @@ static void commit_done(uv_work_t *w, int status)
     created(u);
 }
 
+static void queue_commit(struct gw_upload_slo *u)
+{
+    u->work.data = u;
+    if (uv_queue_work(u->w.svc->loop, &u->work, commit_work, commit_done) != 0) {
+        for (size_t i = 0; i < u->cn; i++) u->cv[i].rc = -1;
+        commit_done(&u->work, 0);
+    }
+}
+
+/* A plain object copied from segment 0: an OBJECT entry, as upload.c commits. */
+static void commit_plain(struct gw_upload_slo *u)
+{
+    if (u->segs[0].tmp == NULL) {
+        created(u);
+        return;
+    }
+    struct gw_cache_entry *e = new_entry(u, u->w.svc->conf->container, u->w.name);
+    e->kind = GW_CACHE_KIND_OBJECT;
+    e->size = u->length;
+    memcpy(e->md5, u->segs[0].md5, sizeof(e->md5));
+    memcpy(e->etag, u->segs[0].md5, sizeof(e->md5));
+    snprintf(e->content_type, sizeof(e->content_type), "%s", u->ctype);
+    u->cv = gw_calloc(1, sizeof(*u->cv));
+    u->cv[u->cn++] = (struct gw_cache_commit){.e = e, .tmp_path = u->segs[0].tmp, .fd = -1};
+    queue_commit(u);
+}
+
 /* The plan a read would build, and the entries of it all; then the commit. */
-static void slo_commit(struct gw_upload_slo *u)
+void slo_commit(struct gw_upload_slo *u)
 {
     const struct gw_services *svc = u->w.svc;
     if (svc->neg) gw_neg_forget(svc->neg, u->w.key);
     if (svc->cache == NULL) {
         created(u);
+        return;
+    }
+    if (u->plain) {
+        commit_plain(u);
         return;
     }
     size_t len;
@@ -180,11 +213,7 @@ static void slo_commit(struct gw_upload_slo *u)
     snprintf(e->etag, sizeof(e->etag), "%s", u->manifest_etag);
     snprintf(e->content_type, sizeof(e->content_type), "%s", u->ctype);
     u->cv[u->cn++] = (struct gw_cache_commit){.e = e, .tmp_path = NULL, .fd = -1};
-    u->work.data = u;
-    if (uv_queue_work(svc->loop, &u->work, commit_work, commit_done) != 0) {
-        for (size_t i = 0; i < u->cn; i++) u->cv[i].rc = -1;
-        commit_done(&u->work, 0);
-    }
+    queue_commit(u);
 }
 
 /* ---- the manifest ---- */
@@ -195,7 +224,7 @@ static void man_prepare(void *ud, struct gw_fetch *f)
     gw_upload_put_headers(f, u->ctype, gw_sink_request(u->w.s));
 }
 
-static int man_on_headers(void *ud, struct gw_fetch *f, long status)
+int slo_put_on_headers(void *ud, struct gw_fetch *f, long status)
 {
     struct gw_upload_slo *u = slo_of(ud);
     u->mstatus = status;
@@ -234,24 +263,36 @@ static size_t man_on_read(void *ud, char *buf, size_t len)
 
 static void head_manifest(struct gw_upload_slo *u);
 
-static void man_on_done(void *ud, struct gw_fetch *f, int err)
+int slo_object_stored(struct gw_upload_slo *u, int err, const char *want_etag,
+                      const struct slo_put_words *words)
 {
-    struct gw_upload_slo *u = slo_of(ud);
-    (void)f;
     if (err != 0)
         slo_fail(u, gw_fetch_err_status(err),
-                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON : "Swift did not take the manifest",
+                 err == GW_EBUSY ? GW_FETCH_BUSY_REASON : words->not_taken,
                  GW_ERR_UPLOAD_ABORTED);
     else if (u->mstatus == 401)
         slo_fail(u, 503, "Swift refused the gateway's token", GW_ERR_UPLOAD_ABORTED);
     else if (u->mstatus != 201)
-        slo_fail(u, 502, "Swift did not store the manifest", GW_ERR_UPLOAD_ABORTED);
-    else if (strcasecmp(u->metag, u->slo_etag) != 0) {
-        u->manifest_bad = 1;
-        slo_fail(u, 502, "Swift's ETag of the manifest does not match the segments",
-                 GW_ERR_UPLOAD_DIGEST);
+        slo_fail(u, 502, words->not_stored, GW_ERR_UPLOAD_ABORTED);
+    else if (strcasecmp(u->metag, want_etag) != 0) {
+        u->manifest_bad = 1; /* what Swift stored must go */
+        slo_fail(u, 502, words->mismatch, GW_ERR_UPLOAD_DIGEST);
     } else
-        head_manifest(u);
+        return 1;
+    return 0;
+}
+
+static const struct slo_put_words man_words = {
+    .not_taken = "Swift did not take the manifest",
+    .not_stored = "Swift did not store the manifest",
+    .mismatch = "Swift's ETag of the manifest does not match the segments",
+};
+
+static void man_on_done(void *ud, struct gw_fetch *f, int err)
+{
+    struct gw_upload_slo *u = slo_of(ud);
+    (void)f;
+    if (slo_object_stored(u, err, u->slo_etag, &man_words)) head_manifest(u);
 }
 
 static void head_on_done(void *ud, struct gw_fetch *f, int err)
@@ -280,7 +321,7 @@ static void head_manifest(struct gw_upload_slo *u)
 }
 
 static const struct gw_fetch_cbs man_cbs = {
-    .on_headers = man_on_headers, .on_data = man_on_data, .on_done = man_on_done,
+    .on_headers = slo_put_on_headers, .on_data = man_on_data, .on_done = man_on_done,
     .on_read = man_on_read,
 };
 
@@ -289,6 +330,10 @@ void slo_maybe_manifest(struct gw_upload_slo *u)
     if (u->failing || u->manifest_started || !u->body_whole || u->stored < u->nsegs) return;
     u->manifest_started = 1;
     if (u->need_sniff) snprintf(u->ctype, sizeof(u->ctype), "%s", gw_sniff_type(&u->sniff));
+    if (u->plain) {
+        slo_plain(u);
+        return;
+    }
     /* Swift's SLO ETag: the MD5 of the segments' MD5s, as hex text. */
     char *cat = gw_malloc(u->nsegs * 32 + 1);
     for (size_t i = 0; i < u->nsegs; i++) memcpy(cat + i * 32, u->segs[i].md5, 32);

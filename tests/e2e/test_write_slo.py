@@ -4,6 +4,10 @@ Swift: stored as a static large object (segments in fractals_segments under
 byte and the gateway serves from its cache at once.  A body that does not
 match its Content-MD5, or a client that goes mid-body, leaves nothing:
 no object, no segment, nothing cached.
+
+A chunked body goes as segments from its start: over segment_size it ends
+as an SLO, within one segment as a plain object Swift copies from it (the
+segment then deleted).
 """
 
 import base64
@@ -90,14 +94,21 @@ def test_client_stopping_mid_body_leaves_no_segments(ctx):
     stored by then, and both are deleted; no object, nothing cached."""
     gw = slo_writer(ctx)
     name, data = fixtures.new_uuid(), png_bytes(5 * MIB, seed=73)
-    _cut_mid_body(gw, name, "Content-Length: %d\r\n" % len(data), data[:5 * MIB // 2])
+    _cut_leaves_nothing(ctx, gw, name, "Content-Length: %d\r\n" % len(data),
+                        data[:5 * MIB // 2], stored=2)
+
+
+def _cut_leaves_nothing(ctx, gw, name, head_fields, first_part, stored):
+    """The client sends head_fields and first_part, then goes: the `stored`
+    segments Swift had by then are deleted; no object, nothing cached."""
+    _cut_mid_body(gw, name, head_fields, first_part)
     wait_until(lambda: gw.error_count("upload_aborted") >= 1, timeout=10,
                what="the upload counted as aborted")
     wait_until(lambda: segments_of(ctx, name) == [], timeout=10,
                what="no segment left in %s" % SEGMENTS)
     assert ctx.saio.head_object(CONTAINER, name)[0] == 404
     deleted = ctx.saio.proxy_log_count("DELETE", "/v1/AUTH_test/%s/%s/.*" % (SEGMENTS, name))
-    assert deleted >= 2, "%d segments deleted, 2 were stored" % deleted
+    assert deleted >= stored, "%d segments deleted, %d were stored" % (deleted, stored)
     r = get(gw, name)
     assert r.status == 404, describe(r)
 
@@ -185,3 +196,119 @@ def test_refused_before_swift_when_it_cannot_be_an_slo(ctx):
     gw = slo_writer(ctx, segment_containers=CONTAINER)
     assert _answer_to_head(gw, name, 5 * MIB).startswith(b"HTTP/1.1 500 "), name
     assert ctx.saio.proxy_log_count("PUT", "/v1/AUTH_test/.*%s.*" % name) == 0
+
+
+def _swift_gets(ctx, name):
+    return ctx.saio.proxy_log_count("GET", "/v1/AUTH_test/.*%s.*" % name)
+
+
+def test_chunked_body_over_segment_size_is_an_slo(ctx):
+    """Chunked bodies with segment_size 1M: 3.5 MiB is an SLO of four
+    segments, 2 MiB (ending on a segment's end) one of two; Swift says SLO
+    and serves the same bytes, and the gateway's GET is a HIT with no GET
+    at Swift."""
+    gw = slo_writer(ctx)
+    for size, count, seed in ((7 * MIB // 2, 4, 100), (2 * MIB, 2, 101)):
+        name, data = fixtures.new_uuid(), png_bytes(size, seed=seed)
+        status, h, body = put(gw, name, data, chunked=True)
+        assert status == 201, (size, status, body)
+        seg_md5s = [hashlib.md5(data[i:i + MIB]).hexdigest() for i in range(0, size, MIB)]
+        slo_etag = hashlib.md5("".join(seg_md5s).encode()).hexdigest()
+        assert h.get("etag") == '"%s"' % slo_etag, (size, h)
+        st, sh = ctx.saio.head_object(CONTAINER, name)
+        assert st == 200 and (sh.get("X-Static-Large-Object") or "").lower() == "true", sh
+        st, _, sbody = ctx.saio.get_object(CONTAINER, name)
+        assert st == 200 and sbody == data, (size, st, len(sbody))
+        assert len(segments_of(ctx, name)) == count, (size, segments_of(ctx, name))
+        before = _swift_gets(ctx, name)
+        r = get(gw, name, timeout=60)
+        assert r.status == 200 and r.body == data, describe(r)
+        assert r.headers.get("X-Cache") == "HIT", describe(r)
+        assert _swift_gets(ctx, name) == before, "the gateway asked Swift for what it had cached"
+
+
+def test_chunked_body_within_a_segment_is_a_plain_object(ctx):
+    """300 KiB chunked (its type sniffed), and an empty chunked body with a
+    type, with segment_size 1M: plain objects (no X-Static-Large-Object),
+    of the body's MD5 and the type the upload chose, no segment left under
+    the uuid, and the gateway's GET is a HIT of an object entry."""
+    gw = slo_writer(ctx)
+    for data, headers, ctype in ((png_bytes(300 << 10, seed=102), {}, "image/png"),
+                                 (b"", {"Content-Type": "image/webp"}, "image/webp")):
+        name = fixtures.new_uuid()
+        status, h, body = put(gw, name, data, headers, chunked=True)
+        assert status == 201, (status, body)
+        md5 = hashlib.md5(data).hexdigest()
+        assert h.get("etag") == '"%s"' % md5, h
+        st, sh, sbody = ctx.saio.get_object(CONTAINER, name)
+        assert st == 200 and sbody == data, (st, len(sbody))
+        assert "X-Static-Large-Object" not in sh and sh.get("Etag", "").strip('"') == md5, sh
+        assert (sh.get("Content-Type") or "").startswith(ctype), sh
+        assert segments_of(ctx, name) == []
+        assert inspected(gw, name)["kind"] == "object"
+        before = _swift_gets(ctx, name)
+        r = get(gw, name)
+        assert r.status == 200 and r.body == data, describe(r)
+        assert r.headers.get("X-Cache") == "HIT", describe(r)
+        assert _swift_gets(ctx, name) == before
+
+
+def test_swift_failing_the_copy_of_a_chunked_body_leaves_nothing(ctx):
+    """Through the fault origin, 300 KiB chunked: the copy to the object
+    refused (503) or stored under another ETag: 502, the copy deleted (the
+    object Swift stored must go), the segment deleted, nothing cached."""
+    import faultorigin
+    cases = [("status=503", "upload_aborted"), ("wrong_etag", "upload_digest_mismatch")]
+    with faultorigin.FaultOrigin() as origin:
+        gw = ctx.gateway(server={"write_token": TOKEN},
+                         swift=dict(origin.swift_conf(), segment_size="1M"))
+        for i, (fault, kind) in enumerate(cases):
+            name, data = fixtures.new_uuid(), png_bytes(300 << 10, seed=110 + i)
+            origin.set_put_fault(CONTAINER, name, fault)
+            before = gw.error_count(kind)
+            status, _, body = put(gw, name, data, chunked=True)
+            assert status == 502, (fault, status, body)
+            assert gw.error_count(kind) == before + 1, (fault, kind)
+            assert origin.names(SEGMENTS, name + "/") == [], fault
+            assert origin.names(CONTAINER, name) == [], fault
+            r = get(gw, name)
+            assert r.status == 404 and r.headers.get("X-Cache") != "HIT", (fault, describe(r))
+
+
+def test_chunked_body_with_wrong_content_md5_leaves_nothing(ctx):
+    """Chunked bodies of one segment and of four whose Content-MD5 is
+    another's: 422, no object, no segment, nothing cached."""
+    gw = slo_writer(ctx)
+    bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    for size, seed in ((300 << 10, 103), (7 * MIB // 2, 104)):
+        name, data = fixtures.new_uuid(), png_bytes(size, seed=seed)
+        status, _, body = put(gw, name, data, {"Content-MD5": bad}, chunked=True)
+        assert status == 422, (size, status, body)
+        assert ctx.saio.head_object(CONTAINER, name)[0] == 404
+        assert segments_of(ctx, name) == []
+        r = get(gw, name)
+        assert r.status == 404 and r.headers.get("X-Cache") != "HIT", describe(r)
+    assert gw.error_count("upload_digest_mismatch") == 2
+
+
+def test_chunked_client_stopping_mid_body_leaves_nothing(ctx):
+    """1.5 MiB of chunks, then the client goes: the segment stored by then
+    is deleted; no object, nothing cached."""
+    gw = slo_writer(ctx)
+    name, data = fixtures.new_uuid(), png_bytes(3 * MIB // 2, seed=105)
+    step = 256 << 10
+    chunks = b"".join(b"%x\r\n%s\r\n" % (step, data[i:i + step])
+                      for i in range(0, len(data), step))
+    _cut_leaves_nothing(ctx, gw, name, "Transfer-Encoding: chunked\r\n", chunks, stored=1)
+
+
+def test_chunked_body_needing_too_many_segments_is_413(ctx):
+    """max_segments 2 and 3.5 MiB chunked: 413 at the third segment's
+    first byte; the two stored segments are deleted, no object."""
+    gw = slo_writer(ctx, max_segments="2")
+    name, data = fixtures.new_uuid(), png_bytes(7 * MIB // 2, seed=106)
+    status, _, body = put(gw, name, data, chunked=True)
+    assert status == 413, (status, body)
+    assert ctx.saio.head_object(CONTAINER, name)[0] == 404
+    wait_until(lambda: segments_of(ctx, name) == [], timeout=10,
+               what="no segment left in %s" % SEGMENTS)

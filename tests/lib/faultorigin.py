@@ -127,6 +127,9 @@ fnmatch reads it, for names not known before, e.g. "<uuid>/*/00000002"):
     "reset=N"                reads N bytes of the body, then a TCP RST
     "wrong_etag"             stores the body, answers 201 with the Etag of
                              other bytes
+
+A PUT with `X-Copy-From: /<container>/<name>` stores that object's bytes
+(404 when there is none), as Swift's server-side copy does.
 origin.put_bodies[(container, name)] holds the bytes of each PUT that ended
 with its body whole (the last one).
 
@@ -474,6 +477,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if data is None:
             self.close_connection = True
             return
+        copy_from = self.headers.get("X-Copy-From")
+        if copy_from:
+            src = urllib.parse.unquote(copy_from).lstrip("/").split("/", 1)
+            with origin._lock:
+                obj = origin._objects.get(tuple(src))
+            if obj is None:
+                self._simple(404, b"no source")
+                return
+            data = obj.data
         with origin._lock:
             origin.put_bodies[key] = data
         if fault.startswith("status="):
