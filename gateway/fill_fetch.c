@@ -123,7 +123,8 @@ static int on_headers(void *ud, struct gw_fetch *fe, long status)
         gw_neg_forget(f->owner->neg, f->key);
     }
     if (status != 200) {
-        gw_warn("fill", "%s/%s: Swift answered %ld", f->container, f->name, status);
+        /* A 5xx has its line from origin.c already, with Swift's X-Trans-Id. */
+        if (status < 500) gw_warn("fill", "%s/%s: Swift answered %ld", f->container, f->name, status);
         gw_stats_error(GW_ERR_ORIGIN_STATUS);
         fill_set_state(f, GW_FILL_FAILED, 502, NULL);
         return GW_EORIGIN;

@@ -100,7 +100,8 @@ static int refused(struct gw_req *r, long status)
                                        status == 416);
     if (status == 200 || (p->sniff_fetch && status == 206) || conditional) return 0;
     gw_stats_error(GW_ERR_ORIGIN_STATUS);
-    gw_warn("req", "%s: Swift answered %ld for %s", gw_sink_peer(r->sink), status, r->name);
+    if (status < 500) /* a 5xx has its line from origin.c, with Swift's X-Trans-Id */
+        gw_warn("req", "%s: Swift answered %ld for %s", gw_sink_peer(r->sink), status, r->name);
     p->error_status = 502;
     p->error_reason = status == 401 ? "Swift refused the gateway's token"
                                     : "unexpected answer from Swift";
