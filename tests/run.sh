@@ -7,7 +7,8 @@ build=${1:?usage: tests/run.sh BUILD_DIR}
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+failures=$(mktemp)      # what failed, repeated above the summary line
+trap 'rm -f "$log" "$failures"' EXIT
 
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
@@ -26,6 +27,11 @@ for t in "$build"/tests/test_*; do
     if [ $rc -ne 0 ] && { [ -z "$line" ] || [ "$bad" = 0 ]; }; then
         failed=$((failed + 1))   # crashed or exited badly outside any check
     fi
+    if [ $rc -ne 0 ]; then
+        # Check names a failed check "file:line:F:suite:test:i: message".
+        grep -E '^[^ ]+:[0-9]+:[EF]:' "$log" | sed 's/^/failed: /' >> "$failures"
+        echo "failed: $(basename "$t") exited $rc" >> "$failures"
+    fi
 done
 
 echo "== end-to-end"
@@ -40,5 +46,10 @@ elif [ $rc -ne 0 ]; then
     failed=$((failed + 1))
 fi
 
+grep -E '^failed: ' "$log" >> "$failures"
+if [ ! -s "$failures" ] && [ $rc -ne 0 ]; then
+    echo "failed: the end-to-end runner exited $rc" >> "$failures"
+fi
+cat "$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -135,16 +135,16 @@ def start_swift(base_dir):
 
 
 def run_all(tests, bin, timeout, run_dir):
-    """Run the tests against one Swift; returns (passed, failed)."""
+    """Run the tests against one Swift; returns (passed, [failed names])."""
     t0 = time.monotonic()
     try:
         swift = start_swift(run_dir)
     except Exception as e:
         print("FAIL swift did not start: %s" % e)
-        return 0, 1
+        return 0, ["swift did not start"]
     print("swift ready in %.1f s at %s (logs: %s)"
           % (time.monotonic() - t0, swift.proxy_url, swift.log_dir))
-    passed = failed = 0
+    passed, failed = 0, []
     try:
         for name, func in tests:
             tmpdir = tempfile.mkdtemp(prefix=name.replace(".", "-") + "-",
@@ -158,7 +158,7 @@ def run_all(tests, bin, timeout, run_dir):
                 error = (error or "") + "swift could not be restarted: %s" % e
                 revived = None
             if error:
-                failed += 1
+                failed.append(name)
                 print("FAIL %s (%.1fs)\n%s" % (name, dt, error.rstrip()))
             else:
                 passed += 1
@@ -201,7 +201,9 @@ def main():
         print("run directory kept: %s" % run_dir)
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
+    for name in failed:    # again here, where a log's tail will show them
+        print("failed: %s" % name)
+    print("%d passed, %d failed" % (passed, len(failed)))
     return 1 if failed else 0
 
 
