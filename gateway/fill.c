@@ -6,8 +6,9 @@
  * The table of running fills is process-wide, behind one mutex, so request
  * coalescing holds across workers: however many requests miss on a key at
  * once, one fill fetches it.  Everything a reader may look at (state, head,
- * bytes written, the reader lists) is guarded by that mutex; the fetch,
- * the MD5 context and the temp file's writes belong to the owner's loop.
+ * bytes written, the reader lists) is guarded by that mutex; the fetch and
+ * the temp file's writes belong to the owner's loop, the MD5 to it or to
+ * the one job hashing behind it (fill_hash.c).
  *
  * Life of a fill:
  *   HEAD -> BODY -> VERIFIED -> (commit in the thread pool: fill_commit.c) -> out of table
@@ -30,15 +31,15 @@
  *
  * A fill shares its loop with the worker's other requests.  curl goes on
  * reading a socket as long as it is readable, and each chunk costs a
- * pwrite, an MD5 update and a wake-up, so a fast Swift would hold the
- * loop for tens of milliseconds at a time.  A fill therefore takes at
- * most FILL_TURN_BUDGET body bytes per turn: past it, on_data (fill_fetch.c)
- * pauses the
- * transfer (curl keeps the refused bytes and hands them over again), and
- * the worker's idle handle resumes every such fill on the next turn, so
- * that the loop polls (readers' wake-ups, clients' sockets) between one
- * share and the next.  A fill is on that list only while its owner holds
- * it and its fetch runs: whatever ends the fetch takes it off first.
+ * pwrite, a wake-up and (for a small body) an MD5 update, so a fast Swift
+ * would hold the loop for tens of milliseconds at a time.  A fill
+ * therefore takes at most FILL_TURN_BUDGET body bytes per turn: past it,
+ * on_data (fill_fetch.c) pauses the transfer (curl keeps the refused
+ * bytes and hands them over again), and the worker's idle handle resumes
+ * every such fill on the next turn, so that the loop polls (readers'
+ * wake-ups, clients' sockets) between one share and the next.  A fill is
+ * on that list only while its owner holds it and its fetch runs: whatever
+ * ends the fetch takes it off first.
  */
 #include "fill_int.h"
 
@@ -102,7 +103,7 @@ static void fill_free(struct gw_fill *f)
     /* A temp file still in tmp/ was never committed. */
     if (f->tmp[0]) unlink(f->tmp);
     if (f->reserved) gw_cache_unreserve(f->owner->cache, f->reserved);
-    if (f->md5) EVP_MD_CTX_free(f->md5);
+    fill_hash_free(&f->hash);
     gw_swift_req_cancel(&f->q);
     free(f->entry);
     fill_lo_free(&f->lo);
@@ -212,6 +213,21 @@ int fill_yield(struct gw_fill *f)
     if (f->plist == NULL) pause_link(&fw->paused, f);
     uv_idle_start(&fw->turn, on_fill_turn); /* no-op when active */
     return GW_FETCH_PAUSE;
+}
+
+void fill_hold(struct gw_fill *f)
+{
+    pthread_mutex_lock(&gw_fill_lock);
+    f->refs++;
+    pthread_mutex_unlock(&gw_fill_lock);
+}
+
+void fill_drop(struct gw_fill *f)
+{
+    pthread_mutex_lock(&gw_fill_lock);
+    int last = unref_locked(f);
+    pthread_mutex_unlock(&gw_fill_lock);
+    if (last) fill_free(f);
 }
 
 void fill_owner_release(struct gw_fill *f)

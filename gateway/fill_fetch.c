@@ -22,7 +22,7 @@
 #include "stats.h"
 
 /* Body bytes a fill takes per turn of its loop before it yields (about
- * half a millisecond of pwrite and MD5). */
+ * half a millisecond of pwrite, and MD5 for a small body). */
 #define FILL_TURN_BUDGET (256u << 10)
 
 /* The head is complete (type known): readers may start. */
@@ -87,9 +87,7 @@ static int body_begin(struct gw_fill *f, struct gw_fetch *fe, long status, uint6
         gw_stats_error_for(GW_ERR_CACHE_WRITE, fd);
         return uncacheable(f, status);
     }
-    f->md5 = EVP_MD_CTX_new();
-    gw_assert(f->md5 != NULL);
-    EVP_DigestInit_ex(f->md5, EVP_md5(), NULL);
+    fill_hash_begin(f, length);
 
     const char *lm = gw_fetch_header(fe, "Last-Modified");
     const char *ct = gw_fetch_header(fe, "Content-Type");
@@ -187,12 +185,13 @@ static int on_data(void *ud, const char *buf, size_t len)
         gw_stats_error_for(GW_ERR_CACHE_WRITE, rc);
         return rc;
     }
-    EVP_DigestUpdate(f->md5, buf, len);
+    fill_hash_inline(f, buf, len);
     if (f->need_sniff) gw_sniff_add(&f->sniff, buf, len);
     pthread_mutex_lock(&gw_fill_lock);
     f->written += len;
     fill_notify_locked(f);
     pthread_mutex_unlock(&gw_fill_lock);
+    fill_hash_more(f);
     if (f->need_sniff && gw_sniff_full(&f->sniff)) publish_body(f);
     f->turn_bytes += len;
     return 0;
@@ -237,12 +236,15 @@ static void fetch_failed(struct gw_fill *f, struct gw_fetch *fe, enum gw_fill_st
  * The body is whole: its length and MD5 must be Swift's, else nothing is
  * committed and every reader is cut short.
  */
-static void body_verify(struct gw_fill *f)
+void fill_body_verify(struct gw_fill *f)
 {
     if (f->need_sniff) publish_body(f); /* a body shorter than the sniff window */
-    unsigned char digest[16];
-    EVP_DigestFinal_ex(f->md5, digest, NULL);
-    gw_hex(digest, 16, f->md5hex);
+    int rc = fill_hash_final(f, f->md5hex);
+    if (rc == 0) return; /* the MD5 is behind: called again when it is caught up */
+    if (rc < 0) {        /* the temp file could not be read back (logged) */
+        fill_fail(f, 502, NULL);
+        return;
+    }
     if (f->written != f->info.length || strcasecmp(f->md5hex, f->info.etag) != 0) {
         gw_warn("fill", "%s: verification failed: %llu of %llu bytes, md5 %s, ETag %s",
                 f->name, (unsigned long long)f->written, (unsigned long long)f->info.length,
@@ -289,7 +291,7 @@ static void on_done(void *ud, struct gw_fetch *fe, int err)
     } else if (f->lo.kind) {
         fill_lo_manifest_done(f);
     } else {
-        body_verify(f);
+        fill_body_verify(f);
     }
 }
 

@@ -39,6 +39,21 @@ enum fill_commit {
     FILL_COMMIT_MANIFEST,   /* a large object's plan: MANIFEST */
 };
 
+/* Bodies of this many bytes or more are hashed behind the loop (fill_hash.c). */
+#define FILL_HASH_BEHIND_MIN (1u << 20)
+
+/* A fill body's MD5 (fill_hash.c says who owns what, and when). */
+struct fill_hash {
+    EVP_MD_CTX *ctx;
+    int behind;                     /* hashed in the thread pool, from the file */
+    uint64_t hashed;                /* bytes in ctx */
+    uint64_t upto;                  /* the running job hashes up to here */
+    int running;                    /* a job is in the pool */
+    int err;                        /* reading the file back failed: -errno */
+    int wait_verify;                /* the fetch is over: verify once caught up */
+    uv_work_t work;
+};
+
 /* What the large-object request running now (on the fill's q) is asking Swift. */
 enum fill_aux { AUX_NONE, AUX_SUB_SLO, AUX_LISTING };
 
@@ -99,7 +114,7 @@ struct gw_fill {
     int fd;
     char tmp[512];
     uint64_t reserved;              /* of the cache's max_size, for tmp */
-    EVP_MD_CTX *md5;
+    struct fill_hash hash;
     char md5hex[33];                /* of the whole body, once it is over */
     int revalidate;
     char reval_etag[80];
@@ -138,6 +153,10 @@ void fill_add_request_id(void *ud, struct gw_fetch *fe);
  * (returns what on_data hands curl); fill_unpause takes it off that list. */
 int fill_yield(struct gw_fill *f);
 void fill_unpause(struct gw_fill *f);
+/* A reference on f for work outside its readers and owner; fill_drop
+ * lets it go (and frees f if it was the last). */
+void fill_hold(struct gw_fill *f);
+void fill_drop(struct gw_fill *f);
 /* The owner is done with f (fetch and commit over); f may be freed. */
 void fill_owner_release(struct gw_fill *f);
 /* Write what f holds to the index in the thread pool, then publish. */
@@ -153,6 +172,23 @@ void fill_not_found(struct gw_fill *f);
 /* A temp blob for f holding len bytes, reserved of max_size; the fd, or
  * GW_ELIMIT (temp files would pass max_size), or -errno. */
 int fill_tmp_open(struct gw_fill *f, uint64_t len);
+
+/* fill_fetch.c: the body is whole: check its length and MD5 against
+ * Swift's, then commit or fail (called again by fill_hash.c if the MD5
+ * was not caught up). */
+void fill_body_verify(struct gw_fill *f);
+
+/* fill_hash.c: a new context for a body of length bytes. */
+void fill_hash_begin(struct gw_fill *f, uint64_t length);
+/* fill_hash.c: bytes just received; hashed here if the body is small. */
+void fill_hash_inline(struct gw_fill *f, const char *buf, size_t len);
+/* fill_hash.c: f->written grew: hash behind, if the body is large. */
+void fill_hash_more(struct gw_fill *f);
+/* fill_hash.c: the fetch is over: 1 and the digest in hex, 0 when the
+ * hash is behind (fill_body_verify is called again once it is caught
+ * up), or -errno when the file could not be read back. */
+int fill_hash_final(struct gw_fill *f, char hex[33]);
+void fill_hash_free(struct fill_hash *h);
 
 /* fill_lo.c: Swift's answer to the object says it is a large object. */
 int fill_lo_headers(struct gw_fill *f, struct gw_fetch *fe, int slo, uint64_t length,

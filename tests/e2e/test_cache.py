@@ -79,6 +79,29 @@ def test_second_get_is_a_hit(ctx):
     assert m["swiftgate_cache_bytes"] == len(data), m.get("swiftgate_cache_bytes")
 
 
+def test_sizes_around_the_hash_threshold(ctx):
+    # Bodies under 1 MiB are hashed on the loop as they arrive, larger ones
+    # in the thread pool from the temp file, 1 MiB at a time: each side of
+    # the line and of a job's end must verify, be cached, and hit.
+    mib = 1 << 20
+    sizes = (mib - 1, mib, mib + 1, 2 * mib, 2 * mib + 77777)
+    objs = []
+    for i, size in enumerate(sizes):
+        data = fixtures.random_bytes(size, seed=110 + i)
+        name, _ = fixtures.upload(ctx.saio, data, "image/png")
+        objs.append((name, data))
+    gw = ctx.gateway()
+    for name, data in objs:
+        assert_object(get(gw, name), data, "MISS", gw)
+    for name, data in objs:
+        assert_object(get(gw, name), data, "HIT", gw)
+        n = swift_count(ctx, name, "GET|HEAD")
+        assert n == 1, "%d bytes: Swift saw %d requests, want 1" % (len(data), n)
+    m = gw.metrics()
+    assert m["swiftgate_cache_entries"] == len(sizes), m.get("swiftgate_cache_entries")
+    assert m["swiftgate_cache_bytes"] == sum(sizes), m.get("swiftgate_cache_bytes")
+
+
 def test_restart_keeps_hits(ctx):
     data = fixtures.random_bytes(200 << 10, seed=102)
     name, _ = fixtures.upload(ctx.saio, data, "image/png")

@@ -45,14 +45,14 @@ def _assert_cut_short(gw, name, data, what, may_refuse=False):
     return headers, body, error
 
 
-def _verification_failure(ctx, fault, kind, seed):
+def _verification_failure(ctx, fault, kind, seed, size=512 << 10):
     """Shared by the wrong-MD5, short and reset tests.
 
     GET 1 is trickled (2 MB/s), so the head is out long before the body
     ends and the gateway can only cut the connection; GET 2 comes at full
     speed, where the gateway may also know before the head and answer 502.
     """
-    data = fixtures.random_bytes(512 << 10, seed=seed)
+    data = fixtures.random_bytes(size, seed=seed)
     name = fixtures.new_uuid()
     with faultorigin.FaultOrigin() as origin:
         origin.put(CONTAINER, name, data, "image/png",
@@ -87,6 +87,13 @@ def _verification_failure(ctx, fault, kind, seed):
 
 def test_wrong_md5_never_cached(ctx):
     _verification_failure(ctx, "wrong_md5", "digest_mismatch", 201)
+
+
+def test_wrong_md5_in_a_large_body_never_cached(ctx):
+    # Over 1 MiB a body is hashed in the thread pool, behind the loop, and
+    # the last byte still waits for that hash.
+    _verification_failure(ctx, "wrong_md5", "digest_mismatch", 204,
+                          size=(3 << 20) + 12345)
 
 
 def test_short_body_never_cached(ctx):
