@@ -175,7 +175,16 @@ struct gw_cache_commit {
     struct gw_cache_entry *e;
     const char *tmp_path;       /* NULL for NEGATIVE */
     int fd;                     /* -1 for NEGATIVE */
+    /*
+     * Optional: asked inside the write transaction, with the record the
+     * index holds for the key now; nonzero keeps that record and drops e
+     * (its blob is unlinked; rc is 0 and kept_old set).  So a decision
+     * that depends on what the index holds cannot be overtaken by another
+     * commit between the look and the write.
+     */
+    int (*keep_old)(const struct gw_cache_entry *held, const struct gw_cache_entry *e);
     int rc;                     /* out: what gw_cache_commit() would return */
+    int kept_old;               /* out: keep_old said so; nothing written */
 };
 
 /*

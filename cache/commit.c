@@ -11,6 +11,8 @@
  *    own, so one entry's error never costs the others their commit.
  *  - The blob an entry replaces is unlinked only after the transaction
  *    that replaced it committed; readers that hold it open keep it.
+ *  - An entry with a keep_old test is judged inside the transaction that
+ *    would write it, against the record the index holds then.
  *  - Eviction runs once per transaction, after it: the entries just
  *    committed are the most recently accessed, so they go last.
  *  - Reservations (temp blobs being written) count against max_size with
@@ -29,6 +31,7 @@
 struct item {
     char blob[GWC_PATH_MAX];    /* the published blob, "" if none */
     uint64_t old_id;            /* the blob of the record it replaced */
+    int keep;                   /* this transaction keeps the held record */
     int done;                   /* committed, or failed for good */
 };
 
@@ -57,6 +60,8 @@ static void publish(struct gw_cache *c, struct gw_cache_commit *m, struct item *
 
     it->blob[0] = '\0';
     it->done = 0;
+    it->keep = 0;
+    m->kept_old = 0;
     m->rc = commit_check(m);
     if (m->rc == 0 && gwc_has_blob(e->kind)) {
         e->blob_id = gwc_blob_id_next(c);
@@ -74,18 +79,30 @@ static void publish(struct gw_cache *c, struct gw_cache_commit *m, struct item *
 }
 
 /*
- * Put e into txn in place of the record it replaces: *d_entries and
- * *d_bytes grow by what it adds to the totals, *old_id is the blob the old
- * record names (0 if none).  rec and old are scratch.  0 or an LMDB error.
+ * Put m->e into txn in place of the record it replaces, unless m's keep_old
+ * says to keep that record (it->keep, nothing written): *d_entries and
+ * *d_bytes grow by what it adds to the totals, it->old_id is the blob the
+ * old record names (0 if none).  rec and old are scratch.  0 or an LMDB
+ * error.
  */
-static int put_one(struct gw_cache *c, MDB_txn *txn, const struct gw_cache_entry *e,
-                   uint8_t *rec, struct gw_cache_entry *old, int64_t *d_entries,
-                   int64_t *d_bytes, uint64_t *old_id)
+static int put_one(struct gw_cache *c, MDB_txn *txn, const struct gw_cache_commit *m,
+                   struct item *it, uint8_t *rec, struct gw_cache_entry *old,
+                   int64_t *d_entries, int64_t *d_bytes)
 {
+    const struct gw_cache_entry *e = m->e;
     MDB_val k = {GW_CACHE_KEY_LEN, (void *)(uintptr_t)e->key}, v;
     int rc = mdb_get(txn, c->dbi, &k, &v);
 
-    *old_id = 0;
+    it->old_id = 0;
+    it->keep = 0;
+    if (rc == 0 && m->keep_old != NULL && gwc_rec_decode(&v, old) == 0) {
+        memcpy(old->key, e->key, GW_CACHE_KEY_LEN); /* the record holds no key */
+        if (m->keep_old(old, e)) {
+            it->keep = 1;
+            return 0;
+        }
+    }
+    uint64_t *old_id = &it->old_id;
     if (rc == MDB_NOTFOUND) {
         *d_entries += 1;
         *d_bytes += (int64_t)e->size;
@@ -122,8 +139,7 @@ again:;
     rc = gwc_write_begin(c, &txn);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (items[i].done) continue;
-        rc = gwc_mdb_err(put_one(c, txn, v[i].e, rec, old, &d_entries, &d_bytes,
-                                 &items[i].old_id));
+        rc = gwc_mdb_err(put_one(c, txn, &v[i], &items[i], rec, old, &d_entries, &d_bytes));
         last = v[i].e->key;
     }
     if (rc == 0) {
@@ -148,6 +164,12 @@ static void settle(struct gw_cache *c, struct gw_cache_commit *v, struct item *i
         if (items[i].done) continue;
         items[i].done = 1;
         v[i].rc = 0;
+        if (items[i].keep) {
+            /* The index kept what it held: this blob is named by nothing. */
+            v[i].kept_old = 1;
+            if (items[i].blob[0] != '\0') unlink(items[i].blob);
+            continue;
+        }
         uint64_t old_id = items[i].old_id;
         /* The index names the new blob now; readers of the old one keep it open. */
         if (old_id != 0 && old_id != v[i].e->blob_id) gwc_blob_unlink(c, v[i].e->key, old_id);
@@ -182,8 +204,8 @@ void gw_cache_commit_many(struct gw_cache *c, struct gw_cache_commit *v, size_t 
     }
     const uint8_t *last = NULL;
     for (size_t i = 0; i < n; i++) {
-        if (v[i].rc == 0) last = v[i].e->key;
-        else if (items[i].blob[0] != '\0') unlink(items[i].blob);
+        if (v[i].rc == 0 && !v[i].kept_old) last = v[i].e->key;
+        else if (v[i].rc != 0 && items[i].blob[0] != '\0') unlink(items[i].blob);
     }
     /* The commits stand whether or not eviction works; the next one retries. */
     if (last != NULL) (void)gwc_evict(c, last, GWC_EVICT_CAPS);

@@ -72,42 +72,25 @@ static void commit_work(uv_work_t *req)
  * A fill that read an object before a newer version of it was committed (a
  * PUT through the gateway that ended while the fill ran) must not put the
  * older bytes back: its entry is not written when the index holds the key
- * with a later Last-Modified.  (One second apart at least: Swift's dates
- * have no finer grain, so a PUT in the same second as the version it
+ * with a later Last-Modified.  The cache asks this inside the transaction
+ * that would write the entry, so a PUT committing just before cannot slip
+ * between the look and the write.  (One second apart at least: Swift's
+ * dates have no finer grain, so a PUT in the same second as the version it
  * replaces is not told apart.)
  */
-static int superseded(struct gw_cache *cache, const struct gw_cache_entry *e)
+static int superseded(const struct gw_cache_entry *held, const struct gw_cache_entry *e)
 {
-    struct gw_cache_entry now;
-    if (e->kind != GW_CACHE_KIND_OBJECT || gw_cache_get(cache, e->key, &now) != 0) return 0;
-    int64_t held = gw_cond_parse_date(now.last_modified, strlen(now.last_modified));
-    int64_t mine = gw_cond_parse_date(e->last_modified, strlen(e->last_modified));
-    return now.kind == GW_CACHE_KIND_OBJECT && held >= 0 && mine >= 0 && held > mine;
-}
-
-/* gw_cache_commit_many() for the batch, but for the entries superseded meanwhile. */
-static void batch_commit(struct fill_commitq *q, struct gw_cache *cache)
-{
-    struct gw_cache_commit v[COMMIT_BATCH_MAX];
-    size_t at[COMMIT_BATCH_MAX], n = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        if (superseded(cache, q->v[i].e)) {
-            unlink(q->v[i].tmp_path);
-            q->v[i].rc = 0; /* verified all the same; only not cached */
-            continue;
-        }
-        at[n] = i;
-        v[n++] = q->v[i];
-    }
-    gw_cache_commit_many(cache, v, n);
-    for (size_t k = 0; k < n; k++) q->v[at[k]].rc = v[k].rc;
+    if (e->kind != GW_CACHE_KIND_OBJECT || held->kind != GW_CACHE_KIND_OBJECT) return 0;
+    int64_t t_held = gw_cond_parse_date(held->last_modified, strlen(held->last_modified));
+    int64_t t_mine = gw_cond_parse_date(e->last_modified, strlen(e->last_modified));
+    return t_held >= 0 && t_mine >= 0 && t_held > t_mine;
 }
 
 static void batch_work(uv_work_t *req)
 {
     struct fill_commitq *q = req->data;
     struct gw_cache *cache = q->batch[0]->owner->cache;
-    batch_commit(q, cache);
+    gw_cache_commit_many(cache, q->v, q->n);
     for (size_t i = 0; i < q->n; i++) {
         struct gw_fill *f = q->batch[i];
         f->commit_rc = q->v[i].rc;
@@ -171,7 +154,8 @@ static void batch_start(struct fill_commitq *q)
         q->head = f->cnext;
         f->cnext = NULL;
         q->batch[q->n] = f;
-        q->v[q->n] = (struct gw_cache_commit){.e = f->entry, .tmp_path = f->tmp, .fd = f->fd};
+        q->v[q->n] = (struct gw_cache_commit){.e = f->entry, .tmp_path = f->tmp, .fd = f->fd,
+                                              .keep_old = superseded};
         q->n++;
     }
     if (q->head == NULL) q->tail = NULL;

@@ -925,6 +925,69 @@ START_TEST(test_commit_many)
 }
 END_TEST
 
+static int keep_calls;
+
+/* Keeps a held record of 100 bytes: stands for "the index holds a newer one". */
+static int keep_hundred(const struct gw_cache_entry *held, const struct gw_cache_entry *e)
+{
+    keep_calls++;
+    ck_assert_mem_eq(held->key, e->key, GW_CACHE_KEY_LEN);
+    return held->size == 100;
+}
+
+START_TEST(test_commit_keep_old)
+{
+    char dir[512], paths[3][GWC_PATH_MAX];
+    struct gw_cache_entry held, e[3], g;
+    struct gw_cache_commit v[2];
+    int fds[3];
+
+    new_cache_dir(dir, sizeof(dir));
+    struct gw_cache *c = open_cache(dir, 0, 0, 1 << 20, 1);
+    ck_assert_int_eq(put_object(c, "a", 100, 1, 1, &held), 0);
+    fds[0] = prep_object(c, "a", 200, 2, 2, &e[0], paths[0], sizeof(paths[0]));
+    fds[1] = prep_object(c, "b", 300, 3, 3, &e[1], paths[1], sizeof(paths[1]));
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_ge(fds[i], 0);
+        v[i] = (struct gw_cache_commit){.e = &e[i], .tmp_path = paths[i], .fd = fds[i],
+                                        .keep_old = keep_hundred, .rc = 12345, .kept_old = 7};
+    }
+    keep_calls = 0;
+    gw_cache_commit_many(c, v, 2);
+    ck_assert_int_eq(keep_calls, 1);    /* asked only where a record is held */
+    ck_assert_int_eq(v[0].rc, 0);
+    ck_assert_int_eq(v[0].kept_old, 1);
+    ck_assert_int_eq(v[1].rc, 0);
+    ck_assert_int_eq(v[1].kept_old, 0);
+    ck_assert_int_eq(gw_cache_get(c, held.key, &g), 0);
+    ck_assert_uint_eq(g.size, 100);
+    ck_assert_uint_eq(g.blob_id, held.blob_id);
+    ck_assert_int_eq(gw_cache_get(c, e[1].key, &g), 0);
+    ck_assert_uint_eq(g.size, 300);
+    /* The dropped entry's blob was published, then unlinked: no orphan. */
+    ck_assert_int_eq(count_files(dir, "blobs"), 2);
+    ck_assert_int_eq(count_files(dir, "tmp"), 0);
+    uint64_t n, b;
+    gw_cache_usage(c, &n, &b);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(b, 400);
+    /* A test that says no lets the entry replace the held one. */
+    fds[2] = prep_object(c, "b", 500, 5, 5, &e[2], paths[2], sizeof(paths[2]));
+    ck_assert_int_ge(fds[2], 0);
+    v[0] = (struct gw_cache_commit){.e = &e[2], .tmp_path = paths[2], .fd = fds[2],
+                                    .keep_old = keep_hundred};
+    gw_cache_commit_many(c, v, 1);
+    ck_assert_int_eq(v[0].rc, 0);
+    ck_assert_int_eq(v[0].kept_old, 0);
+    ck_assert_int_eq(gw_cache_get(c, e[2].key, &g), 0);
+    ck_assert_uint_eq(g.size, 500);
+    ck_assert_int_eq(count_files(dir, "blobs"), 2);
+    for (int i = 0; i < 3; i++) close(fds[i]);
+    assert_consistent(c);
+    gw_cache_close(c);
+}
+END_TEST
+
 START_TEST(test_evict_by_entries)
 {
     char dir[512], obj[32];
@@ -1886,6 +1949,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_evict_by_size);
     tcase_add_test(tc, test_evict_by_entries);
     tcase_add_test(tc, test_commit_many);
+    tcase_add_test(tc, test_commit_keep_old);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("repair");
