@@ -16,10 +16,12 @@
  * token if one is configured.
  *
  * /healthz, on either listener, is 200 "ok" only when the gateway can
- * answer a miss: 503 "draining" while it drains, and 503 with the reason
- * ("swift auth: 401 Unauthorized from URL") and a Retry-After while
- * Swift's auth is not ready (swift.h, gw_swift_ready), so that a balancer
- * sends nothing to a gateway that could only answer 502.
+ * answer a miss: 503 "draining" while it drains, and 503 with a
+ * Retry-After while Swift's auth is not ready (swift.h, gw_swift_ready),
+ * so that a balancer sends nothing to a gateway that could only answer
+ * 502.  The admin listener's body says why ("swift auth: 401 Unauthorized
+ * from URL"); the public one's only "swift auth not ready": the auth URL
+ * and curl's errors are not for the public web.
  *
  * The decision is gw_route_decide(), a pure function of the parsed head
  * (the fuzz target calls it); gw_route() only carries it out.
@@ -250,8 +252,9 @@ void gw_route_decide(const struct gw_http_req *r, const struct gw_route_ctx *ctx
     simple(out, 404, "not found", NULL);
 }
 
-/* /healthz when not draining: 200, or 503 and why while auth is not ready. */
-static void answer_healthz(struct gw_sink *s, const struct gw_services *svc)
+/* /healthz when not draining: 200, or 503 while auth is not ready (and
+ * why, on the admin listener). */
+static void answer_healthz(struct gw_sink *s, const struct gw_services *svc, int admin)
 {
     char why[GW_SWIFT_REASON_MAX], retry[40];
     unsigned after;
@@ -260,7 +263,7 @@ static void answer_healthz(struct gw_sink *s, const struct gw_services *svc)
         return;
     }
     snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", after);
-    gw_respond_simple(s, 503, why, retry);
+    gw_respond_simple(s, 503, admin ? why : "swift auth not ready", retry);
 }
 
 static void send_metrics(struct gw_sink *s, const struct gw_services *svc)
@@ -316,7 +319,7 @@ void gw_route(struct gw_sink *s, const struct gw_services *svc, const struct gw_
         return;
     case GW_ROUTE_SIMPLE:
         if (d.healthz)
-            answer_healthz(s, svc);
+            answer_healthz(s, svc, ctx->admin);
         else
             gw_respond_simple(s, d.status, d.reason, d.extra);
         return;

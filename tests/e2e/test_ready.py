@@ -15,6 +15,8 @@ import keystone
 from waits import wait_until
 
 AUTH_REFUSED = "swift auth: 401 Unauthorized from "
+# The public listener's 503 body: the reason is for the admin listener only.
+PUBLIC_REASON = "swift auth not ready"
 
 
 def _healthz(url):
@@ -65,13 +67,17 @@ def test_wrong_credentials_stay_503_with_the_reason(ctx):
         status, reason, retry = _healthz(url)
         statuses.add(status)
         assert status == 503, (status, reason)
-        assert reason == AUTH_REFUSED + ctx.saio.auth_url, reason
+        want = AUTH_REFUSED + ctx.saio.auth_url if url == gw.admin_url else PUBLIC_REASON
+        assert reason == want, (url, reason)
         assert retry is not None and 1 <= int(retry) <= 30, retry
     r = httputil.get(gw.url + "/fractal/" + fixtures.new_uuid())
     assert r.status == 502, r
     assert _metric(gw, "swiftgate_ready") == 0
-    rc, out, err = gateway.run(ctx.bin, ["healthcheck", gw.url])
+    rc, out, err = gateway.run(ctx.bin, ["healthcheck", gw.admin_url])
     assert rc == 1 and "HTTP 503: " + AUTH_REFUSED in err, (rc, out, err)
+    rc, out, err = gateway.run(ctx.bin, ["healthcheck", gw.url])
+    assert rc == 1 and "HTTP 503: " + PUBLIC_REASON in err, (rc, out, err)
+    assert ctx.saio.auth_url not in err, err
     # Retries 1 s, then 2 s after a failure: within 2.5 s of the first
     # refusal, 2 or 3 requests of the keeper's and one of the miss's.
     first = _auth_requests(gw)
@@ -91,10 +97,11 @@ def test_auth_down_at_start_then_up(ctx):
     ctx.saio.stop_proxy()
     try:
         gw = ctx.gateway()
-        status, reason, _ = _healthz(gw.url)
+        status, reason, _ = _healthz(gw.admin_url)
         assert status == 503 and reason.startswith(
             "swift auth: %s: " % ctx.saio.auth_url), (status, reason)
         assert "onnect" in reason, reason
+        assert _healthz(gw.url)[:2] == (503, PUBLIC_REASON), _healthz(gw.url)
     finally:
         ctx.saio.start_proxy()
     wait_until(lambda: _healthz(gw.url)[0] == 200, 40,
@@ -123,8 +130,9 @@ def test_failed_refresh_with_a_valid_token_stays_ready(ctx):
         assert _healthz(gw.url)[0] == 200, _healthz(gw.url)
         wait_until(lambda: _healthz(gw.url)[0] == 503, 3,
                    "/healthz 503 once the token expired")
-        assert _healthz(gw.url)[1] == ("swift auth: 503 Service Unavailable from "
-                                       + ks.auth_url)
+        assert _healthz(gw.admin_url)[1] == ("swift auth: 503 Service Unavailable from "
+                                             + ks.auth_url)
+        assert _healthz(gw.url)[1] == PUBLIC_REASON
         ks.down = False
         before = len(gw.access_log_lines())
         wait_until(lambda: _healthz(gw.url)[0] == 200, 35, "/healthz 200 again")
@@ -146,7 +154,9 @@ def test_reload_to_other_credentials(ctx):
         os.kill(gw.proc.pid, signal.SIGHUP)
         wait_until(lambda: _healthz(gw.url)[0] == want, 10,
                    lambda: "/healthz %d, not %r" % (want, _healthz(gw.url),))
-    assert "swift auth: 401" not in _healthz(gw.url)[1]
+        if want == 503:
+            assert _healthz(gw.admin_url)[1].startswith(AUTH_REFUSED), _healthz(gw.admin_url)
+    assert _healthz(gw.admin_url)[:2] == (200, "ok"), _healthz(gw.admin_url)
     assert _object_fetches(gw) == 0
 
 
