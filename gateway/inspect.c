@@ -16,7 +16,10 @@
  * name, size, etag, offset and bytes (where its bytes lie in the whole),
  * range (only for a ranged segment), cached; an inline data segment has
  * data: true instead of a name.  Times are RFC 3339 UTC strings with
- * milliseconds, e.g. "2025-01-31T12:00:00.250Z".
+ * milliseconds, e.g. "2025-01-31T12:00:00.250Z".  A name not cached is a
+ * 404 {uuid, error}; if Swift's 404 for it is remembered (neg.h), the
+ * answer says so: remembered_404 true and remembered_for_s, the seconds
+ * left before the next request for it asks Swift again.
  *
  * Everything is read in the thread pool (the index, the plan's blob, one
  * index lookup per segment), never on the loop.  A request gone before the
@@ -41,6 +44,7 @@
 #include "conf.h"
 #include "http.h"
 #include "manifest.h"
+#include "neg.h"
 #include "respond.h"
 #include "services.h"
 #include "sink.h"
@@ -64,6 +68,8 @@ struct inspect_job {
     uint8_t key[GW_CACHE_KEY_LEN];
     char uuid[37];
     uint64_t ttl_ms;
+    int neg;                    /* Swift's 404 for it is remembered */
+    uint64_t neg_left_ms;       /* for this long */
     int status;                 /* out: 200, 404 or 500 */
     char *body;                 /* out: the JSON text, malloc'd */
     struct inspect *owner;      /* NULL once the request is gone */
@@ -254,6 +260,18 @@ static void set_error(struct inspect_job *job, int status, const char *why)
     set_answer(job, status, json_pack("{s:s, s:s}", "uuid", job->uuid, "error", why));
 }
 
+/* 404: not cached, and whether Swift's 404 for it is remembered. */
+static void set_not_cached(struct inspect_job *job)
+{
+    if (!job->neg) {
+        set_error(job, 404, "not cached");
+        return;
+    }
+    set_answer(job, 404, json_pack("{s:s, s:s, s:b, s:f}", "uuid", job->uuid, "error",
+                                   "not cached", "remembered_404", 1, "remembered_for_s",
+                                   (double)job->neg_left_ms / 1000.0));
+}
+
 static void inspect_work(uv_work_t *w)
 {
     struct inspect_job *job = w->data;
@@ -262,7 +280,7 @@ static void inspect_work(uv_work_t *w)
     /* What a request would not serve (an old NEGATIVE record) is not cached either. */
     if (rc == GW_ENOTFOUND || (rc == 0 && e->kind != GW_CACHE_KIND_OBJECT &&
                                e->kind != GW_CACHE_KIND_MANIFEST)) {
-        set_error(job, 404, "not cached");
+        set_not_cached(job);
     } else if (rc != 0) {
         set_error(job, 500, gw_strerror(rc));
     } else {
@@ -346,6 +364,7 @@ void gw_inspect(struct gw_sink *s, const struct gw_services *svc, const char *na
     job->ttl_ms = svc->conf->ttl_ms;
     snprintf(job->uuid, sizeof(job->uuid), "%s", name);
     gw_cache_key(svc->conf->container, name, job->key);
+    job->neg = gw_neg_peek(svc->neg, job->key, gw_now_ms(), &job->neg_left_ms);
     struct inspect *in = gw_calloc(1, sizeof(*in));
     in->magic = INSPECT_MAGIC;
     in->sink = s;

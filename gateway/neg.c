@@ -202,6 +202,19 @@ int gw_neg_get(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t n
     return hit;
 }
 
+int gw_neg_peek(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t now_ms,
+                uint64_t *left_ms)
+{
+    if (n == NULL) return 0;
+    GW_CHECK_MAGIC(n, NEG_MAGIC);
+    pthread_mutex_lock(&n->lock);
+    const struct neg_entry *e = *slot(n, key);
+    int fresh = e != NULL && !expired(n, e, now_ms);
+    if (fresh) *left_ms = e->put_at + n->ttl_ms - now_ms;
+    pthread_mutex_unlock(&n->lock);
+    return fresh;
+}
+
 int gw_neg_forget(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN])
 {
     if (n == NULL) return 0;

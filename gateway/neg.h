@@ -43,6 +43,11 @@ void gw_neg_put(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t 
 /* 1 if key is remembered and fresh at now_ms (a hit, counted), else 0. */
 int gw_neg_get(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t now_ms);
 
+/* For a report (not a hit, not counted): 1 and the ms it has left in
+ * *left_ms if key is remembered and fresh at now_ms, else 0. */
+int gw_neg_peek(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN], uint64_t now_ms,
+                uint64_t *left_ms);
+
 /* Forget key (the object exists now, or a purge): 1 if it was held, else 0. */
 int gw_neg_forget(struct gw_neg *n, const uint8_t key[GW_CACHE_KEY_LEN]);
 

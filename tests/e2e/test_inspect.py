@@ -146,6 +146,25 @@ def test_inspect_not_cached_and_bad_requests(ctx):
     assert r.status == 404 and b"not cached" not in r.body, describe(r)
 
 
+def test_inspect_reports_a_remembered_404(ctx):
+    """A name Swift said 404 for is not cached, and the inspection says its
+    404 is remembered and for how long; a purge forgets it."""
+    gw = ctx.gateway(cache={"negative_ttl": "30s"})
+    missing = fixtures.new_uuid()
+    assert get(gw, missing).status == 404
+    r = inspect(gw, missing)
+    assert r.status == 404, describe(r)
+    body = json.loads(r.body)
+    assert body["error"] == "not cached" and body["remembered_404"] is True, body
+    assert 25 < body["remembered_for_s"] <= 30, body
+    # The look is not a request: no hit counted, nothing asked of Swift.
+    assert gw.metrics().get("swiftgate_negative_hits_total", 0) == 0, \
+        gw.metrics().get("swiftgate_negative_hits_total")
+    assert purge(gw, missing).status in (200, 404)
+    r = inspect(gw, missing)
+    assert json.loads(r.body) == {"uuid": missing, "error": "not cached"}, r.body
+
+
 def test_inspect_needs_the_admin_token(ctx):
     token = "adm-" + os.urandom(8).hex()
     gw, name, data = cached_object(ctx, 10 << 10, 7102,
